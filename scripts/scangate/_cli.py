@@ -1,0 +1,58 @@
+"""The ``scangate`` command line: one entry point, one module per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from types import ModuleType
+
+from scangate import __version__
+from scangate.errors import EXIT_ERROR, ScangateError
+
+# Each module in scangate.commands provides add_parser(subparsers) and run(args) -> int.
+COMMANDS = ("gate", "securityhub", "ecr_findings", "notify", "pin_image")
+
+
+def _command_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"scangate.commands.{name}") for name in COMMANDS]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse exits 2 on usage errors, which is our error code too; keep its message.
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"scangate: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="scangate",
+        description="Container-image security gate: gate Trivy reports on a policy and publish "
+        "the findings (SARIF, GitLab, Security Hub, summaries). Exit codes: 0 pass, 1 policy "
+        "violated, 2 error.",
+    )
+    parser.add_argument("--version", action="version", version=f"scangate {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for module in _command_modules():
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except ScangateError as exc:
+        print(f"scangate: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("scangate: error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

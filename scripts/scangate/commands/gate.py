@@ -1,0 +1,148 @@
+"""``scangate gate``: read Trivy reports once, decide on the policy, write every output."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from typing import Any
+
+from scangate.errors import EXIT_PASS, EXIT_VIOLATION, OutputError, UsageError
+from scangate.gate import evaluate
+from scangate.outputs import gitlab, sarif, summary
+from scangate.outputs.atomic import OutputSet, check_writable
+from scangate.policy import DEFAULT_POLICY, Policy, load_policy_file, with_overrides
+from scangate.report import load_reports
+from scangate.severity import Severity
+
+
+def _severity(value: str) -> Severity:
+    try:
+        return Severity.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is negative")
+    return number
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "gate",
+        help="gate Trivy JSON reports on a policy and write SARIF, GitLab and summaries",
+        description="Exit 0 when the findings are within the policy, 1 when the policy is "
+        "violated, 2 on any error (bad input, bad policy, unwritable output).",
+    )
+    parser.add_argument("--report", action="append", default=[], metavar="PATH", required=True,
+                        help="Trivy JSON report (SchemaVersion 2); repeat for several")
+    parser.add_argument("--policy", metavar="FILE|ssm:NAME",
+                        help="policy YAML file, or ssm:/parameter/name to read it from SSM "
+                        "Parameter Store (default: fail on any CRITICAL)")
+    parser.add_argument("--thresholds-from-ssm", metavar="PREFIX",
+                        help="read limits from PREFIX/{critical,high,medium,low} in SSM")
+    parser.add_argument("--fail-on", type=_severity, metavar="SEVERITY",
+                        help="fail on any finding at or above SEVERITY")
+    for severity in reversed(list(Severity)):
+        parser.add_argument(f"--max-{severity.key}", type=_count, metavar="N",
+                            help=f"allow at most N {severity.name} findings")
+    parser.add_argument("--ignore-unfixed", action="store_true",
+                        help="do not count vulnerabilities without a fixed version")
+    parser.add_argument("--json-summary", metavar="PATH", help="write the JSON summary")
+    parser.add_argument("--sarif", metavar="PATH", help="write SARIF 2.1.0 for code scanning")
+    parser.add_argument("--sarif-category", action="append", default=[], metavar="CATEGORY",
+                        help="SARIF category (once, or once per --report); default from the "
+                        "artifact name")
+    parser.add_argument("--dockerfile", metavar="PATH",
+                        help="anchor image findings in SARIF on this Dockerfile's final FROM line")
+    parser.add_argument("--gitlab-report", metavar="PATH",
+                        help="write a GitLab container-scanning report (schema 15.2.1)")
+    parser.add_argument("--summary-md", metavar="PATH", help="write a Markdown summary")
+    parser.add_argument("--quiet", action="store_true", help="no terminal summary")
+    parser.set_defaults(run=run)
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    pairs = [("--json-summary", args.json_summary), ("--sarif", args.sarif),
+             ("--gitlab-report", args.gitlab_report), ("--summary-md", args.summary_md)]
+    chosen = [(flag, path) for flag, path in pairs if path]
+    seen: dict[str, str] = {}
+    reports = {os.path.realpath(p) for p in args.report}
+    for flag, path in chosen:
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError(f"{path}: given to both {seen[real]} and {flag}")
+        if real in reports:
+            raise UsageError(f"{path}: {flag} would overwrite an input report")
+        seen[real] = flag
+    return chosen
+
+
+def _load_policy(args: argparse.Namespace) -> Policy:
+    policy = DEFAULT_POLICY
+    if args.policy:
+        if args.policy.startswith("ssm:"):
+            from scangate.aws.ssm import load_policy_from_ssm  # boto3 only when asked for
+
+            policy = load_policy_from_ssm(args.policy[len("ssm:"):])
+        else:
+            policy = load_policy_file(args.policy)
+    max_counts: dict[Severity, int] = {}
+    if args.thresholds_from_ssm:
+        from scangate.aws.ssm import thresholds_from_ssm
+
+        max_counts.update(thresholds_from_ssm(args.thresholds_from_ssm))
+    for severity in Severity:
+        value = getattr(args, f"max_{severity.key}")
+        if value is not None:
+            max_counts[severity] = value
+    return with_overrides(policy, fail_on=args.fail_on, max_counts=max_counts,
+                          ignore_unfixed=args.ignore_unfixed)
+
+
+def _append_step_summary(text: str) -> None:
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot append to GITHUB_STEP_SUMMARY: {exc.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    outputs = _outputs(args)
+    for flag, path in outputs:
+        check_writable(path, flag)
+    writer = OutputSet()
+    try:
+        policy = _load_policy(args)
+        reports = load_reports(args.report)
+        result = evaluate(reports, policy, dt.datetime.now(dt.UTC).date())
+        markdown = summary.markdown(result)
+        for flag, path in outputs:
+            if flag == "--json-summary":
+                writer.add(path, summary.summary_json(result))
+            elif flag == "--sarif":
+                writer.add(path, sarif.build(result, args.sarif_category, args.dockerfile))
+            elif flag == "--gitlab-report":
+                writer.add(path, gitlab.build(result))
+            else:
+                writer.add(path, markdown.encode("utf-8"))
+        writer.commit()
+        _append_step_summary(markdown)
+    except BaseException:
+        # Whatever went wrong, no output of this run (or a stale one) may look like a result.
+        writer.abort(stale_targets=[path for _, path in outputs])
+        raise
+    if not args.quiet:
+        sys.stdout.write(summary.terminal(result, [path for _, path in outputs]))
+    return EXIT_PASS if result.passed else EXIT_VIOLATION

@@ -1,0 +1,103 @@
+"""The decision: which findings count, and whether their counts stay within the policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import Enum
+
+from scangate.findings import Finding, Report
+from scangate.policy import Policy, Waiver
+from scangate.severity import DESCENDING, Severity
+
+
+class Disposition(Enum):
+    COUNTED = "counted"
+    WAIVED = "waived"
+    IGNORED_UNFIXED = "ignored_unfixed"
+    CLASS_NOT_COUNTED = "class_not_counted"
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    severity: Severity
+    count: int
+    limit: int
+
+
+@dataclass(slots=True)
+class GateResult:
+    reports: list[Report]
+    policy: Policy
+    today: dt.date
+    # One entry per finding, in report order: the finding, what the gate did with it, and the
+    # waiver that matched (if any).
+    decisions: list[tuple[Finding, Disposition, Waiver | None]] = field(default_factory=list)
+    counts: dict[Severity, int] = field(default_factory=lambda: dict.fromkeys(Severity, 0))
+    counts_by_kind: dict[str, dict[Severity, int]] = field(default_factory=dict)
+    waived: int = 0
+    ignored_unfixed: int = 0
+    class_not_counted: int = 0
+    violations: list[Violation] = field(default_factory=list)
+    expired_waivers: list[Waiver] = field(default_factory=list)
+    unused_waivers: list[Waiver] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+    @property
+    def decision(self) -> str:
+        return "pass" if self.passed else "fail"
+
+    @property
+    def total_findings(self) -> int:
+        return len(self.decisions)
+
+
+def evaluate(reports: list[Report], policy: Policy, today: dt.date) -> GateResult:
+    result = GateResult(reports=reports, policy=policy, today=today)
+    active = [w for w in policy.waivers if not w.is_expired(today)]
+    result.expired_waivers = [w for w in policy.waivers if w.is_expired(today)]
+    # Waivers indexed by id so 20,000 findings x 100 waivers stays linear.
+    by_id: dict[str, list[Waiver]] = {}
+    for waiver in active:
+        by_id.setdefault(waiver.id.casefold(), []).append(waiver)
+    used: set[int] = set()
+    counts = result.counts
+    by_kind = result.counts_by_kind
+    decisions = result.decisions
+    classes = policy.classes
+    ignore_unfixed = policy.ignore_unfixed
+    for report in reports:
+        for finding in report.findings:
+            waiver = None
+            if finding.kind not in classes:
+                disposition = Disposition.CLASS_NOT_COUNTED
+                result.class_not_counted += 1
+            else:
+                for candidate in by_id.get(finding.id.casefold(), ()):
+                    if candidate.matches(finding):
+                        waiver = candidate
+                        used.add(id(candidate))
+                        break
+                if waiver is not None:
+                    disposition = Disposition.WAIVED
+                    result.waived += 1
+                elif ignore_unfixed and finding.kind == "vulnerability" and not finding.fixable:
+                    disposition = Disposition.IGNORED_UNFIXED
+                    result.ignored_unfixed += 1
+                else:
+                    disposition = Disposition.COUNTED
+                    counts[finding.severity] += 1
+                    kind_counts = by_kind.get(finding.kind)
+                    if kind_counts is None:
+                        kind_counts = by_kind[finding.kind] = dict.fromkeys(Severity, 0)
+                    kind_counts[finding.severity] += 1
+            decisions.append((finding, disposition, waiver))
+    result.unused_waivers = [w for w in active if id(w) not in used]
+    for severity in DESCENDING:
+        limit = policy.thresholds.get(severity)
+        if limit is not None and counts[severity] > limit:
+            result.violations.append(Violation(severity, counts[severity], limit))
+    return result

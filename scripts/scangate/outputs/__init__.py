@@ -1,0 +1,1 @@
+"""Converters from a gate result to the formats people and platforms read."""

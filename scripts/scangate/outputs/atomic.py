@@ -1,0 +1,74 @@
+"""All-or-nothing output: every file of a run appears together, or none does.
+
+A pipeline step that reads ``summary.json`` after a crash must never find a file that looks like
+a result. Outputs are written to temporary files beside their targets and renamed only when all
+of them were written; on failure the temporaries and any stale files at the targets are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from scangate.errors import OutputError
+
+Content = bytes | Iterable[bytes]
+
+
+def check_writable(path: str, flag: str) -> None:
+    """Fail before the real work when an output cannot be written at all."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OutputError(f"{path}: {flag} names a directory, not a file")
+    if not parent.is_dir():
+        raise OutputError(f"{path}: {flag}: directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: {flag}: directory {parent} is not writable")
+
+
+class OutputSet:
+    def __init__(self) -> None:
+        self._pending: list[tuple[str, str]] = []  # (temporary path, final path)
+
+    def add(self, path: str, content: Content) -> None:
+        directory = os.path.dirname(os.path.abspath(path))
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".scangate-", suffix=".tmp", dir=directory)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        self._pending.append((tmp, path))
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if isinstance(content, bytes):
+                    handle.write(content)
+                else:
+                    for chunk in content:
+                        handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+    def commit(self) -> None:
+        for tmp, final in self._pending:
+            try:
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, final)
+            except OSError as exc:
+                raise OutputError(f"{final}: cannot write: {exc.strerror or exc}") from None
+        self._pending.clear()
+
+    def abort(self, stale_targets: Iterable[str] = ()) -> None:
+        for tmp, _ in self._pending:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        self._pending.clear()
+        for path in stale_targets:
+            with contextlib.suppress(OSError):
+                if os.path.isfile(path):
+                    os.unlink(path)
+

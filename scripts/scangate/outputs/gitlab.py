@@ -1,0 +1,161 @@
+"""GitLab container-scanning report, schema 15.2.1: what the MR widget and vulnerability report
+ingest. GitLab drops an invalid report whole, so every field is kept within the schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Any
+
+import orjson
+
+from scangate import __version__
+from scangate.findings import Finding, Report
+from scangate.gate import Disposition, GateResult
+from scangate.policy import Waiver
+from scangate.severity import GITLAB_SEVERITY
+from scangate.outputs.text import one_line, truncate
+
+SCHEMA_VERSION = "15.2.1"
+# uuid5 namespace for finding ids: fixed forever, so ids stay stable across runs and releases.
+ID_NAMESPACE = uuid.UUID("5d0c4a53-7c3e-4f0e-9a4c-2f1b9a2e6c11")
+_URL = re.compile(r"^(https?|ftp)://\S+$")
+
+
+def _gitlab_time(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _scan_start(reports: list[Report], now: dt.datetime) -> dt.datetime:
+    starts = []
+    for report in reports:
+        try:
+            starts.append(dt.datetime.fromisoformat(report.created_at.replace("Z", "+00:00")))
+        except ValueError:
+            continue
+    aware = [s if s.tzinfo else s.replace(tzinfo=dt.UTC) for s in starts]
+    return min(aware) if aware else now
+
+
+def _identifier(finding: Finding) -> dict[str, str]:
+    ident = finding.id
+    upper = ident.upper()
+    if finding.kind == "vulnerability" and upper.startswith("CVE-"):
+        kind, url = "cve", f"https://nvd.nist.gov/vuln/detail/{upper}"
+    elif finding.kind == "vulnerability" and upper.startswith("GHSA-"):
+        kind, url = "ghsa", f"https://github.com/advisories/{ident}"
+    elif finding.kind == "vulnerability":
+        kind, url = "trivy", finding.primary_url
+    elif finding.kind == "secret":
+        kind, url = "trivy_secret_rule", ""
+    else:
+        kind, url = "trivy_misconfiguration", finding.primary_url
+    out = {"type": kind, "name": ident, "value": ident}
+    if finding.primary_url and _URL.match(finding.primary_url):
+        out["url"] = finding.primary_url
+    elif url and _URL.match(url):
+        out["url"] = url
+    return out
+
+
+def _location(finding: Finding) -> dict[str, Any]:
+    report = finding.report
+    image = report.artifact_name or report.artifact_id or "unknown"
+    os_name = report.os_name or finding.result_type or finding.result_class or "unknown"
+    if finding.kind == "vulnerability":
+        package, version = finding.package, finding.installed_version
+    else:
+        # Secrets and misconfigurations live in a file, not a package.
+        package = finding.target or report.artifact_name or "unknown"
+        version = f"line {finding.start_line}" if finding.start_line else ""
+    return {
+        "dependency": {"package": {"name": package}, "version": version},
+        "operating_system": os_name,
+        "image": image,
+    }
+
+
+def _vulnerability(finding: Finding, disposition: Disposition, waiver: Waiver | None,
+                   vuln_id: str) -> dict[str, Any]:
+    name = one_line(finding.title) or finding.id
+    description = finding.description or name
+    if disposition is Disposition.WAIVED and waiver is not None:
+        description += (f"\n\nWaived by policy until {waiver.expires.isoformat()}: "
+                        f"{waiver.reason}")
+    elif disposition is Disposition.IGNORED_UNFIXED:
+        description += "\n\nNot counted by the gate: no fix is available yet."
+    vuln: dict[str, Any] = {
+        "id": vuln_id,
+        "name": truncate(name, 255),
+        "description": truncate(description, 1_048_576),
+        "severity": GITLAB_SEVERITY[finding.severity],
+        "identifiers": [_identifier(finding)],
+        "location": _location(finding),
+    }
+    if finding.kind == "vulnerability":
+        if finding.fixed_version:
+            vuln["solution"] = truncate(
+                f"Upgrade {finding.package} to {finding.fixed_version}", 7000)
+    elif finding.kind == "misconfiguration" and finding.resolution:
+        vuln["solution"] = truncate(finding.resolution, 7000)
+    elif finding.kind == "secret":
+        vuln["solution"] = "Remove the secret from the source and the image, and rotate it."
+    links = []
+    seen = set()
+    for url in ([finding.primary_url] if finding.primary_url else []) + finding.references:
+        if url not in seen and _URL.match(url):
+            seen.add(url)
+            links.append({"url": url})
+    if links:
+        vuln["links"] = links
+    return vuln
+
+
+def build(result: GateResult, now: dt.datetime | None = None) -> bytes:
+    now = now or dt.datetime.now(dt.UTC)
+    vulnerabilities = []
+    used: set[str] = set()
+    for finding, disposition, waiver in result.decisions:
+        seed = f"{finding.report.artifact_id}\x1f{finding.fingerprint}"
+        vuln_id = str(uuid.uuid5(ID_NAMESPACE, seed))
+        occurrence = 1
+        while vuln_id in used:
+            # Trivy can list an identical row twice; keep both, with distinct ids.
+            occurrence += 1
+            vuln_id = str(uuid.uuid5(ID_NAMESPACE, f"{seed}\x1f{occurrence}"))
+        used.add(vuln_id)
+        vulnerabilities.append(_vulnerability(finding, disposition, waiver, vuln_id))
+    trivy_version = next((r.scanner_version for r in result.reports if r.scanner_version),
+                         "unknown")
+    messages = []
+    for report in result.reports:
+        for target, cls, why in report.not_gated:
+            messages.append({"level": "info", "value": f"{target} (class {cls}): {why}"})
+    doc = {
+        "version": SCHEMA_VERSION,
+        "scan": {
+            "analyzer": {
+                "id": "scangate",
+                "name": "scangate",
+                "version": __version__,
+                "vendor": {"name": "scangate"},
+            },
+            "scanner": {
+                "id": "trivy",
+                "name": "Trivy",
+                "version": trivy_version,
+                "vendor": {"name": "Aqua Security"},
+                "url": "https://github.com/aquasecurity/trivy",
+            },
+            "type": "container_scanning",
+            "status": "success",
+            "start_time": _gitlab_time(_scan_start(result.reports, now)),
+            "end_time": _gitlab_time(now),
+            "messages": messages,
+        },
+        "vulnerabilities": vulnerabilities,
+        "remediations": [],
+    }
+    return orjson.dumps(doc) + b"\n"

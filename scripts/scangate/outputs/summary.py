@@ -1,0 +1,182 @@
+"""The JSON summary (for machines) and the Markdown and terminal summaries (for people)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from scangate import __version__
+from scangate.findings import KINDS, Finding
+from scangate.gate import Disposition, GateResult
+from scangate.policy import Waiver
+from scangate.severity import DESCENDING, Severity
+from scangate.outputs.text import md_escape, truncate
+
+WORST_SHOWN = 20
+
+
+def _waiver_json(waiver: Waiver) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": waiver.id, "expires": waiver.expires.isoformat()}
+    if waiver.package:
+        out["package"] = waiver.package
+    if waiver.target:
+        out["target"] = waiver.target
+    out["reason"] = waiver.reason
+    return out
+
+
+def summary_dict(result: GateResult) -> dict[str, Any]:
+    policy = result.policy
+    return {
+        "decision": result.decision,
+        "counts": {s.key: result.counts[s] for s in DESCENDING},
+        "waived": result.waived,
+        "ignored_unfixed": result.ignored_unfixed,
+        "violations": [
+            {"severity": v.severity.key, "count": v.count, "limit": v.limit}
+            for v in result.violations
+        ],
+        "expired_waivers": [_waiver_json(w) for w in result.expired_waivers],
+        # Additions beyond the documented core shape.
+        "class_not_counted": result.class_not_counted,
+        "findings_total": result.total_findings,
+        "counts_by_class": {
+            kind: {s.key: result.counts_by_kind.get(kind, {}).get(s, 0) for s in DESCENDING}
+            for kind in KINDS
+        },
+        "unused_waivers": [_waiver_json(w) for w in result.unused_waivers],
+        "policy": {
+            "source": policy.source,
+            "thresholds": {s.key: policy.thresholds[s] for s in DESCENDING if s in policy.thresholds},
+            "ignore_unfixed": policy.ignore_unfixed,
+            "classes": sorted(policy.classes),
+            "overrides": list(policy.overrides),
+        },
+        "reports": [
+            {
+                "path": r.path,
+                "artifact_name": r.artifact_name,
+                "artifact_type": r.artifact_type,
+                "findings": len(r.findings),
+                "not_gated": [
+                    {"target": t, "class": c, "reason": why} for t, c, why in r.not_gated
+                ],
+            }
+            for r in result.reports
+        ],
+        "today": result.today.isoformat(),
+        "scangate_version": __version__,
+    }
+
+
+def summary_json(result: GateResult) -> bytes:
+    return orjson.dumps(summary_dict(result), option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def _worst(result: GateResult) -> list[Finding]:
+    counted = [f for f, d, _ in result.decisions if d is Disposition.COUNTED]
+    # Most severe first; among equals, fixable first (those are the ones to act on now).
+    counted.sort(key=lambda f: (-f.severity, not f.fixable, f.id, f.package))
+    return counted[:WORST_SHOWN]
+
+
+def _limit_text(result: GateResult, severity: Severity) -> str:
+    limit = result.policy.thresholds.get(severity)
+    return "no limit" if limit is None else str(limit)
+
+
+def markdown(result: GateResult) -> str:
+    lines: list[str] = []
+    verdict = "PASSED" if result.passed else "FAILED"
+    icon = ":white_check_mark:" if result.passed else ":x:"
+    artifacts = ", ".join(f"`{md_escape(r.artifact_name or r.path)}`" for r in result.reports)
+    lines += [f"## {icon} Security gate {verdict}", "", f"Scanned: {artifacts}", ""]
+    lines += ["| Severity | Counted | Limit | " + " | ".join(k.capitalize() for k in KINDS) + " |",
+              "| --- | ---: | ---: |" + " ---: |" * len(KINDS)]
+    for severity in DESCENDING:
+        per_kind = " | ".join(
+            str(result.counts_by_kind.get(k, {}).get(severity, 0)) for k in KINDS
+        )
+        lines.append(
+            f"| {severity.name} | {result.counts[severity]} | {_limit_text(result, severity)} "
+            f"| {per_kind} |"
+        )
+    lines += [
+        "",
+        f"Findings in the reports: {result.total_findings}; waived: {result.waived}; "
+        f"ignored as unfixed: {result.ignored_unfixed}; in classes the policy does not count: "
+        f"{result.class_not_counted}.",
+        "",
+    ]
+    if result.violations:
+        lines += ["### Violations", ""]
+        for v in result.violations:
+            lines.append(f"- **{v.severity.name}**: {v.count} found, at most {v.limit} allowed")
+        lines.append("")
+    worst = _worst(result)
+    if worst:
+        lines += ["### Worst findings", "",
+                  "| Severity | ID | Package | Installed | Fixed in | Target |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for f in worst:
+            ident = f"[{md_escape(f.id)}]({f.primary_url})" if f.primary_url else md_escape(f.id)
+            lines.append(
+                f"| {f.severity.name} | {ident} | {md_escape(f.package or '-')} "
+                f"| {md_escape(f.installed_version or '-')} "
+                f"| {md_escape(f.fixed_version or 'no fix yet')} "
+                f"| {md_escape(truncate(f.target, 80))} |"
+            )
+        shown = len(worst)
+        total = sum(result.counts.values())
+        if total > shown:
+            lines.append(f"\n{total - shown} more counted findings are in the SARIF and JSON "
+                         "reports.")
+        lines.append("")
+    if result.expired_waivers:
+        lines += ["### Expired waivers (no longer applied)", ""]
+        for w in result.expired_waivers:
+            lines.append(f"- `{md_escape(w.id)}` expired {w.expires.isoformat()}: "
+                         f"{md_escape(w.reason)}")
+        lines.append("")
+    if result.unused_waivers:
+        lines += ["### Waivers that matched nothing", ""]
+        for w in result.unused_waivers:
+            lines.append(f"- `{md_escape(w.id)}` (expires {w.expires.isoformat()})")
+        lines.append("")
+    not_gated = [(r, t, c, why) for r in result.reports for t, c, why in r.not_gated]
+    if not_gated:
+        lines += ["### Read but not gated", ""]
+        for _, target, cls, why in not_gated:
+            shown = f"`{md_escape(target)}`" if target else "(no target)"
+            lines.append(f"- {shown} (class `{md_escape(cls)}`): {why}")
+        lines.append("")
+    policy = result.policy
+    extras = f"; overrides: {', '.join(policy.overrides)}" if policy.overrides else ""
+    lines.append(f"Policy: {md_escape(policy.source)}{extras}. scangate {__version__}.")
+    return "\n".join(lines) + "\n"
+
+
+def terminal(result: GateResult, written: list[str]) -> str:
+    verdict = "PASS" if result.passed else "FAIL"
+    counts = ", ".join(f"{s.key} {result.counts[s]}" for s in DESCENDING)
+    lines = [f"scangate: gate {verdict} ({counts}; waived {result.waived}, "
+             f"ignored unfixed {result.ignored_unfixed})"]
+    for v in result.violations:
+        lines.append(f"  violation: {v.severity.key} {v.count} > limit {v.limit}")
+    for f in _worst(result)[:5]:
+        if f.kind == "vulnerability":
+            fix = f"fixed in {f.fixed_version}" if f.fixed_version else "no fix yet"
+            lines.append(f"  {f.severity.name:<8} {f.id} {f.package} {f.installed_version} "
+                         f"({fix})")
+        else:
+            line = f":{f.start_line}" if f.start_line else ""
+            lines.append(f"  {f.severity.name:<8} {f.kind} {f.id} in {f.target}{line}")
+    for w in result.expired_waivers:
+        lines.append(f"  expired waiver: {w.id} (expired {w.expires.isoformat()})")
+    for r in result.reports:
+        for target, cls, _why in r.not_gated:
+            lines.append(f"  not gated: {target} (class {cls})")
+    if written:
+        lines.append("  wrote: " + ", ".join(written))
+    return "\n".join(lines) + "\n"

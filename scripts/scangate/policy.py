@@ -1,0 +1,199 @@
+"""The gate's policy: per-severity limits, which classes count, and waivers that expire.
+
+Policies are YAML validated against ``schemas/policy.schema.json`` (shipped in the package).
+CLI overrides (``--fail-on``, ``--max-*``, ``--ignore-unfixed``) are applied on top.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+from scangate.errors import PolicyError
+from scangate.findings import KINDS, Finding, Kind
+from scangate.severity import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    id: str
+    reason: str
+    expires: dt.date
+    package: str | None = None
+    target: str | None = None
+
+    def is_expired(self, today: dt.date) -> bool:
+        # `expires` is the last day the waiver applies.
+        return today > self.expires
+
+    def matches(self, finding: Finding) -> bool:
+        if finding.id.casefold() != self.id.casefold():
+            return False
+        if self.package is not None and finding.package != self.package:
+            return False
+        if self.target is not None and not fnmatch.fnmatchcase(finding.target, self.target):
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    thresholds: dict[Severity, int]
+    ignore_unfixed: bool = False
+    classes: frozenset[Kind] = frozenset(KINDS)
+    waivers: tuple[Waiver, ...] = ()
+    source: str = "built-in default"
+    overrides: tuple[str, ...] = field(default=())
+
+
+# With no policy the gate fails on any CRITICAL finding: the rule the project exists for.
+DEFAULT_POLICY = Policy(thresholds={Severity.CRITICAL: 0})
+
+
+@cache
+def policy_schema() -> dict[str, Any]:
+    text = resources.files("scangate").joinpath("schemas/policy.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _yaml_loader() -> type[yaml.SafeLoader]:
+    """A safe loader that refuses duplicate keys (YAML silently keeps the last one)."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return loader.construct_mapping(node)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return Loader
+
+
+def _normalise(doc: Any, source: str) -> Any:
+    """Lowercase threshold keys (severity names are case-insensitive) and dates to strings."""
+    if not isinstance(doc, dict):
+        return doc
+    thresholds = doc.get("thresholds")
+    if isinstance(thresholds, dict):
+        lowered: dict[Any, Any] = {}
+        for key, value in thresholds.items():
+            name = key.lower() if isinstance(key, str) else key
+            if name in lowered:
+                raise PolicyError(f"{source}: thresholds: {key!r} given twice (names ignore case)")
+            lowered[name] = value
+        doc["thresholds"] = lowered
+    waivers = doc.get("waivers")
+    if isinstance(waivers, list):
+        for waiver in waivers:
+            if isinstance(waiver, dict) and isinstance(waiver.get("expires"), dt.date):
+                waiver["expires"] = waiver["expires"].isoformat()
+    return doc
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        return f"{where}: {error.message} (see the policy reference in the README)"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator == "enum" and "classes" in where:
+        return f"{where}: {error.instance!r} is not a class (vulnerability, secret, misconfiguration)"
+    return f"{where}: {error.message}"
+
+
+def parse_policy(text: str, source: str) -> Policy:
+    """Parse and validate a policy document; ``source`` names it in error messages."""
+    try:
+        doc = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
+    if doc is None:
+        raise PolicyError(f"{source}: policy is empty; it needs at least `version: 1`")
+    doc = _normalise(doc, source)
+    validator = jsonschema.Draft202012Validator(
+        policy_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise PolicyError(f"{source}: invalid policy: {_describe(errors[0])}")
+    waivers = []
+    for number, item in enumerate(doc.get("waivers") or []):
+        try:
+            expires = dt.date.fromisoformat(item["expires"])
+        except ValueError:
+            raise PolicyError(
+                f"{source}: waivers/{number}/expires: {item['expires']!r} is not a date "
+                "(YYYY-MM-DD)"
+            ) from None
+        waivers.append(
+            Waiver(
+                id=item["id"],
+                reason=item["reason"].strip(),
+                expires=expires,
+                package=item.get("package"),
+                target=item.get("target"),
+            )
+        )
+    return Policy(
+        thresholds={Severity.parse(k): v for k, v in (doc.get("thresholds") or {}).items()},
+        ignore_unfixed=bool(doc.get("ignore_unfixed", False)),
+        classes=frozenset(doc.get("classes") or KINDS),
+        waivers=tuple(waivers),
+        source=source,
+    )
+
+
+def load_policy_file(path: str) -> Policy:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: policy file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot read policy: {exc}") from None
+    return parse_policy(text, path)
+
+
+def with_overrides(
+    policy: Policy,
+    *,
+    fail_on: Severity | None = None,
+    max_counts: dict[Severity, int] | None = None,
+    ignore_unfixed: bool = False,
+) -> Policy:
+    """Apply the pipeline's CLI overrides; each named limit replaces the policy's."""
+    thresholds = dict(policy.thresholds)
+    notes = list(policy.overrides)
+    if fail_on is not None:
+        for severity in Severity:
+            if severity >= fail_on:
+                thresholds[severity] = 0
+        notes.append(f"--fail-on {fail_on.name}")
+    for severity, limit in (max_counts or {}).items():
+        thresholds[severity] = limit
+        notes.append(f"--max-{severity.key} {limit}")
+    if ignore_unfixed:
+        notes.append("--ignore-unfixed")
+    return replace(
+        policy,
+        thresholds=thresholds,
+        ignore_unfixed=policy.ignore_unfixed or ignore_unfixed,
+        overrides=tuple(notes),
+    )
