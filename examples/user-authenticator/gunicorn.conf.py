@@ -31,19 +31,21 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
-# gunicorn's own lines (start, worker boot, errors) in the same JSON shape as the app's.
+# gunicorn's own lines (start, worker boot, errors) in the same JSON shape as the app's, once:
+# no propagation to the root logger, whose default handler would print each line again.
+# (A logconfig_dict turns gunicorn's access log back on; its logger is silenced instead.)
 logconfig_dict = {
-    "formatters": {"json": {"()": "user_authenticator.jsonlog.JsonFormatter"}},
+    "root": {"level": "WARNING", "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["json"], "propagate": False},
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+    },
     "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "stream": "ext://sys.stdout",
-        },
-        "error_console": {
+        "json": {
             "class": "logging.StreamHandler",
             "formatter": "json",
             "stream": "ext://sys.stderr",
         },
     },
+    "formatters": {"json": {"()": "user_authenticator.jsonlog.JsonFormatter"}},
 }

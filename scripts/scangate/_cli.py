@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from types import ModuleType
 
 from scangate import __version__
@@ -50,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("scangate: error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception:  # noqa: BLE001 - a bug must still fail closed, and never look like exit 1
+        traceback.print_exc()
+        print("scangate: error: internal error (a bug: please report it with the traceback "
+              "above); failing closed", file=sys.stderr)
         return EXIT_ERROR
     return code
 

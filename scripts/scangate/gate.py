@@ -61,8 +61,8 @@ def evaluate(reports: list[Report], policy: Policy, today: dt.date) -> GateResul
     result.expired_waivers = [w for w in policy.waivers if w.is_expired(today)]
     # Waivers indexed by id so 20,000 findings x 100 waivers stays linear.
     by_id: dict[str, list[Waiver]] = {}
-    for waiver in active:
-        by_id.setdefault(waiver.id.casefold(), []).append(waiver)
+    for active_waiver in active:
+        by_id.setdefault(active_waiver.id.casefold(), []).append(active_waiver)
     used: set[int] = set()
     counts = result.counts
     by_kind = result.counts_by_kind
@@ -71,7 +71,7 @@ def evaluate(reports: list[Report], policy: Policy, today: dt.date) -> GateResul
     ignore_unfixed = policy.ignore_unfixed
     for report in reports:
         for finding in report.findings:
-            waiver = None
+            waiver: Waiver | None = None
             if finding.kind not in classes:
                 disposition = Disposition.CLASS_NOT_COUNTED
                 result.class_not_counted += 1

@@ -55,7 +55,8 @@ class Policy:
 
 
 # With no policy the gate fails on any CRITICAL finding: the rule the project exists for.
-DEFAULT_POLICY = Policy(thresholds={Severity.CRITICAL: 0})
+DEFAULT_THRESHOLDS = {Severity.CRITICAL: 0}
+DEFAULT_POLICY = Policy(thresholds=dict(DEFAULT_THRESHOLDS))
 
 
 @cache
@@ -70,6 +71,12 @@ def _yaml_loader() -> type[yaml.SafeLoader]:
 
     class Loader(yaml.SafeLoader):
         pass
+
+    # Keep dates as text: PyYAML's own date parsing raises on 2030-13-45 instead of reporting.
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -114,7 +121,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         return f"{where}: {error.message}"
     if error.validator == "enum" and "classes" in where:
-        return f"{where}: {error.instance!r} is not a class (vulnerability, secret, misconfiguration)"
+        return (f"{where}: {error.instance!r} is not a class "
+                "(vulnerability, secret, misconfiguration)")
     return f"{where}: {error.message}"
 
 
@@ -122,7 +130,7 @@ def parse_policy(text: str, source: str) -> Policy:
     """Parse and validate a policy document; ``source`` names it in error messages."""
     try:
         doc = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:
         raise PolicyError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
     if doc is None:
         raise PolicyError(f"{source}: policy is empty; it needs at least `version: 1`")
@@ -152,7 +160,13 @@ def parse_policy(text: str, source: str) -> Policy:
             )
         )
     return Policy(
-        thresholds={Severity.parse(k): v for k, v in (doc.get("thresholds") or {}).items()},
+        # No thresholds block keeps the default rule (no CRITICAL); `thresholds: {}` is an
+        # explicit "no limits", so a policy that only lists waivers can never pass everything.
+        thresholds=(
+            {Severity.parse(k): v for k, v in doc["thresholds"].items()}
+            if "thresholds" in doc
+            else dict(DEFAULT_THRESHOLDS)
+        ),
         ignore_unfixed=bool(doc.get("ignore_unfixed", False)),
         classes=frozenset(doc.get("classes") or KINDS),
         waivers=tuple(waivers),

@@ -28,14 +28,14 @@ class MotoServer:
         return {
             "AWS_ENDPOINT_URL": self.url,
             "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fixed test credentials
+            "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
         }
 
     def reset(self) -> None:
         req = urllib.request.Request(self.url + "/moto-api/reset", method="POST")
-        with urllib.request.urlopen(req, timeout=10):  # noqa: S310 - loopback URL we started
+        with urllib.request.urlopen(req, timeout=10):
             pass
 
 
@@ -71,7 +71,7 @@ def run_moto_server(extra_env: dict[str, str] | None = None) -> Iterator[MotoSer
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(url + "/moto-api/", timeout=1):  # noqa: S310
+                with urllib.request.urlopen(url + "/moto-api/", timeout=1):
                     break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the tests and the demo need. Idempotent and fast on re-runs: apt is only
 # touched when a package is missing (apt-get update alone takes tens of seconds).
-#   docker.io        dockerd 20.10 + client (no Docker Hub here: base images are made locally)
-#   debootstrap      builds the local base image's root file system (tools/setup/30-docker.sh)
-#   docker-registry  distribution v2, stands in for ECR's data plane on 127.0.0.1:5000
-#   skopeo           copies/inspects images in the local registry without a daemon round trip
-#   rsync            gitlab-ci-local copies the work tree with it
-#   shellcheck       lints tools/*.sh and the workflows' bash steps
-#   curl             readiness probes of dockerd and the registry in shell scripts
+#   - docker.io: dockerd 20.10 + client (no public registry here: base images are made locally)
+#   - debootstrap: builds the local base image's root file system (tools/setup/30-docker.sh)
+#   - docker-registry: distribution v2, stands in for ECR's data plane on 127.0.0.1:5000
+#   - skopeo: inspects/copies images in the local registry without going through dockerd
+#   - rsync: gitlab-ci-local copies the work tree with it
+#   - the shellcheck linter: tools/*.sh and the workflows' bash steps
+#   - curl: readiness probes of dockerd and the registry in shell scripts
 set -euo pipefail
 packages=(
   ca-certificates

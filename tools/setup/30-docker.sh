@@ -34,8 +34,14 @@ if ! docker info >/dev/null 2>&1; then
     echo "30-docker: dockerd not found; tools/setup/10-apt.sh installs docker.io" >&2
     exit 2
   fi
+  # A pid file left by a dockerd that died (e.g. the machine was restarted) blocks a new one.
+  pidfile=/var/run/docker.pid
+  if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    rm -f "$pidfile"
+  fi
   echo "30-docker: starting dockerd (log: .tools/dockerd.log)" >&2
-  # Without iptables/bridge: the kernel here offers no NAT, and a default bridge would fail.
+  # No iptables rules and no default bridge: these machines cannot set either up, so builds
+  # and runs use `--network host` (see ../shared/notes/local-toolchain.md).
   setsid nohup dockerd --iptables=false --ip6tables=false --bridge=none \
     >"$tools_dir/dockerd.log" 2>&1 </dev/null &
   if ! wait_for 60 docker info; then
@@ -82,7 +88,16 @@ if ! docker image inspect "$base_image" >/dev/null 2>&1; then
     # The machine's own Debian mirror (the only one reachable here).
     mirror=$(awk '/^URIs:/ && $2 ~ /\/debian\/?$/ {print $2; exit}' \
       /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    mirror=${mirror:-http://deb.debian.org/debian}
+    if [ -z "$mirror" ]; then
+      echo "30-docker: no Debian mirror in /etc/apt/sources.list.d/debian.sources" >&2
+      exit 2
+    fi
+    # Leftovers of an interrupted run (never one still mounted: debootstrap mounts /proc).
+    for old in "$tools_dir"/rootfs.*; do
+      if [ -d "$old" ] && ! grep -q " $old/" /proc/mounts; then
+        rm -rf "$old"
+      fi
+    done
     rootfs=$(mktemp -d "$tools_dir/rootfs.XXXXXX")
     echo "30-docker: debootstrap bookworm from $mirror (about a minute)" >&2
     debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \

@@ -97,9 +97,7 @@ def test_wrong_body_shapes_are_400(client: FlaskClient, body: Any) -> None:
 
 
 def test_oversized_body_is_413(client: FlaskClient) -> None:
-    response = client.post(
-        "/register", json={"username": "alice", "password": "p" * 10_000}
-    )
+    response = client.post("/register", json={"username": "alice", "password": "p" * 10_000})
     assert response.status_code == 413
 
 

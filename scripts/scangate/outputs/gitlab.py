@@ -14,9 +14,9 @@ import orjson
 from scangate import __version__
 from scangate.findings import Finding, Report
 from scangate.gate import Disposition, GateResult
+from scangate.outputs.text import one_line, truncate
 from scangate.policy import Waiver
 from scangate.severity import GITLAB_SEVERITY
-from scangate.outputs.text import one_line, truncate
 
 SCHEMA_VERSION = "15.2.1"
 # uuid5 namespace for finding ids: fixed forever, so ids stay stable across runs and releases.

@@ -27,9 +27,9 @@ from scangate import __version__
 from scangate.errors import UsageError
 from scangate.findings import Finding, Report
 from scangate.gate import Disposition, GateResult
+from scangate.outputs.text import one_line, truncate
 from scangate.policy import Waiver
 from scangate.severity import DEFAULT_SECURITY_SEVERITY, SARIF_LEVEL, Severity
-from scangate.outputs.text import one_line, truncate
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 MAX_RUNS = 20
@@ -101,6 +101,13 @@ class _RuleAcc:
     severity: Severity
     score: float
     packages: dict[tuple[str, str, str], None] = field(default_factory=dict)
+    # The rule serialized once: size checks serialize the document several times.
+    serialized: orjson.Fragment | None = None
+
+    def fragment(self) -> orjson.Fragment:
+        if self.serialized is None:
+            self.serialized = orjson.Fragment(orjson.dumps(_rule(self)))
+        return self.serialized
 
 
 def _last_from_line(dockerfile: str) -> int:
@@ -154,8 +161,8 @@ def _help(acc: _RuleAcc) -> tuple[str, str]:
         md = [f"**Misconfiguration {f.id}**", "", f"{title}. Severity: **{acc.severity.name}**",
               "", f.description, "", f"Resolution: {f.resolution or 'see references'}"]
     if refs:
-        md += ["", "References:"] + [f"- {r}" for r in refs]
-        text += ["References:"] + refs
+        md += ["", "References:", *(f"- {r}" for r in refs)]
+        text += ["References:", *refs]
     return "\n".join(t for t in text if t), "\n".join(md)
 
 
@@ -219,7 +226,7 @@ def _build_run(report: Report, category: str,
                decisions: list[tuple[Finding, Disposition, Waiver | None]],
                from_line: int | None, dockerfile: str | None) -> _Run:
     rules: dict[str, _RuleAcc] = {}
-    staged: list[tuple[Finding, Disposition, Waiver | None, _RuleAcc]] = []
+    staged: list[tuple[Finding, Disposition, Waiver | None]] = []
     for finding, disposition, waiver in decisions:
         acc = rules.get(finding.id)
         score = security_severity(finding)
@@ -230,14 +237,16 @@ def _build_run(report: Report, category: str,
             acc.score = max(acc.score, score)
         if finding.kind == "vulnerability":
             acc.packages[(finding.package, finding.installed_version, finding.fixed_version)] = None
-        staged.append((finding, disposition, waiver, acc))
+        staged.append((finding, disposition, waiver))
     staged.sort(key=lambda s: -s[0].severity)
     dumps = orjson.dumps
     results = []
-    for finding, disposition, waiver, acc in staged:
+    for finding, disposition, waiver in staged:
         if from_line is not None and dockerfile is not None and finding.kind == "vulnerability":
             uri, line = _uri(dockerfile), from_line
-        elif finding.kind == "vulnerability" and report.is_image and finding.result_class == "os-pkgs":
+        elif (finding.kind == "vulnerability" and report.is_image
+              and finding.result_class == "os-pkgs"):
+            # OS packages of an image have no file: Trivy's convention, the image repository.
             uri, line = _uri(report.artifact_id), 1
         else:
             uri, line = _uri(finding.target or report.artifact_id), finding.start_line or 1
@@ -281,7 +290,7 @@ def _cap_run(run: _Run) -> None:
     if len(run.results) > MAX_RESULTS_PER_RUN:
         run.dropped["results_over_run_limit"] = len(run.results) - MAX_RESULTS_PER_RUN
         del run.results[MAX_RESULTS_PER_RUN:]
-    if len(run.rules) > MAX_RULES_PER_RUN:
+    if len({rule_id for _, rule_id, _ in run.results}) > MAX_RULES_PER_RUN:
         keep: set[str] = set()
         kept_results = []
         dropped = 0
@@ -291,7 +300,8 @@ def _cap_run(run: _Run) -> None:
                 kept_results.append(item)
             else:
                 dropped += 1
-        run.dropped["results_over_rule_limit"] = dropped
+        if dropped:
+            run.dropped["results_over_rule_limit"] = dropped
         run.results = kept_results
 
 
@@ -317,7 +327,7 @@ def _serialize(runs: list[_Run]) -> Iterator[bytes]:
                 "version": __version__,
                 "semanticVersion": __version__,
                 "informationUri": "https://github.com/aquasecurity/trivy",
-                "rules": [_rule(a) for a in ordered],
+                "rules": [a.fragment() for a in ordered],
             }},
             "automationDetails": {"id": f"{run.category}/"},
             "columnKind": "utf16CodeUnits",

@@ -9,9 +9,9 @@ import orjson
 from scangate import __version__
 from scangate.findings import KINDS, Finding
 from scangate.gate import Disposition, GateResult
+from scangate.outputs.text import md_escape, truncate
 from scangate.policy import Waiver
 from scangate.severity import DESCENDING, Severity
-from scangate.outputs.text import md_escape, truncate
 
 WORST_SHOWN = 20
 
@@ -48,7 +48,9 @@ def summary_dict(result: GateResult) -> dict[str, Any]:
         "unused_waivers": [_waiver_json(w) for w in result.unused_waivers],
         "policy": {
             "source": policy.source,
-            "thresholds": {s.key: policy.thresholds[s] for s in DESCENDING if s in policy.thresholds},
+            "thresholds": {
+                s.key: policy.thresholds[s] for s in DESCENDING if s in policy.thresholds
+            },
             "ignore_unfixed": policy.ignore_unfixed,
             "classes": sorted(policy.classes),
             "overrides": list(policy.overrides),
@@ -148,8 +150,8 @@ def markdown(result: GateResult) -> str:
     if not_gated:
         lines += ["### Read but not gated", ""]
         for _, target, cls, why in not_gated:
-            shown = f"`{md_escape(target)}`" if target else "(no target)"
-            lines.append(f"- {shown} (class `{md_escape(cls)}`): {why}")
+            label = f"`{md_escape(target)}`" if target else "(no target)"
+            lines.append(f"- {label} (class `{md_escape(cls)}`): {why}")
         lines.append("")
     policy = result.policy
     extras = f"; overrides: {', '.join(policy.overrides)}" if policy.overrides else ""

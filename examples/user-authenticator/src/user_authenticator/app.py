@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -11,7 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from user_authenticator import jsonlog
@@ -58,9 +64,7 @@ def create_app(config: Config | None = None) -> Flask:
         tokens=TokenService(
             config.jwt_secret, config.jwt_issuer, config.jwt_audience, config.token_ttl_seconds
         ),
-        login_limiter=SlidingWindowLimiter(
-            config.login_max_attempts, config.login_window_seconds
-        ),
+        login_limiter=SlidingWindowLimiter(config.login_max_attempts, config.login_window_seconds),
         log=log,
     )
     if config.dev_mode:
@@ -194,7 +198,7 @@ def _register_routes(app: Flask, svc: Services) -> None:
         event("login_succeeded", username=user.username)
         return jsonify(
             access_token=svc.tokens.issue(user.username),
-            token_type="Bearer",
+            token_type="Bearer",  # noqa: S106 - the OAuth 2.0 token type, not a secret
             expires_in=svc.tokens.ttl_seconds,
         )
 
@@ -224,13 +228,22 @@ def _register_routes(app: Flask, svc: Services) -> None:
 
 
 def _json_body() -> Any:
-    """The parsed JSON body; 415 unless the client says it sends JSON, 400 if it is not."""
+    """The parsed JSON body; 415 unless the client says it sends JSON, 400 if it is not.
+
+    The body is read with an explicit bound: Werkzeug before 2.3 applies MAX_CONTENT_LENGTH
+    to form parsing only, and this service must hold its limits on the old pins as well.
+    """
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise BadRequest("The request body is not valid JSON.")
-    return body
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise RequestEntityTooLarge()
+    data = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:  # chunked bodies carry no Content-Length
+        raise RequestEntityTooLarge()
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise BadRequest("The request body is not valid JSON.") from None
 
 
 def _bearer_token() -> str | None:
@@ -242,4 +255,3 @@ def _bearer_token() -> str | None:
 
 def _invalid(exc: ValidationError) -> tuple[Response, int]:
     return jsonify(error="validation_failed", field=exc.field, message=exc.message), 400
-

@@ -24,7 +24,9 @@ class Passwords:
         """True when the password matches; with password_hash=None, burns the same time."""
         known = password_hash is not None
         try:
-            self._hasher.verify(self._dummy_hash if password_hash is None else password_hash, password)
+            self._hasher.verify(
+                self._dummy_hash if password_hash is None else password_hash, password
+            )
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
         return known

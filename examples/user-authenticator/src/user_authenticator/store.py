@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -17,6 +18,10 @@ CREATE TABLE IF NOT EXISTS users (
     created_at    INTEGER NOT NULL
 )
 """
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or set up."""
 
 
 class UserExistsError(Exception):
@@ -39,12 +44,19 @@ class UserStore:
 
     def initialize(self) -> None:
         """Create the schema; fails loudly at start-up if the path is not writable."""
-        if self._path.parent != Path(""):
+        try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            # WAL lets readers (login) go on while a writer (register) commits.
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_SCHEMA)
+            with self._connect() as conn:
+                # WAL lets readers (login) go on while a writer (register) commits.
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            # sqlite's own message ("unable to open database file") names neither the path
+            # nor the usual cause, a directory the service's user cannot write to.
+            raise StoreError(
+                f"cannot open database {self._path}: {exc}; its directory must exist and be "
+                f"writable by uid {os.getuid()} (set DATABASE_URL to move it)"
+            ) from exc
 
     def ping(self) -> None:
         """Raise sqlite3.Error unless the database answers a trivial query."""

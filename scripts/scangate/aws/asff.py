@@ -1,0 +1,475 @@
+"""Trivy findings as AWS Security Finding Format (ASFF) records for Security Hub.
+
+Id scheme: ``scangate/<resource key>/<fingerprint>``, where the fingerprint is the finding's own
+stable identity (kind, target, package, installed version, path, id) and the resource key is a
+hash of the resource's Id (the ECR repository ARN, or the image repository). So the same CVE in
+two packages is two findings, the same finding in a rescan or a rebuilt image of the same
+repository is an update of one finding, and every Id is 94 characters however long the names.
+
+Every length limit of ASFF is enforced here by truncating with a marker, never by failing.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import functools
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from scangate import __version__
+from scangate.findings import Finding, Report
+from scangate.outputs.text import one_line, truncate
+from scangate.severity import Severity
+
+SCHEMA_VERSION = "2018-10-08"
+ID_MAX = 512
+TITLE_MAX = 256
+DESCRIPTION_MAX = 1024
+RECOMMENDATION_MAX = 512
+PRODUCT_FIELD_KEY_MAX = 128
+PRODUCT_FIELD_VALUE_MAX = 2048
+PRODUCT_FIELDS_MAX = 50
+FINDING_MAX_BYTES = 240 * 1024
+ID_PREFIX = "scangate/"
+
+LABELS = {
+    Severity.CRITICAL: "CRITICAL",
+    Severity.HIGH: "HIGH",
+    Severity.MEDIUM: "MEDIUM",
+    Severity.LOW: "LOW",
+    # ASFF has no UNKNOWN; Trivy's own template uses INFORMATIONAL. Original keeps the truth.
+    Severity.UNKNOWN: "INFORMATIONAL",
+}
+TYPES = {
+    "vulnerability": "Software and Configuration Checks/Vulnerabilities/CVE",
+    "secret": "Sensitive Data Identifications/Passwords",
+    "misconfiguration": "Software and Configuration Checks",
+}
+
+_ECR_IMAGE = re.compile(
+    r"^(?P<registry>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+    r"/(?P<repository>[a-z0-9][a-z0-9._/-]*)$"
+)
+_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where the findings go: the account and region of the Security Hub and its product."""
+
+    account_id: str
+    region: str
+    partition: str
+    product_arn: str
+
+
+def default_product_arn(partition: str, region: str, account_id: str) -> str:
+    """The account's own custom integration: no product subscription needed."""
+    return f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default"
+
+
+def timestamp(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, the precision Security Hub compares."""
+    utc = moment.astimezone(dt.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_time(value: object) -> dt.datetime | None:
+    """Trivy and AWS timestamps (nanoseconds, offsets, 'Z') as aware datetimes; None if not one."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00")
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@functools.lru_cache(maxsize=8192)
+def _asff_time(value: str) -> str:
+    """A vendor date in ASFF form ('' when it is not a date); few distinct values per report."""
+    moment = parse_time(value)
+    return timestamp(moment) if moment is not None else ""
+
+
+# --- resources -------------------------------------------------------------------------------
+
+
+def _repo_tags(report: Report, repository: str) -> list[str]:
+    tags: list[str] = []
+    for value in report.metadata.get("RepoTags") or []:
+        if isinstance(value, str) and value.startswith(repository + ":"):
+            tag = value[len(repository) + 1 :]
+            if tag and tag not in tags:
+                tags.append(tag)
+    return tags
+
+
+def _architecture(report: Report) -> str:
+    config = report.metadata.get("ImageConfig")
+    if isinstance(config, dict) and isinstance(config.get("architecture"), str):
+        return str(config["architecture"])
+    return ""
+
+
+def _compact(values: dict[str, Any]) -> dict[str, Any]:
+    """Drop empty values: Security Hub rejects empty strings (pattern ``.*\\S.*``)."""
+    return {k: v for k, v in values.items() if v not in ("", None, [], {})}
+
+
+def resource_for(report: Report, destination: Destination) -> dict[str, Any]:
+    """The ASFF resource of a report. Its Id is per repository, so it is stable across builds."""
+    artifact = report.artifact_id
+    match = _ECR_IMAGE.match(artifact) if report.is_image else None
+    if match:
+        region = match["region"]
+        partition = "aws-cn" if artifact.split("/", 1)[0].endswith(".cn") else destination.partition
+        return {
+            "Type": "AwsEcrContainerImage",
+            "Id": f"arn:{partition}:ecr:{region}:{match['registry']}:repository/"
+            f"{match['repository']}",
+            "Partition": partition,
+            "Region": region,
+            "Details": {
+                "AwsEcrContainerImage": _compact({
+                    "RegistryId": match["registry"],
+                    "RepositoryName": match["repository"],
+                    "ImageDigest": report.image_digest,
+                    "ImageTags": _repo_tags(report, artifact)[:50],
+                    "Architecture": _architecture(report),
+                })
+            },
+        }
+    if report.is_image:
+        image_id = report.image_digest or str(report.metadata.get("ImageID") or "")
+        return {
+            "Type": "Container",
+            "Id": truncate(artifact, ID_MAX),
+            "Partition": destination.partition,
+            "Region": destination.region,
+            "Details": {
+                "Container": _compact({
+                    "Name": truncate(artifact, 1024),
+                    "ImageId": image_id,
+                    "ImageName": truncate(report.artifact_name or artifact, 1024),
+                })
+            },
+        }
+    return {
+        "Type": "Other",
+        "Id": truncate(artifact, ID_MAX),
+        "Partition": destination.partition,
+        "Region": destination.region,
+        "Details": {
+            "Other": _compact({
+                "ArtifactName": truncate(report.artifact_name or artifact, 1024),
+                "ArtifactType": report.artifact_type,
+            })
+        },
+    }
+
+
+# --- ids -------------------------------------------------------------------------------------
+
+
+def resource_key(resource_id: str) -> str:
+    return hashlib.sha256(resource_id.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def finding_id(resource_id: str, finding: Finding) -> str:
+    return f"{ID_PREFIX}{resource_key(resource_id)}/{finding.fingerprint}"
+
+
+def generator_id(finding: Finding) -> str:
+    return truncate(f"scangate/trivy/{finding.kind}/{finding.id}", ID_MAX)
+
+
+# --- the finding ----------------------------------------------------------------------------
+
+
+def _http(url: str) -> str:
+    return url if url.startswith(("https://", "http://")) else ""
+
+
+def _title(finding: Finding) -> str:
+    if finding.kind == "vulnerability":
+        head = f"{finding.id} in {finding.package} {finding.installed_version}".strip()
+    elif finding.kind == "secret":
+        head = f"Secret ({finding.id}) in {finding.target}"
+    else:
+        head = f"{finding.id} in {finding.target}"
+    text = f"{head}: {finding.title}" if finding.title else head
+    return truncate(one_line(text), TITLE_MAX)
+
+
+def _description(finding: Finding) -> str:
+    text = finding.description.strip() or finding.message.strip() or finding.title.strip()
+    return truncate(text or f"{finding.kind} {finding.id}", DESCRIPTION_MAX)
+
+
+def _recommendation(finding: Finding) -> dict[str, Any]:
+    if finding.kind == "vulnerability":
+        if finding.fixed_version:
+            text = (f"Upgrade {finding.package} from {finding.installed_version} to "
+                    f"{finding.fixed_version} and rebuild the image.")
+        else:
+            text = f"No fixed version of {finding.package} is known yet; track {finding.id}."
+    elif finding.kind == "secret":
+        text = "Remove the secret from the image (build secrets, not layers) and rotate it."
+    else:
+        text = finding.resolution.strip() or finding.message.strip() or "See the reference."
+    return {"Recommendation": _compact({
+        "Text": truncate(one_line(text), RECOMMENDATION_MAX),
+        "Url": _http(finding.primary_url),
+    })}
+
+
+def _cvss(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    cvss = raw.get("CVSS")
+    if not isinstance(cvss, dict):
+        return out
+    for source, entry in cvss.items():
+        if not isinstance(entry, dict):
+            continue
+        for prefix, default_version in (("V40", "4.0"), ("V3", "3.1"), ("V2", "2.0")):
+            score = entry.get(f"{prefix}Score")
+            if not isinstance(score, int | float) or isinstance(score, bool):
+                continue
+            vector = entry.get(f"{prefix}Vector")
+            version = default_version
+            if isinstance(vector, str) and vector.startswith("CVSS:"):
+                version = vector.split("/", 1)[0][len("CVSS:"):] or default_version
+            out.append(_compact({
+                "Version": version,
+                "BaseScore": float(score),
+                "BaseVector": vector if isinstance(vector, str) else "",
+                "Source": str(source),
+            }))
+    return out
+
+
+def _vendor(finding: Finding) -> dict[str, Any]:
+    raw = finding.raw
+    source = raw.get("SeveritySource")
+    data_source = raw.get("DataSource")
+    name = source if isinstance(source, str) and source else ""
+    if not name and isinstance(data_source, dict):
+        name = str(data_source.get("Name") or data_source.get("ID") or "")
+    vendor: dict[str, Any] = {
+        "Name": name or "Trivy",
+        "Url": _http(finding.primary_url),
+        "VendorSeverity": finding.severity.name,
+    }
+    dates = (("VendorCreatedAt", "PublishedDate"), ("VendorUpdatedAt", "LastModifiedDate"))
+    for field, key in dates:
+        value = raw.get(key)
+        if isinstance(value, str):
+            vendor[field] = _asff_time(value)
+    return _compact(vendor)
+
+
+def _vulnerabilities(finding: Finding) -> list[dict[str, Any]]:
+    package = _compact({
+        "Name": finding.package,
+        "Version": finding.installed_version,
+        "PackageManager": finding.result_type,
+        "FilePath": finding.pkg_path,
+        "FixedInVersion": finding.fixed_version,
+        "Remediation": (f"Upgrade to {finding.fixed_version}" if finding.fixed_version else ""),
+    })
+    references: list[str] = []
+    for url in [finding.primary_url, *finding.references]:
+        if _http(url) and url not in references:
+            references.append(url)
+    return [_compact({
+        "Id": finding.id,
+        "VulnerablePackages": [package],
+        "Cvss": _cvss(finding.raw),
+        "Vendor": _vendor(finding),
+        "ReferenceUrls": references,
+        "FixAvailable": "YES" if finding.fixed_version else "NO",
+    })]
+
+
+def _product_fields(finding: Finding, report: Report) -> dict[str, str]:
+    fields = {
+        "scangate/Version": __version__,
+        "scangate/Scanner": "Trivy",
+        "scangate/Fingerprint": finding.fingerprint,
+        "scangate/Kind": finding.kind,
+        "scangate/ArtifactId": report.artifact_id,
+        "scangate/ArtifactName": report.artifact_name,
+        "scangate/ImageDigest": report.image_digest,
+        "scangate/Target": finding.stable_target,
+        "scangate/Class": finding.result_class,
+        "scangate/Package": finding.package,
+        "scangate/InstalledVersion": finding.installed_version,
+        "scangate/FixedVersion": finding.fixed_version,
+        "scangate/PkgPath": finding.pkg_path,
+        "scangate/Status": finding.status,
+        "scangate/StartLine": str(finding.start_line) if finding.start_line else "",
+    }
+    return {
+        truncate(k, PRODUCT_FIELD_KEY_MAX): truncate(one_line(v), PRODUCT_FIELD_VALUE_MAX)
+        for k, v in fields.items() if v and v.strip()
+    }
+
+
+def to_asff(
+    finding: Finding,
+    resource: dict[str, Any],
+    destination: Destination,
+    *,
+    updated_at: str,
+    created_at: str,
+    first_observed_at: str,
+    last_observed_at: str,
+) -> dict[str, Any]:
+    severity = {"Label": LABELS[finding.severity], "Original": finding.severity.name}
+    types = [TYPES[finding.kind]]
+    record: dict[str, Any] = {
+        "SchemaVersion": SCHEMA_VERSION,
+        "Id": finding_id(resource["Id"], finding),
+        "ProductArn": destination.product_arn,
+        "GeneratorId": generator_id(finding),
+        "AwsAccountId": destination.account_id,
+        "Types": types,
+        "FirstObservedAt": first_observed_at,
+        "LastObservedAt": last_observed_at,
+        "CreatedAt": created_at,
+        "UpdatedAt": updated_at,
+        "Severity": severity,
+        "FindingProviderFields": {"Severity": dict(severity), "Types": list(types)},
+        "Title": _title(finding),
+        "Description": _description(finding),
+        "Remediation": _recommendation(finding),
+        "ProductFields": _product_fields(finding, finding.report),
+        "Resources": [resource],
+        "Workflow": {"Status": "NEW"},
+        "RecordState": "ACTIVE",
+    }
+    if _http(finding.primary_url):
+        record["SourceUrl"] = finding.primary_url
+    if finding.kind == "vulnerability":
+        record["Vulnerabilities"] = _vulnerabilities(finding)
+    elif finding.kind == "misconfiguration":
+        # A failed check is a failed control; Compliance is how Security Hub shows that.
+        record["Compliance"] = {"Status": "FAILED"}
+    return fit(record)
+
+
+# --- the 240 KB limit ------------------------------------------------------------------------
+
+
+def size_of(record: dict[str, Any]) -> int:
+    return len(orjson.dumps(record))
+
+
+def _mark(record: dict[str, Any], what: str) -> None:
+    fields = record.setdefault("ProductFields", {})
+    done = fields.get("scangate/Truncated", "")
+    fields["scangate/Truncated"] = f"{done},{what}" if done else what
+
+
+def fit(record: dict[str, Any], limit: int = FINDING_MAX_BYTES) -> dict[str, Any]:
+    """Shrink the unbounded parts until the record fits, saying what was cut in ProductFields."""
+    if size_of(record) <= limit:
+        return record
+    for vuln in record.get("Vulnerabilities", []):
+        urls = vuln.get("ReferenceUrls", [])
+        if urls and size_of(record) > limit:
+            _mark(record, "ReferenceUrls")
+        while urls and size_of(record) > limit:
+            # Halve until it fits: the first references (the primary URL first) are kept.
+            del urls[len(urls) // 2 :]
+        if not urls:
+            vuln.pop("ReferenceUrls", None)
+        if size_of(record) > limit and len(vuln.get("Cvss", [])) > 3:
+            vuln["Cvss"] = vuln["Cvss"][:3]
+            _mark(record, "Cvss")
+    image = record["Resources"][0].get("Details", {}).get("AwsEcrContainerImage", {})
+    if size_of(record) > limit and len(image.get("ImageTags", [])) > 10:
+        # The resource dict is shared by every finding of the report: cut a copy.
+        resource = copy.deepcopy(record["Resources"][0])
+        details = resource["Details"]["AwsEcrContainerImage"]
+        details["ImageTags"] = details["ImageTags"][:10]
+        record["Resources"] = [resource]
+        _mark(record, "ImageTags")
+    if size_of(record) > limit:
+        fields = record["ProductFields"]
+        for key in list(fields):
+            fields[key] = truncate(fields[key], 256)
+        _mark(record, "ProductFields")
+    # What is left is bounded (Title, Description, one package, 50 short fields): far below 240 KB.
+    return record
+
+
+
+# --- a whole run -----------------------------------------------------------------------------
+
+
+@dataclass
+class Built:
+    records: list[dict[str, Any]]
+    # Resource Id -> the ASFF resource, in report order.
+    resources: dict[str, dict[str, Any]]
+    # Findings that had the Id of an earlier one (the same finding in two reports).
+    duplicates: int = 0
+
+
+def resources_of(reports: list[Report], destination: Destination) -> dict[str, dict[str, Any]]:
+    """Resource Id -> ASFF resource of every report (also those without findings)."""
+    resources: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        resource = resource_for(report, destination)
+        resources.setdefault(resource["Id"], resource)
+    return resources
+
+
+def newer_than(now: dt.datetime, previous: object) -> str:
+    """``now``, or 1 ms after ``previous`` when a clock ran ahead: updates must be newer."""
+    # Compare at the precision written (ms), or "newer" could print as the same instant.
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    before = parse_time(previous)
+    if before is not None and before >= now:
+        now = before + dt.timedelta(milliseconds=1)
+    return timestamp(now)
+
+
+def build_records(
+    reports: list[Report],
+    destination: Destination,
+    now: dt.datetime,
+    existing: dict[str, dict[str, Any]] | None = None,
+) -> Built:
+    """Every finding of every report as ASFF; ``existing`` (by Id) keeps CreatedAt stable."""
+    existing = existing or {}
+    built = Built(records=[], resources={})
+    seen: set[str] = set()
+    for report in reports:
+        resource = resource_for(report, destination)
+        built.resources.setdefault(resource["Id"], resource)
+        scanned = timestamp(parse_time(report.created_at) or now)
+        for finding in report.findings:
+            ident = finding_id(resource["Id"], finding)
+            if ident in seen:
+                built.duplicates += 1
+                continue
+            seen.add(ident)
+            before = existing.get(ident, {})
+            created = str(before.get("CreatedAt") or scanned)
+            built.records.append(to_asff(
+                finding, resource, destination,
+                updated_at=newer_than(now, before.get("UpdatedAt")),
+                created_at=created,
+                first_observed_at=str(before.get("FirstObservedAt") or created),
+                last_observed_at=scanned,
+            ))
+    return built

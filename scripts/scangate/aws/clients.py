@@ -1,0 +1,97 @@
+"""boto3 clients and the translation of botocore failures into one-line scangate errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
+
+from scangate import __version__
+from scangate.errors import AwsError
+
+# botocore's "standard" mode retries throttling, 5xx and connection errors with exponential
+# backoff and jitter. Security Hub imports opt out (max_attempts=1) and retry in
+# scangate.aws.retry instead, where tests can see every attempt.
+STANDARD_RETRIES = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    user_agent_extra=f"scangate/{__version__}",
+)
+NO_RETRIES = Config(
+    retries={"mode": "standard", "max_attempts": 1},
+    user_agent_extra=f"scangate/{__version__}",
+)
+
+
+def client(service: str, region: str | None = None, *, botocore_retries: bool = True) -> Any:
+    """A client from the default credential chain; ``AWS_ENDPOINT_URL`` is honoured by botocore."""
+    config = STANDARD_RETRIES if botocore_retries else NO_RETRIES
+    try:
+        return boto3.session.Session().client(service, region_name=region or None, config=config)
+    except NoRegionError:
+        raise AwsError(
+            f"{service}: no AWS region: pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)"
+        ) from None
+    except BotoCoreError as exc:
+        raise AwsError(f"{service}: cannot create the AWS client: {exc}") from None
+
+
+def resolve_region(region: str | None) -> str:
+    """The region from the flag, else the environment or AWS config files (no network)."""
+    found = region or boto3.session.Session().region_name
+    if not found:
+        raise AwsError("no AWS region: pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)")
+    return str(found)
+
+
+def partition_for(region: str) -> str:
+    try:
+        return str(boto3.session.Session().get_partition_for_region(region))
+    except Exception:  # noqa: BLE001 - an unknown region still belongs to the main partition
+        return "aws"
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())
+    return str(exc)
+
+
+def describe(exc: BaseException, action: str, needs: str = "") -> AwsError:
+    """One line for a failed call: which call, what AWS said, and how to fix it."""
+    hint = f" (needs IAM permission {needs})" if needs else ""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        message = " ".join(str(error.get("Message", "")).split())
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+                    "InvalidAccessException", "UnrecognizedClientException"):
+            return AwsError(f"{action}: {code}: {message}{hint}")
+        return AwsError(f"{action}: {code}: {message}")
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return AwsError(
+            f"{action}: no AWS credentials found: configure the default credential chain "
+            "(environment, profile, web identity/OIDC, instance role)"
+        )
+    if isinstance(exc, NoRegionError):
+        return AwsError(f"{action}: no AWS region: pass --region or set AWS_REGION")
+    if isinstance(exc, EndpointConnectionError):
+        return AwsError(f"{action}: cannot reach the AWS endpoint: {exc}")
+    return AwsError(f"{action}: {type(exc).__name__}: {exc}")
+
+
+AWS_FAILURES: tuple[type[BaseException], ...] = (ClientError, BotoCoreError)

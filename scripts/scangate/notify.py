@@ -1,0 +1,279 @@
+"""Alerts: the gate's decision, counts and violations, to Slack (webhook) and SNS.
+
+The summary is ``scangate gate --json-summary`` output, validated before anything is sent: an
+alert built from a broken summary could announce a pass that never happened.
+
+The Slack webhook URL is a credential (anyone holding it can post). It is never printed: errors
+name the HTTP status or the failure's kind, and any text that came from the HTTP library is
+scrubbed of the URL first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from scangate.errors import NotifyError
+from scangate.severity import DESCENDING, Severity
+
+DECISIONS = ("pass", "fail")
+SLACK_TEXT_MAX = 2900  # a section block holds 3,000 characters
+SLACK_ATTEMPTS = 5
+RETRY_AFTER_CAP = 30.0
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    decision: str
+    counts: dict[str, int]
+    violations: list[dict[str, Any]]
+    expired_waivers: list[dict[str, str]]
+    waived: int = 0
+    ignored_unfixed: int = 0
+    artifacts: list[str] = field(default_factory=list)
+    policy_source: str = ""
+
+
+# --- reading the summary ---------------------------------------------------------------------
+
+
+def _count(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise NotifyError(f"{where} is {value!r}, not a whole number >= 0")
+    return value
+
+
+def parse_summary(doc: object, path: str) -> Summary:
+    where = f"{path}: not a scangate summary:"
+    if not isinstance(doc, dict):
+        raise NotifyError(f"{where} top level is {type(doc).__name__}, not an object")
+    decision = doc.get("decision")
+    if decision not in DECISIONS:
+        raise NotifyError(f"{where} decision is {decision!r}, not 'pass' or 'fail'")
+    counts_doc = doc.get("counts")
+    if not isinstance(counts_doc, dict):
+        raise NotifyError(f"{where} counts is missing or not an object")
+    counts = {}
+    for severity in DESCENDING:
+        if severity.key not in counts_doc:
+            raise NotifyError(f"{where} counts.{severity.key} is missing")
+        counts[severity.key] = _count(counts_doc[severity.key], f"{where} counts.{severity.key}")
+    violations = doc.get("violations")
+    if not isinstance(violations, list):
+        raise NotifyError(f"{where} violations is missing or not a list")
+    for number, item in enumerate(violations):
+        at = f"{where} violations[{number}]"
+        if not isinstance(item, dict):
+            raise NotifyError(f"{at} is not an object")
+        try:
+            Severity.parse(item.get("severity"))
+        except ValueError as exc:
+            raise NotifyError(f"{at}.severity: {exc}") from None
+        _count(item.get("count"), f"{at}.count")
+        _count(item.get("limit"), f"{at}.limit")
+    if decision == "pass" and violations:
+        raise NotifyError(f"{where} decision is 'pass' but it lists violations")
+    expired = doc.get("expired_waivers", [])
+    if not isinstance(expired, list) or not all(
+        isinstance(w, dict) and isinstance(w.get("id"), str) for w in expired
+    ):
+        raise NotifyError(f"{where} expired_waivers is not a list of waivers")
+    artifacts = [str(r.get("artifact_name") or r.get("path") or "")
+                 for r in doc.get("reports") or [] if isinstance(r, dict)]
+    policy = doc.get("policy")
+    return Summary(
+        decision=str(decision),
+        counts=counts,
+        violations=violations,
+        expired_waivers=[{"id": str(w["id"]), "expires": str(w.get("expires", ""))}
+                         for w in expired],
+        waived=_count(doc.get("waived", 0), f"{where} waived"),
+        ignored_unfixed=_count(doc.get("ignored_unfixed", 0), f"{where} ignored_unfixed"),
+        artifacts=[a for a in artifacts if a],
+        policy_source=str(policy.get("source", "")) if isinstance(policy, dict) else "",
+    )
+
+
+def load_summary(path: str) -> Summary:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise NotifyError(f"{path}: summary not found; write it with scangate gate "
+                          "--json-summary PATH") from None
+    except OSError as exc:
+        raise NotifyError(f"{path}: cannot read summary: {exc.strerror or exc}") from None
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NotifyError(f"{path}: summary is not valid JSON ({exc})") from None
+    return parse_summary(doc, path)
+
+
+# --- the message -----------------------------------------------------------------------------
+
+
+def run_link(env: Mapping[str, str]) -> str:
+    """The CI run that produced the summary, from the CI system's own variables."""
+    server, repo, run_id = (env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"),
+                            env.get("GITHUB_RUN_ID"))
+    candidates = []
+    if server and repo and run_id:
+        link = f"{server.rstrip('/')}/{repo}/actions/runs/{run_id}"
+        attempt = env.get("GITHUB_RUN_ATTEMPT", "")
+        if attempt.isdigit() and int(attempt) > 1:
+            link += f"/attempts/{attempt}"
+        candidates.append(link)
+    candidates += [env.get(name, "") for name in (
+        "CI_JOB_URL", "CI_PIPELINE_URL", "CODEBUILD_BUILD_URL", "BUILDKITE_BUILD_URL", "BUILD_URL"
+    )]
+    for link in candidates:
+        if link.startswith(("https://", "http://")):
+            return link
+    return ""
+
+
+def run_context(env: Mapping[str, str]) -> str:
+    repo = env.get("GITHUB_REPOSITORY") or env.get("CI_PROJECT_PATH") or ""
+    sha = env.get("GITHUB_SHA", "")[:12] or env.get("CI_COMMIT_SHORT_SHA", "")
+    ref = env.get("GITHUB_REF_NAME") or env.get("CI_COMMIT_REF_NAME") or ""
+    where = " ".join(p for p in (ref, sha) if p)
+    if repo and where:
+        return f"{repo} ({where})"
+    return repo or where
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    headline: str
+    lines: list[str]
+    link: str
+
+    def text(self) -> str:
+        body = [self.headline, *self.lines]
+        if self.link:
+            body.append(f"Run: {self.link}")
+        return "\n".join(body)
+
+
+def build_message(summary: Summary, env: Mapping[str, str] | None = None) -> Message:
+    env = os.environ if env is None else env
+    verdict = "PASSED" if summary.decision == "pass" else "FAILED"
+    context = run_context(env)
+    headline = f"scangate gate {verdict}" + (f" for {context}" if context else "")
+    counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
+    lines = [f"Findings counted: {counts}"]
+    extras = []
+    if summary.waived:
+        extras.append(f"{summary.waived} waived")
+    if summary.ignored_unfixed:
+        extras.append(f"{summary.ignored_unfixed} unfixed ignored")
+    if extras:
+        lines.append("Not counted: " + ", ".join(extras))
+    for violation in summary.violations:
+        lines.append(f"Violation: {violation['count']} {violation['severity']} "
+                     f"(limit {violation['limit']})")
+    for waiver in summary.expired_waivers:
+        lines.append(f"Expired waiver: {waiver['id']} (expired {waiver['expires']})")
+    if summary.artifacts:
+        shown = summary.artifacts[:5]
+        more = f" and {len(summary.artifacts) - 5} more" if len(summary.artifacts) > 5 else ""
+        lines.append("Artifacts: " + ", ".join(shown) + more)
+    if summary.policy_source:
+        lines.append(f"Policy: {summary.policy_source}")
+    return Message(headline=headline, lines=lines, link=run_link(env))
+
+
+# --- Slack -----------------------------------------------------------------------------------
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(message: Message) -> dict[str, Any]:
+    body = _slack_escape("\n".join(message.lines))
+    if len(body) > SLACK_TEXT_MAX:
+        body = body[:SLACK_TEXT_MAX] + "\n... (truncated)"
+    headline = _slack_escape(message.headline)
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": body}},
+    ]
+    if message.link:
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f"<{message.link}|View the run>"}
+        ]})
+    return {"text": headline, "blocks": blocks}
+
+
+def check_webhook_url(url: str) -> None:
+    """https, or http to loopback (a local test server); the URL itself is never echoed."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+    except ValueError:
+        raise NotifyError("the Slack webhook URL is not a URL") from None
+    if parsed.scheme == "https" and parsed.hostname:
+        return
+    if parsed.scheme == "http" and parsed.hostname in LOOPBACK:
+        return
+    raise NotifyError("the Slack webhook URL must be an https:// URL")
+
+
+def scrub(text: str, url: str) -> str:
+    """Remove the webhook URL and its secret path from text that came from the HTTP library."""
+    parsed = urllib.parse.urlsplit(url)
+    for secret in sorted({url, url.rstrip("/"), parsed.path, parsed.query}, key=len,
+                         reverse=True):
+        if secret and secret not in ("/", ""):
+            text = text.replace(secret, "<webhook>")
+    # Slack webhook paths look like /services/T.../B.../secret; catch a re-encoded one too.
+    return re.sub(r"/services/[A-Za-z0-9/_-]+", "/services/<redacted>", text)
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return min(max(float(value or 0), 0.0), RETRY_AFTER_CAP)
+    except ValueError:
+        return 0.0
+
+
+def post_slack(url: str, payload: dict[str, Any], *, session: Any = None,
+               backoff: Any = None) -> int:
+    """POST with retries on 429, 5xx and connection failures; returns the attempts used."""
+    import requests
+
+    from scangate.aws.retry import Backoff
+
+    check_webhook_url(url)
+    backoff = backoff or Backoff(attempts=SLACK_ATTEMPTS)
+    http = session or requests.Session()
+    last = ""
+    for attempt in range(1, backoff.attempts + 1):
+        wait_at_least = 0.0
+        try:
+            response = http.post(url, json=payload, timeout=(5, 15), allow_redirects=False)
+        except requests.RequestException as exc:
+            # requests puts the URL (with its secret path) in str(exc): scrub it.
+            last = f"{type(exc).__name__}: {scrub(str(exc), url)}"
+        except Exception as exc:  # noqa: BLE001 - anything else would reach a traceback, URL and all
+            raise NotifyError(f"Slack webhook: {type(exc).__name__}: {scrub(str(exc), url)}"
+                              ) from None
+        else:
+            if 200 <= response.status_code < 300:
+                return attempt
+            detail = scrub(" ".join(response.text.split())[:200], url)
+            last = f"HTTP {response.status_code}" + (f" ({detail})" if detail else "")
+            if response.status_code != 429 and response.status_code < 500:
+                raise NotifyError(f"Slack rejected the message: {last}; check the webhook "
+                                  "(revoked, wrong channel) and the payload")
+            wait_at_least = _retry_after(response.headers.get("Retry-After"))
+        if attempt < backoff.attempts:
+            backoff.wait(attempt, wait_at_least)
+    raise NotifyError(f"Slack webhook failed after {backoff.attempts} attempts: {last}")

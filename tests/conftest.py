@@ -1,0 +1,54 @@
+"""Session fixtures for the real peers every test area shares: Trivy, Docker, the registry.
+
+The Docker fixtures FAIL (not skip) when the engine or registry is missing: CI runs `make test`,
+which runs `make setup` first, so a missing peer is a broken setup that must not pass silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import docker as docker_support
+from tests.support.trivy import CACHE_DIR, ensure_db, run_trivy
+
+TrivyRunner = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def trivy_cache_dir() -> Path:
+    """`.tools/trivy-cache` holding the offline DB built from tools/trivydb/fixtures."""
+    return ensure_db(CACHE_DIR)
+
+
+@pytest.fixture(scope="session")
+def trivy(trivy_cache_dir: Path) -> TrivyRunner:
+    """`trivy("fs", path)` / `trivy("image", "--input", tar)` -> report dict (offline, JSON)."""
+
+    def run(subcommand: str, *args: str | Path, **kwargs: Any) -> dict[str, Any]:
+        return run_trivy(subcommand, *args, cache_dir=trivy_cache_dir, **kwargs)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> str:
+    """Asserts the Docker engine answers and the local base image exists; returns BASE_IMAGE."""
+    if not docker_support.docker_available():
+        pytest.fail(f"no Docker engine answers `docker info`: {docker_support.SETUP_HINT}")
+    if not docker_support.image_exists(docker_support.BASE_IMAGE):
+        hint = docker_support.SETUP_HINT
+        pytest.fail(f"base image {docker_support.BASE_IMAGE} is missing: {hint}")
+    return docker_support.BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def registry(docker_engine: str) -> str:
+    """Asserts the local registry answers on /v2/; returns its host:port (127.0.0.1:5000)."""
+    if not docker_support.registry_available():
+        url, hint = docker_support.REGISTRY_URL, docker_support.SETUP_HINT
+        pytest.fail(f"no registry answers {url}/v2/: {hint}")
+    return docker_support.REGISTRY

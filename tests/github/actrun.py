@@ -1,0 +1,177 @@
+"""Running the repository's workflows with act on this machine (helpers for test_act_pipeline).
+
+act 0.2.89 (requirements/act-hashed.txt) runs each job's steps on the host
+(`-P ubuntu-latest=-self-hosted`) in a fresh workspace. No remote action can be cloned here, so
+every pinned `owner/repo@SHA` that the workflow and the composite actions use is mapped with
+`--local-repository` to its stand-in under tests/github/standins/ (see the README there). The
+stand-ins read their settings from SCANGATE_STANDIN_* variables given with `--env` (act does not
+pass the host environment to steps) and record what they were asked in STATE/records/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STANDINS = Path(__file__).resolve().parent / "standins"
+ACT = REPO_ROOT / ".venv" / "bin" / "act"
+ACT_HINT = "run `make setup` (requirements/act-hashed.txt installs act into .venv)"
+
+# `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`
+REMOTE_USES = re.compile(
+    r"^\s*(?:-\s*)?uses:\s*(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?P<path>/[^@\s]*)?"
+    r"@(?P<ref>[^\s#]+)(?:\s*#\s*(?P<comment>.*))?$"
+)
+
+
+def workflow_files() -> list[Path]:
+    """The YAML that act loads when it runs container-scan.yml: the workflows and actions."""
+    files = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+    files += sorted((REPO_ROOT / "actions").glob("*/action.yml"))
+    return files
+
+
+def remote_uses(files: Iterable[Path]) -> list[tuple[Path, int, re.Match[str]]]:
+    """Every `uses:` of a remote action or workflow, with its file and line number."""
+    found = []
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            match = REMOTE_USES.match(line)
+            if match:
+                found.append((path, number, match))
+    return found
+
+
+def local_repositories(files: Iterable[Path]) -> dict[str, Path]:
+    """`owner/repo@SHA` -> its stand-in directory, for every pinned remote action."""
+    mapping: dict[str, Path] = {}
+    for _, _, match in remote_uses(files):
+        key = f"{match['repo']}@{match['ref']}"
+        mapping[key] = STANDINS / match["repo"]
+    return mapping
+
+
+def _copy_ignored(directory: str, names: list[str]) -> set[str]:
+    del directory
+    return {
+        n
+        for n in names
+        if n
+        in {
+            ".git",
+            ".venv",
+            ".tools",
+            "__pycache__",
+            ".pytest_cache",
+            ".mypy_cache",
+            ".ruff_cache",
+            "node_modules",
+        }
+    }
+
+
+def snapshot_repository(dest: Path) -> str:
+    """Copy the working tree (tracked and untracked files git does not ignore) into a fresh git
+    repository at dest, commit it, and return the commit: the checkout stand-in exports it."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    dest.mkdir(parents=True)
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if not source.is_file():  # deleted but still in the index
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    git = ["git", "-C", str(dest), "-c", "user.name=act", "-c", "user.email=act@localhost",
+           "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"]  # fmt: skip
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "snapshot for act"], check=True)
+    # act names the repository after the origin remote; nothing is ever fetched from it.
+    subprocess.run(
+        [*git, "remote", "add", "origin", "https://github.com/scangate/scangate.git"], check=True
+    )
+    return subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@dataclass
+class ActRun:
+    returncode: int
+    output: str
+    seconds: float
+    state: Path
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        path = self.state / "records" / f"{name}.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+    def artifact(self, name: str) -> Path:
+        return self.state / "artifacts" / name
+
+    def job_lines(self, job: str) -> list[str]:
+        """act's log lines of a job of the called workflow (`[caller/container-scan/<job>...`)."""
+        return [
+            line for line in self.output.splitlines() if re.search(rf"/{re.escape(job)}\b", line)
+        ]
+
+
+def run_act(
+    repo: Path,
+    caller: str,
+    state: Path,
+    env: Mapping[str, str],
+    secrets: Mapping[str, str] | None = None,
+    timeout: float = 1500,
+) -> ActRun:
+    """Run `act workflow_dispatch` on repo/.github/workflows/<caller>; never raises on failure."""
+    if not ACT.exists():
+        raise FileNotFoundError(f"{ACT} is missing: {ACT_HINT}")
+    (state / "records").mkdir(parents=True, exist_ok=True)
+    (state / "artifacts").mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(ACT), "workflow_dispatch",
+        "--workflows", str(repo / ".github" / "workflows" / caller),
+        "--platform", "ubuntu-latest=-self-hosted",
+        "--action-cache-path", str(state / "act-cache"),
+        "--no-cache-server",
+        "--env-file", str(state / "none.env"),
+        "--secret-file", str(state / "none.secrets"),
+        "--var-file", str(state / "none.vars"),
+        "--input-file", str(state / "none.input"),
+    ]  # fmt: skip
+    for key, directory in sorted(local_repositories(workflow_files()).items()):
+        cmd += ["--local-repository", f"{key}={directory}"]
+    for key, value in sorted({**env, "SCANGATE_STANDIN_STATE": str(state)}.items()):
+        cmd += ["--env", f"{key}={value}"]
+    for key, value in sorted((secrets or {}).items()):
+        cmd += ["--secret", f"{key}={value}"]
+    started = time.monotonic()
+    proc = subprocess.run(
+        cmd,
+        cwd=repo,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    seconds = time.monotonic() - started
+    output = proc.stdout + proc.stderr
+    (state / "act.log").write_text(output, encoding="utf-8")
+    return ActRun(proc.returncode, output, seconds, state)

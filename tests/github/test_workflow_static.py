@@ -1,0 +1,310 @@
+"""Static rules for the workflows and composite actions (see docs/github-actions.md, "Hygiene").
+
+Read from the YAML and the raw text, no GitHub needed: SHA pins with version comments, one SHA
+per action, `permissions: {}` at the top, a reasoned permission set and a timeout per job, no
+expressions inside `run:`, strict bash, no persisted credentials, documented inputs, stand-ins
+that accept what the workflows pass, Dependabot covering every action folder.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.github.actrun import REPO_ROOT, STANDINS, remote_uses, workflow_files
+
+WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+ACTIONS = sorted((REPO_ROOT / "actions").glob("*/action.yml"))
+STANDIN_FILES = sorted(STANDINS.rglob("action.yml"))
+SHARED_PINS = REPO_ROOT.parent / "shared" / "action-pins.md"
+SHA = re.compile(r"^[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"^v\d+\.\d+\.\d+$")
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(doc, dict), path
+    if True in doc:  # YAML 1.1 reads the key `on` as a boolean
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT))
+
+
+def all_steps() -> list[tuple[str, dict[str, Any]]]:
+    """(where, step) for every step of every workflow job and composite action."""
+    found = []
+    for path in WORKFLOWS:
+        for job_id, job in load(path)["jobs"].items():
+            for index, step in enumerate(job.get("steps", [])):
+                found.append((f"{rel(path)} {job_id} step {index + 1}", step))
+    for path in [*ACTIONS, *STANDIN_FILES]:
+        for index, step in enumerate(load(path)["runs"].get("steps", [])):
+            found.append((f"{rel(path)} step {index + 1}", step))
+    return found
+
+
+def test_there_is_something_to_check() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"container-scan.yml", "ci.yml"}
+    assert {p.parent.name for p in ACTIONS} >= {"gate", "securityhub", "setup"}
+
+
+def test_every_remote_uses_is_pinned_by_sha_with_a_version_comment() -> None:
+    uses = remote_uses(workflow_files())
+    assert uses, "no remote action found: the pattern is broken"
+    bad = [
+        f"{rel(path)}:{line}: {m.group(0).strip()}"
+        for path, line, m in uses
+        if not SHA.match(m["ref"]) or not VERSION_COMMENT.match((m["comment"] or "").strip())
+    ]
+    assert not bad, "pin by full commit SHA with a `# vX.Y.Z` comment:\n" + "\n".join(bad)
+
+
+def test_every_uses_line_is_either_remote_or_local() -> None:
+    """A `uses:` the pin rule above did not see would escape it."""
+    unseen = []
+    for path in workflow_files():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            stripped = line.strip().removeprefix("- ").strip()
+            if stripped.startswith("uses:"):
+                target = stripped.split(":", 1)[1].strip()
+                if not target.startswith("./") and not any(
+                    p == path and n == number for p, n, _ in remote_uses([path])
+                ):
+                    unseen.append(f"{rel(path)}:{number}: {line.strip()}")
+    assert not unseen, unseen
+
+
+def test_each_action_has_one_sha_everywhere() -> None:
+    shas: dict[str, set[str]] = {}
+    for _, _, m in remote_uses(workflow_files()):
+        shas.setdefault(m["repo"].lower(), set()).add(f"{m['ref']} # {m['comment']}")
+    split = {repo: refs for repo, refs in shas.items() if len(refs) > 1}
+    assert not split, f"one action, several pins: {split}"
+
+
+@pytest.mark.skipif(
+    not SHARED_PINS.exists(), reason="../shared/action-pins.md is absent (a user's clone)"
+)
+def test_pins_match_the_recorded_release_commits() -> None:
+    """Cross-check with the SHAs read from each action's release tags (../shared)."""
+    recorded: dict[tuple[str, str], str] = {}
+    for row in SHARED_PINS.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if len(cells) >= 3 and re.fullmatch(r"`[0-9a-f]{40}`", cells[2]):
+            repo = cells[0].split(" ")[0].lower()
+            recorded[(repo, cells[1])] = cells[2].strip("`")
+    wrong = []
+    for path, line, m in remote_uses(workflow_files()):
+        key = (m["repo"].lower(), (m["comment"] or "").strip())
+        if recorded.get(key) != m["ref"]:
+            wrong.append(
+                f"{rel(path)}:{line}: {m['repo']}@{m['ref']} # {key[1]} "
+                f"(recorded: {recorded.get(key)})"
+            )
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=rel)
+def test_workflow_starts_with_no_permissions(path: Path) -> None:
+    assert load(path).get("permissions") == {}, f"{rel(path)}: add `permissions: {{}}` at the top"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=rel)
+def test_every_job_states_its_permissions_and_timeout(path: Path) -> None:
+    problems = []
+    for job_id, job in load(path)["jobs"].items():
+        if "permissions" not in job:
+            problems.append(f"{job_id}: no permissions")
+        if "uses" not in job and "timeout-minutes" not in job:
+            problems.append(f"{job_id}: no timeout-minutes")
+    assert not problems, f"{rel(path)}: {problems}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=rel)
+def test_every_granted_permission_says_why(path: Path) -> None:
+    """Each `scope: read|write` under a job's `permissions:` carries a `# Needed ...` comment."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    missing = []
+    for index, line in enumerate(lines):
+        match = re.match(r"^(\s+)permissions:\s*$", line)
+        if not match:
+            continue
+        indent = len(match.group(1))
+        for follow in lines[index + 1 :]:
+            if follow.strip() and len(follow) - len(follow.lstrip()) <= indent:
+                break
+            scope = re.match(r"^\s+([a-z-]+):\s*(read|write)\s*(#\s*(.*))?$", follow)
+            if scope and not (scope.group(4) or "").startswith("Needed"):
+                missing.append(follow.strip())
+    assert not missing, f"{rel(path)}: permissions without a `# Needed ...` reason: {missing}"
+
+
+def test_no_expression_inside_run() -> None:
+    offenders = [where for where, step in all_steps() if "${{" in str(step.get("run", ""))]
+    assert not offenders, "pass values through env:, never ${{ }} in run: " + ", ".join(offenders)
+
+
+def test_every_bash_step_is_strict() -> None:
+    """Inline scripts start with `set -euo pipefail`; a step that runs a script file needs the
+    file to do so."""
+    problems = []
+    for where, step in all_steps():
+        run = step.get("run")
+        if run is None:
+            continue
+        first = run.strip().splitlines()[0]
+        script = re.fullmatch(r'bash "\$GITHUB_ACTION_PATH/([^"]+)"', first)
+        if script:
+            base = where.split(" ")[0]
+            target = (REPO_ROOT / base).parent / script.group(1)
+            if "set -euo pipefail" not in target.read_text(encoding="utf-8"):
+                problems.append(f"{target}: no `set -euo pipefail`")
+        elif first != "set -euo pipefail":
+            problems.append(f"{where}: starts with {first!r}")
+    assert not problems, problems
+
+
+def test_composite_steps_name_their_shell() -> None:
+    missing = [
+        f"{rel(path)} step {index + 1}"
+        for path in [*ACTIONS, *STANDIN_FILES]
+        for index, step in enumerate(load(path)["runs"]["steps"])
+        if "run" in step and step.get("shell") != "bash"
+    ]
+    assert not missing, missing
+
+
+def test_checkouts_do_not_persist_credentials() -> None:
+    persisted = [
+        where
+        for where, step in all_steps()
+        if str(step.get("uses", "")).startswith("actions/checkout@")
+        and str((step.get("with") or {}).get("persist-credentials")).lower() != "false"
+    ]
+    assert not persisted, persisted
+
+
+def test_reusable_workflow_inputs_are_typed_documented_and_defaulted() -> None:
+    call = load(REPO_ROOT / ".github" / "workflows" / "container-scan.yml")["on"]["workflow_call"]
+    problems = []
+    for name, spec in call["inputs"].items():
+        if not spec.get("description"):
+            problems.append(f"{name}: no description")
+        if spec.get("type") not in {"string", "boolean", "number"}:
+            problems.append(f"{name}: no type")
+        if "default" not in spec and not spec.get("required"):
+            problems.append(f"{name}: no default")
+    for name, spec in {**call["outputs"], **call.get("secrets", {})}.items():
+        if not spec.get("description"):
+            problems.append(f"{name}: no description")
+    assert not problems, problems
+    required = {
+        "image-name",
+        "context",
+        "dockerfile",
+        "build-args",
+        "images",
+        "policy",
+        "fail-on",
+        "max-critical",
+        "max-high",
+        "max-medium",
+        "max-low",
+        "max-unknown",
+        "ignore-unfixed",
+        "sarif-category",
+        "upload-sarif",
+        "aws-region",
+        "publish-role-arn",
+        "push-role-arn",
+        "deploy-role-arn",
+        "ecr-repository",
+        "eks-cluster",
+        "eks-namespace",
+        "manifests",
+        "security-hub",
+        "push",
+        "deploy",
+        "environment",
+        "trivy-version",
+    }
+    assert required <= set(call["inputs"]), required - set(call["inputs"])
+    assert {"decision", "counts", "image-digest"} <= set(call["outputs"])
+    assert set(call["secrets"]) == {"slack-webhook-url"}
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=rel)
+def test_action_inputs_are_documented_and_defaulted(path: Path) -> None:
+    action = load(path)
+    assert action["runs"]["using"] == "composite"
+    for name, spec in action.get("inputs", {}).items():
+        assert spec.get("description"), f"{name}: no description"
+        assert "default" in spec or spec.get("required"), f"{name}: no default"
+    for name, spec in action.get("outputs", {}).items():
+        assert spec.get("description"), f"{name}: no description"
+
+
+def test_reusable_workflow_job_order_and_gates() -> None:
+    jobs = load(REPO_ROOT / ".github" / "workflows" / "container-scan.yml")["jobs"]
+    assert list(jobs) == [
+        "plan",
+        "build",
+        "scan",
+        "gate",
+        "security-hub",
+        "push",
+        "deploy",
+        "results",
+    ]
+    assert "gate" in jobs["push"]["needs"], "push must wait for the gate"
+    assert "push" in jobs["deploy"]["needs"], "deploy must wait for the push"
+    assert jobs["deploy"]["environment"] == "${{ inputs.environment }}"
+    assert jobs["deploy"]["concurrency"]["cancel-in-progress"] is False
+    for job_id in ("build", "scan", "gate", "push"):
+        assert "matrix" in jobs[job_id]["strategy"], job_id
+        assert jobs[job_id]["strategy"]["fail-fast"] is False, job_id
+    # The scan reads the build's tarball: no job after build builds again.
+    for job_id, job in jobs.items():
+        if job_id != "build":
+            assert not any(
+                "build-push-action" in str(s.get("uses", "")) for s in job.get("steps", [])
+            )
+
+
+def test_stand_ins_accept_every_input_the_workflows_pass() -> None:
+    """A stand-in that silently ignored an input would let the act test pass for the wrong
+    reason; every `with:` key must be a declared input of the stand-in."""
+    problems = []
+    for where, step in all_steps():
+        if where.startswith("tests/"):
+            continue
+        uses = str(step.get("uses", ""))
+        match = re.match(r"^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(/[^@]*)?@", uses)
+        if not match:
+            continue
+        standin = STANDINS / match.group(1) / (match.group(2) or "/").lstrip("/") / "action.yml"
+        if not standin.exists():
+            problems.append(f"{where}: no stand-in {rel(standin)}")
+            continue
+        declared = set(load(standin).get("inputs") or {})
+        extra = set(step.get("with") or {}) - declared
+        if extra:
+            problems.append(f"{where}: {rel(standin)} lacks inputs {sorted(extra)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_dependabot_covers_actions_and_pip_with_a_cooldown() -> None:
+    config = load(REPO_ROOT / ".github" / "dependabot.yml")
+    by_ecosystem = {u["package-ecosystem"]: u for u in config["updates"]}
+    actions = by_ecosystem["github-actions"]
+    expected = {"/"} | {f"/actions/{p.parent.name}" for p in ACTIONS}
+    assert set(actions["directories"]) == expected
+    assert actions["cooldown"]["default-days"] >= 3
+    assert by_ecosystem["pip"]["cooldown"]["default-days"] >= 3

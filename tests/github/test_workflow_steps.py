@@ -1,0 +1,530 @@
+"""The workflow's and the gate action's shell steps, run directly with bash (no act, no GitHub).
+
+Each test takes a step's `run:` script from the YAML as it is, gives it the environment that its
+`env:` block would give it, runs it the way the runner does (`bash --noprofile --norc -eo
+pipefail FILE`), and reads GITHUB_OUTPUT. The OIDC token endpoint is a local HTTP server
+(pytest-httpserver) that answers the way the runner's endpoint does; GitHub itself cannot be
+reached from here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pytest_httpserver import HTTPServer
+
+from tests.github.actrun import REPO_ROOT
+from tests.support.reports import image_report, vuln
+
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-scan.yml"
+GATE_SH = REPO_ROOT / "actions" / "gate" / "gate.sh"
+SCANGATE = str(Path(sys.executable).with_name("scangate"))
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _script(job: str, name: str) -> str:
+    jobs = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]
+    for step in jobs[job]["steps"]:
+        if step.get("name") == name:
+            return str(step["run"])
+    raise KeyError(f"{job}: no step named {name!r}")
+
+
+def _outputs(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    lines = iter(path.read_text(encoding="utf-8").splitlines())
+    for line in lines:
+        if "<<" in line and "=" not in line.split("<<", 1)[0]:
+            key, delimiter = line.split("<<", 1)
+            value = []
+            for inner in lines:
+                if inner == delimiter:
+                    break
+                value.append(inner)
+            out[key] = "\n".join(value)
+        elif "=" in line:
+            key, value_ = line.split("=", 1)
+            out[key] = value_
+    return out
+
+
+class Step:
+    def __init__(self, returncode: int, output: str, outputs: dict[str, str]) -> None:
+        self.returncode = returncode
+        self.output = output
+        self.outputs = outputs
+
+
+def run_script(script: str, env: dict[str, str], tmp_path: Path) -> Step:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    output_file = tmp_path / "github_output"
+    output_file.write_text("", encoding="utf-8")
+    file = tmp_path / "step.sh"
+    file.write_text(script, encoding="utf-8")
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "GITHUB_OUTPUT": str(output_file),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "step_summary.md"),
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_REPOSITORY": "acme/my-service",
+        "GITHUB_SHA": SHA,
+        "GITHUB_RUN_ID": "42",
+        "GITHUB_RUN_ATTEMPT": "1",
+    }
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(file)],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    return Step(proc.returncode, proc.stdout + proc.stderr, _outputs(output_file))
+
+
+# --- plan: the image matrix and input validation ---------------------------------------------
+
+PLAN_DEFAULTS = {
+    "INPUT_IMAGES": "",
+    "INPUT_IMAGE_NAME": "",
+    "INPUT_CONTEXT": ".",
+    "INPUT_DOCKERFILE": "",
+    "INPUT_BUILD_ARGS": "",
+    "INPUT_ECR_REPOSITORY": "",
+    "INPUT_MANIFESTS": "",
+    "INPUT_SARIF_CATEGORY": "",
+    "INPUT_PUSH": "false",
+    "INPUT_DEPLOY": "false",
+    "INPUT_SECURITY_HUB": "false",
+    "INPUT_AWS_REGION": "",
+    "INPUT_PUBLISH_ROLE_ARN": "",
+    "INPUT_PUSH_ROLE_ARN": "",
+    "INPUT_DEPLOY_ROLE_ARN": "",
+    "INPUT_EKS_CLUSTER": "",
+    "INPUT_EKS_NAMESPACE": "default",
+    "INPUT_IMAGE_TAG": "",
+}
+ROLE = "arn:aws:iam::123456789012:role/scangate-{}"
+
+
+def plan(tmp_path: Path, **inputs: str) -> Step:
+    env = dict(PLAN_DEFAULTS)
+    env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
+    return run_script(_script("plan", "Plan the images"), env, tmp_path)
+
+
+def test_plan_single_image_defaults(tmp_path: Path) -> None:
+    step = plan(tmp_path)
+    assert step.returncode == 0, step.output
+    assert json.loads(step.outputs["matrix"]) == [
+        {
+            "name": "my-service",
+            "context": ".",
+            "dockerfile": "./Dockerfile",
+            "build_args": "",
+            "ecr_repository": "my-service",
+            "manifests": "",
+            "sarif_category": "scangate-my-service",
+        }
+    ]
+
+
+def test_plan_several_images_with_overrides_and_shared_defaults(tmp_path: Path) -> None:
+    images = [
+        {"name": "api", "context": "services/api"},
+        {
+            "name": "worker",
+            "context": "services/worker",
+            "dockerfile": "services/worker/Dockerfile.prod",
+            "build-args": ["A=1", "B=2"],
+            "ecr-repository": "team/worker",
+            "sarif-category": "worker-image",
+            "manifests": "deploy/worker",
+        },
+    ]
+    step = plan(tmp_path, images=json.dumps(images), build_args="BASE=x\n", manifests="deploy/all")
+    assert step.returncode == 0, step.output
+    api, worker = json.loads(step.outputs["matrix"])
+    assert api == {
+        "name": "api",
+        "context": "services/api",
+        "dockerfile": "services/api/Dockerfile",
+        "build_args": "BASE=x\n",
+        "ecr_repository": "api",
+        "manifests": "deploy/all",
+        "sarif_category": "scangate-api",
+    }
+    assert worker["dockerfile"] == "services/worker/Dockerfile.prod"
+    assert worker["build_args"] == "A=1\nB=2"
+    assert worker["ecr_repository"] == "team/worker"
+    assert worker["sarif_category"] == "worker-image"
+    assert worker["manifests"] == "deploy/worker"
+
+
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [
+        ("not json", "non-empty JSON array"),
+        ("[]", "non-empty JSON array"),
+        ('[{"name": "a", "contxt": "."}]', "unknown key(s) contxt"),
+        ('[{"name": "a"}, {"name": "a"}]', "image names must be unique"),
+        ('[{"name": "Bad_Name"}]', "must be lowercase"),
+        ('[{"context": "."}]', "must be lowercase"),
+        ('["api"]', "must be an object"),
+        ('[{"name": "a", "build-args": {"A": 1}}]', "must be a string"),
+    ],
+)
+def test_plan_rejects_bad_images(tmp_path: Path, images: str, message: str) -> None:
+    step = plan(tmp_path, images=images)
+    assert step.returncode == 2, step.output
+    assert message in step.output
+    assert "matrix" not in step.outputs
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"push": "true", "aws_region": "eu-west-1"}, "push needs push-role-arn"),
+        ({"push": "true", "push_role_arn": ROLE.format("push")}, "aws-region must be"),
+        (
+            {"deploy": "true", "aws_region": "eu-west-1", "deploy_role_arn": ROLE.format("d")},
+            "deploy needs push",
+        ),
+        (
+            {"security_hub": "true", "aws_region": "eu-west-1"},
+            "security-hub needs publish-role-arn",
+        ),
+        (
+            {
+                "push": "true",
+                "aws_region": "eu-west-1",
+                "push_role_arn": ROLE.format("push"),
+                "image_tag": "bad tag",
+            },
+            "image-tag is not a valid tag",
+        ),
+        (
+            {
+                "push": "true",
+                "deploy": "true",
+                "aws_region": "eu-west-1",
+                "push_role_arn": ROLE.format("push"),
+                "deploy_role_arn": ROLE.format("deploy"),
+                "eks_cluster": "prod",
+            },
+            "deploy needs manifests",
+        ),
+    ],
+)
+def test_plan_fails_early_on_aws_inputs_that_would_fail_later(
+    tmp_path: Path, inputs: dict[str, str], message: str
+) -> None:
+    step = plan(tmp_path, **inputs)
+    assert step.returncode == 2, step.output
+    assert message in step.output
+
+
+def test_plan_accepts_a_complete_release(tmp_path: Path) -> None:
+    step = plan(
+        tmp_path,
+        push="true",
+        deploy="true",
+        security_hub="true",
+        aws_region="eu-west-1",
+        push_role_arn=ROLE.format("push"),
+        deploy_role_arn=ROLE.format("deploy"),
+        publish_role_arn=ROLE.format("publish"),
+        eks_cluster="prod",
+        manifests="deploy/k8s",
+        image_tag="v1.2.3",
+    )
+    assert step.returncode == 0, step.output
+
+
+# --- plan: which scangate code runs -----------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _token(claims: dict[str, Any]) -> str:
+    header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    return f"{header}.{_b64url(json.dumps(claims).encode())}.c2lnbmF0dXJl"
+
+
+SELF = "Find scangate's own repository and commit"
+
+
+@pytest.mark.parametrize("padding", ["", "x", "xy", "xyz"])
+def test_own_commit_comes_from_the_oidc_token(
+    tmp_path: Path, httpserver: HTTPServer, padding: str
+) -> None:
+    """The runner's token endpoint is asked with the request token; job_workflow_ref names the
+    workflow's repository and job_workflow_sha its commit (base64url of any length)."""
+    claims = {
+        "sub": "repo:acme/my-service:ref:refs/heads/main",
+        "job_workflow_ref": "Acme/scangate/.github/workflows/container-scan.yml@refs/tags/v1.2.0",
+        "job_workflow_sha": SHA,
+        "pad": padding,
+    }
+    httpserver.expect_request(
+        "/idtoken",
+        query_string={"api-version": "2.0", "audience": "scangate-self"},
+        headers={"Authorization": "Bearer request-token"},
+    ).respond_with_json({"value": _token(claims)})
+    env = {
+        "INPUT_SCANGATE_REPOSITORY": "",
+        "INPUT_SCANGATE_REF": "",
+        "ACTIONS_ID_TOKEN_REQUEST_URL": httpserver.url_for("/idtoken") + "?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",
+    }
+    step = run_script(_script("plan", SELF), env, tmp_path)
+    assert step.returncode == 0, step.output
+    assert step.outputs == {"repository": "Acme/scangate", "ref": SHA}
+    assert "::add-mask::" in step.output  # the token is masked before anything else
+
+
+def test_without_a_token_the_plan_says_what_to_grant(tmp_path: Path) -> None:
+    env = {"INPUT_SCANGATE_REPOSITORY": "", "INPUT_SCANGATE_REF": ""}
+    step = run_script(_script("plan", SELF), env, tmp_path)
+    assert step.returncode == 2
+    assert "id-token: write" in step.output
+
+
+def test_explicit_scangate_source_overrides_the_token(tmp_path: Path) -> None:
+    env = {"INPUT_SCANGATE_REPOSITORY": "mirror/scangate", "INPUT_SCANGATE_REF": SHA}
+    step = run_script(_script("plan", SELF), env, tmp_path)
+    assert step.returncode == 0, step.output
+    assert step.outputs == {"repository": "mirror/scangate", "ref": SHA}
+    env = {"INPUT_SCANGATE_REPOSITORY": "", "INPUT_SCANGATE_REF": SHA}
+    assert run_script(_script("plan", SELF), env, tmp_path / "2").returncode == 2
+    env = {"INPUT_SCANGATE_REPOSITORY": "x/y; rm -rf /", "INPUT_SCANGATE_REF": SHA}
+    assert run_script(_script("plan", SELF), env, tmp_path / "3").returncode == 2
+
+
+# --- the image identity: build, scan and push agree on it -------------------------------------
+
+
+def _docker_archive(path: Path, config: dict[str, Any], layout: str = "legacy") -> str:
+    """A minimal docker-archive tarball; returns its image ID (sha256 of the config blob)."""
+    blob = json.dumps(config).encode()
+    digest = hashlib.sha256(blob).hexdigest()
+    config_name = f"{digest}.json" if layout == "legacy" else f"blobs/sha256/{digest}"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": ["x:y"], "Layers": []}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in ((config_name, blob), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return f"sha256:{digest}"
+
+
+@pytest.mark.parametrize("layout", ["legacy", "oci"])
+def test_build_records_the_config_digest_not_the_actions_word(tmp_path: Path, layout: str) -> None:
+    (tmp_path / "scangate-image").mkdir(parents=True)
+    image_id = _docker_archive(
+        tmp_path / "scangate-image" / "image.tar", {"os": "linux", "n": layout}, layout
+    )
+    env = {"IMAGE_NAME": "api", "BUILD_IMAGE_ID": "sha256:" + "f" * 64}
+    step = run_script(_script("build", "Record the image identity"), env, tmp_path)
+    assert step.returncode == 0, step.output
+    assert "::warning" in step.output  # the action's differing ID is reported, not used
+    record = json.loads((tmp_path / "scangate-image" / "image.json").read_text())
+    tar_sha = hashlib.sha256((tmp_path / "scangate-image" / "image.tar").read_bytes()).hexdigest()
+    assert record == {"name": "api", "image-id": image_id, "tarball-sha256": tar_sha}
+
+
+def _push_check(tmp_path: Path, scanned_id: str | None, tamper: bool = False) -> Step:
+    image_dir = tmp_path / "scangate-image"
+    image_dir.mkdir(parents=True)
+    image_id = _docker_archive(image_dir / "image.tar", {"os": "linux"})
+    tar_sha = hashlib.sha256((image_dir / "image.tar").read_bytes()).hexdigest()
+    (image_dir / "image.json").write_text(
+        json.dumps({"name": "api", "image-id": image_id, "tarball-sha256": tar_sha})
+    )
+    if tamper:
+        with (image_dir / "image.tar").open("ab") as handle:
+            handle.write(b"\0" * 1024)
+    (tmp_path / "scangate-scan").mkdir()
+    (tmp_path / "scangate-scan" / "trivy.json").write_text(
+        json.dumps({"Metadata": {"ImageID": scanned_id or image_id}})
+    )
+    return run_script(_script("push", "Check the tarball is the scanned image"), {}, tmp_path)
+
+
+def test_push_accepts_only_the_scanned_image(tmp_path: Path) -> None:
+    ok = _push_check(tmp_path / "ok", None)
+    assert ok.returncode == 0, ok.output
+    assert ok.outputs["image-id"].startswith("sha256:")
+    other = _push_check(tmp_path / "other", "sha256:" + "a" * 64)
+    assert other.returncode == 1
+    assert "Trivy scanned" in other.output
+    tampered = _push_check(tmp_path / "tampered", None, tamper=True)
+    assert tampered.returncode == 1
+    assert "not the tarball the build job wrote" in tampered.output
+
+
+# --- results: the workflow's outputs from the per-image records -------------------------------
+
+
+def _results(tmp_path: Path, images: dict[str, dict[str, Any]]) -> Step:
+    base = tmp_path / "scangate-results"
+    matrix = []
+    for name, record in images.items():
+        matrix.append({"name": name})
+        if "image_id" in record:
+            (base / f"scangate-scan-{name}").mkdir(parents=True)
+            (base / f"scangate-scan-{name}" / "image.json").write_text(
+                json.dumps({"image-id": record["image_id"]})
+            )
+        if "summary" in record:
+            (base / f"scangate-reports-{name}").mkdir(parents=True)
+            (base / f"scangate-reports-{name}" / "summary.json").write_text(
+                json.dumps(record["summary"])
+            )
+        if "push" in record:
+            (base / f"scangate-push-{name}").mkdir(parents=True)
+            (base / f"scangate-push-{name}" / "push.json").write_text(json.dumps(record["push"]))
+    env = {"MATRIX": json.dumps(matrix)}
+    return run_script(_script("results", "Collect the results"), env, tmp_path)
+
+
+def _counts(critical: int = 0, high: int = 0) -> dict[str, int]:
+    return {"critical": critical, "high": high, "medium": 1, "low": 0, "unknown": 0}
+
+
+def test_results_single_image_pushed(tmp_path: Path) -> None:
+    pushed = {"image-digest": "sha256:" + "d" * 64, "image-uri": "r/x@sha256:" + "d" * 64}
+    step = _results(
+        tmp_path,
+        {
+            "api": {
+                "image_id": "sha256:" + "c" * 64,
+                "summary": {"decision": "pass", "counts": _counts()},
+                "push": pushed,
+            }
+        },
+    )
+    assert step.returncode == 0, step.output
+    assert step.outputs["decision"] == "pass"
+    assert json.loads(step.outputs["counts"]) == _counts()
+    assert step.outputs["image-id"] == "sha256:" + "c" * 64
+    assert step.outputs["image-digest"] == pushed["image-digest"]
+    assert step.outputs["image-uri"] == pushed["image-uri"]
+
+
+def test_results_several_images_sum_and_the_worst_decision_wins(tmp_path: Path) -> None:
+    step = _results(
+        tmp_path,
+        {
+            "api": {"image_id": "sha256:1", "summary": {"decision": "pass", "counts": _counts()}},
+            "worker": {
+                "image_id": "sha256:2",
+                "summary": {"decision": "fail", "counts": _counts(critical=2, high=1)},
+            },
+        },
+    )
+    assert step.returncode == 0, step.output
+    assert step.outputs["decision"] == "fail"
+    assert json.loads(step.outputs["counts"]) == {
+        "critical": 2,
+        "high": 1,
+        "medium": 2,
+        "low": 0,
+        "unknown": 0,
+    }
+    assert step.outputs["image-id"] == ""  # scalar outputs are for a single image
+    results = json.loads(step.outputs["results"])
+    assert results["worker"]["decision"] == "fail" and results["api"]["image-digest"] == ""
+
+
+def test_results_an_image_without_a_summary_is_an_error(tmp_path: Path) -> None:
+    step = _results(
+        tmp_path,
+        {
+            "api": {"image_id": "sha256:1", "summary": {"decision": "fail", "counts": _counts(1)}},
+            "worker": {"image_id": "sha256:2"},
+        },
+    )
+    assert step.returncode == 0, step.output
+    assert step.outputs["decision"] == "error"
+    assert json.loads(step.outputs["results"])["worker"]["counts"] is None
+
+
+# --- actions/gate/gate.sh ---------------------------------------------------------------------
+
+
+def _gate(tmp_path: Path, **inputs: str) -> Step:
+    env = {"SCANGATE": SCANGATE, **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
+    return run_script(f'bash "{GATE_SH}"\n', env, tmp_path)
+
+
+def test_gate_step_reports_a_violation_without_failing_the_step(tmp_path: Path) -> None:
+    trivy = tmp_path / "in" / "trivy.json"
+    trivy.parent.mkdir(parents=True)
+    trivy.write_text(
+        json.dumps(image_report([vuln(severity="CRITICAL"), vuln("CVE-2", severity="LOW")]))
+    )
+    step = _gate(tmp_path, reports=f"{trivy}\n", sarif_category="scangate-api")
+    assert step.returncode == 0, step.output  # the uploads after it must still run
+    assert step.outputs["exit-code"] == "1"
+    assert step.outputs["decision"] == "fail"
+    assert json.loads(step.outputs["counts"])["critical"] == 1
+    assert step.outputs["critical"] == "1" and step.outputs["low"] == "1"
+    out = Path(step.outputs["output-dir"])
+    assert step.outputs["sarif"] == str(out / "scangate.sarif")
+    sarif = json.loads((out / "scangate.sarif").read_text())
+    assert sarif["runs"][0]["automationDetails"]["id"] == "scangate-api/"
+    assert (out / "reports" / "1-trivy.json").read_bytes() == trivy.read_bytes()
+    assert "Security gate" in (tmp_path / "step_summary.md").read_text()
+
+
+def test_gate_step_passes_within_the_limits(tmp_path: Path) -> None:
+    trivy = tmp_path / "trivy.json"
+    trivy.write_text(json.dumps(image_report([vuln(severity="HIGH")])))
+    step = _gate(tmp_path, reports=str(trivy), max_high="1", fail_on="", ignore_unfixed="false")
+    assert step.returncode == 0, step.output
+    assert (step.outputs["exit-code"], step.outputs["decision"]) == ("0", "pass")
+
+
+def test_gate_step_error_leaves_no_result_that_looks_like_one(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    step = _gate(tmp_path, reports=str(broken))
+    assert step.returncode == 0, step.output
+    assert (step.outputs["exit-code"], step.outputs["decision"]) == ("2", "error")
+    assert "sarif" not in step.outputs and "counts" not in step.outputs
+    empty = _gate(tmp_path / "empty", reports="\n  \n")
+    assert empty.outputs["decision"] == "error"
+    bad_flag = _gate(tmp_path / "flag", reports=str(broken), ignore_unfixed="yes")
+    assert bad_flag.outputs["decision"] == "error"
+    assert "ignore-unfixed must be true or false" in bad_flag.output
+
+
+def test_install_refuses_a_directory_that_is_not_scangate(tmp_path: Path) -> None:
+    fake = tmp_path / "actions" / "setup"
+    fake.mkdir(parents=True)
+    script = REPO_ROOT / "actions" / "setup" / "install.sh"
+    (fake / "install.sh").write_text(script.read_text())
+    proc = subprocess.run(
+        ["bash", str(fake / "install.sh")],
+        env={"PATH": os.environ["PATH"], "SCANGATE_VENV": str(tmp_path / "venv")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "is not a scangate checkout" in proc.stderr

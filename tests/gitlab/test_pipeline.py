@@ -1,0 +1,384 @@
+"""The GitLab template end to end, run by gitlab-ci-local 4.60.1 on this machine.
+
+A temporary git project holds the example service, the repository's policy, the template, and a
+`.gitlab-ci.yml` that includes it (`include: local:` with inputs). gitlab-ci-local runs it with
+`--force-shell-executor --shell-isolation`: every job runs on this host in its own copy of the
+project (artifacts and the dotenv reports flow only as the template declares them), with:
+- the Docker engine and base image of tools/setup/30-docker.sh (`docker-mode: host`, the build
+  arguments BASE_IMAGE and PIP_INDEX_URL, `build-network: host`);
+- the project's Trivy and the offline DB of tools/trivydb, seeded into the template's own
+  `cache:` directory (`.trivy-cache`, key `scangate-trivy-<version>`);
+- scangate from this checkout (`scangate-source: ""`: the one on PATH);
+- the registry on 127.0.0.1:5000 as the push target (`registry:`; no AWS role, so no STS).
+
+No peer is mocked. Not exercised here: Docker-in-Docker, the AWS STS exchange and ECR login,
+and the deploy job beyond "it never starts after a failed gate" (no Kubernetes API server).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.gitlab import glci
+from tests.support import docker as docker_support
+from tests.support.schemas import gitlab_validator, sarif_validator
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+PREFIX = "scangate"
+OUT = f"scangate-out/{PREFIX}"
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+])
+GITLAB_SEVERITIES = {"Info", "Unknown", "Low", "Medium", "High", "Critical"}
+GITLAB_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+# Every job on this host, each in its own copy of the project; Trivy offline.
+RUN_ARGS = [
+    "--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source",
+    "--variable", "DOCKER_BUILDKIT=0",  # this engine's CLI has no buildx plugin
+    "--variable", "TRIVY_SKIP_DB_UPDATE=true",
+    "--variable", "TRIVY_SKIP_JAVA_DB_UPDATE=true",
+    "--variable", "TRIVY_OFFLINE_SCAN=true",
+    "--variable", "TRIVY_SKIP_CHECK_UPDATE=true",
+    "--variable", "TRIVY_SKIP_VERSION_CHECK=true",
+    "--variable", "TRIVY_DISABLE_TELEMETRY=true",
+]
+
+
+def trivy_version() -> str:
+    out = subprocess.run([str(Path(sys.executable).with_name("trivy")), "--version"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    match = re.search(r"^Version: (\S+)", out, re.MULTILINE)
+    assert match, out
+    return match.group(1)
+
+
+@dataclass
+class Pipeline:
+    run: glci.PipelineRun
+    repository: str  # in the registry
+    inputs: dict[str, Any]
+
+    def out(self, job: str, name: str) -> Path:
+        return self.run.artifact(f"{PREFIX}-{job}", f"{OUT}/{name}")
+
+    def dotenv(self, job: str, name: str) -> dict[str, str]:
+        values = {}
+        for line in self.out(job, name).read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            values[key] = value
+        return values
+
+    def json(self, job: str, name: str) -> Any:
+        return json.loads(self.out(job, name).read_text(encoding="utf-8"))
+
+
+def registry_get(registry: str, path: str, accept: str = "") -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(f"http://{registry}{path}")
+    if accept:
+        request.add_header("Accept", accept)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def run_pipeline(
+    workdir: Path,
+    *,
+    vulnerable: bool,
+    base_image: str,
+    registry: str,
+    package_index: str,
+    trivy_cache_dir: Path,
+) -> Pipeline:
+    kind = "vulnerable" if vulnerable else "clean"
+    repository = f"scangate-tests/gitlab-{kind}-{uuid.uuid4().hex[:12]}"
+    build_args = f"BASE_IMAGE={base_image} PIP_INDEX_URL={package_index}"
+    if vulnerable:
+        build_args += " REQUIREMENTS=requirements-vulnerable.txt"
+    version = trivy_version()
+    inputs: dict[str, Any] = {
+        "image-name": "scangate-test/user-authenticator",
+        "context": "examples/user-authenticator",
+        "build-args": build_args,
+        "build-network": "host",
+        "docker-mode": "host",
+        "trivy-version": version,
+        "policy": ".scangate/policy.yaml",
+        "scangate-source": "",
+        "push": True,
+        "registry": registry,
+        "ecr-repository": repository,
+        "artifacts-expire-in": "1 day",
+        # Enabled so that the test can show they never start after a failed gate.
+        "deploy": vulnerable,
+        "eks-cluster": "never-reached",
+        "aws-region": "eu-west-1",
+        "deploy-role-arn": "arn:aws:iam::000000000000:role/never-assumed",
+    }
+    ci = yaml.safe_dump({
+        "stages": ["build", "test", "deploy"],
+        "include": [{"local": glci.TEMPLATE_REL, "inputs": inputs}],
+    }, sort_keys=False)
+    example = glci.REPO_ROOT / "examples" / "user-authenticator"
+    files = {
+        glci.TEMPLATE_REL: glci.TEMPLATE,
+        ".scangate/policy.yaml": glci.REPO_ROOT / ".scangate" / "policy.yaml",
+        "examples/user-authenticator": example,
+    }
+    project = glci.make_project(workdir / "project", ci, files)
+    # The offline DB where the template's `cache:` puts Trivy's cache directory.
+    cache = project / ".gitlab-ci-local" / "cache" / f"scangate-trivy-{version}" / ".trivy-cache"
+    shutil.copytree(trivy_cache_dir / "db", cache / "db")
+    run = glci.run_gitlab_ci_local(project, RUN_ARGS, timeout=2400)
+    return Pipeline(run=run, repository=repository, inputs=inputs)
+
+
+def cleanup(pipeline: Pipeline, registry: str) -> None:
+    """Best effort: the local build tag, the pushed manifest, the jobs' copies of the tarball."""
+    shutil.rmtree(pipeline.run.state_dir / "builds", ignore_errors=True)
+    build_env = pipeline.out("build", "build.env")
+    if build_env.exists():
+        local_ref = pipeline.dotenv("build", "build.env").get("SCANGATE_IMAGE_LOCAL_REF", "")
+        if local_ref:
+            docker_support.remove_image(local_ref)
+    push_json = pipeline.out("push", "push.json")
+    if push_json.exists():
+        digest = pipeline.json("push", "push.json").get("image-digest", "")
+        request = urllib.request.Request(
+            f"http://{registry}/v2/{pipeline.repository}/manifests/{digest}", method="DELETE")
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+        except OSError:
+            pass
+    pipeline.out("build", "image.tar.gz").unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def vulnerable_pipeline(
+    tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
+    registry: str, gitlab_package_index: str, trivy_cache_dir: Path,
+) -> Iterator[Pipeline]:
+    pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-vulnerable"), vulnerable=True,
+                            base_image=docker_engine, registry=registry,
+                            package_index=gitlab_package_index, trivy_cache_dir=trivy_cache_dir)
+    yield pipeline
+    cleanup(pipeline, registry)
+
+
+@pytest.fixture(scope="module")
+def clean_pipeline(
+    tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
+    registry: str, gitlab_package_index: str, trivy_cache_dir: Path,
+) -> Iterator[Pipeline]:
+    pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-clean"), vulnerable=False,
+                            base_image=docker_engine, registry=registry,
+                            package_index=gitlab_package_index, trivy_cache_dir=trivy_cache_dir)
+    yield pipeline
+    cleanup(pipeline, registry)
+
+
+def check_gitlab_report(report: dict[str, Any], image_tarball: str) -> None:
+    """The parts of schema 15.2.1 GitLab rejects reports for, checked without ../shared."""
+    assert report["version"] == "15.2.1"
+    scan = report["scan"]
+    assert scan["type"] == "container_scanning"
+    assert scan["status"] == "success"
+    for key in ("analyzer", "scanner"):
+        assert scan[key]["id"] and scan[key]["name"] and scan[key]["version"]
+        assert scan[key]["vendor"]["name"]
+    assert GITLAB_TIME.match(scan["start_time"]) and GITLAB_TIME.match(scan["end_time"])
+    ids = [v["id"] for v in report["vulnerabilities"]]
+    assert len(ids) == len(set(ids))
+    for vulnerability in report["vulnerabilities"]:
+        uuid.UUID(vulnerability["id"])
+        assert vulnerability["severity"] in GITLAB_SEVERITIES
+        assert vulnerability["identifiers"], vulnerability
+        location = vulnerability["location"]
+        assert location["image"] == image_tarball
+        assert location["operating_system"]
+        assert location["dependency"]["package"]["name"]
+
+
+# --- 1. the vulnerable example: the gate fails, nothing ships --------------------------------
+
+
+def test_vulnerable_gate_fails_and_push_and_deploy_never_start(
+    vulnerable_pipeline: Pipeline, registry: str,
+) -> None:
+    run = vulnerable_pipeline.run
+    assert run.returncode != 0, run.describe()
+    assert run.passed == [f"{PREFIX}-build", f"{PREFIX}-scan"], run.describe()
+    assert run.failed == [f"{PREFIX}-gate"], run.describe()
+    assert set(run.started) == {f"{PREFIX}-build", f"{PREFIX}-scan", f"{PREFIX}-gate"}
+    for job in ("push", "deploy"):
+        assert f"{PREFIX}-{job}" not in run.output.replace(f"{PREFIX}-{job}:", ""), run.describe()
+        assert run.job_log(f"{PREFIX}-{job}") == ""
+        assert not run.artifact(f"{PREFIX}-{job}", OUT).exists()
+    status, _, body = registry_get(registry, f"/v2/{vulnerable_pipeline.repository}/tags/list")
+    assert status == 404, (status, body[:300])
+    gate_log = run.job_log(f"{PREFIX}-gate")
+    assert "gate FAIL" in gate_log and "CVE-2020-14343" in gate_log, gate_log[-3000:]
+
+
+def test_vulnerable_reports_are_artifacts_of_the_failed_gate(vulnerable_pipeline: Pipeline) -> None:
+    """`artifacts: when: always`: the failed gate still hands over every report."""
+    summary = vulnerable_pipeline.json("gate", "summary.json")
+    assert summary["decision"] == "fail"
+    assert summary["counts"]["critical"] >= 1 and summary["counts"]["high"] >= 1
+    assert {v["severity"] for v in summary["violations"]} == {"critical", "high"}
+    report = vulnerable_pipeline.json("gate", "gl-container-scanning-report.json")
+    check_gitlab_report(report, f"{OUT}/image.tar.gz")
+    severities = {v["severity"] for v in report["vulnerabilities"]}
+    assert {"Critical", "High"} <= severities
+    names = {v["identifiers"][0]["value"] for v in report["vulnerabilities"]}
+    assert {"CVE-2020-14343", "CVE-2022-29217"} <= names
+    assert vulnerable_pipeline.out("gate", "summary.md").read_text(encoding="utf-8").strip()
+    sarif = vulnerable_pipeline.json("gate", "scangate.sarif")
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
+    # The scan's report is of the built image, which the build recorded.
+    image_id = vulnerable_pipeline.dotenv("build", "build.env")["SCANGATE_IMAGE_ID"]
+    trivy = vulnerable_pipeline.json("scan", "trivy-image.json")
+    assert trivy["Metadata"]["ImageID"] == image_id
+
+
+def test_vulnerable_container_scanning_report_validates_against_gitlab_schema(
+    vulnerable_pipeline: Pipeline,
+) -> None:
+    validator = gitlab_validator()
+    if validator is None:
+        pytest.skip("../shared/schemas/gitlab-container-scanning-report-format-15.2.1.json is "
+                    "absent (structure is checked without it in the test above)")
+    report = vulnerable_pipeline.json("gate", "gl-container-scanning-report.json")
+    errors = sorted(validator.iter_errors(report), key=str)
+    assert not errors, [e.message for e in errors[:5]]
+    sarif = sarif_validator()
+    if sarif is not None:
+        assert not list(sarif.iter_errors(vulnerable_pipeline.json("gate", "scangate.sarif")))
+
+
+# --- 2. a clean image: the gate passes, the scanned image reaches the registry ---------------
+
+
+def test_clean_image_passes_and_is_pushed(clean_pipeline: Pipeline) -> None:
+    run = clean_pipeline.run
+    assert run.returncode == 0, run.describe()
+    expected = [f"{PREFIX}-{job}" for job in ("build", "scan", "gate", "push")]
+    assert run.passed == expected, run.describe()
+    assert run.failed == []
+    assert f"{PREFIX}-deploy" not in run.started
+    assert clean_pipeline.json("gate", "summary.json")["decision"] == "pass"
+    report = clean_pipeline.json("gate", "gl-container-scanning-report.json")
+    check_gitlab_report(report, f"{OUT}/image.tar.gz")
+    validator = gitlab_validator()
+    if validator is not None:
+        assert not list(validator.iter_errors(report))
+
+
+def test_registry_holds_the_scanned_image_under_the_recorded_digest(
+    clean_pipeline: Pipeline, registry: str,
+) -> None:
+    build = clean_pipeline.dotenv("build", "build.env")
+    image_id = build["SCANGATE_IMAGE_ID"]
+    # The tarball that was scanned and pushed is the one the build recorded.
+    tarball = clean_pipeline.out("build", "image.tar.gz")
+    archive_sha256 = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    assert archive_sha256 == build["SCANGATE_IMAGE_ARCHIVE_SHA256"]
+    assert clean_pipeline.json("scan", "trivy-image.json")["Metadata"]["ImageID"] == image_id
+
+    record = clean_pipeline.json("push", "push.json")
+    digest = record["image-digest"]
+    repository = clean_pipeline.repository
+    assert record["image-id"] == image_id
+    assert record["image-uri"] == f"{registry}/{repository}@{digest}"
+    assert record["repository"] == f"{registry}/{repository}"
+    assert record["archive-sha256"] == build["SCANGATE_IMAGE_ARCHIVE_SHA256"]
+    push_env = clean_pipeline.dotenv("push", "push.env")
+    assert push_env == {"SCANGATE_IMAGE_URI": record["image-uri"], "SCANGATE_IMAGE_DIGEST": digest}
+
+    # Read the registry directly, not through the job: manifest by digest, then by tag.
+    status, _, manifest_bytes = registry_get(
+        registry, f"/v2/{repository}/manifests/{digest}", MANIFEST_TYPES)
+    assert status == 200, manifest_bytes[:300]
+    assert "sha256:" + hashlib.sha256(manifest_bytes).hexdigest() == digest
+    manifest = json.loads(manifest_bytes)
+    assert manifest["config"]["digest"] == image_id
+    status, _, config = registry_get(registry, f"/v2/{repository}/blobs/{image_id}")
+    assert status == 200 and "sha256:" + hashlib.sha256(config).hexdigest() == image_id
+    status, headers, _ = registry_get(
+        registry, f"/v2/{repository}/manifests/{record['tag']}", MANIFEST_TYPES)
+    assert status == 200
+    assert {k.lower(): v for k, v in headers.items()}["docker-content-digest"] == digest
+
+
+# --- 3. the push job fails closed when what it would push is not what was scanned -----------
+
+
+def rerun_push_on_a_copy(pipeline: Pipeline, workdir: Path, tamper: Any) -> glci.PipelineRun:
+    """Copy the finished clean project, let ``tamper`` change the build job's artifacts, and
+    run the push job alone (gitlab-ci-local reuses the earlier jobs' artifacts and dotenv)."""
+    project = workdir / "project"
+    shutil.copytree(pipeline.run.project, project, symlinks=True,
+                    ignore=shutil.ignore_patterns("builds"))
+    artifacts = project / ".gitlab-ci-local" / "artifacts" / f"{PREFIX}-build"
+    tamper(artifacts)
+    return glci.run_gitlab_ci_local(project, [*RUN_ARGS, f"{PREFIX}-push"], timeout=900)
+
+
+def tags(registry: str, repository: str) -> list[str]:
+    status, _, body = registry_get(registry, f"/v2/{repository}/tags/list")
+    assert status == 200, body[:300]
+    return sorted(json.loads(body)["tags"] or [])
+
+
+def test_push_refuses_a_tarball_that_is_not_the_scanned_one(
+    clean_pipeline: Pipeline, registry: str, tmp_path: Path,
+) -> None:
+    before = tags(registry, clean_pipeline.repository)
+
+    def append_a_byte(artifacts: Path) -> None:
+        with (artifacts / OUT / "image.tar.gz").open("ab") as handle:
+            handle.write(b"\0")
+
+    run = rerun_push_on_a_copy(clean_pipeline, tmp_path, append_a_byte)
+    assert run.returncode != 0 and run.failed == [f"{PREFIX}-push"], run.describe()
+    assert "is not the tarball that was scanned" in run.output, run.describe()
+    assert tags(registry, clean_pipeline.repository) == before
+
+
+def test_push_refuses_an_image_that_is_not_the_scanned_one(
+    clean_pipeline: Pipeline, registry: str, tmp_path: Path,
+) -> None:
+    """The build's record names another image ID: nothing is pushed."""
+    before = tags(registry, clean_pipeline.repository)
+    other = "sha256:" + "0" * 64
+
+    def swap_the_image_id(artifacts: Path) -> None:
+        for env in (artifacts / OUT / "build.env",
+                    artifacts / ".gitlab-ci-reports" / "dotenv" / OUT / "build.env"):
+            text = env.read_text(encoding="utf-8")
+            env.write_text(re.sub(r"(?m)^SCANGATE_IMAGE_ID=.*$", f"SCANGATE_IMAGE_ID={other}",
+                                  text), encoding="utf-8")
+
+    run = rerun_push_on_a_copy(clean_pipeline, tmp_path, swap_the_image_id)
+    assert run.returncode != 0 and run.failed == [f"{PREFIX}-push"], run.describe()
+    assert f"not the scanned image {other}" in run.output, run.describe()
+    assert tags(registry, clean_pipeline.repository) == before

@@ -1,0 +1,469 @@
+"""Static checks of gitlab/container-scan.gitlab-ci.yml, the repository's .gitlab-ci.yml and the
+GitLab docs: GitLab's CI schema (check-jsonschema's vendored `vendor.gitlab-ci`), inputs that
+reach shells only through variables, the rules that keep push and deploy off merge requests
+(evaluated by gitlab-ci-local itself), pinned images, shellcheck of every script, and the README
+blocks generated from the template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import scangate
+import yaml
+
+from tests.gitlab import glci
+from tools.gendocs import gitlab as gendocs_gitlab
+
+CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
+README = glci.REPO_ROOT / "README.md"
+DOCS = glci.REPO_ROOT / "docs" / "gitlab.md"
+DOGFOOD = glci.REPO_ROOT / ".gitlab-ci.yml"
+
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+JOBS = ("build", "scan", "gate", "push", "deploy")
+# What the jobs read from the dotenv reports of build and push, and the ID token.
+DOTENV_AND_TOKENS = {
+    "SCANGATE_IMAGE_ID", "SCANGATE_IMAGE_ARCHIVE_SHA256", "SCANGATE_IMAGE_LOCAL_REF",
+    "SCANGATE_IMAGE_URI", "SCANGATE_IMAGE_DIGEST", "SCANGATE_ID_TOKEN",
+}
+
+# The inputs the gitlab-ci-local end-to-end tests use (tests/gitlab/test_pipeline.py).
+SHELL_RUNNER_INPUTS: dict[str, Any] = {
+    "image-name": "scangate-test/user-authenticator",
+    "context": "examples/user-authenticator",
+    "build-args": "BASE_IMAGE=scangate.local/python-base:bookworm PIP_INDEX_URL=http://127.0.0.1:1/simple/",
+    "build-network": "host",
+    "docker-mode": "host",
+    "trivy-version": "0.76.0",
+    "policy": ".scangate/policy.yaml",
+    "scangate-source": "",
+    "push": True,
+    "registry": "127.0.0.1:5000",
+    "ecr-repository": "scangate-tests/gitlab",
+    "deploy": True,
+    "eks-cluster": "never-reached",
+    "aws-region": "eu-west-1",
+    "deploy-role-arn": "arn:aws:iam::000000000000:role/never-assumed",
+}
+EVERYTHING_ON: dict[str, Any] = {
+    "push": True,
+    "deploy": True,
+    "aws-region": "eu-west-1",
+    "push-role-arn": "arn:aws:iam::123456789012:role/push",
+    "deploy-role-arn": "arn:aws:iam::123456789012:role/deploy",
+    "eks-cluster": "prod",
+    "eks-namespace": "user-authenticator",
+    "manifests": "deploy/k8s",
+    "ignore-unfixed": True,
+    "fail-on": "HIGH",
+    "max-medium": "10",
+}
+
+
+def check_jsonschema(*paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.gitlab-ci",
+         "--data-transform", "gitlab-ci", *map(str, paths)],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def assert_valid(*paths: Path) -> None:
+    result = check_jsonschema(*paths)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def write_yaml(path: Path, document: Any) -> Path:
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def jobs_by_suffix(jobs: dict[str, Any], prefix: str = "scangate") -> dict[str, dict[str, Any]]:
+    return {suffix: jobs[f"{prefix}-{suffix}"] for suffix in JOBS}
+
+
+def merged_job(jobs: dict[str, Any], name: str) -> dict[str, Any]:
+    """The job with its `extends:` parents merged in (hashes deep-merged, the job wins)."""
+    job = jobs[name]
+    parent = job.get("extends")
+    if not parent:
+        return dict(job)
+    merged = merged_job(jobs, parent)
+    for key, value in job.items():
+        if key == "extends":
+            continue
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def yaml_blocks(markdown: str) -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", markdown, re.DOTALL)
+
+
+def gitlab_section(readme: str) -> str:
+    match = re.search(r"<!-- BEGIN SECTION: gitlab -->(.*?)<!-- END SECTION: gitlab -->",
+                      readme, re.DOTALL)
+    assert match, "README.md has no gitlab section"
+    return match.group(1)
+
+
+# --- GitLab's CI schema --------------------------------------------------------------------
+
+
+def test_check_jsonschema_is_installed() -> None:
+    assert CHECK_JSONSCHEMA.exists(), (
+        "check-jsonschema is missing: run `make setup` (requirements/lint.txt)")
+
+
+def test_template_documents_validate_against_the_gitlab_ci_schema(tmp_path: Path) -> None:
+    """Both documents as written (the spec header, and the jobs with `$[[ ]]` blocks in them)."""
+    header, jobs = glci.split_documents(glci.TEMPLATE.read_text(encoding="utf-8"))
+    (tmp_path / "header.yml").write_text(header, encoding="utf-8")
+    (tmp_path / "jobs.yml").write_text(jobs, encoding="utf-8")
+    assert_valid(tmp_path / "header.yml", tmp_path / "jobs.yml")
+
+
+@pytest.mark.parametrize("name, inputs", [
+    ("defaults", {}),
+    ("shell-runner", SHELL_RUNNER_INPUTS),
+    ("everything-on", EVERYTHING_ON),
+    ("second-include", {"job-prefix": "api", "stage-scan": "security", "docker-mode": "host"}),
+])
+def test_interpolated_jobs_validate_against_the_gitlab_ci_schema(
+    tmp_path: Path, name: str, inputs: dict[str, Any],
+) -> None:
+    """The jobs as GitLab sees them after interpolation (typed values, job names, images)."""
+    rendered = glci.rendered_jobs(inputs)
+    text = json.dumps(rendered)
+    assert "$[[" not in text
+    assert_valid(write_yaml(tmp_path / f"{name}.yml", rendered))
+
+
+def test_the_schema_check_is_not_vacuous(tmp_path: Path) -> None:
+    """A broken job (unknown `artifacts:when`, a number as `stage`) must fail the same check."""
+    rendered = glci.rendered_jobs({})
+    rendered["scangate-gate"]["artifacts"]["when"] = "sometimes"
+    rendered["scangate-scan"]["stage"] = 5
+    result = check_jsonschema(write_yaml(tmp_path / "broken.yml", rendered))
+    assert result.returncode != 0, result.stdout
+    header = yaml.safe_load(glci.split_documents(glci.TEMPLATE.read_text(encoding="utf-8"))[0])
+    header["spec"]["inputs"]["push"]["type"] = "yes-please"
+    result = check_jsonschema(write_yaml(tmp_path / "broken-header.yml", header))
+    assert result.returncode != 0, result.stdout
+
+
+def test_including_pipelines_validate(tmp_path: Path) -> None:
+    """The repository's own .gitlab-ci.yml and every `include:` example in the docs."""
+    paths = [DOGFOOD]
+    docs = gitlab_section(README.read_text(encoding="utf-8")) + DOCS.read_text(encoding="utf-8")
+    examples = [block for block in yaml_blocks(docs) if "include:" in block]
+    assert len(examples) >= 3, "expected remote, project and README include examples"
+    spec, _ = glci.load_template()
+    for index, block in enumerate(examples):
+        paths.append(tmp_path / f"example-{index}.yml")
+        paths[-1].write_text(block, encoding="utf-8")
+        for include in yaml.safe_load(block)["include"]:
+            unknown = set(include.get("inputs") or {}) - set(spec)
+            assert not unknown, f"docs example {index} uses unknown inputs {sorted(unknown)}"
+    assert_valid(*paths)
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+
+def test_every_input_is_documented_typed_and_defaulted() -> None:
+    spec, _ = glci.load_template()
+    assert len(spec) >= 30
+    for name, definition in spec.items():
+        assert re.fullmatch(r"[a-z][a-z0-9-]*", name), name
+        assert str(definition.get("description", "")).strip(), f"{name}: no description"
+        assert "default" in definition, f"{name}: no default (every input is optional)"
+        kind = definition.get("type", "string")
+        assert kind in ("string", "boolean"), f"{name}: type {kind}"
+        default = definition["default"]
+        assert isinstance(default, bool if kind == "boolean" else str), f"{name}: {default!r}"
+    for switch in ("push", "deploy", "ignore-unfixed"):
+        assert spec[switch]["type"] == "boolean"
+        assert spec[switch]["default"] is False, f"{switch} must be opt-in"
+
+
+@pytest.mark.parametrize("values", [{}, SHELL_RUNNER_INPUTS, EVERYTHING_ON])
+def test_input_values_match_their_regex_and_options(values: dict[str, Any]) -> None:
+    """gitlab-ci-local ignores `regex:` (it warns); GitLab enforces it, so check here."""
+    spec, _ = glci.load_template()
+    for name, value in glci.input_values(spec, values).items():
+        definition = spec[name]
+        if "options" in definition:
+            assert value in definition["options"], f"{name}={value!r}"
+        if "regex" in definition:
+            assert re.search(definition["regex"], str(value)), f"{name}={value!r}"
+
+
+def test_the_issue_inputs_exist() -> None:
+    spec, _ = glci.load_template()
+    wanted = {
+        "stage-build", "stage-scan", "stage-push", "stage-deploy", "job-prefix", "image-name",
+        "context", "dockerfile", "policy", "fail-on", "max-critical", "max-high", "max-medium",
+        "max-low", "max-unknown", "ignore-unfixed", "trivy-version", "aws-region",
+        "push-role-arn", "deploy-role-arn", "ecr-repository", "eks-cluster", "eks-namespace",
+        "manifests", "push", "deploy", "environment", "scangate-source",
+    }
+    assert wanted <= set(spec), sorted(wanted - set(spec))
+
+
+def test_every_input_is_used() -> None:
+    spec, _ = glci.load_template()
+    jobs_text = glci.split_documents(glci.TEMPLATE.read_text(encoding="utf-8"))[1]
+    used = set(re.findall(r"\$\[\[\s*inputs\.([\w-]+)\s*\]\]", jobs_text))
+    assert used == set(spec), {"unused": set(spec) - used, "unknown": used - set(spec)}
+
+
+def test_no_input_is_interpolated_into_a_shell() -> None:
+    _, jobs = glci.load_template()
+    for name, job in jobs.items():
+        for line in glci.script_lines(job):
+            assert "$[[" not in line, f"{name}: input interpolated into a script: {line.strip()}"
+
+
+def test_inputs_reach_scripts_through_quoted_job_variables() -> None:
+    """Each input a script needs is a job variable; scripts use only variables they define."""
+    _, jobs = glci.load_template()
+    for name, job in jobs.items():
+        for key, value in (job.get("variables") or {}).items():
+            if isinstance(value, str) and "$[[" in value:
+                assert key.startswith("SCANGATE_"), f"{name}: {key}"
+    for mode in ("dind", "host"):
+        rendered = glci.rendered_jobs({"docker-mode": mode})
+        for job_name in rendered:
+            if not job_name.startswith("."):
+                check_job_variables(job_name, merged_job(rendered, job_name))
+
+
+def check_job_variables(job_name: str, job: dict[str, Any]) -> None:
+    """Scripts use only SCANGATE_* variables the job defines, always inside double quotes
+    (the one exception: the build arguments, split on purpose with globbing off)."""
+    defined = set(job.get("variables") or {}) | DOTENV_AND_TOKENS
+    for line in glci.script_lines(job):
+        for variable in re.findall(r"\$\{?(SCANGATE_[A-Z0-9_]+)", line):
+            assert variable in defined, f"{job_name}: {variable} is not defined"
+        for match in re.finditer(r"\$\{?SCANGATE_[A-Z0-9_]+", line):
+            quoted = line[: match.start()].count('"') % 2 == 1
+            split_on_purpose = line.strip() == "for build_arg in $SCANGATE_BUILD_ARGS; do"
+            assert quoted or split_on_purpose, (
+                f"{job_name}: unquoted {match.group(0)} in: {line.strip()}")
+
+
+def test_scangate_source_default_is_this_release() -> None:
+    """The template installs its own release: the default names the package's version tag."""
+    spec, _ = glci.load_template()
+    default = spec["scangate-source"]["default"]
+    assert default.startswith("scangate @ ")
+    assert f"/v{scangate.__version__}.tar.gz" in default, default
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+
+def test_images_are_pinned_by_digest() -> None:
+    spec, jobs = glci.load_template()
+    for name in ("docker-image", "docker-service-image", "python-image"):
+        assert DIGEST.search(spec[name]["default"]), f"{name}: {spec[name]['default']}"
+    rendered = glci.rendered_jobs({})
+    scan_image = rendered["scangate-scan"]["image"]["name"]
+    assert re.fullmatch(r"aquasec/trivy:\d+\.\d+\.\d+@sha256:[0-9a-f]{64}", scan_image)
+    assert rendered["scangate-scan"]["image"]["entrypoint"] == [""]
+    dogfood = yaml.safe_load(DOGFOOD.read_text(encoding="utf-8"))
+    assert DIGEST.search(dogfood["verify"]["image"])
+
+
+def test_artifacts_on_every_run_with_expiry_and_the_container_scanning_report() -> None:
+    jobs = jobs_by_suffix(glci.rendered_jobs({"artifacts-expire-in": "7 days"}))
+    for suffix, job in jobs.items():
+        assert job["artifacts"]["expire_in"] == "7 days", suffix
+    for suffix in ("scan", "gate", "deploy"):
+        assert jobs[suffix]["artifacts"]["when"] == "always", suffix
+    gate = jobs["gate"]["artifacts"]
+    report = "scangate-out/scangate/gl-container-scanning-report.json"
+    assert gate["reports"]["container_scanning"] == report
+    assert set(gate["paths"]) == {report, "scangate-out/scangate/scangate.sarif",
+                                  "scangate-out/scangate/summary.json",
+                                  "scangate-out/scangate/summary.md"}
+    assert jobs["build"]["artifacts"]["reports"]["dotenv"] == "scangate-out/scangate/build.env"
+    assert jobs["push"]["artifacts"]["reports"]["dotenv"] == "scangate-out/scangate/push.env"
+    assert jobs["scan"]["cache"]["paths"] == [".trivy-cache/"]
+    assert jobs["scan"]["variables"]["TRIVY_CACHE_DIR"] == ".trivy-cache"
+    assert jobs["scan"]["cache"]["key"] == "scangate-trivy-0.75.0"
+
+
+def test_publishing_needs_the_gate_and_oidc_only_where_aws_is_used() -> None:
+    jobs = jobs_by_suffix(glci.rendered_jobs({"aws-oidc-audience": "https://gitlab.example"}))
+    push_needs = {n["job"] for n in jobs["push"]["needs"]}
+    assert push_needs == {"scangate-build", "scangate-scan", "scangate-gate"}
+    assert [n["job"] for n in jobs["deploy"]["needs"]] == ["scangate-push"]
+    for suffix in ("build", "scan", "gate"):
+        assert "id_tokens" not in jobs[suffix], suffix
+    for suffix in ("push", "deploy"):
+        assert jobs[suffix]["id_tokens"] == {"SCANGATE_ID_TOKEN": {"aud": "https://gitlab.example"}}
+        script = "\n".join(glci.script_lines(jobs[suffix]))
+        assert "aws sts assume-role-with-web-identity" in script
+        assert '--web-identity-token "$SCANGATE_ID_TOKEN"' in script
+    assert jobs["deploy"]["environment"] == {"name": "production", "action": "start"}
+    assert jobs["deploy"]["resource_group"] == "scangate-production"
+    assert "kubectl rollout status" in "\n".join(glci.script_lines(jobs["deploy"]))
+    push_script = "\n".join(glci.script_lines(jobs["push"]))
+    assert '"docker-archive:$work/image.tar"' in push_script
+    assert 'if [ "$config" != "$SCANGATE_IMAGE_ID" ]' in push_script
+
+
+def test_dind_and_host_modes() -> None:
+    dind = glci.rendered_jobs({})
+    build = merged_job(dind, "scangate-build")
+    assert build["services"][0]["alias"] == "docker"
+    assert DIGEST.search(build["services"][0]["name"])
+    assert build["variables"]["DOCKER_HOST"] == "tcp://docker:2376"
+    host = merged_job(glci.rendered_jobs({"docker-mode": "host"}), "scangate-build")
+    assert "services" not in host
+    assert "DOCKER_HOST" not in host["variables"]
+
+
+def test_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    """Every script block, as the POSIX sh the Alpine and Debian images run it with."""
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.fail("shellcheck is missing: run `make setup` (tools/setup/10-apt.sh)")
+    jobs = glci.rendered_jobs({})
+    documents = dict(jobs)
+    documents.update({"verify": yaml.safe_load(DOGFOOD.read_text(encoding="utf-8"))["verify"]})
+    files = []
+    for name, job in documents.items():
+        lines = glci.script_lines(job)
+        if not lines:
+            continue
+        path = tmp_path / (name.strip(".") + ".sh")
+        path.write_text("#!/bin/sh\n" + "\n".join(lines) + "\n", encoding="utf-8")
+        files.append(str(path))
+    assert len(files) >= 6
+    result = subprocess.run([shellcheck, "--shell=sh", "--severity=style", *files],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- rules, as gitlab-ci-local evaluates them -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rules_project(tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path) -> Path:
+    project = tmp_path_factory.mktemp("gitlab-rules") / "project"
+    inputs = {"push": True, "deploy": True, "eks-cluster": "prod", "aws-region": "eu-west-1"}
+    ci = yaml.safe_dump({
+        "stages": ["build", "test", "deploy"],
+        "include": [{"local": glci.TEMPLATE_REL, "inputs": inputs}],
+    }, sort_keys=False)
+    return glci.make_project(project, ci, {glci.TEMPLATE_REL: glci.TEMPLATE})
+
+
+@pytest.mark.parametrize("case, variables, unset, publishes", [
+    ("default branch", {}, [], True),
+    ("merge request", {"CI_PIPELINE_SOURCE": "merge_request_event",
+                       "CI_MERGE_REQUEST_IID": "7"}, ["CI_COMMIT_BRANCH"], False),
+    ("feature branch", {"CI_COMMIT_BRANCH": "feature/x", "CI_COMMIT_REF_NAME": "feature/x"},
+     [], False),
+    ("tag", {"CI_COMMIT_TAG": "v1.2.3", "CI_COMMIT_REF_NAME": "v1.2.3"},
+     ["CI_COMMIT_BRANCH"], True),
+])
+def test_scan_runs_everywhere_and_publishing_only_on_the_default_branch_and_tags(
+    rules_project: Path, case: str, variables: dict[str, str], unset: list[str],
+    publishes: bool,
+) -> None:
+    args = ["--list-json"]
+    for key, value in variables.items():
+        args += ["--variable", f"{key}={value}"]
+    for key in unset:
+        args += ["--unset-variable", key]
+    run = glci.run_gitlab_ci_local(rules_project, args, timeout=300)
+    assert run.returncode == 0, run.describe()
+    start = re.search(r"^\[", run.stdout, re.MULTILINE)
+    assert start, run.describe()
+    listed = json.JSONDecoder().raw_decode(run.stdout[start.start():])[0]
+    jobs = {job["name"]: job["when"] for job in listed}
+    for suffix in ("build", "scan", "gate"):
+        assert jobs[f"scangate-{suffix}"] == "on_success", (case, jobs)
+    for suffix in ("push", "deploy"):
+        assert jobs[f"scangate-{suffix}"] == ("on_success" if publishes else "never"), (case, jobs)
+
+
+def test_switches_off_remove_push_and_deploy(tmp_path: Path, gitlab_ci_local: Path) -> None:
+    ci = yaml.safe_dump({"include": [{"local": glci.TEMPLATE_REL}]}, sort_keys=False)
+    project = glci.make_project(tmp_path / "project", ci, {glci.TEMPLATE_REL: glci.TEMPLATE})
+    jobs = glci.list_jobs(project)
+    assert jobs["scangate-gate"]["when"] == "on_success"
+    assert jobs["scangate-push"]["when"] == "never"
+    assert jobs["scangate-deploy"]["when"] == "never"
+
+
+def test_the_repository_pipeline_includes_the_template_twice(
+    tmp_path: Path, gitlab_ci_local: Path,
+) -> None:
+    """.gitlab-ci.yml (dogfood) as gitlab-ci-local resolves it: both includes, the verify job."""
+    files = {".gitlab-ci.yml": DOGFOOD, glci.TEMPLATE_REL: glci.TEMPLATE,
+             ".scangate/policy.yaml": glci.REPO_ROOT / ".scangate" / "policy.yaml"}
+    project = glci.make_project(tmp_path / "project", DOGFOOD.read_text(encoding="utf-8"), files)
+    jobs = glci.list_jobs(project)
+    for prefix in ("example", "example-vulnerable"):
+        for suffix in ("build", "scan", "gate"):
+            assert jobs[f"{prefix}-{suffix}"]["when"] == "on_success", jobs
+        for suffix in ("push", "deploy"):
+            assert jobs[f"{prefix}-{suffix}"]["when"] == "never", jobs
+    assert jobs["example-vulnerable-gate"]["allow_failure"] == {"exit_codes": [1]}
+    assert jobs["verify"]["needs"][0]["job"] == "example-gate"
+
+
+# --- docs ----------------------------------------------------------------------------------
+
+
+def test_readme_blocks_are_generated_from_the_template() -> None:
+    readme = README.read_text(encoding="utf-8")
+    section = gitlab_section(readme)
+    for name, content in gendocs_gitlab.render().items():
+        match = re.search(rf"<!-- BEGIN GENERATED: {name} -->\n(.*?)<!-- END GENERATED: {name} -->",
+                          section, re.DOTALL)
+        assert match, f"README gitlab section has no block {name}"
+        assert match.group(1) == content, f"README block {name} is stale: run `make docs`"
+
+
+def test_readme_integrity_is_the_template_hash() -> None:
+    section = gitlab_section(README.read_text(encoding="utf-8"))
+    integrity = re.search(r"integrity: (sha256-[A-Za-z0-9+/]{43}=)", section)
+    assert integrity and integrity.group(1) == gendocs_gitlab.integrity()
+
+
+def test_inputs_table_lists_every_input() -> None:
+    spec, _ = glci.load_template()
+    table = gendocs_gitlab.inputs_table()
+    for name in spec:
+        assert f"| `{name}` |" in table
+    assert "| `docker-mode` | string | `dind` |" in table
+    assert "One of: `dind`, `host`." in table
+    assert "| `push` | boolean | `false` |" in table
+
+
+def test_docs_show_the_aws_trust_policy_for_the_gitlab_sub() -> None:
+    text = gitlab_section(README.read_text(encoding="utf-8"))
+    assert "project_path:GROUP/PROJECT:ref_type:branch:ref:main" in text
+    policies = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.DOTALL)]
+    statement = policies[0]["Statement"][0]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    condition = statement["Condition"]["StringEquals"]
+    assert condition["gitlab.com:sub"] == "project_path:GROUP/PROJECT:ref_type:branch:ref:main"
+    assert condition["gitlab.com:aud"] == "sts.amazonaws.com"

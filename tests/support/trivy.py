@@ -1,0 +1,77 @@
+"""The real Trivy binary (from requirements/tools-hashed.txt), run offline for tests.
+
+Trivy reads only the DB that tools.trivydb builds from the project's own advisory fixtures into
+`.tools/trivy-cache` (or any cache dir given); it never downloads anything. TRIVY_* variables of
+the caller's environment are dropped so a developer's settings cannot change test results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tools.trivydb import DEFAULT_CACHE_DIR, build_db, offline_args
+
+CACHE_DIR = DEFAULT_CACHE_DIR  # <repo>/.tools/trivy-cache
+
+
+class TrivyError(RuntimeError):
+    pass
+
+
+def trivy_binary() -> str:
+    """The venv's trivy (beside this Python), else one on PATH."""
+    beside = Path(sys.executable).with_name("trivy")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("trivy")
+    if not found:
+        raise TrivyError("trivy not found: run `make setup` (requirements/tools-hashed.txt)")
+    return found
+
+
+def ensure_db(cache_dir: Path = CACHE_DIR) -> Path:
+    """Build (or reuse) the offline DB in cache_dir; return cache_dir."""
+    build_db(cache_dir)
+    return cache_dir
+
+
+def run_trivy(
+    subcommand: str,
+    *args: str | Path,
+    cache_dir: Path = CACHE_DIR,
+    timeout: float = 600,
+) -> dict[str, Any]:
+    """`trivy SUBCOMMAND <offline flags> --format json ARGS`; return the parsed report.
+
+    ARGS are flags and the target as Trivy takes them: `("fs", path)`, `("image", "--input",
+    tar)`. Vulnerability scanning only unless ARGS name --scanners. A non-zero exit (unless ARGS
+    ask for --exit-code) raises TrivyError with Trivy's stderr.
+    """
+    extra = [str(a) for a in args]
+    cmd = [trivy_binary(), subcommand, *offline_args(cache_dir), "--quiet", "--format", "json"]
+    if not any(a.startswith("--scanners") for a in extra):
+        cmd += ["--scanners", "vuln"]
+    cmd += extra
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0 and not any(a.startswith("--exit-code") for a in extra):
+        raise TrivyError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    try:
+        report: dict[str, Any] = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise TrivyError(f"trivy printed no JSON report ({exc}):\n{proc.stderr[-3000:]}") from exc
+    return report
+
+
+def vulnerabilities(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every vulnerability of every result, each with its result's Target and Type added."""
+    for result in report.get("Results") or []:
+        for vuln in result.get("Vulnerabilities") or []:
+            yield {**vuln, "Target": result.get("Target"), "Type": result.get("Type")}

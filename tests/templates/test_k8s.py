@@ -1,0 +1,313 @@
+"""templates/k8s: schema validation, the Deployment's hardening, the admission policies.
+
+No Kubernetes API server can run here. The ValidatingAdmissionPolicy's CEL expressions are
+evaluated by a CEL interpreter (cel-python), NOT by the API server: the exact expressions read
+from the YAML, with ``object``, ``params`` and ``variables`` bound as the API server binds them
+(variables evaluated in order, each visible to the later ones). The expressions use only what
+both support (has, ternary, list +, filter, map, all, size, startsWith, matches); Kubernetes'
+compile-time type and cost checks are not reproduced. The Kyverno policy is validated against
+Kyverno 1.13.4's CRD models (cloudcoil-models-kyverno, in .tools/checkov-venv), not run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import celpy
+import pytest
+import yaml
+from celpy import celtypes
+
+from tests.templates.conftest import K8S, REPO_ROOT, venv_tool
+
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+DIGEST = "sha256:" + "ab" * 32
+MANIFESTS = sorted(K8S.rglob("*.yaml"))
+BUILTIN = [p for p in MANIFESTS if "kyverno" not in p.name]
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+
+
+def _find(kind: str) -> dict[str, Any]:
+    for path in MANIFESTS:
+        for document in _documents(path):
+            if document.get("kind") == kind:
+                return document
+    raise AssertionError(f"no {kind} in templates/k8s")
+
+
+@pytest.mark.parametrize("version", ["1.30.0", "1.37.0"])
+def test_manifests_validate_against_kubernetes(version: str) -> None:
+    """1.37 is the newest schema set of kubernetes-validate 1.37.0; 1.30 is the first release
+    with admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy."""
+    result = subprocess.run(
+        [venv_tool("kubernetes-validate"), "--strict", "-k", version, *map(str, BUILTIN)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    resources = sum(len(_documents(p)) for p in BUILTIN)
+    assert result.stdout.count(" passed for resource ") == resources, result.stdout
+
+
+def test_kubernetes_validate_catches_a_bad_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    deployment = _find("Deployment")
+    broken = copy.deepcopy(deployment)
+    broken["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsNonroot"] = True
+    bad.write_text(yaml.safe_dump(broken), encoding="utf-8")
+    result = subprocess.run(
+        [venv_tool("kubernetes-validate"), "--strict", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode != 0
+
+
+def test_deployment_is_hardened() -> None:
+    deployment = _find("Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    assert container["name"] == "user-authenticator"
+    assert container["image"].split("@")[1].startswith("sha256:")
+    context = container["securityContext"]
+    assert context["runAsNonRoot"] is True and context["runAsUser"] == 10001
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert set(container["resources"]["requests"]) >= {"cpu", "memory"}
+    assert set(container["resources"]["limits"]) >= {"cpu", "memory"}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/data"]] and "emptyDir" in volumes[mounts["/tmp"]]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AUTH_JWT_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "user-authenticator"
+    assert "DATABASE_URL" in env
+    service_account = _find("ServiceAccount")
+    assert service_account["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == service_account["metadata"]["name"]
+
+
+def test_network_policy_denies_by_default_and_allows_only_http_in() -> None:
+    policies = {
+        d["metadata"]["name"]: d
+        for d in _documents(K8S / "user-authenticator" / "networkpolicy.yaml")
+    }
+    deny = policies["default-deny-all"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    allow = policies["user-authenticator-ingress"]["spec"]
+    assert allow["policyTypes"] == ["Ingress"]
+    (rule,) = allow["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert "egress" not in allow
+
+
+def test_deployer_role_can_only_roll_out_the_deployment() -> None:
+    role = _find("Role")
+    writes = [r for r in role["rules"] if set(r["verbs"]) - {"get", "list", "watch"}]
+    assert writes == [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments"],
+            "resourceNames": ["user-authenticator"],
+            "verbs": ["get", "watch", "update", "patch"],
+        }
+    ]
+    assert all("secrets" not in r["resources"] for r in role["rules"])
+    binding = _find("RoleBinding")
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "scangate-deployers"}
+    ]
+
+
+# --- ValidatingAdmissionPolicy, evaluated with a CEL interpreter --------------------------------
+
+_ENV = celpy.Environment()
+
+
+def _evaluate(expression: str, activation: dict[str, Any]) -> Any:
+    program = _ENV.program(_ENV.compile(expression))
+    return program.evaluate(activation)
+
+
+def admit(pod: dict[str, Any], params: dict[str, Any] | None = None) -> tuple[bool, list[str]]:
+    """(allowed, messages) of the policy's validations for ``pod`` (CREATE), as the API server
+    evaluates them: variables first, in order, then every validation; a false validation adds
+    its messageExpression's value."""
+    policy = _find("ValidatingAdmissionPolicy")["spec"]
+    if params is None:
+        params = _find("ConfigMap")
+    activation: dict[str, Any] = {
+        "object": celpy.json_to_cel(pod),
+        "oldObject": None,
+        "params": celpy.json_to_cel(params),
+    }
+    variables: dict[celtypes.StringType, Any] = {}
+    for variable in policy["variables"]:
+        activation["variables"] = celtypes.MapType(variables)
+        variables[celtypes.StringType(variable["name"])] = _evaluate(
+            variable["expression"], activation
+        )
+    activation["variables"] = celtypes.MapType(variables)
+    messages = []
+    for validation in policy["validations"]:
+        result = _evaluate(validation["expression"], activation)
+        assert isinstance(result, celtypes.BoolType), result
+        if not result:
+            messages.append(str(_evaluate(validation["messageExpression"], activation)))
+    return not messages, messages
+
+
+def _pod(
+    *images: str, init: tuple[str, ...] = (), ephemeral: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "containers": [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]
+    }
+    if init:
+        spec["initContainers"] = [{"name": f"i{i}", "image": image} for i, image in enumerate(init)]
+    if ephemeral:
+        spec["ephemeralContainers"] = [
+            {"name": f"e{i}", "image": image} for i, image in enumerate(ephemeral)
+        ]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec}
+
+
+PINNED = f"{REGISTRY}/user-authenticator@{DIGEST}"
+
+
+@pytest.mark.parametrize(
+    "pod",
+    [
+        _pod(PINNED),
+        _pod(PINNED, f"{REGISTRY}/sidecar@{DIGEST}"),
+        _pod(PINNED, init=(f"{REGISTRY}/migrate@{DIGEST}",)),
+        _pod(f"{REGISTRY}/team/user-authenticator:prod-1a2b@{DIGEST}"),
+        _pod(PINNED, ephemeral=(f"{REGISTRY}/debug@{DIGEST}",)),
+    ],
+    ids=["one", "two", "init", "tag-and-digest", "ephemeral"],
+)
+def test_admission_policy_admits_pinned_images_from_the_registry(pod: dict[str, Any]) -> None:
+    assert admit(pod) == (True, [])
+
+
+@pytest.mark.parametrize(
+    ("pod", "fragment"),
+    [
+        (_pod(f"{REGISTRY}/user-authenticator:prod-1a2b"), "is not pinned by digest"),
+        (_pod(f"{REGISTRY}/user-authenticator"), "is not pinned by digest"),
+        (_pod(f"{REGISTRY}/user-authenticator@sha256:abc"), "is not pinned by digest"),
+        (_pod(f"{REGISTRY}/user-authenticator@sha512:{'ab' * 64}"), "is not pinned by digest"),
+        (_pod(f"docker.io/library/python@{DIGEST}"), "is not from the allowed registry"),
+        (_pod(f"{REGISTRY}.evil.example/app@{DIGEST}"), "is not from the allowed registry"),
+        (_pod(f"210987654321.dkr.ecr.us-east-1.amazonaws.com/app@{DIGEST}"), "allowed registry"),
+        (_pod(f"python@{DIGEST}"), "is not from the allowed registry"),
+        (_pod(PINNED, init=("busybox:1.36",)), "busybox:1.36"),
+        (_pod(PINNED, ephemeral=("busybox",)), "busybox"),
+        (_pod(PINNED, f"{REGISTRY}/sidecar:latest"), "sidecar:latest is not pinned"),
+    ],
+    ids=[
+        "tag",
+        "bare",
+        "short-digest",
+        "sha512",
+        "docker-hub",
+        "registry-prefix-trick",
+        "other-account",
+        "short-name",
+        "init",
+        "ephemeral",
+        "second-container",
+    ],
+)
+def test_admission_policy_refuses(pod: dict[str, Any], fragment: str) -> None:
+    allowed, messages = admit(pod)
+    assert not allowed
+    assert any(fragment in m for m in messages), messages
+
+
+def test_admission_policy_refuses_everything_without_a_registry() -> None:
+    """A ConfigMap without the key fails evaluation (failurePolicy Fail: refused)."""
+    with pytest.raises(celpy.CELEvalError):
+        admit(_pod(PINNED), params={"data": {}})
+    policy = _find("ValidatingAdmissionPolicy")["spec"]
+    assert policy["failurePolicy"] == "Fail"
+    binding = _find("ValidatingAdmissionPolicyBinding")["spec"]
+    assert binding["paramRef"]["parameterNotFoundAction"] == "Deny"
+    assert binding["validationActions"] == ["Deny"]
+    rules = policy["matchConstraints"]["resourceRules"]
+    assert rules[0]["operations"] == ["CREATE", "UPDATE"]
+    assert set(rules[0]["resources"]) == {"pods", "pods/ephemeralcontainers"}
+    namespace = _find("Namespace")
+    selector = binding["matchResources"]["namespaceSelector"]["matchLabels"]
+    assert selector.items() <= namespace["metadata"]["labels"].items()
+
+
+def test_the_deployment_template_is_admitted_once_pinned() -> None:
+    pod_spec = copy.deepcopy(_find("Deployment")["spec"]["template"]["spec"])
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod_spec}
+    assert admit(pod)[0] is True  # the placeholder is a digest in the example registry
+    pod_spec["containers"][0]["image"] = f"{REGISTRY}/user-authenticator:latest"
+    assert admit(pod)[0] is False
+
+
+# --- Kyverno ------------------------------------------------------------------------------------
+
+
+def test_kyverno_policy_matches_kyverno_crd_models() -> None:
+    """Parsed by Kyverno 1.13.4's CRD models (cloudcoil) in the tools venv; a round trip that
+    loses nothing proves no field is unknown to the CRD (the models ignore unknown fields)."""
+    python = REPO_ROOT / ".tools" / "checkov-venv" / "bin" / "python"
+    if not python.exists():
+        pytest.fail("tools venv missing: run `make setup` (tools/setup/40-checkov.sh)")
+    script = (
+        "import json, sys, yaml\n"
+        "from cloudcoil.models.kyverno import v1\n"
+        "doc = yaml.safe_load(open(sys.argv[1]))\n"
+        "policy = v1.ClusterPolicy.model_validate(doc)\n"
+        "out = policy.model_dump(by_alias=True, exclude_unset=True, mode='json')\n"
+        "print(json.dumps({'roundtrip': out == doc}))\n"
+    )
+    path = K8S / "admission" / "kyverno-verify-images.yaml"
+    result = subprocess.run(
+        [str(python), "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"roundtrip": True}
+
+
+def test_kyverno_policy_requires_a_signed_vulnerability_attestation() -> None:
+    (policy,) = _documents(K8S / "admission" / "kyverno-verify-images.yaml")
+    rules = {r["name"]: r for r in policy["spec"]["rules"]}
+    (verify,) = rules["require-signed-vulnerability-attestation"]["verifyImages"]
+    assert verify["failureAction"] == "Enforce"
+    assert verify["required"] is True and verify["verifyDigest"] is True
+    assert verify["imageReferences"] == [f"{REGISTRY}/*"]
+    (attestation,) = verify["attestations"]
+    assert attestation["type"] == "https://cosign.sigstore.dev/attestation/vuln/v1"
+    keyless = attestation["attestors"][0]["entries"][0]["keyless"]
+    assert keyless["issuer"] == "https://token.actions.githubusercontent.com"
+    assert keyless["subject"].endswith("@refs/heads/main")
+    refuse = rules["refuse-images-from-other-registries"]["validate"]
+    assert refuse["failureAction"] == "Enforce"

@@ -1,0 +1,88 @@
+"""templates/terraform agrees with the CloudFormation stack and the standalone policies.
+
+Parsed with python-hcl2 (no Terraform run: the AWS provider cannot be downloaded here, see
+test_scanners.test_terraform_is_formatted). The statements' Sid, Effect and Action must equal
+templates/aws/policies/*.json; the trust policy must pin aud and sub with StringEquals.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import hcl2
+import pytest
+from cfnlint.decode import decode
+
+from tests.templates.conftest import CFN_TEMPLATE, POLICIES, TERRAFORM
+
+
+def _unquote(value: Any) -> Any:
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if isinstance(value, list):
+        return [_unquote(v) for v in value]
+    if isinstance(value, dict):
+        return {_unquote(k): _unquote(v) for k, v in value.items() if k != "__is_block__"}
+    return value
+
+
+def _load(name: str) -> dict[str, Any]:
+    with (TERRAFORM / name).open(encoding="utf-8") as handle:
+        return dict(_unquote(hcl2.load(handle)))
+
+
+def _policy_documents() -> dict[str, Any]:
+    documents: dict[str, Any] = {}
+    for block in _load("main.tf")["data"]:
+        documents.update(block.get("aws_iam_policy_document", {}))
+    return documents
+
+
+@pytest.mark.parametrize("job", ["push", "publish", "deploy"])
+def test_policy_statements_equal_the_standalone_json(job: str) -> None:
+    statements = _policy_documents()[job]["statement"]
+    expected = json.loads((POLICIES / f"{job}-policy.json").read_text(encoding="utf-8"))
+    assert [(s["sid"], s["effect"], sorted(s["actions"])) for s in statements] == [
+        (
+            s["Sid"],
+            s["Effect"],
+            sorted([s["Action"]] if isinstance(s["Action"], str) else s["Action"]),
+        )
+        for s in expected["Statement"]
+    ]
+
+
+def test_trust_pins_aud_and_exact_sub() -> None:
+    (statement,) = _policy_documents()["trust"]["statement"]
+    assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert statement["principals"][0]["type"] == "Federated"
+    conditions = {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]}
+    assert conditions == {
+        "${var.oidc_issuer_host}:aud": ("StringEquals", ["${var.oidc_audience}"]),
+        "${var.oidc_issuer_host}:sub": ("StringEquals", ["${each.value}"]),
+    }
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def test_outputs_and_variables_mirror_the_cloudformation_stack() -> None:
+    template, _ = decode(str(CFN_TEMPLATE))
+    assert template is not None
+    outputs = {k for block in _load("outputs.tf")["output"] for k in block}
+    assert outputs == {_snake(k) for k in template["Outputs"]}
+    variables = {k: v for block in _load("variables.tf")["variable"] for k, v in block.items()}
+    assert all(v.get("description") for v in variables.values())
+    cfn_only = {"ci_provider"}  # Terraform takes the issuer host itself
+    tf_only = {"oidc_issuer_host"}
+    expected = {_snake(k) for k in template["Parameters"]} - cfn_only
+    assert set(variables) - tf_only == expected
+
+
+def test_provider_is_pinned_to_one_version() -> None:
+    (terraform,) = _load("versions.tf")["terraform"]
+    (providers,) = terraform["required_providers"]
+    assert re.fullmatch(r"= \d+\.\d+\.\d+", providers["aws"]["version"])
