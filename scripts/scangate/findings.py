@@ -149,6 +149,18 @@ class Report:
         return name
 
     @property
+    def image_reference(self) -> str:
+        """How people name the image: its first tag, else the artifact name.
+
+        A scan of ``image.tar`` names the tarball; the tag inside it is what the MR widget and
+        Security Hub should show.
+        """
+        tags = self.metadata.get("RepoTags")
+        if isinstance(tags, list) and tags and isinstance(tags[0], str) and tags[0]:
+            return tags[0]
+        return self.artifact_name
+
+    @property
     def image_digest(self) -> str:
         """The image's registry digest when the report carries one (``sha256:...``)."""
         digests = self.metadata.get("RepoDigests")

@@ -42,15 +42,22 @@ def read_report_bytes(path: str) -> bytes:
     return data
 
 
-def parse_report(data: bytes, path: str, index: int = 0) -> Report:
+def _decode(data: bytes, path: str) -> Any:
     try:
-        doc = orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise _fail(
             path,
             f"not valid JSON, the file is truncated or not JSON ({exc}); rerun the scan and "
             f"{_HOW_TO_FIX}",
         ) from None
+
+
+def parse_report(data: bytes, path: str, index: int = 0) -> Report:
+    return report_from_document(_decode(data, path), path, index)
+
+
+def report_from_document(doc: Any, path: str, index: int = 0) -> Report:
     if not isinstance(doc, dict):
         raise _fail(path, f"not a Trivy report: top level is {type(doc).__name__}, not an object")
     if "SchemaVersion" not in doc:
@@ -91,7 +98,9 @@ def parse_report(data: bytes, path: str, index: int = 0) -> Report:
 
 
 def load_report(path: str, index: int = 0) -> Report:
-    return parse_report(read_report_bytes(path), path, index)
+    # The raw bytes die with _decode's frame, before findings are built: peak memory is the
+    # larger of (bytes + parsed tree) and (parsed tree + outputs), never all three.
+    return report_from_document(_decode(read_report_bytes(path), path), path, index)
 
 
 def load_reports(paths: list[str]) -> list[Report]:

@@ -528,3 +528,84 @@ def test_install_refuses_a_directory_that_is_not_scangate(tmp_path: Path) -> Non
     )
     assert proc.returncode == 2
     assert "is not a scangate checkout" in proc.stderr
+
+
+# --- deploy: pin by digest, apply, wait ----------------------------------------------------------
+
+ECR_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/user-authenticator"
+MANIFESTS = REPO_ROOT / "templates" / "k8s" / "user-authenticator"
+
+
+def _pin(tmp_path: Path, names: list[str], uri: str) -> Step:
+    for name in names:
+        record = tmp_path / "scangate-push" / f"scangate-push-{name}" / "push.json"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"image-uri": uri}))
+    matrix = [{"name": name, "manifests": str(MANIFESTS)} for name in names]
+    env = {"MATRIX": json.dumps(matrix), "SCANGATE": SCANGATE}
+    return run_script(_script("deploy", "Pin the pushed images by digest"), env, tmp_path)
+
+
+def test_deploy_pins_the_pushed_digest_into_a_copy_of_the_manifests(tmp_path: Path) -> None:
+    """The real `scangate pin-image` on the repository's own manifests."""
+    digest = "sha256:" + "e" * 64
+    step = _pin(tmp_path, ["user-authenticator"], f"{ECR_REPO}@{digest}")
+    assert step.returncode == 0, step.output
+    apply_dirs = (tmp_path / "scangate-deploy" / "apply.txt").read_text().split()
+    assert len(apply_dirs) == 1
+    pinned = (Path(apply_dirs[0]) / "deployment.yaml").read_text()
+    assert f"image: {ECR_REPO}@{digest}" in pinned
+    assert "sha256:" + "0" * 64 not in pinned
+    assert "sha256:" + "0" * 64 in (MANIFESTS / "deployment.yaml").read_text()  # untouched
+
+
+def test_deploy_refuses_an_image_the_manifests_do_not_use(tmp_path: Path) -> None:
+    step = _pin(
+        tmp_path, ["other"], "123456789012.dkr.ecr.us-east-1.amazonaws.com/other@sha256:" + "e" * 64
+    )
+    assert step.returncode != 0
+
+
+def _fake_tools(bin_dir: Path, rollout_exit: int) -> Path:
+    """Stand-ins for `aws` and `kubectl`: no AWS and no Kubernetes API server can run here.
+    They record their arguments; `kubectl apply -o name` prints what a real apply prints."""
+    bin_dir.mkdir(parents=True)
+    calls = bin_dir / "calls.txt"
+    (bin_dir / "aws").write_text(f'#!/usr/bin/env bash\necho "aws $*" >>"{calls}"\n')
+    (bin_dir / "kubectl").write_text(
+        "#!/usr/bin/env bash\n"
+        f'echo "kubectl $*" >>"{calls}"\n'
+        'case "$1" in\n'
+        "  apply) echo deployment.apps/user-authenticator; echo service/user-authenticator ;;\n"
+        f"  rollout) exit {rollout_exit} ;;\n"
+        "esac\n"
+    )
+    for tool in ("aws", "kubectl"):
+        (bin_dir / tool).chmod(0o755)
+    return calls
+
+
+@pytest.mark.parametrize("rollout_exit", [0, 1])
+def test_deploy_waits_for_every_rollout_and_fails_with_it(
+    tmp_path: Path, rollout_exit: int
+) -> None:
+    calls = _fake_tools(tmp_path / "bin", rollout_exit)
+    (tmp_path / "scangate-deploy").mkdir()
+    (tmp_path / "scangate-deploy" / "apply.txt").write_text(f"{MANIFESTS}\n")
+    env = {
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "CLUSTER": "prod",
+        "NAMESPACE": "user-authenticator",
+        "REGION": "eu-west-1",
+        "ROLLOUT_TIMEOUT": "5m",
+    }
+    step = run_script(_script("deploy", "Apply and wait for the rollout"), env, tmp_path)
+    assert step.returncode == rollout_exit, step.output
+    log = calls.read_text().splitlines()
+    assert log[0].startswith("aws eks update-kubeconfig --name prod --region eu-west-1")
+    assert log[1].startswith("kubectl apply --namespace user-authenticator --recursive")
+    assert log[2] == (
+        "kubectl rollout status --namespace user-authenticator --timeout 5m "
+        "deployment.apps/user-authenticator"
+    )
+    assert len(log) == 3  # the Service has no rollout to wait for

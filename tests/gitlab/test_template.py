@@ -359,6 +359,16 @@ def test_scripts_pass_shellcheck(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_yaml_passes_yamllint() -> None:
+    yamllint = Path(sys.executable).with_name("yamllint")
+    result = subprocess.run(
+        [str(yamllint), "--strict", "-c", str(glci.REPO_ROOT / ".yamllint.yaml"),
+         str(glci.TEMPLATE), str(DOGFOOD)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 # --- rules, as gitlab-ci-local evaluates them -------------------------------------------------
 
 

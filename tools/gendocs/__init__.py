@@ -39,7 +39,7 @@ def apply(text: str, rendered: dict[str, str]) -> str:
         if not pattern.search(text):
             raise SystemExit(f"README.md has no block '{name}' (add BEGIN/END GENERATED markers)")
         body = content if content.endswith("\n") else content + "\n"
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(3), text)
+        text = pattern.sub(lambda m, body=body: str(m.group(1) + body + m.group(3)), text)
     return text
 
 

@@ -8,6 +8,9 @@
 #   - rsync: gitlab-ci-local copies the work tree with it
 #   - the shellcheck linter: tools/*.sh and the workflows' bash steps
 #   - curl: readiness probes of dockerd and the registry in shell scripts
+#   - jq: the workflows' bash steps and the act stand-ins read JSON with it
+#   - g++, make: gitlab-ci-local's native re2 module is compiled on install
+#     (its prebuilt binaries are downloaded from a host these machines cannot reach)
 set -euo pipefail
 packages=(
   ca-certificates
@@ -15,6 +18,9 @@ packages=(
   debootstrap
   docker.io
   docker-registry
+  g++
+  jq
+  make
   rsync
   shellcheck
   skopeo

@@ -132,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
             if flag == "--json-summary":
                 writer.add(path, summary.summary_json(result))
             elif flag == "--sarif":
-                writer.add(path, sarif.build(result, args.sarif_category, args.dockerfile))
+                writer.add(path, lambda handle: sarif.write(
+                    result, args.sarif_category, args.dockerfile, handle))
             elif flag == "--gitlab-report":
                 writer.add(path, gitlab.build(result))
             else:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from scangate.errors import OutputError
 
-Content = bytes | Iterable[bytes]
+# Bytes, chunks of bytes, or a writer that streams into a seekable binary file.
+Content = bytes | Iterable[bytes] | Callable[[BinaryIO], None]
 
 
 def check_writable(path: str, flag: str) -> None:
@@ -45,11 +47,12 @@ class OutputSet:
             with os.fdopen(fd, "wb") as handle:
                 if isinstance(content, bytes):
                     handle.write(content)
+                elif callable(content):
+                    content(handle)
                 else:
                     for chunk in content:
                         handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
+            # No fsync: the rename is what makes a result appear; power loss is not our threat.
         except OSError as exc:
             raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 

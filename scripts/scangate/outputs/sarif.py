@@ -16,9 +16,8 @@ from __future__ import annotations
 import re
 import sys
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import orjson
@@ -143,7 +142,7 @@ def _help(acc: _RuleAcc) -> tuple[str, str]:
         more = len(acc.packages) - len(rows)
         text = [f"Vulnerability {f.id}", f"Severity: {acc.severity.name}", title]
         md = [f"**Vulnerability {f.id}**", "", f"Severity: **{acc.severity.name}**", "",
-              truncate(one_line(f.description) or title, 2000), "",
+              truncate(one_line(f.description[:4000]) or title, 2000), "",
               "| Package | Installed Version | Fixed Version |", "| --- | --- | --- |"]
         for package, installed, fixed in rows:
             text.append(f"Package: {package} {installed}, fixed in {fixed or 'no fix yet'}")
@@ -174,7 +173,7 @@ def _rule(acc: _RuleAcc) -> dict[str, Any]:
         "id": f.id,
         "name": _rule_name(f),
         "shortDescription": {"text": short},
-        "fullDescription": {"text": truncate(one_line(f.description) or short, 1024)},
+        "fullDescription": {"text": truncate(one_line(f.description[:2048]) or short, 1024)},
         "defaultConfiguration": {"level": SARIF_LEVEL[acc.severity]},
         "help": {"text": help_text, "markdown": help_md},
         "properties": {
@@ -217,17 +216,21 @@ class _Run:
     report: Report
     category: str
     rules: dict[str, _RuleAcc]
-    # (severity, rule id, serialized result) in severity order, most severe first.
-    results: list[tuple[Severity, str, bytes]]
+    # Every finding of the report, most severe first; the first ``keep`` are written.
+    staged: list[tuple[Finding, Disposition, Waiver | None]]
+    from_line: int | None
+    dockerfile: str | None
+    keep: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    # Compressed bytes each written result costs, its rule's cost included at first use.
+    costs: list[int] = field(default_factory=list)
 
 
 def _build_run(report: Report, category: str,
                decisions: list[tuple[Finding, Disposition, Waiver | None]],
                from_line: int | None, dockerfile: str | None) -> _Run:
     rules: dict[str, _RuleAcc] = {}
-    staged: list[tuple[Finding, Disposition, Waiver | None]] = []
-    for finding, disposition, waiver in decisions:
+    for finding, _disposition, _waiver in decisions:
         acc = rules.get(finding.id)
         score = security_severity(finding)
         if acc is None:
@@ -237,80 +240,157 @@ def _build_run(report: Report, category: str,
             acc.score = max(acc.score, score)
         if finding.kind == "vulnerability":
             acc.packages[(finding.package, finding.installed_version, finding.fixed_version)] = None
-        staged.append((finding, disposition, waiver))
-    staged.sort(key=lambda s: -s[0].severity)
-    dumps = orjson.dumps
-    results = []
-    for finding, disposition, waiver in staged:
-        if from_line is not None and dockerfile is not None and finding.kind == "vulnerability":
-            uri, line = _uri(dockerfile), from_line
-        elif (finding.kind == "vulnerability" and report.is_image
-              and finding.result_class == "os-pkgs"):
-            # OS packages of an image have no file: Trivy's convention, the image repository.
-            uri, line = _uri(report.artifact_id), 1
-        else:
-            uri, line = _uri(finding.target or report.artifact_id), finding.start_line or 1
-        end_line = max(finding.end_line, line) if finding.kind != "vulnerability" else line
-        fingerprint = finding.fingerprint
-        result: dict[str, Any] = {
-            "ruleId": finding.id,
-            "level": SARIF_LEVEL[finding.severity],
-            "message": {"text": _message(finding, disposition, waiver)},
-            "locations": [{
-                "physicalLocation": {
-                    "artifactLocation": {"uri": uri},
-                    "region": {"startLine": line, "startColumn": 1, "endLine": end_line,
-                               "endColumn": 1},
-                },
-                "message": {"text": finding.target or report.artifact_name or uri},
-            }],
-            "partialFingerprints": {
-                "primaryLocationLineHash": f"{fingerprint[:32]}:1",
-                "scangate/v1": fingerprint,
+    staged = sorted(decisions, key=lambda d: -d[0].severity)
+    return _Run(report, category, rules, staged, from_line, dockerfile, keep=len(staged))
+
+
+def _result(run: _Run, finding: Finding, disposition: Disposition,
+            waiver: Waiver | None) -> dict[str, Any]:
+    report = run.report
+    if run.from_line is not None and run.dockerfile is not None and finding.kind == "vulnerability":
+        uri, line = _uri(run.dockerfile), run.from_line
+    elif (finding.kind == "vulnerability" and report.is_image
+          and finding.result_class == "os-pkgs"):
+        # OS packages of an image have no file: Trivy's convention, the image repository.
+        uri, line = _uri(report.artifact_id), 1
+    else:
+        uri, line = _uri(finding.target or report.artifact_id), finding.start_line or 1
+    end_line = max(finding.end_line, line) if finding.kind != "vulnerability" else line
+    fingerprint = finding.fingerprint
+    result: dict[str, Any] = {
+        "ruleId": finding.id,
+        "level": SARIF_LEVEL[finding.severity],
+        "message": {"text": _message(finding, disposition, waiver)},
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": {"uri": uri},
+                "region": {"startLine": line, "startColumn": 1, "endLine": end_line,
+                           "endColumn": 1},
             },
-            "properties": {"disposition": disposition.value,
-                           "severity": finding.severity.name},
-        }
-        if finding.kind == "vulnerability":
-            result["properties"].update(package=finding.package,
-                                        installedVersion=finding.installed_version,
-                                        fixedVersion=finding.fixed_version)
-        if disposition is Disposition.WAIVED and waiver is not None:
-            result["suppressions"] = [{
-                "kind": "external",
-                "status": "accepted",
-                "justification": f"{waiver.reason} (waiver expires {waiver.expires.isoformat()})",
-            }]
-        results.append((finding.severity, finding.id, dumps(result)))
-    return _Run(report, category, rules, results)
+            "message": {"text": finding.target or report.artifact_name or uri},
+        }],
+        "partialFingerprints": {
+            "primaryLocationLineHash": f"{fingerprint[:32]}:1",
+            "scangate/v1": fingerprint,
+        },
+        "properties": {"disposition": disposition.value, "severity": finding.severity.name},
+    }
+    if finding.kind == "vulnerability":
+        result["properties"].update(package=finding.package,
+                                    installedVersion=finding.installed_version,
+                                    fixedVersion=finding.fixed_version)
+    if disposition is Disposition.WAIVED and waiver is not None:
+        result["suppressions"] = [{
+            "kind": "external",
+            "status": "accepted",
+            "justification": f"{waiver.reason} (waiver expires {waiver.expires.isoformat()})",
+        }]
+    return result
 
 
 def _cap_run(run: _Run) -> None:
     """Keep GitHub's per-run limits: the most severe results and the rules they use."""
-    if len(run.results) > MAX_RESULTS_PER_RUN:
-        run.dropped["results_over_run_limit"] = len(run.results) - MAX_RESULTS_PER_RUN
-        del run.results[MAX_RESULTS_PER_RUN:]
-    if len({rule_id for _, rule_id, _ in run.results}) > MAX_RULES_PER_RUN:
-        keep: set[str] = set()
-        kept_results = []
-        dropped = 0
-        for item in run.results:
-            if item[1] in keep or len(keep) < MAX_RULES_PER_RUN:
-                keep.add(item[1])
-                kept_results.append(item)
-            else:
-                dropped += 1
-        if dropped:
+    if run.keep > MAX_RESULTS_PER_RUN:
+        run.dropped["results_over_run_limit"] = run.keep - MAX_RESULTS_PER_RUN
+        run.keep = MAX_RESULTS_PER_RUN
+    rules: set[str] = set()
+    for position in range(run.keep):
+        rule_id = run.staged[position][0].id
+        if rule_id not in rules and len(rules) >= MAX_RULES_PER_RUN:
+            # Results are most severe first, so the cut keeps the most severe rules.
+            kept = [d for d in run.staged[position:run.keep] if d[0].id in rules]
+            dropped = run.keep - position - len(kept)
+            run.staged[position:run.keep] = kept
+            run.keep = position + len(kept)
             run.dropped["results_over_rule_limit"] = dropped
-        run.results = kept_results
+            break
+        rules.add(rule_id)
 
 
-def _serialize(runs: list[_Run]) -> Iterator[bytes]:
+class _Sink:
+    """Writes the document while measuring its gzip size (level 1: fast, never smaller).
+
+    Chunks are buffered to 64 KiB, so zlib and the file see few large calls. ``estimate``
+    is the compressed size so far, extrapolating the buffered tail at the ratio seen so far.
+    """
+
+    FLUSH_AT = 1 << 16
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+        self.raw = 0
+        self.compressed = 0
+        self.buffer: list[bytes] = []
+        self.buffered = 0
+
+    def __call__(self, chunk: bytes) -> None:
+        self.buffer.append(chunk)
+        self.buffered += len(chunk)
+        if self.buffered >= self.FLUSH_AT:
+            self._flush()
+
+    def _flush(self) -> None:
+        data = b"".join(self.buffer)
+        self.buffer.clear()
+        self.handle.write(data)
+        self.raw += len(data)
+        self.compressed += len(self.compressor.compress(data))
+        self.buffered = 0
+
+    @property
+    def ratio(self) -> float:
+        # Before the first flush assume no compression at all: the safe side.
+        return self.compressed / self.raw if self.raw else 1.0
+
+    @property
+    def estimate(self) -> float:
+        return self.compressed + self.buffered * self.ratio
+
+    def finish(self) -> int:
+        self._flush()
+        self.compressed += len(self.compressor.flush())
+        return self.compressed
+
+
+def _emit(runs: list[_Run], sink: _Sink, stop_at: float | None = None) -> int:
+    """Write the SARIF document, streaming: results first, then only the rules they use.
+
+    With ``stop_at`` (one run only), results stop once they and their rules would pass that
+    many compressed bytes: they are the least severe, and would be cut anyway.
+    """
     dumps = orjson.dumps
-    yield b'{"$schema":' + dumps(SCHEMA_URI) + b',"version":"2.1.0","runs":['
+    sink(b'{"$schema":' + dumps(SCHEMA_URI) + b',"version":"2.1.0","runs":[')
     for number, run in enumerate(runs):
-        used = {rule_id for _, rule_id, _ in run.results}
-        ordered = sorted((a for rid, a in run.rules.items() if rid in used), key=lambda a: a.index)
+        sink(b"," if number else b"")
+        sink(b'{"results":[')
+        used: dict[str, _RuleAcc] = {}
+        first_use: dict[str, int] = {}
+        costs = run.costs
+        costs.clear()
+        before = sink.estimate
+        # Rules are written after the results; a side compressor meters them meanwhile (they
+        # compress worse than results, so the results' ratio would underestimate them).
+        rule_meter = zlib.compressobj(1, zlib.DEFLATED, 31)
+        rules_compressed = 0
+        for position in range(run.keep):
+            finding, disposition, waiver = run.staged[position]
+            if stop_at is not None and sink.estimate + rules_compressed > stop_at:
+                dropped = run.keep - position
+                run.dropped["results_over_size_limit"] = (
+                    run.dropped.get("results_over_size_limit", 0) + dropped)
+                run.keep = position
+                break
+            if position:
+                sink(b",")
+            sink(dumps(_result(run, finding, disposition, waiver)))
+            if finding.id not in used:
+                acc = used[finding.id] = run.rules[finding.id]
+                first_use[finding.id] = position
+                if stop_at is not None:
+                    rules_compressed += len(rule_meter.compress(dumps(acc.fragment())))
+            costs.append(int(sink.estimate - before))
+            before = sink.estimate
         report = run.report
         properties: dict[str, Any] = {
             "artifactName": report.artifact_name,
@@ -320,67 +400,53 @@ def _serialize(runs: list[_Run]) -> Iterator[bytes]:
         }
         if run.dropped:
             properties["dropReasons"] = run.dropped
-        head = {
-            "tool": {"driver": {
-                "name": "scangate",
-                "fullName": "scangate security gate (Trivy findings)",
-                "version": __version__,
-                "semanticVersion": __version__,
-                "informationUri": "https://github.com/aquasecurity/trivy",
-                "rules": [a.fragment() for a in ordered],
-            }},
-            "automationDetails": {"id": f"{run.category}/"},
-            "columnKind": "utf16CodeUnits",
-            "properties": properties,
+        driver = {
+            "name": "scangate",
+            "fullName": "scangate security gate (Trivy findings)",
+            "version": __version__,
+            "semanticVersion": __version__,
+            "informationUri": "https://github.com/aquasecurity/trivy",
         }
-        if number:
-            yield b","
-        yield dumps(head)[:-1] + b',"results":['
-        for position, (_, _, blob) in enumerate(run.results):
-            if position:
-                yield b","
-            yield blob
-        yield b"]}"
-    yield b"]}\n"
+        sink(b'],"tool":{"driver":' + dumps(driver)[:-1] + b',"rules":[')
+        for rule_number, (rule_id, acc) in enumerate(used.items()):
+            if rule_number:
+                sink(b",")
+            sink(dumps(acc.fragment()))
+            costs[first_use[rule_id]] += int(sink.estimate - before)
+            before = sink.estimate
+        rest = {"automationDetails": {"id": f"{run.category}/"},
+                "columnKind": "utf16CodeUnits", "properties": properties}
+        sink(b"]}}," + dumps(rest)[1:])
+    sink(b"]}\n")
+    return sink.finish()
 
 
-def _gzip_size(chunks: Iterator[bytes]) -> int:
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # level 1: fast, and never smaller
-    size = 0
-    for chunk in chunks:
-        size += len(compressor.compress(chunk))
-    return size + len(compressor.flush())
-
-
-def _fit_size(runs: list[_Run]) -> None:
-    """Drop the least severe results across all runs until the gzip size fits GitHub's limit."""
-    raw = sum(map(len, _serialize(runs)))
-    if raw <= GZIP_BUDGET:
-        return  # gzip never makes it bigger than that in practice
-    size = _gzip_size(_serialize(runs))
-    while size > GZIP_BUDGET:
-        ranked = sorted(
-            ((sev, run_no, pos) for run_no, run in enumerate(runs)
-             for pos, (sev, _, _) in enumerate(run.results)),
-            key=lambda item: (-item[0], item[1], item[2]),
-        )
-        keep = max(0, int(len(ranked) * GZIP_BUDGET / size * 0.97) - 1)
-        drop: dict[int, int] = {}
-        for _sev, run_no, _pos in ranked[keep:]:
-            drop[run_no] = drop.get(run_no, 0) + 1
-        if not drop:
+def _trim_to(runs: list[_Run], size: int) -> None:
+    """Keep the most severe results, across runs, whose measured cost fits the budget."""
+    ranked = sorted(
+        ((run.staged[pos][0].severity, run_no, pos) for run_no, run in enumerate(runs)
+         for pos in range(run.keep)),
+        key=lambda item: (-item[0], item[1], item[2]),
+    )
+    fixed_overhead = size - sum(sum(run.costs) for run in runs)
+    # Aim below the budget: the real gzip of a shorter document compresses a little worse.
+    allowance = GZIP_BUDGET * 0.97 - fixed_overhead
+    keep = [0] * len(runs)
+    for _severity, run_no, pos in ranked:
+        allowance -= runs[run_no].costs[pos]
+        if allowance < 0:
             break
-        for run_no, count in drop.items():
-            run = runs[run_no]
-            del run.results[len(run.results) - count :]
+        keep[run_no] = pos + 1
+    for run, kept in zip(runs, keep, strict=True):
+        if kept < run.keep:
             run.dropped["results_over_size_limit"] = (
-                run.dropped.get("results_over_size_limit", 0) + count
-            )
-        size = _gzip_size(_serialize(runs))
+                run.dropped.get("results_over_size_limit", 0) + run.keep - kept)
+            run.keep = kept
 
 
-def build(result: GateResult, category_args: list[str], dockerfile: str | None) -> Iterator[bytes]:
-    """Build the SARIF document; returns its bytes as chunks (written without one big copy)."""
+def write(result: GateResult, category_args: list[str], dockerfile: str | None,
+          handle: BinaryIO) -> None:
+    """Write the SARIF document to ``handle`` (a seekable temporary file)."""
     reports = result.reports
     if len(reports) > MAX_RUNS:
         raise UsageError(
@@ -400,15 +466,29 @@ def build(result: GateResult, category_args: list[str], dockerfile: str | None) 
         run = _build_run(report, category, by_report[report.index], anchored, dockerfile)
         _cap_run(run)
         runs.append(run)
-    _fit_size(runs)
+    # One run (the usual case): stop at the budget in the same pass. Several runs share the
+    # budget by severity across runs, which needs the measured costs of a full pass first.
+    stop_at = GZIP_BUDGET * 0.97 if len(runs) == 1 else None
+    size = _emit(runs, _Sink(handle), stop_at)
+    while size > GZIP_BUDGET:
+        # Over GitHub's limit: cut by measured cost and write again (the rare case).
+        before = sum(run.keep for run in runs)
+        _trim_to(runs, size)
+        if sum(run.keep for run in runs) == before:
+            for run in runs:  # nothing left to measure against: halve what is left
+                run.dropped["results_over_size_limit"] = (
+                    run.dropped.get("results_over_size_limit", 0) + run.keep - run.keep // 2)
+                run.keep //= 2
+        handle.seek(0)
+        handle.truncate()
+        size = _emit(runs, _Sink(handle))
     for run in runs:
         if run.dropped:
             print(
                 f"scangate: warning: SARIF run {run.category!r} keeps "
-                f"{len(run.results)} most severe results and drops "
+                f"{run.keep} most severe results and drops "
                 f"{sum(run.dropped.values())} to stay within GitHub's limits "
                 f"({', '.join(f'{k}={v}' for k, v in run.dropped.items())}); the JSON and GitLab "
                 "reports keep every finding",
                 file=sys.stderr,
             )
-    return _serialize(runs)

@@ -1,0 +1,168 @@
+"""Speed and memory of ``scangate gate`` against ``trivy convert --format sarif``.
+
+Generates a realistic Trivy JSON report (20,000 vulnerabilities, about 70 MB: long descriptions,
+many references, CVSS from several vendors), then runs, in turns:
+
+- scangate: ``scangate gate`` writing SARIF + GitLab + JSON summary + Markdown summary;
+- trivy: ``trivy convert --format sarif`` of the same file (SARIF alone).
+
+Each command runs as its own process; wall time is measured around it and peak memory is the
+child's max RSS (``getrusage(RUSAGE_CHILDREN)`` after each run, in a fresh measuring process).
+
+    .venv/bin/python benchmarks/run.py [--vulns 20000] [--rounds 5]
+
+Targets (benchmarks/README.md): scangate at most 0.5x trivy convert's time; peak memory at most
+3x the report's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+
+def _words(rng: random.Random, count: int) -> str:
+    vocab = ("buffer overflow heap memory remote attacker crafted request allows denial service "
+             "execution arbitrary code privilege escalation parsing input validation library "
+             "function pointer dereference use-after-free integer signed bounds check").split()
+    return " ".join(rng.choice(vocab) for _ in range(count))
+
+
+def make_report(vulns: int, seed: int = 7) -> dict[str, Any]:
+    rng = random.Random(seed)
+    packages = [f"pkg{n}" for n in range(600)]
+    severities = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]
+    rows = []
+    for n in range(vulns):
+        cve = f"CVE-20{rng.randint(10, 25)}-{rng.randint(1000, 99999)}"
+        pkg = rng.choice(packages)
+        sev = rng.choices(severities, weights=[3, 15, 40, 35, 7])[0]
+        fixed = f"1.{n % 9}.{n % 7}-1" if rng.random() < 0.7 else ""
+        row: dict[str, Any] = {
+            "VulnerabilityID": cve,
+            "PkgID": f"{pkg}@1.0.{n % 13}-1",
+            "PkgName": pkg,
+            "PkgIdentifier": {
+                "PURL": f"pkg:deb/debian/{pkg}@1.0.{n % 13}-1?arch=amd64&distro=debian-12",
+                "UID": f"{n:016x}",
+            },
+            "InstalledVersion": f"1.0.{n % 13}-1",
+            "Status": "fixed" if fixed else "affected",
+            "Layer": {"Digest": f"sha256:{n:064x}", "DiffID": f"sha256:{n + 1:064x}"},
+            "SeveritySource": "nvd",
+            "PrimaryURL": f"https://avd.aquasec.com/nvd/{cve.lower()}",
+            "DataSource": {"ID": "debian", "Name": "Debian Security Tracker",
+                           "URL": "https://salsa.debian.org/security-tracker-team/security-tracker"},
+            "Title": f"{pkg}: {_words(rng, 8)}",
+            "Description": _words(rng, 180),
+            "Severity": sev,
+            "CweIDs": [f"CWE-{rng.randint(20, 900)}"],
+            "VendorSeverity": {"debian": rng.randint(1, 4), "nvd": rng.randint(1, 4),
+                               "redhat": rng.randint(1, 4), "ubuntu": rng.randint(1, 4)},
+            "CVSS": {"nvd": {"V3Vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                             "V3Score": round(rng.uniform(1, 10), 1)},
+                     "redhat": {"V3Vector": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:L/I:L/A:N",
+                                "V3Score": round(rng.uniform(1, 10), 1)}},
+            "References": [
+                f"https://security.example.org/{cve}/{k}/{_words(rng, 2).replace(' ', '-')}"
+                for k in range(14)
+            ],
+            "PublishedDate": "2023-03-01T12:15:00Z",
+            "LastModifiedDate": "2024-06-10T08:00:00Z",
+        }
+        if fixed:
+            row["FixedVersion"] = fixed
+        rows.append(row)
+    return {
+        "SchemaVersion": 2,
+        "CreatedAt": "2026-11-23T10:00:00Z",
+        "ArtifactName": "registry.example/bench/app:1.0",
+        "ArtifactType": "container_image",
+        "Metadata": {"OS": {"Family": "debian", "Name": "12.5"},
+                     "RepoTags": ["registry.example/bench/app:1.0"],
+                     "ImageID": "sha256:" + "b" * 64},
+        "Results": [{"Target": "registry.example/bench/app:1.0 (debian 12.5)", "Class": "os-pkgs",
+                     "Type": "debian", "Vulnerabilities": rows}],
+    }
+
+
+MEASURE = r"""
+import resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+wall = time.perf_counter() - start
+rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(f"{wall} {rss_kib} {code}")
+"""
+
+
+def measure(cmd: list[str]) -> tuple[float, float, int]:
+    """Run cmd in a fresh process; return (wall seconds, peak RSS MiB, exit code)."""
+    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return float(out[0]), int(out[1]) / 1024, int(out[2])
+
+
+def tool(name: str) -> str:
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise SystemExit(f"{name} not found: run `make setup`")
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--vulns", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    report = OUT / f"trivy-{args.vulns}.json"
+    if not report.exists():
+        report.write_text(json.dumps(make_report(args.vulns), indent=2), encoding="utf-8")
+    size_mib = report.stat().st_size / 2**20
+    scangate = [tool("scangate"), "gate", "--quiet", "--report", str(report),
+                "--max-critical", "1000000",
+                "--sarif", str(OUT / "scangate.sarif"), "--gitlab-report", str(OUT / "gl.json"),
+                "--json-summary", str(OUT / "summary.json"),
+                "--summary-md", str(OUT / "summary.md")]
+    trivy = [tool("trivy"), "convert", "--quiet", "--format", "sarif",
+             "--output", str(OUT / "trivy.sarif"), str(report)]
+    runs: dict[str, list[tuple[float, float]]] = {"scangate": [], "trivy": []}
+    for _ in range(args.rounds):
+        for name, cmd in (("scangate", scangate), ("trivy", trivy)):
+            wall, rss, code = measure(cmd)
+            if code != 0:
+                raise SystemExit(f"{name} exited {code}")
+            runs[name].append((wall, rss))
+    med = {name: statistics.median(w for w, _ in values) for name, values in runs.items()}
+    peak = {name: max(r for _, r in values) for name, values in runs.items()}
+    ratio = med["scangate"] / med["trivy"]
+    mem_ratio = peak["scangate"] / size_mib
+    print(f"report: {report.name}, {args.vulns} vulnerabilities, {size_mib:.1f} MiB; "
+          f"{args.rounds} rounds in turns")
+    for name in ("scangate", "trivy"):
+        walls = ", ".join(f"{w:.2f}" for w, _ in runs[name])
+        print(f"{name:9} median {med[name]:.2f} s (runs: {walls}); peak RSS {peak[name]:.0f} MiB")
+    print(f"scangate/trivy time: {ratio:.2f}x (target <= 0.50x)  "
+          f"{'OK' if ratio <= 0.5 else 'MISSED'}")
+    print(f"scangate peak memory / report size: {mem_ratio:.2f}x (target <= 3.0x)  "
+          f"{'OK' if mem_ratio <= 3 else 'MISSED'}")
+    sizes = {p.name: p.stat().st_size / 2**20 for p in OUT.iterdir() if p.suffix in
+             (".sarif", ".json", ".md") and p != report}
+    print("outputs (MiB): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(sizes.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The GitLab container-scanning report: valid, stable unique ids, CVE first, real locations."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from scangate._cli import main
+
+from tests.support.reports import fs_report, image_report, misconfig, secret, vuln, write
+from tests.support.schemas import gitlab_validator
+
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+
+
+def make_report(tmp_path: Path, docs: list[dict[str, Any]], name: str = "gl.json",
+                *args: str) -> dict[str, Any]:
+    argv = ["gate", "--quiet"]
+    for number, doc in enumerate(docs):
+        argv += ["--report", write(tmp_path / f"{name}-{number}.json", doc)]
+    out = tmp_path / name
+    assert main([*argv, "--gitlab-report", str(out), *args]) in (0, 1)
+    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    validator = gitlab_validator()
+    if validator is not None:
+        errors = list(validator.iter_errors(report))
+        assert not errors, errors[0].message
+    # What the schema requires, checked without it too.
+    scan = report["scan"]
+    assert report["version"] == "15.2.1"
+    assert scan["type"] == "container_scanning"
+    assert TIME.match(scan["start_time"]) and TIME.match(scan["end_time"])
+    for v in report["vulnerabilities"]:
+        uuid.UUID(v["id"])
+        assert v["identifiers"] and v["location"]["operating_system"] and v["location"]["image"]
+        assert v["severity"] in {"Info", "Unknown", "Low", "Medium", "High", "Critical"}
+        assert len(v["name"]) <= 255
+    return report
+
+
+def test_vulnerabilities_have_cve_primary_and_locations(tmp_path: Path) -> None:
+    report = make_report(tmp_path, [image_report([
+        vuln("CVE-2024-0001", pkg="openssl", installed="3.0.1-1", fixed="3.0.2-1",
+             severity="CRITICAL"),
+        vuln("GHSA-aaaa-bbbb-cccc", pkg="zlib", fixed="", severity="LOW"),
+    ])])
+    first, second = report["vulnerabilities"]
+    assert first["identifiers"][0] == {
+        "type": "cve", "name": "CVE-2024-0001", "value": "CVE-2024-0001",
+        "url": "https://avd.aquasec.com/nvd/cve-2024-0001"}
+    assert first["location"] == {
+        "dependency": {"package": {"name": "openssl"}, "version": "3.0.1-1"},
+        "operating_system": "debian 12.5", "image": "registry.example/app:1.0"}
+    assert first["severity"] == "Critical"
+    assert first["solution"] == "Upgrade openssl to 3.0.2-1"
+    assert second["identifiers"][0]["type"] == "ghsa"
+    assert "solution" not in second
+
+
+def test_ids_are_unique_and_stable(tmp_path: Path) -> None:
+    doc = image_report([vuln("CVE-1", pkg="a"), vuln("CVE-1", pkg="b"), vuln("CVE-2", pkg="a"),
+                        vuln("CVE-2", pkg="a")])  # an identical row twice: both kept
+    one = [v["id"] for v in make_report(tmp_path, [doc], "one.json")["vulnerabilities"]]
+    two = [v["id"] for v in make_report(tmp_path, [doc], "two.json")["vulnerabilities"]]
+    assert one == two
+    assert len(set(one)) == 4
+    other_image = image_report([vuln("CVE-1", pkg="a")], name="registry.example/other:1.0")
+    three = make_report(tmp_path, [other_image], "three.json")["vulnerabilities"][0]["id"]
+    assert three not in one
+
+
+def test_secrets_and_misconfigurations_are_reported_too(tmp_path: Path) -> None:
+    report = make_report(tmp_path, [fs_report([
+        {"Target": "deploy.sh", "Class": "secret", "Secrets": [secret(line=3)]},
+        {"Target": "Dockerfile", "Class": "config", "Type": "dockerfile",
+         "Misconfigurations": [misconfig()]},
+    ], name="/builds/group/project")])
+    by_type = {v["identifiers"][0]["type"]: v for v in report["vulnerabilities"]}
+    assert by_type["trivy_secret_rule"]["location"]["dependency"] == {
+        "package": {"name": "deploy.sh"}, "version": "line 3"}
+    assert by_type["trivy_misconfiguration"]["solution"].startswith("Add 'USER")
+
+
+def test_waived_findings_say_so(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "version: 1\nwaivers: [{id: CVE-1, reason: SEC-9, expires: 2999-12-31}]\n")
+    report = make_report(tmp_path, [image_report([vuln("CVE-1")])], "gl.json",
+                         "--policy", str(tmp_path / "p.yaml"))
+    assert "Waived by policy until 2999-12-31: SEC-9" in report["vulnerabilities"][0]["description"]
+
+
+def test_empty_scan_is_still_a_valid_report(tmp_path: Path) -> None:
+    report = make_report(tmp_path, [image_report([])])
+    assert report["vulnerabilities"] == []
+
+
+def test_image_location_is_the_tag_not_the_tarball_path(tmp_path: Path) -> None:
+    doc = image_report([vuln()], name="scangate-out/app/image.tar.gz")
+    doc["Metadata"]["RepoTags"] = ["registry.example/team/app:abc123"]
+    report = make_report(tmp_path, [doc])
+    assert report["vulnerabilities"][0]["location"]["image"] == "registry.example/team/app:abc123"
