@@ -6,7 +6,7 @@ which runs `make setup` first, so a missing peer is a broken setup that must not
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 
 from tests.support import docker as docker_support
 from tests.support.trivy import CACHE_DIR, ensure_db, run_trivy
+from tools.pkgindex import PackageIndexError, serve_index
 
 TrivyRunner = Callable[..., dict[str, Any]]
 
@@ -52,3 +53,21 @@ def registry(docker_engine: str) -> str:
         url, hint = docker_support.REGISTRY_URL, docker_support.SETUP_HINT
         pytest.fail(f"no registry answers {url}/v2/: {hint}")
     return docker_support.REGISTRY
+
+
+@pytest.fixture(scope="session")
+def package_index() -> Iterator[str]:
+    """A PEP 503 index on 127.0.0.1 serving every file the example's two requirements files pin.
+
+    Containers here cannot verify the TLS route to the public index (only the host trusts it), so
+    image builds install from this index (`--network host`, the Dockerfile's PIP_INDEX_URL); the
+    hashes in the requirements files still decide what is installed. See tools/pkgindex.
+    """
+    example = Path(__file__).resolve().parents[1] / "examples" / "user-authenticator"
+    requirements = [example / "requirements.txt", example / "requirements-vulnerable.txt"]
+    try:
+        # The base image's Python (Debian 12's 3.11), not the host's, picks the wheels.
+        with serve_index(requirements, python_version="3.11") as url:
+            yield url
+    except PackageIndexError as exc:
+        pytest.fail(str(exc))

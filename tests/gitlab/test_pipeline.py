@@ -175,11 +175,11 @@ def cleanup(pipeline: Pipeline, registry: str) -> None:
 @pytest.fixture(scope="module")
 def vulnerable_pipeline(
     tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
-    registry: str, gitlab_package_index: str, trivy_cache_dir: Path,
+    registry: str, package_index: str, trivy_cache_dir: Path,
 ) -> Iterator[Pipeline]:
     pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-vulnerable"), vulnerable=True,
                             base_image=docker_engine, registry=registry,
-                            package_index=gitlab_package_index, trivy_cache_dir=trivy_cache_dir)
+                            package_index=package_index, trivy_cache_dir=trivy_cache_dir)
     yield pipeline
     cleanup(pipeline, registry)
 
@@ -187,11 +187,11 @@ def vulnerable_pipeline(
 @pytest.fixture(scope="module")
 def clean_pipeline(
     tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
-    registry: str, gitlab_package_index: str, trivy_cache_dir: Path,
+    registry: str, package_index: str, trivy_cache_dir: Path,
 ) -> Iterator[Pipeline]:
     pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-clean"), vulnerable=False,
                             base_image=docker_engine, registry=registry,
-                            package_index=gitlab_package_index, trivy_cache_dir=trivy_cache_dir)
+                            package_index=package_index, trivy_cache_dir=trivy_cache_dir)
     yield pipeline
     cleanup(pipeline, registry)
 

@@ -2,28 +2,23 @@
 
 The build runs `pip install --require-hashes` inside the builder stage. On the machines that
 run these tests the build container cannot verify the TLS chain of the machine's route to the
-package index (only the host trusts it), so the test downloads the pinned files on the host,
-hash-checked, and serves them as a PEP 503 index on 127.0.0.1 (reachable through
+package index (only the host trusts it), so tools.pkgindex downloads the pinned files on the
+host, hash-checked, and serves them as a PEP 503 index on 127.0.0.1 (reachable through
 `--network host`) via the Dockerfile's PIP_INDEX_URL build argument. The hashes in the
 requirements file still decide what gets installed, exactly as with any mirror.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import re
-import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +29,8 @@ REPO_ROOT = EXAMPLE_DIR.parents[1]
 if str(REPO_ROOT) not in sys.path:  # for tests.support when pytest runs from elsewhere
     sys.path.insert(0, str(REPO_ROOT))
 
+from tools.pkgindex import PackageIndexError, serve_index  # noqa: E402
+
 from tests.support import docker as docker_support  # noqa: E402
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -41,52 +38,23 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 SECRET = "image-test-secret-" + "x" * 40
 PASSWORD = "container passphrase 1234"
 APP_UID = "10001"
+BASE_PYTHON = "3.11"  # python3 of the local base image (Debian 12)
 
 
 # --- a local package index ------------------------------------------------------------------
 
 
-def _project_name(filename: str) -> str:
-    """PEP 503 name of a wheel (name-ver-...whl) or sdist (name-ver.tar.gz) file."""
-    stem = filename.split("-")[0] if filename.endswith(".whl") else filename.rsplit("-", 1)[0]
-    return re.sub(r"[-_.]+", "-", stem).lower()
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def package_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Serve every file the two requirements files pin (and the sdist build backend) over HTTP."""
-    root = tmp_path_factory.mktemp("index")
-    downloads = root / "downloads"
-    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(downloads)]
-    commands = [
-        [*pip, "--no-deps", "--require-hashes", "-r", str(EXAMPLE_DIR / requirements)]
-        for requirements in ("requirements.txt", "requirements-vulnerable.txt")
-    ]
-    # PyYAML 5.3.1 has no Linux wheel: pip builds its sdist and fetches a build backend.
-    commands.append([*pip, "setuptools", "wheel"])
-    for command in commands:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            pytest.fail(f"{' '.join(command)} failed:\n{proc.stderr[-3000:]}")
-    for file in downloads.iterdir():
-        project = root / "simple" / _project_name(file.name)
-        project.mkdir(parents=True, exist_ok=True)
-        shutil.move(file, project / file.name)
-
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def package_index() -> Iterator[str]:
+    """Serve every file the two requirements files pin (and the sdist build backend) over HTTP,
+    from the shared wheelhouse (.tools/wheelhouse): see tools/pkgindex."""
+    requirements = [EXAMPLE_DIR / "requirements.txt", EXAMPLE_DIR / "requirements-vulnerable.txt"]
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    finally:
-        server.shutdown()
-        server.server_close()
+        # The image's Python (Debian 12's 3.11), not the host's, picks the wheels.
+        with serve_index(requirements, python_version=BASE_PYTHON) as url:
+            yield url
+    except PackageIndexError as exc:
+        pytest.fail(str(exc))
 
 
 # --- helpers ---------------------------------------------------------------------------------

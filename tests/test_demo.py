@@ -1,0 +1,192 @@
+"""`make demo` end to end on this machine: both variants through the real pipeline.
+
+Each variant runs `python -m tools.demo` as a subprocess, exactly as the Makefile does, with a
+reports directory and a registry repository of its own, so reruns and parallel runs never see
+each other's results. What the demo claims (decision, digest, pinned manifest) is checked
+against the peers themselves: the registry's HTTP API, the reports, the rendered YAML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support import docker as docker_support
+from tests.support.schemas import gitlab_validator, sarif_validator
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MANIFEST_ACCEPT = (
+    "application/vnd.docker.distribution.manifest.v2+json, "
+    "application/vnd.oci.image.manifest.v1+json"
+)
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    code: int
+    output: str
+    reports: Path
+    repository: str
+    tag: str
+    seconds: float
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self.report("demo.json")
+
+    def report(self, name: str) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads((self.reports / name).read_text())
+        return doc
+
+
+def _manifest(repository: str, reference: str) -> tuple[int, bytes, str]:
+    url = f"{docker_support.REGISTRY_URL}/v2/{repository}/manifests/{reference}"
+    request = urllib.request.Request(url, headers={"Accept": MANIFEST_ACCEPT})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, resp.read(), resp.headers.get("Docker-Content-Digest", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, b"", ""
+
+
+def _delete_manifest(repository: str, digest: str) -> None:
+    url = f"{docker_support.REGISTRY_URL}/v2/{repository}/manifests/{digest}"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=30).close()
+    except OSError:
+        pass  # cleanup only: the registry is shared, a leftover tag is harmless
+
+
+def _run_demo(tmp_path: Path, *flags: str, repository: str, tag: str) -> DemoRun:
+    reports = tmp_path / "reports"
+    cmd = [sys.executable, "-m", "tools.demo", *flags, "--reports-dir", str(reports),
+           "--repository", repository, "--tag", tag]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+    seconds = time.monotonic() - started
+    output = proc.stdout + proc.stderr
+    print(f"\n$ {' '.join(cmd)}  ({seconds:.0f}s, exit {proc.returncode})\n{output}")
+    return DemoRun(proc.returncode, output, reports, repository, tag, seconds)
+
+
+@pytest.fixture(scope="module")
+def demo_runs(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        dict[str, DemoRun]]:
+    """Both variants, once per module; afterwards their tags leave the registry and Docker."""
+    suffix = uuid.uuid4().hex[:10]
+    runs = {
+        variant: _run_demo(
+            tmp_path_factory.mktemp(variant), *flags,
+            repository=f"scangate-tests/demo-{variant}-{suffix}", tag=f"t-{suffix}",
+        )
+        for variant, flags in (("clean", ()), ("vulnerable", ("--vulnerable",)))
+    }  # fmt: skip
+    yield runs
+    for run in runs.values():
+        status, _, digest = _manifest(run.repository, run.tag)
+        if status == 200 and digest:
+            _delete_manifest(run.repository, digest)
+        docker_support.remove_image(f"{registry}/{run.repository}:{run.tag}")
+
+
+def test_clean_variant_passes_pushes_the_scanned_image_and_pins_it(
+    demo_runs: dict[str, DemoRun], registry: str
+) -> None:
+    run = demo_runs["clean"]
+    assert run.code == 0, run.output[-4000:]
+    record = run.record
+    assert record["decision"] == "pass" and record["exit_code"] == 0
+    assert "PASS" in run.output
+
+    # The registry holds the tag, its manifest hashes to the digest the demo reported, and its
+    # config is the image Trivy scanned.
+    status, body, header_digest = _manifest(run.repository, run.tag)
+    assert status == 200
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    assert digest == header_digest == record["digest"]
+    image_id = run.report("trivy-image.json")["Metadata"]["ImageID"]
+    assert json.loads(body)["config"]["digest"] == image_id == record["image_id"]
+    assert record["pushed"] == f"{registry}/{run.repository}@{digest}"
+    assert run.report("push.json")["digest"] == digest
+
+    # The rendered Deployment runs exactly that image, by digest.
+    deployment = yaml.safe_load((run.reports / "k8s" / "deployment.yaml").read_text())
+    images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+    assert images == [f"{registry}/{run.repository}@{digest}"]
+
+    summary = run.report("summary.json")
+    assert summary["decision"] == "pass"
+    assert summary["counts"]["critical"] == 0 and summary["counts"]["high"] == 0
+    for name in ("scangate.sarif", "gl-container-scanning-report.json", "summary.md"):
+        assert (run.reports / name).stat().st_size > 0, name
+    _assert_valid_outputs(run)
+    # Findings went to Security Hub (moto) as well: the clean image has LOW/MEDIUM OS findings.
+    assert record["securityhub_imported"] == summary["findings_total"] > 0
+    assert [s["status"] for s in record["steps"]] == ["ok"] * 8
+
+
+def test_vulnerable_variant_is_stopped_at_the_gate_and_pushes_nothing(
+    demo_runs: dict[str, DemoRun], registry: str
+) -> None:
+    run = demo_runs["vulnerable"]
+    assert run.code == 1, run.output[-4000:]
+    record = run.record
+    assert record["decision"] == "fail" and record["exit_code"] == 1
+    assert record["pushed"] is None and record["digest"] is None
+    assert "nothing was pushed" in run.output
+
+    summary = run.report("summary.json")
+    assert summary["decision"] == "fail"
+    assert summary["counts"]["critical"] >= 1
+    assert {"severity": "critical", "count": summary["counts"]["critical"], "limit": 0} in (
+        summary["violations"]
+    )
+    sarif_rules = {r["ruleId"] for r in run.report("scangate.sarif")["runs"][0]["results"]}
+    assert "CVE-2020-14343" in sarif_rules  # PyYAML 5.3.1, CRITICAL
+    _assert_valid_outputs(run)
+
+    # Nothing reached the registry, no manifest was rendered, and the refused image lost its
+    # registry-named local tag.
+    assert _manifest(run.repository, run.tag)[0] == 404
+    assert not (run.reports / "k8s").exists()
+    assert record["manifests"] == []
+    assert not docker_support.image_exists(f"{registry}/{run.repository}:{run.tag}")
+    # Findings of a stopped release are imported too: they are the ones to fix.
+    assert record["securityhub_imported"] == summary["findings_total"]
+    assert record["securityhub_by_severity"]["CRITICAL"] >= 1
+    assert [s["status"] for s in record["steps"]][-2:] == ["skipped", "skipped"]
+
+
+def test_a_pushed_tag_is_never_overwritten(
+    demo_runs: dict[str, DemoRun], tmp_path: Path
+) -> None:
+    """Tags are immutable (as in ECR): rerunning with a pushed tag stops before building."""
+    clean = demo_runs["clean"]
+    assert clean.code == 0
+    run = _run_demo(tmp_path, repository=clean.repository, tag=clean.tag)
+    assert run.code == 2
+    assert "already exists and tags are immutable" in run.output
+    assert run.record["image_id"] is None  # nothing was built
+    assert run.seconds < 60
+
+
+def _assert_valid_outputs(run: DemoRun) -> None:
+    for validator, name in ((sarif_validator(), "scangate.sarif"),
+                            (gitlab_validator(), "gl-container-scanning-report.json")):
+        if validator is not None:  # ../shared/schemas present (see tests/support/schemas.py)
+            assert not list(validator.iter_errors(run.report(name))), name

@@ -1,0 +1,290 @@
+"""A local PEP 503 package index of hash-pinned requirements, for `docker build` behind a proxy.
+
+Some machines reach the package index only through a TLS-intercepting proxy whose certificate
+the host trusts and containers do not, so `pip install` inside `docker build` fails there. The
+files the requirements pin are downloaded on the host instead (hash-checked by pip), cached in a
+wheelhouse, and served over plain HTTP on loopback; the Dockerfile takes the URL through its
+`PIP_INDEX_URL` build argument (reachable with `docker build --network host`). The hashes in the
+requirements files still decide what gets installed, exactly as with any mirror.
+
+    download(requirements, wheelhouse) -> wheelhouse    (offline when the cache already holds all)
+    serve_index(requirements) -> "http://127.0.0.1:PORT/simple/"    (a context manager)
+
+Online, real users need none of this: without PIP_INDEX_URL pip uses its default index.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import html
+import re
+import subprocess
+import sys
+import tarfile
+import threading
+import tomllib
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_WHEELHOUSE = REPO_ROOT / ".tools" / "wheelhouse"
+# What pip assumes for an sdist without pyproject.toml (PEP 517's legacy fallback, as in the
+# pip 23 that Debian 12's venv module ships); PyYAML 5.3.1 is such an sdist.
+LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")
+DISTRIBUTION_SUFFIXES = (".whl", ".tar.gz", ".zip")
+PIP_TIMEOUT = 900
+
+
+class PackageIndexError(RuntimeError):
+    """A download or the server failed; the message says what and how to fix it."""
+
+
+def normalize(name: str) -> str:
+    """PEP 503 project name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def project_of(filename: str) -> str:
+    """PEP 503 name of a wheel (name-ver-...whl) or an sdist (name-ver.tar.gz / .zip) file."""
+    if filename.endswith(".whl"):
+        return normalize(filename.split("-")[0])
+    stem = filename.removesuffix(".tar.gz").removesuffix(".zip")
+    return normalize(stem.rsplit("-", 1)[0])
+
+
+def _distributions(wheelhouse: Path) -> list[Path]:
+    return sorted(
+        p for p in wheelhouse.iterdir() if p.is_file() and p.name.endswith(DISTRIBUTION_SUFFIXES)
+    )
+
+
+@contextmanager
+def _locked(wheelhouse: Path) -> Iterator[None]:
+    # Tests and the demo may fill the same wheelhouse at once; pip writes files non-atomically.
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    with (wheelhouse / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _pip_download(args: Sequence[str], wheelhouse: Path, offline: bool) -> tuple[bool, str]:
+    """`pip download ARGS` into the wheelhouse; offline = only from files already there."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "--dest",
+        str(wheelhouse),
+    ]
+    if offline:
+        cmd += ["--no-index", "--find-links", str(wheelhouse)]
+    cmd += list(args)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return False, f"`{' '.join(cmd)}` timed out after {PIP_TIMEOUT}s"
+    return proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _fetch(args: Sequence[str], wheelhouse: Path, what: str) -> None:
+    """From the cache when it holds everything (no network at all), else from the index."""
+    if _pip_download(args, wheelhouse, offline=True)[0]:
+        return
+    ok, output = _pip_download(args, wheelhouse, offline=False)
+    if not ok:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise PackageIndexError(
+            f"pip download of {what} failed (is a package index reachable from this host?):\n{tail}"
+        )
+
+
+def build_requires(sdist: Path) -> list[str]:
+    """The build requirements an sdist declares (pyproject.toml), else pip's legacy fallback."""
+    if not sdist.name.endswith(".tar.gz"):
+        return list(LEGACY_BUILD_REQUIRES)
+    try:
+        with tarfile.open(sdist) as archive:
+            member = next(
+                (
+                    m
+                    for m in archive.getmembers()
+                    if m.name.count("/") == 1 and m.name.endswith("/pyproject.toml")
+                ),
+                None,
+            )
+            stream = archive.extractfile(member) if member is not None else None
+            if stream is None:
+                return list(LEGACY_BUILD_REQUIRES)
+            data: dict[str, Any] = tomllib.loads(stream.read().decode("utf-8"))
+    except (tarfile.TarError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PackageIndexError(f"{sdist}: unreadable sdist ({exc}); delete it and retry") from exc
+    requires = data.get("build-system", {}).get("requires")
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        return list(LEGACY_BUILD_REQUIRES)
+    return requires
+
+
+def download(
+    requirements: Sequence[Path],
+    wheelhouse: Path = DEFAULT_WHEELHOUSE,
+    python_version: str | None = None,
+) -> Path:
+    """Put every file the requirements pin (hash-checked), and what their sdists need to
+    build, into the wheelhouse; return it.
+
+    python_version ("3.11"): pick wheels for the interpreter in the image rather than the
+    host's. Each file is one of the requirements' hashes or pip refuses it.
+    """
+    with _locked(wheelhouse):
+        _download(requirements, wheelhouse, python_version)
+    return wheelhouse
+
+
+def _download(requirements: Sequence[Path], wheelhouse: Path, python_version: str | None) -> None:
+    if not requirements:
+        raise PackageIndexError("no requirements file given")
+    target = ["--python-version", python_version] if python_version else []
+    for path in requirements:
+        if not Path(path).is_file():
+            raise PackageIndexError(f"{path}: requirements file not found")
+        args = [*target, "--no-deps", "--require-hashes", "-r", str(path)]
+        _fetch(args, wheelhouse, str(path))
+    # pip in the image builds sdists in an isolated environment whose build requirements
+    # (unpinned, as every PEP 517 frontend fetches them) must come from this index too.
+    sdists = [f for f in _distributions(wheelhouse) if not f.name.endswith(".whl")]
+    backend = sorted({r for f in sdists for r in build_requires(f)})
+    if backend:
+        what = "build requirements " + " ".join(backend)
+        _fetch([*target, "--only-binary", ":all:", *backend], wheelhouse, what)
+
+
+@dataclass(frozen=True)
+class _File:
+    path: Path
+    sha256: str
+
+
+def _catalog(wheelhouse: Path) -> dict[str, dict[str, _File]]:
+    """project -> filename -> file, for every distribution in the wheelhouse."""
+    catalog: dict[str, dict[str, _File]] = {}
+    for path in _distributions(wheelhouse):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        catalog.setdefault(project_of(path.name), {})[path.name] = _File(path, digest)
+    return catalog
+
+
+class _IndexHandler(BaseHTTPRequestHandler):
+    """/simple/, /simple/<project>/ (links carry #sha256=) and /files/<filename>; nothing else,
+    so no path outside the catalog can be read."""
+
+    catalog: dict[str, dict[str, _File]]
+
+    def __init__(self, *args: Any, catalog: dict[str, dict[str, _File]], **kwargs: Any) -> None:
+        self.catalog = catalog
+        super().__init__(*args, **kwargs)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # pip's own output says what it fetched
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _page(self, title: str, links: list[tuple[str, str]]) -> None:
+        anchors = "\n".join(
+            f'<a href="{html.escape(href)}">{html.escape(text)}</a><br>' for href, text in links
+        )
+        body = (
+            f"<!DOCTYPE html>\n<html><head><title>{html.escape(title)}</title></head>"
+            f"<body>\n{anchors}\n</body></html>\n"
+        ).encode()
+        self._send(200, body, "text/html; charset=utf-8")
+
+    def do_GET(self) -> None:
+        parts = [p for p in urllib.parse.urlsplit(self.path).path.split("/") if p]
+        if parts == ["simple"]:
+            self._page("Simple index", [(f"{name}/", name) for name in sorted(self.catalog)])
+        elif len(parts) == 2 and parts[0] == "simple" and normalize(parts[1]) in self.catalog:
+            files = self.catalog[normalize(parts[1])]
+            links = [
+                (f"../../files/{quoted}#sha256={f.sha256}", name)
+                for name, f in sorted(files.items())
+                for quoted in [urllib.parse.quote(name)]
+            ]
+            self._page(f"Links for {parts[1]}", links)
+        elif len(parts) == 2 and parts[0] == "files":
+            name = urllib.parse.unquote(parts[1])
+            found = self.catalog.get(project_of(name), {}).get(name)
+            if found is None:
+                self._send(404, b"not found\n", "text/plain")
+                return
+            self._send(200, found.path.read_bytes(), "application/octet-stream")
+        else:
+            self._send(404, b"not found\n", "text/plain")
+
+    do_HEAD = do_GET
+
+
+class IndexServer:
+    """The HTTP server of a wheelhouse, in a daemon thread of this process."""
+
+    def __init__(self, wheelhouse: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+        catalog = _catalog(wheelhouse)
+        if not catalog:
+            raise PackageIndexError(f"{wheelhouse}: no distributions to serve")
+        handler = functools.partial(_IndexHandler, catalog=catalog)
+        try:
+            self._server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise PackageIndexError(f"cannot listen on {host}:{port}: {exc}") from exc
+        bound_host, bound_port = self._server.server_address[:2]
+        self.url = f"http://{bound_host!s}:{bound_port}/simple/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def serve_index(
+    requirements: Sequence[Path],
+    wheelhouse: Path = DEFAULT_WHEELHOUSE,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    python_version: str | None = None,
+) -> Iterator[str]:
+    """Download (or reuse) what the requirements pin and serve it; yield the index URL.
+
+    The server stops when the block ends. It serves the whole wheelhouse: files of other
+    requirements are harmless, since pip installs only what the hashes allow.
+    """
+    # Hashed under the lock: another process filling the wheelhouse never leaves a
+    # half-written file in the catalog.
+    with _locked(wheelhouse):
+        _download(requirements, wheelhouse, python_version)
+        server = IndexServer(wheelhouse, host, port)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
