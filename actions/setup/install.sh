@@ -30,17 +30,26 @@ else
   # pip builds scangate from this checkout; its dependencies come from the package index (pip's
   # own settings apply: PIP_INDEX_URL, PIP_FIND_LINKS, ...). --no-compile: a one-shot CLI in a
   # throwaway virtualenv imports a few modules; byte-compiling every dependency costs more.
-  pip_args=(install --quiet --disable-pip-version-check --no-input --no-compile "$source_dir")
+  # Supply chain: every dependency (and the build backend) comes from requirements/runtime.lock,
+  # pinned by version and hash; scangate itself is built from this checkout with no resolution.
+  lock="$source_dir/requirements/runtime.lock"
+  if [ ! -f "$lock" ]; then
+    echo "::error title=scangate setup::$lock is missing: this checkout cannot be installed with pinned hashes" >&2
+    exit 2
+  fi
+  common=(install --quiet --disable-pip-version-check --no-input --no-compile)
   if "$python" -c 'import sys
 from pip import __version__ as v
 sys.exit(0 if tuple(int(p) for p in v.split(".")[:2]) >= (22, 3) else 1)' 2>/dev/null; then
     # The interpreter's own pip installs into a virtualenv without one (no ensurepip run).
     "$python" -m venv --without-pip "$venv"
-    "$python" -m pip --python "$venv/bin/python" "${pip_args[@]}"
+    pip=("$python" -m pip --python "$venv/bin/python")
   else
     "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip "${pip_args[@]}"
+    pip=("$venv/bin/python" -m pip)
   fi
+  "${pip[@]}" "${common[@]}" --require-hashes -r "$lock"
+  "${pip[@]}" "${common[@]}" --no-deps --no-build-isolation "$source_dir"
   printf '%s' "$source_dir" >"$stamp"
 fi
 
