@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,17 +42,8 @@ def moto(moto_session: MotoServer, aws_env: None, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], int]:
-    """``scangate._cli.main`` as CI calls it (commands still being written elsewhere left out)."""
+def cli() -> Callable[[list[str]], int]:
+    """``scangate._cli.main``, as CI calls it."""
     from scangate import _cli
 
-    present = tuple(
-        name for name in _cli.COMMANDS
-        if importlib.util.find_spec(f"scangate.commands.{name}") is not None
-    )
-    monkeypatch.setattr(_cli, "COMMANDS", present)
     return _cli.main
-
-
-def gate_available() -> bool:
-    return importlib.util.find_spec("scangate.commands.gate") is not None

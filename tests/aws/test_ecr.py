@@ -24,7 +24,6 @@ from scangate.errors import AwsError
 from scangate.report import load_reports
 from scangate.severity import Severity
 
-from tests.aws.conftest import gate_available
 from tests.support.moto_server import MotoServer
 
 Cli = Callable[[list[str]], int]
@@ -131,8 +130,6 @@ def test_basic_scan_started_read_and_gated(moto: MotoServer, cli: Cli, tmp_path:
     assert by_package["openssl"].cvss_score == 9.8
     assert len({f.fingerprint for f in report.findings}) == 4
 
-    if not gate_available():
-        pytest.skip("scangate gate has not landed yet")
     assert cli(["gate", "--report", str(out), "--quiet"]) == 1  # default: no CRITICAL
     assert cli(["gate", "--report", str(out), "--quiet", "--max-critical", "2"]) == 0
 
@@ -184,10 +181,9 @@ def test_enhanced_findings_one_per_package_closed_left_out(
     assert found[("CVE-2024-2000", "lodash")].severity is Severity.UNKNOWN
     assert found[("GHSA-aaaa-bbbb-cccc", "requests")].pkg_path.endswith("METADATA")
     assert openssl.cvss_score == 7.5
-    if gate_available():
-        assert cli(["gate", "--report", str(out), "--quiet", "--fail-on", "high"]) == 1
-        assert cli(["gate", "--report", str(out), "--quiet", "--fail-on", "high",
-                    "--ignore-unfixed", "--max-high", "1"]) == 0
+    assert cli(["gate", "--report", str(out), "--quiet", "--fail-on", "high"]) == 1
+    assert cli(["gate", "--report", str(out), "--quiet", "--fail-on", "high",
+                "--ignore-unfixed", "--max-high", "1"]) == 0
 
 
 @pytest.mark.parametrize("status", ["FAILED", "UNSUPPORTED_IMAGE", "SCAN_ELIGIBILITY_EXPIRED",

@@ -15,7 +15,6 @@ from scangate.errors import AwsError, PolicyError
 from scangate.severity import Severity
 
 from tests.aws import reports
-from tests.aws.conftest import gate_available
 from tests.support.moto_server import MotoServer
 
 PREFIX = "/container-security/vulnerability-thresholds"
@@ -116,7 +115,6 @@ def test_no_credentials_is_a_clear_error(moto: MotoServer, monkeypatch: pytest.M
 # --- through the gate ------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not gate_available(), reason="scangate gate has not landed yet")
 def test_gate_policy_and_thresholds_from_ssm(
     moto: MotoServer, cli: Callable[[list[str]], int], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

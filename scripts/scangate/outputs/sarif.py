@@ -96,7 +96,6 @@ def _rule_name(finding: Finding) -> str:
 @dataclass(slots=True)
 class _RuleAcc:
     first: Finding
-    index: int
     severity: Severity
     score: float
     packages: dict[tuple[str, str, str], None] = field(default_factory=dict)
@@ -234,7 +233,7 @@ def _build_run(report: Report, category: str,
         acc = rules.get(finding.id)
         score = security_severity(finding)
         if acc is None:
-            acc = rules[finding.id] = _RuleAcc(finding, len(rules), finding.severity, score)
+            acc = rules[finding.id] = _RuleAcc(finding, finding.severity, score)
         else:
             acc.severity = max(acc.severity, finding.severity)
             acc.score = max(acc.score, score)
