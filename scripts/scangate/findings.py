@@ -2,8 +2,8 @@
 
 A *finding* is one row of a result's ``Vulnerabilities`` (target + package + installed version +
 vulnerability id), one ``Secrets`` entry, or one ``Misconfigurations`` entry whose status is
-``FAIL``. Findings keep a reference to their raw Trivy dict, so converters that need a rare field
-(CVSS vectors, vendor severities, layers) read it without a second parse.
+``FAIL``. Findings hold only what some output shows; the rest of Trivy's entry (layers, vendor
+severities, package identifiers) is never decoded.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ class Finding:
     primary_url: str
     references: list[str]
     report: Report
-    raw: dict[str, Any]
     package: str = ""
     installed_version: str = ""
     fixed_version: str = ""
@@ -44,6 +43,12 @@ class Finding:
     message: str = ""
     resolution: str = ""
     cvss_score: float | None = None
+    # For Security Hub: Trivy's CVSS entries by source, where the severity came from, and dates.
+    cvss: dict[str, Any] | None = None
+    severity_source: str = ""
+    data_source: str = ""
+    published_date: str = ""
+    last_modified_date: str = ""
     _fingerprint: str = ""
 
     @property

@@ -6,11 +6,14 @@ that guessed its way through a truncated or foreign file could pass an image it 
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import os
 from typing import Any
 
-import orjson
+import msgspec
 
+from scangate import trivy_json
 from scangate.errors import ReportError
 from scangate.findings import Finding, Report
 from scangate.severity import Severity
@@ -20,6 +23,9 @@ SUPPORTED_SCHEMA_VERSION = 2
 GATED_CLASSES = {"os-pkgs", "lang-pkgs", "secret", "config"}
 NOT_GATED_CLASSES = {"license", "license-file", "custom"}
 
+# Trivy writes severities in upper case; anything else takes the slow path, which accepts any case.
+_SEVERITY_BY_NAME = {s.name: s for s in Severity}
+
 _HOW_TO_FIX = "write it with `trivy <image|fs|repo> --format json --output FILE`"
 
 
@@ -27,80 +33,124 @@ def _fail(path: str, problem: str) -> ReportError:
     return ReportError(f"{path}: {problem}")
 
 
-def read_report_bytes(path: str) -> bytes:
+# Reports smaller than this are read; larger ones are mapped, so the pages already decoded can
+# be given back while the findings are built.
+_MAP_FROM = 1 << 20
+# Give decoded pages of a mapped report back every this many bytes of vulnerabilities.
+_RELEASE_EVERY = 8 << 20
+
+
+class _Input:
+    """A report's bytes: read, or mapped read-only when large (and the file can be mapped).
+
+    ``release`` drops the mapped pages from this process (they stay in the page cache and come
+    back on the next read): the decoder walks the file in passes, and no pass needs the pages
+    the previous one touched. For read bytes it does nothing.
+    """
+
+    def __init__(self, data: trivy_json.Buffer) -> None:
+        self.data = data
+
+    def release(self) -> None:
+        if isinstance(self.data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            with contextlib.suppress(OSError, ValueError):
+                self.data.madvise(mmap.MADV_DONTNEED)
+
+
+def read_report(path: str) -> _Input:
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            size = os.fstat(handle.fileno()).st_size
+            data: trivy_json.Buffer | None = None
+            if size >= _MAP_FROM:
+                # Not every file can be mapped (a pipe, some file systems): then read it.
+                with contextlib.suppress(OSError, ValueError):
+                    data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            if data is None:
+                data = handle.read()
     except FileNotFoundError:
         raise _fail(path, f"report not found; {_HOW_TO_FIX}") from None
     except IsADirectoryError:
         raise _fail(path, "is a directory, not a report file") from None
     except OSError as exc:
         raise _fail(path, f"cannot read report: {exc.strerror or exc}") from None
-    if not data.strip():
+    if isinstance(data, bytes) and not data.strip():
         raise _fail(path, f"report is empty (did the scan fail?); {_HOW_TO_FIX}")
-    return data
+    return _Input(data)
 
 
-def _decode(data: bytes, path: str) -> Any:
+def _not_json(path: str, why: str) -> ReportError:
+    return _fail(path, f"not valid JSON, the file is truncated or not JSON ({why}); rerun the "
+                 f"scan and {_HOW_TO_FIX}")
+
+
+def _decode_head(source: _Input, path: str) -> trivy_json.TrivyHead:
+    bad = trivy_json.first_invalid_utf8(source.data)
+    source.release()
+    if bad is not None:
+        raise _not_json(path, f"bytes that are not UTF-8 near byte {bad}")
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise _fail(
-            path,
-            f"not valid JSON, the file is truncated or not JSON ({exc}); rerun the scan and "
-            f"{_HOW_TO_FIX}",
-        ) from None
+        return trivy_json.HEAD_DECODER.decode(source.data)
+    except msgspec.ValidationError as exc:
+        shape_error = _fail(path, trivy_json.explain(exc))
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _not_json(path, str(exc)) from None
+    finally:
+        source.release()
+    # Say first what is wrong with the file as a whole (foreign file, SchemaVersion), if anything.
+    try:
+        head_only = trivy_json.HEAD_ONLY_DECODER.decode(source.data)
+    except msgspec.MsgspecError:
+        raise shape_error from None
+    _report_from_head(head_only, path, 0)
+    raise shape_error
 
 
 def parse_report(data: bytes, path: str, index: int = 0) -> Report:
-    return report_from_document(_decode(data, path), path, index)
+    return _parse(_Input(data), path, index)
 
 
-def report_from_document(doc: Any, path: str, index: int = 0) -> Report:
-    if not isinstance(doc, dict):
-        raise _fail(path, f"not a Trivy report: top level is {type(doc).__name__}, not an object")
-    if "SchemaVersion" not in doc:
+def _parse(source: _Input, path: str, index: int) -> Report:
+    head = _decode_head(source, path)
+    report = _report_from_head(head, path, index)
+    for number, result in enumerate(head.Results or ()):
+        _read_result(report, result, source, f"Results[{number}]")
+    source.release()
+    return report
+
+
+def _report_from_head(head: trivy_json.TrivyHead | trivy_json.TrivyHeadOnly, path: str,
+                      index: int) -> Report:
+    if head.SchemaVersion is None:
         hint = ""
-        if "runs" in doc or "$schema" in doc:
+        if head.runs or head.schema:
             hint = " (this looks like SARIF: pass Trivy's JSON report instead)"
-        elif "bomFormat" in doc or "spdxVersion" in doc:
+        elif head.bomFormat or head.spdxVersion:
             hint = " (this looks like an SBOM: scan it with trivy sbom --format json)"
         raise _fail(path, f"not a Trivy JSON report: no SchemaVersion{hint}; {_HOW_TO_FIX}")
-    version = doc["SchemaVersion"]
+    version = head.SchemaVersion
     if version != SUPPORTED_SCHEMA_VERSION or isinstance(version, bool):
         raise _fail(
             path,
             f"unsupported Trivy SchemaVersion {version!r} (scangate reads SchemaVersion 2, "
             "written by Trivy 0.20 and newer)",
         )
-    metadata = doc.get("Metadata") or {}
+    metadata = head.Metadata or {}
     if not isinstance(metadata, dict):
         raise _fail(path, "Metadata is not an object")
-    report = Report(
+    return Report(
         path=path,
         index=index,
-        artifact_name=_str(doc.get("ArtifactName"), path, "ArtifactName"),
-        artifact_type=_str(doc.get("ArtifactType"), path, "ArtifactType"),
-        created_at=_str(doc.get("CreatedAt"), path, "CreatedAt"),
+        artifact_name=_str(head.ArtifactName, path, "ArtifactName"),
+        artifact_type=_str(head.ArtifactType, path, "ArtifactType"),
+        created_at=_str(head.CreatedAt, path, "CreatedAt"),
         metadata=metadata,
-        scanner_version=_scanner_version(doc),
+        scanner_version=_scanner_version(head.Trivy),
     )
-    results = doc.get("Results")
-    if results is None:
-        # Trivy omits Results (omitempty) when nothing was detected.
-        return report
-    if not isinstance(results, list):
-        raise _fail(path, f"Results is {type(results).__name__}, not a list: not a Trivy report")
-    for number, result in enumerate(results):
-        _read_result(report, result, f"{path}: Results[{number}]")
-    return report
 
 
 def load_report(path: str, index: int = 0) -> Report:
-    # The raw bytes die with _decode's frame, before findings are built: peak memory is the
-    # larger of (bytes + parsed tree) and (parsed tree + outputs), never all three.
-    return report_from_document(_decode(read_report_bytes(path), path), path, index)
+    return _parse(read_report(path), path, index)
 
 
 def load_reports(paths: list[str]) -> list[Report]:
@@ -118,8 +168,7 @@ def load_reports(paths: list[str]) -> list[Report]:
     return reports
 
 
-def _scanner_version(doc: dict[str, Any]) -> str:
-    trivy = doc.get("Trivy")
+def _scanner_version(trivy: object) -> str:
     if isinstance(trivy, dict) and isinstance(trivy.get("Version"), str):
         return str(trivy["Version"])
     return ""
@@ -133,8 +182,7 @@ def _str(value: object, where: str, name: str) -> str:
     return value
 
 
-def _list(result: dict[str, Any], key: str, where: str) -> list[Any]:
-    value = result.get(key)
+def _list(value: object, key: str, where: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -149,15 +197,15 @@ def _severity(value: object, where: str) -> Severity:
         raise ReportError(f"{where}: {exc}") from None
 
 
-def _read_result(report: Report, result: object, where: str) -> None:
-    if not isinstance(result, dict):
-        raise ReportError(f"{where}: is {type(result).__name__}, not an object")
-    target = _str(result.get("Target"), where, "Target")
-    result_class = _str(result.get("Class"), where, "Class")
-    result_type = _str(result.get("Type"), where, "Type")
-    vulns = _list(result, "Vulnerabilities", where)
-    secrets = _list(result, "Secrets", where)
-    misconfigs = _list(result, "Misconfigurations", where)
+def _read_result(report: Report, result: trivy_json.TrivyResult, source: _Input,
+                 where: str) -> None:
+    at = f"{report.path}: {where}"
+    target = _str(result.Target, at, "Target")
+    result_class = _str(result.Class, at, "Class")
+    result_type = _str(result.Type, at, "Type")
+    vulns = result.Vulnerabilities or []
+    secrets = _list(result.Secrets, "Secrets", at)
+    misconfigs = _list(result.Misconfigurations, "Misconfigurations", at)
     if not (vulns or secrets or misconfigs):
         if result_class and result_class not in GATED_CLASSES:
             reason = (
@@ -170,9 +218,23 @@ def _read_result(report: Report, result: object, where: str) -> None:
     # Findings are read wherever they appear, whatever the class says: never drop a finding
     # because a result is labelled oddly.
     findings = report.findings
-    for number, vuln in enumerate(vulns):
+    decode = trivy_json.VULNERABILITY_DECODER.decode
+    read = 0
+    for number, raw in enumerate(vulns):
+        try:
+            vuln = decode(raw)
+        except msgspec.ValidationError as exc:
+            raise _fail(report.path,
+                        trivy_json.explain(exc, f"{where}.Vulnerabilities[{number}]")) from None
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            raise _not_json(report.path, f"{where}.Vulnerabilities[{number}]: {exc}") from None
         findings.append(_vulnerability(report, vuln, target, result_class, result_type,
-                                       f"{where}.Vulnerabilities[{number}]"))
+                                       at, number))
+        read += len(raw)
+        if read >= _RELEASE_EVERY:
+            source.release()
+            read = 0
+    where = at
     for number, secret in enumerate(secrets):
         findings.append(_secret(report, secret, target, result_class, result_type,
                                 f"{where}.Secrets[{number}]"))
@@ -193,30 +255,31 @@ def _required_id(entry: dict[str, Any], keys: tuple[str, ...], where: str) -> st
     raise ReportError(f"{where}: no {' or '.join(keys)}: not a Trivy finding")
 
 
-def _cvss_score(vuln: dict[str, Any]) -> float | None:
+# A tuple, not ``int | float``: this runs per CVSS entry, and a union is built on each call.
+_NUMBER = (int, float)
+
+
+def _score(entry: object) -> float | None:
+    if isinstance(entry, dict):
+        for key in ("V40Score", "V3Score"):
+            value = entry.get(key)
+            if isinstance(value, _NUMBER) and not isinstance(value, bool) and value > 0:
+                return float(value)
+    return None
+
+
+def _cvss_score(cvss: object, source: object) -> float | None:
     """The CVSS base score Trivy reports: the severity source's, else NVD's, else the highest."""
-    cvss = vuln.get("CVSS")
     if not isinstance(cvss, dict) or not cvss:
         return None
-
-    def score(entry: object) -> float | None:
-        if isinstance(entry, dict):
-            for key in ("V40Score", "V3Score"):
-                value = entry.get(key)
-                if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-                    return float(value)
-        return None
-
-    source = vuln.get("SeveritySource")
     for name in (source, "nvd"):
-        if isinstance(name, str) and (found := score(cvss.get(name))) is not None:
+        if isinstance(name, str) and (found := _score(cvss.get(name))) is not None:
             return found
-    scores = [s for s in (score(v) for v in cvss.values()) if s is not None]
+    scores = [s for s in map(_score, cvss.values()) if s is not None]
     return max(scores) if scores else None
 
 
-def _references(entry: dict[str, Any], where: str) -> list[str]:
-    refs = entry.get("References")
+def _references(refs: object, where: str) -> list[str]:
     if refs is None:
         return []
     if not isinstance(refs, list):
@@ -224,33 +287,77 @@ def _references(entry: dict[str, Any], where: str) -> list[str]:
     return [r for r in refs if isinstance(r, str)]
 
 
-def _vulnerability(report: Report, vuln: object, target: str, result_class: str,
-                   result_type: str, where: str) -> Finding:
-    if not isinstance(vuln, dict):
-        raise ReportError(f"{where}: is {type(vuln).__name__}, not an object")
-    get = vuln.get
-    ident = get("PkgIdentifier")
+def _text(value: object) -> str:
+    """An optional string Trivy may leave out; anything but a string counts as absent."""
+    return value if isinstance(value, str) else ""
+
+
+def _vulnerability(report: Report, vuln: trivy_json.TrivyVulnerability, target: str,
+                   result_class: str, result_type: str, result_where: str,
+                   number: int) -> Finding:
+    # The hot path of a large report: the place is only formatted when something is wrong.
+    vid, package, severity_name = vuln.VulnerabilityID, vuln.PkgName, vuln.Severity
+    title, description, installed = vuln.Title, vuln.Description, vuln.InstalledVersion
+    fixed, status, primary_url = vuln.FixedVersion, vuln.Status, vuln.PrimaryURL
+    pkg_path = vuln.PkgPath
+    severity = _SEVERITY_BY_NAME.get(severity_name) if type(severity_name) is str else None
+    if not (type(vid) is str and vid.strip() and type(package) is str and package.strip()
+            and severity is not None
+            and all(v is None or type(v) is str for v in (title, description, installed, fixed,
+                                                            status, primary_url, pkg_path))):
+        return _checked_vulnerability(report, vuln, target, result_class, result_type,
+                                      f"{result_where}.Vulnerabilities[{number}]")
+    refs = vuln.References
+    if type(refs) is list and all(type(r) is str for r in refs):
+        references: list[str] = refs
+    else:
+        references = _references(refs, f"{result_where}.Vulnerabilities[{number}]")
+    ident = vuln.PkgIdentifier
+    cvss = vuln.CVSS
+    data_source = vuln.DataSource
     return Finding(
         kind="vulnerability",
-        id=_required_id(vuln, ("VulnerabilityID",), where),
-        severity=_severity(get("Severity"), where),
+        id=vid,
+        severity=severity,
         target=target,
         result_class=result_class,
         result_type=result_type,
-        title=_str(get("Title"), where, "Title"),
-        description=_str(get("Description"), where, "Description"),
-        primary_url=_str(get("PrimaryURL"), where, "PrimaryURL"),
-        references=_references(vuln, where),
+        title=title or "",
+        description=description or "",
+        primary_url=primary_url or "",
+        references=references,
         report=report,
-        raw=vuln,
-        package=_required_id(vuln, ("PkgName", "PkgID"), where),
-        installed_version=_str(get("InstalledVersion"), where, "InstalledVersion"),
-        fixed_version=_str(get("FixedVersion"), where, "FixedVersion"),
-        status=_str(get("Status"), where, "Status"),
-        pkg_path=_str(get("PkgPath"), where, "PkgPath"),
+        package=package,
+        installed_version=installed or "",
+        fixed_version=fixed or "",
+        status=status or "",
+        pkg_path=pkg_path or "",
         purl=str(ident.get("PURL") or "") if isinstance(ident, dict) else "",
-        cvss_score=_cvss_score(vuln),
+        cvss_score=_cvss_score(cvss, vuln.SeveritySource),
+        cvss=cvss if isinstance(cvss, dict) else None,
+        severity_source=_text(vuln.SeveritySource),
+        data_source=(_text(data_source.get("Name")) or _text(data_source.get("ID"))
+                     if isinstance(data_source, dict) else ""),
+        published_date=_text(vuln.PublishedDate),
+        last_modified_date=_text(vuln.LastModifiedDate),
     )
+
+
+def _checked_vulnerability(report: Report, vuln: trivy_json.TrivyVulnerability, target: str,
+                           result_class: str, result_type: str, where: str) -> Finding:
+    """The slow path: find what is wrong and say it (or build the finding if nothing is)."""
+    fields = {"VulnerabilityID": vuln.VulnerabilityID, "PkgName": vuln.PkgName,
+              "PkgID": vuln.PkgID}
+    vid = _required_id(fields, ("VulnerabilityID",), where)
+    package = _required_id(fields, ("PkgName", "PkgID"), where)
+    severity = _severity(vuln.Severity, where)
+    checked = {name: _str(getattr(vuln, name), where, name)
+               for name in ("Title", "Description", "PrimaryURL", "InstalledVersion",
+                            "FixedVersion", "Status", "PkgPath")}
+    fixed = msgspec.structs.replace(
+        vuln, VulnerabilityID=vid, PkgName=package, Severity=severity.name,
+        References=_references(vuln.References, where), **checked)
+    return _vulnerability(report, fixed, target, result_class, result_type, where, -1)
 
 
 def _line(value: object) -> int:
@@ -277,7 +384,6 @@ def _secret(report: Report, secret: object, target: str, result_class: str,
         primary_url="",
         references=[],
         report=report,
-        raw=secret,
         start_line=_line(get("StartLine")),
         end_line=_line(get("EndLine")),
         # Trivy masks the secret in Match; never copy anything else of the code.
@@ -308,9 +414,8 @@ def _misconfiguration(report: Report, misconfig: object, target: str, result_cla
         title=_str(get("Title"), where, "Title"),
         description=_str(get("Description"), where, "Description"),
         primary_url=_str(get("PrimaryURL"), where, "PrimaryURL"),
-        references=_references(misconfig, where),
+        references=_references(get("References"), where),
         report=report,
-        raw=misconfig,
         status=status if isinstance(status, str) else "FAIL",
         start_line=start,
         end_line=end,

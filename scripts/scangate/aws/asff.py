@@ -230,9 +230,9 @@ def _recommendation(finding: Finding) -> dict[str, Any]:
     })}
 
 
-def _cvss(raw: dict[str, Any]) -> list[dict[str, Any]]:
+def _cvss(finding: Finding) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    cvss = raw.get("CVSS")
+    cvss = finding.cvss
     if not isinstance(cvss, dict):
         return out
     for source, entry in cvss.items():
@@ -256,21 +256,16 @@ def _cvss(raw: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _vendor(finding: Finding) -> dict[str, Any]:
-    raw = finding.raw
-    source = raw.get("SeveritySource")
-    data_source = raw.get("DataSource")
-    name = source if isinstance(source, str) and source else ""
-    if not name and isinstance(data_source, dict):
-        name = str(data_source.get("Name") or data_source.get("ID") or "")
+    name = finding.severity_source or finding.data_source
     vendor: dict[str, Any] = {
         "Name": name or "Trivy",
         "Url": _http(finding.primary_url),
         "VendorSeverity": finding.severity.name,
     }
-    dates = (("VendorCreatedAt", "PublishedDate"), ("VendorUpdatedAt", "LastModifiedDate"))
-    for field, key in dates:
-        value = raw.get(key)
-        if isinstance(value, str):
+    dates = (("VendorCreatedAt", finding.published_date),
+             ("VendorUpdatedAt", finding.last_modified_date))
+    for field, value in dates:
+        if value:
             vendor[field] = _asff_time(value)
     return _compact(vendor)
 
@@ -291,7 +286,7 @@ def _vulnerabilities(finding: Finding) -> list[dict[str, Any]]:
     return [_compact({
         "Id": finding.id,
         "VulnerablePackages": [package],
-        "Cvss": _cvss(finding.raw),
+        "Cvss": _cvss(finding),
         "Vendor": _vendor(finding),
         "ReferenceUrls": references,
         "FixAvailable": "YES" if finding.fixed_version else "NO",

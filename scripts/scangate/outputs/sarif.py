@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sys
+import tempfile
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -99,13 +101,6 @@ class _RuleAcc:
     severity: Severity
     score: float
     packages: dict[tuple[str, str, str], None] = field(default_factory=dict)
-    # The rule serialized once: size checks serialize the document several times.
-    serialized: orjson.Fragment | None = None
-
-    def fragment(self) -> orjson.Fragment:
-        if self.serialized is None:
-            self.serialized = orjson.Fragment(orjson.dumps(_rule(self)))
-        return self.serialized
 
 
 def _last_from_line(dockerfile: str) -> int:
@@ -307,10 +302,12 @@ def _cap_run(run: _Run) -> None:
 
 
 class _Sink:
-    """Writes the document while measuring its gzip size (level 1: fast, never smaller).
+    """Writes bytes while measuring their gzip size (level 1: fast, and never smaller than the
+    default level the upload action uses).
 
     Chunks are buffered to 64 KiB, so zlib and the file see few large calls. ``estimate``
-    is the compressed size so far, extrapolating the buffered tail at the ratio seen so far.
+    is the compressed size so far, extrapolating the buffered tail at the ratio seen so far;
+    after ``drain`` it is exact.
     """
 
     FLUSH_AT = 1 << 16
@@ -327,14 +324,18 @@ class _Sink:
         self.buffer.append(chunk)
         self.buffered += len(chunk)
         if self.buffered >= self.FLUSH_AT:
-            self._flush()
+            self.drain()
 
-    def _flush(self) -> None:
+    def drain(self) -> None:
+        """Write and meter everything buffered."""
         data = b"".join(self.buffer)
         self.buffer.clear()
         self.handle.write(data)
         self.raw += len(data)
-        self.compressed += len(self.compressor.compress(data))
+        # A sync flush makes the count exact at every drain (zlib would otherwise hold back
+        # up to a block), for a few bytes per 64 KiB.
+        self.compressed += (len(self.compressor.compress(data))
+                            + len(self.compressor.flush(zlib.Z_SYNC_FLUSH)))
         self.buffered = 0
 
     @property
@@ -347,77 +348,90 @@ class _Sink:
         return self.compressed + self.buffered * self.ratio
 
     def finish(self) -> int:
-        self._flush()
+        self.drain()
         self.compressed += len(self.compressor.flush())
         return self.compressed
 
 
-def _emit(runs: list[_Run], sink: _Sink, stop_at: float | None = None) -> int:
-    """Write the SARIF document, streaming: results first, then only the rules they use.
+def _drained(*sinks: _Sink) -> int:
+    """The exact compressed size of the sinks, for a decision the estimate cannot settle."""
+    for sink in sinks:
+        sink.drain()
+    return sum(sink.compressed for sink in sinks)
+
+
+def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> int:
+    """Write the SARIF document, streaming; return its metered gzip size.
+
+    Results come first, then only the rules they use. A rule is built, serialized and metered
+    once, at its first use, and parked in a temporary file until the results are done, so no
+    rule is held in memory and no byte is compressed twice. The document's gzip size is metered
+    as two streams, the rules and everything else: a little more than one stream would give,
+    which is the safe side.
 
     With ``stop_at`` (one run only), results stop once they and their rules would pass that
     many compressed bytes: they are the least severe, and would be cut anyway.
     """
     dumps = orjson.dumps
+    sink = _Sink(handle)
     sink(b'{"$schema":' + dumps(SCHEMA_URI) + b',"version":"2.1.0","runs":[')
-    for number, run in enumerate(runs):
-        sink(b"," if number else b"")
-        sink(b'{"results":[')
-        used: dict[str, _RuleAcc] = {}
-        first_use: dict[str, int] = {}
-        costs = run.costs
-        costs.clear()
-        before = sink.estimate
-        # Rules are written after the results; a side compressor meters them meanwhile (they
-        # compress worse than results, so the results' ratio would underestimate them).
-        rule_meter = zlib.compressobj(1, zlib.DEFLATED, 31)
-        rules_compressed = 0
-        for position in range(run.keep):
-            finding, disposition, waiver = run.staged[position]
-            if stop_at is not None and sink.estimate + rules_compressed > stop_at:
-                dropped = run.keep - position
-                run.dropped["results_over_size_limit"] = (
-                    run.dropped.get("results_over_size_limit", 0) + dropped)
-                run.keep = position
-                break
-            if position:
-                sink(b",")
-            sink(dumps(_result(run, finding, disposition, waiver)))
-            if finding.id not in used:
-                acc = used[finding.id] = run.rules[finding.id]
-                first_use[finding.id] = position
-                if stop_at is not None:
-                    rules_compressed += len(rule_meter.compress(dumps(acc.fragment())))
-            costs.append(int(sink.estimate - before))
+    rules_size = 0
+    with tempfile.TemporaryFile(prefix="scangate-rules-") as spill:
+        for number, run in enumerate(runs):
+            spill.seek(0)
+            spill.truncate()
+            rule_sink = _Sink(spill)
+            sink(b",{" if number else b"{")
+            sink(b'"results":[')
+            used: set[str] = set()
+            costs = run.costs
+            costs.clear()
             before = sink.estimate
-        report = run.report
-        properties: dict[str, Any] = {
-            "artifactName": report.artifact_name,
-            "artifactType": report.artifact_type,
-            "report": report.path,
-            "resultsDropped": sum(run.dropped.values()),
-        }
-        if run.dropped:
-            properties["dropReasons"] = run.dropped
-        driver = {
-            "name": "scangate",
-            "fullName": "scangate security gate (Trivy findings)",
-            "version": __version__,
-            "semanticVersion": __version__,
-            "informationUri": "https://github.com/aquasecurity/trivy",
-        }
-        sink(b'],"tool":{"driver":' + dumps(driver)[:-1] + b',"rules":[')
-        for rule_number, (rule_id, acc) in enumerate(used.items()):
-            if rule_number:
-                sink(b",")
-            sink(dumps(acc.fragment()))
-            costs[first_use[rule_id]] += int(sink.estimate - before)
-            before = sink.estimate
-        rest = {"automationDetails": {"id": f"{run.category}/"},
-                "columnKind": "utf16CodeUnits", "properties": properties}
-        sink(b"]}}," + dumps(rest)[1:])
+            for position in range(run.keep):
+                finding, disposition, waiver = run.staged[position]
+                if stop_at is not None and sink.estimate + rule_sink.estimate > stop_at and (
+                        _drained(sink, rule_sink) > stop_at):
+                    dropped = run.keep - position
+                    run.dropped["results_over_size_limit"] = (
+                        run.dropped.get("results_over_size_limit", 0) + dropped)
+                    run.keep = position
+                    break
+                if position:
+                    sink(b",")
+                sink(dumps(_result(run, finding, disposition, waiver)))
+                if finding.id not in used:
+                    rule_sink(b"," if used else b"")
+                    used.add(finding.id)
+                    rule_sink(dumps(_rule(run.rules[finding.id])))
+                now = sink.estimate + rule_sink.estimate
+                costs.append(int(now - before))
+                before = now
+            report = run.report
+            properties: dict[str, Any] = {
+                "artifactName": report.artifact_name,
+                "artifactType": report.artifact_type,
+                "report": report.path,
+                "resultsDropped": sum(run.dropped.values()),
+            }
+            if run.dropped:
+                properties["dropReasons"] = run.dropped
+            driver = {
+                "name": "scangate",
+                "fullName": "scangate security gate (Trivy findings)",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "informationUri": "https://github.com/aquasecurity/trivy",
+            }
+            sink(b'],"tool":{"driver":' + dumps(driver)[:-1] + b',"rules":[')
+            sink.drain()
+            rules_size += rule_sink.finish()
+            spill.seek(0)
+            shutil.copyfileobj(spill, handle, 1 << 20)
+            rest = {"automationDetails": {"id": f"{run.category}/"},
+                    "columnKind": "utf16CodeUnits", "properties": properties}
+            sink(b"]}}," + dumps(rest)[1:])
     sink(b"]}\n")
-    return sink.finish()
+    return sink.finish() + rules_size
 
 
 def _trim_to(runs: list[_Run], size: int) -> None:
@@ -468,7 +482,7 @@ def write(result: GateResult, category_args: list[str], dockerfile: str | None,
     # One run (the usual case): stop at the budget in the same pass. Several runs share the
     # budget by severity across runs, which needs the measured costs of a full pass first.
     stop_at = GZIP_BUDGET * 0.97 if len(runs) == 1 else None
-    size = _emit(runs, _Sink(handle), stop_at)
+    size = _emit(runs, handle, stop_at)
     while size > GZIP_BUDGET:
         # Over GitHub's limit: cut by measured cost and write again (the rare case).
         before = sum(run.keep for run in runs)
@@ -480,7 +494,7 @@ def write(result: GateResult, category_args: list[str], dockerfile: str | None,
                 run.keep //= 2
         handle.seek(0)
         handle.truncate()
-        size = _emit(runs, _Sink(handle))
+        size = _emit(runs, handle)
     for run in runs:
         if run.dropped:
             print(
