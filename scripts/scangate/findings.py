@@ -120,6 +120,8 @@ class Report:
     not_gated: list[tuple[str, str, str]] = field(default_factory=list)
     # Misconfigurations that passed or were excepted: read, not findings.
     non_failing_misconfigurations: int = 0
+    # artifact_id, once computed: outputs ask for it once per finding.
+    _artifact_id: str = field(default="", repr=False, compare=False)
 
     @property
     def is_image(self) -> bool:
@@ -139,6 +141,11 @@ class Report:
         Falls back to the artifact name; a tarball path becomes its file stem, so a temp
         directory in CI never leaks into categories or ids.
         """
+        if not self._artifact_id:
+            self._artifact_id = self._derive_artifact_id()
+        return self._artifact_id
+
+    def _derive_artifact_id(self) -> str:
         for key in ("RepoTags", "RepoDigests"):
             values = self.metadata.get(key)
             if isinstance(values, list) and values and isinstance(values[0], str):

@@ -241,3 +241,123 @@ def test_failed_run_leaves_no_outputs_and_removes_stale_ones(
     assert not any(p.exists() for p in outs.values())
     assert not list(tmp_path.glob(".scangate-*"))
     capsys.readouterr()
+
+
+# --- the reader's passes: shapes, bytes, and large (mapped) reports --------------------------
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda doc: doc["Results"][0]["Vulnerabilities"].insert(0, "CVE-1"),
+         "Results[0].Vulnerabilities[0]: is str, not an object"),
+        (lambda doc: doc["Results"][0]["Vulnerabilities"].append(None),
+         "Results[0].Vulnerabilities[1]: is None, not an object"),
+        (lambda doc: doc["Results"][0].update(Secrets={"a": 1}), "Results[0]: Secrets is dict"),
+        (lambda doc: doc["Results"][0].update(Target=["x"]), "Results[0]: Target is list"),
+    ],
+)
+def test_wrong_shapes_say_where(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                mutate: object, needle: str) -> None:
+    doc = image_report([vuln(severity="LOW")])
+    mutate(doc)  # type: ignore[operator]
+    path = write(tmp_path / "r.json", doc)
+    code, err = run_gate(capsys, "--report", path)
+    assert code == 2
+    assert_one_line_error(err, path, needle)
+
+
+def test_a_foreign_file_is_named_before_its_shape_is_faulted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Results has the wrong shape too; the version is what the user needs to hear first.
+    path = write(tmp_path / "r.json", {"SchemaVersion": 3, "Results": {"a": 1}})
+    code, err = run_gate(capsys, "--report", path)
+    assert code == 2
+    assert_one_line_error(err, "unsupported Trivy SchemaVersion 3")
+
+
+def test_bytes_that_are_not_utf8_anywhere_are_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A field scangate never reads: the decoder skips it, the gate still refuses the file.
+    entry = vuln(severity="LOW", Layer={"Digest": "sha256:PLACEHOLDER"})
+    raw = json.dumps(image_report([entry])).encode().replace(b"PLACEHOLDER", b"ab\xffcd")
+    report = tmp_path / "r.json"
+    report.write_bytes(raw)
+    code, err = run_gate(capsys, "--report", str(report))
+    assert code == 2
+    assert_one_line_error(err, str(report), "not UTF-8")
+
+
+def test_trivy_spelling_variants_are_read(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          ) -> None:
+    lower = vuln("CVE-2024-1", severity="critical")
+    no_name = vuln("CVE-2024-2", severity="HIGH")
+    no_name.pop("PkgName")
+    out = tmp_path / "summary.json"
+    path = write(tmp_path / "r.json", image_report([lower, no_name]))
+    assert main(["gate", "--report", path, "--json-summary", str(out), "--quiet"]) == 1
+    summary = json.loads(out.read_text())
+    assert summary["counts"]["critical"] == 1 and summary["counts"]["high"] == 1
+    capsys.readouterr()
+
+
+def _large_report(count: int) -> dict[str, object]:
+    # Over the reader's 1 MiB mapping threshold.
+    return image_report([vuln(f"CVE-2024-{n:05d}", pkg=f"p{n}", severity="HIGH" if n % 7 else
+                              "CRITICAL", Description="x" * 400) for n in range(count)])
+
+
+def test_large_mapped_report_is_read_whole(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path / "r.json", _large_report(3000))
+    assert Path(path).stat().st_size > 1 << 20
+    out = tmp_path / "summary.json"
+    assert main(["gate", "--report", path, "--json-summary", str(out), "--quiet"]) == 1
+    counts = json.loads(out.read_text())["counts"]
+    assert counts["critical"] == len(range(0, 3000, 7))
+    assert counts["high"] == 3000 - counts["critical"]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        (lambda raw: raw[: len(raw) * 2 // 3], "truncated"),
+        (lambda raw: raw.replace(b'"CVE-2024-02999"', b'"CVE-2024-\xc3"', 1), "not UTF-8"),
+        (lambda raw: raw.replace(b'"PkgName": "p2500"', b'"PkgName" "p2500"'), "not valid JSON"),
+    ],
+)
+def test_large_mapped_report_fails_closed(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          damage: object, needle: str) -> None:
+    report = tmp_path / "r.json"
+    report.write_bytes(damage(json.dumps(_large_report(3000)).encode()))  # type: ignore[operator]
+    code, err = run_gate(capsys, "--report", str(report))
+    assert code == 2
+    assert_one_line_error(err, str(report), needle)
+
+
+def test_large_mapped_report_names_the_bad_entry(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    doc = _large_report(3000)
+    doc["Results"][0]["Vulnerabilities"][2999]["Title"] = 7  # type: ignore[index]
+    path = write(tmp_path / "r.json", doc)
+    code, err = run_gate(capsys, "--report", path)
+    assert code == 2
+    assert_one_line_error(err, path, "Results[0].Vulnerabilities[2999]: Title is int")
+
+
+def test_outputs_of_a_previous_run_are_gone_as_soon_as_a_run_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scangate.outputs.atomic import OutputSet
+
+    stale = tmp_path / "summary.json"
+    stale.write_text('{"decision": "pass"}')
+    writer = OutputSet([str(stale)])
+    writer.add(str(stale), b"new")  # written beside it, not yet in place
+    writer._clearing.join()
+    assert not stale.exists()
+    writer.commit()
+    assert stale.read_bytes() == b"new"

@@ -102,3 +102,21 @@ def test_image_location_is_the_tag_not_the_tarball_path(tmp_path: Path) -> None:
     doc["Metadata"]["RepoTags"] = ["registry.example/team/app:abc123"]
     report = make_report(tmp_path, [doc])
     assert report["vulnerabilities"][0]["location"]["image"] == "registry.example/team/app:abc123"
+
+
+def test_finding_ids_are_uuid5_of_the_finding() -> None:
+    # The id function is a fast uuid5; ids must stay exactly what uuid5 gives, forever.
+    from scangate.outputs.gitlab import ID_NAMESPACE, _uuid5
+
+    for name in ("", "a", "registry/app\x1f" + "f" * 64, "ünïcödé\x1f2", "x" * 1000):
+        assert _uuid5(name) == str(uuid.uuid5(ID_NAMESPACE, name))
+
+
+def test_links_are_what_the_schema_calls_a_url() -> None:
+    from scangate.outputs.gitlab import _is_url
+
+    good = ["https://a", "http://a/b?c=d", "ftp://host/x", "https://x://y", "https://a b"]
+    bad = ["https://", "http:/a", "mailto:x@y", "https://\nx", "https://a\rb", "https://a\u2028",
+           "HTTPS://upper", " https://lead", "javascript:alert(1)"]
+    assert all(_is_url(u) for u in good)
+    assert not any(_is_url(u) for u in bad)

@@ -144,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
     outputs = _outputs(args)
     for flag, path in outputs:
         check_writable(path, flag)
-    writer = OutputSet()
+    writer = OutputSet(path for _, path in outputs)
     try:
         policy = _load_policy(args)
         reports = load_reports(args.report)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -32,9 +33,25 @@ def check_writable(path: str, flag: str) -> None:
         raise OutputError(f"{path}: {flag}: directory {parent} is not writable")
 
 
+def _remove_files(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if os.path.isfile(path):
+                os.unlink(path)
+
+
 class OutputSet:
-    def __init__(self) -> None:
+    """The outputs of one run. ``targets`` are the final paths: whatever a previous run left
+    there is removed at once, so a run that dies half-way leaves no stale result behind."""
+
+    def __init__(self, targets: Iterable[str] = ()) -> None:
         self._pending: list[tuple[str, str]] = []  # (temporary path, final path)
+        # On a thread: the kernel takes a while to free a large old report's pages (a quarter
+        # of a second for the benchmark's), and this run can parse meanwhile. It is joined
+        # before any rename, so it never races a new output.
+        self._clearing = threading.Thread(target=_remove_files, args=(list(targets),),
+                                          name="scangate-clear-outputs", daemon=True)
+        self._clearing.start()
 
     def add(self, path: str, content: Content) -> None:
         directory = os.path.dirname(os.path.abspath(path))
@@ -44,7 +61,8 @@ class OutputSet:
             raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
         self._pending.append((tmp, path))
         try:
-            with os.fdopen(fd, "wb") as handle:
+            # Large buffers: the reports arrive in many small chunks.
+            with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
                 if isinstance(content, bytes):
                     handle.write(content)
                 elif callable(content):
@@ -57,6 +75,7 @@ class OutputSet:
             raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
     def commit(self) -> None:
+        self._clearing.join()
         for tmp, final in self._pending:
             try:
                 os.chmod(tmp, 0o644)
@@ -66,6 +85,7 @@ class OutputSet:
         self._pending.clear()
 
     def abort(self, stale_targets: Iterable[str] = ()) -> None:
+        self._clearing.join()
         for tmp, _ in self._pending:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

@@ -5,6 +5,8 @@ ingest. GitLab drops an invalid report whole, so every field is kept within the 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,12 +23,25 @@ from scangate.severity import GITLAB_SEVERITY
 SCHEMA_VERSION = "15.2.1"
 # uuid5 namespace for finding ids: fixed forever, so ids stay stable across runs and releases.
 ID_NAMESPACE = uuid.UUID("5d0c4a53-7c3e-4f0e-9a4c-2f1b9a2e6c11")
-_URL_PREFIXES = ("https://", "http://", "ftp://")
+# The schema's ``^(https?|ftp)://.+``, where ``.`` matches no line terminator; a link with a
+# line break anywhere is not one link, so none is allowed.
+_URL = re.compile("(?:https?|ftp)://[^\n\r\u2028\u2029]+")
+_NAMESPACE_SHA1 = hashlib.sha1(ID_NAMESPACE.bytes, usedforsecurity=False)
 
 
 def _is_url(text: str) -> bool:
-    """The schema's ``^(https?|ftp)://.+``, without a regex per reference (hot path)."""
-    return text.startswith(_URL_PREFIXES) and "\n" not in text and not text.endswith("://")
+    return _URL.fullmatch(text) is not None
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(ID_NAMESPACE, name))`` without the UUID objects (once per finding)."""
+    sha1 = _NAMESPACE_SHA1.copy()
+    sha1.update(name.encode("utf-8"))
+    raw = bytearray(sha1.digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _gitlab_time(value: dt.datetime) -> str:
@@ -65,10 +80,13 @@ def _identifier(finding: Finding) -> dict[str, str]:
     return out
 
 
-def _location(finding: Finding) -> dict[str, Any]:
+def _image_and_os(report: Report) -> tuple[str, str]:
+    return report.image_reference or report.artifact_id or "unknown", report.os_name
+
+
+def _location(finding: Finding, image: str, report_os: str) -> dict[str, Any]:
     report = finding.report
-    image = report.image_reference or report.artifact_id or "unknown"
-    os_name = report.os_name or finding.result_type or finding.result_class or "unknown"
+    os_name = report_os or finding.result_type or finding.result_class or "unknown"
     if finding.kind == "vulnerability":
         package, version = finding.package, finding.installed_version
     else:
@@ -83,7 +101,7 @@ def _location(finding: Finding) -> dict[str, Any]:
 
 
 def _vulnerability(finding: Finding, disposition: Disposition, waiver: Waiver | None,
-                   vuln_id: str) -> dict[str, Any]:
+                   vuln_id: str, image: str, report_os: str) -> dict[str, Any]:
     name = one_line(finding.title[:512]) or finding.id
     description = finding.description or name
     if disposition is Disposition.WAIVED and waiver is not None:
@@ -97,7 +115,7 @@ def _vulnerability(finding: Finding, disposition: Disposition, waiver: Waiver | 
         "description": truncate(description, 1_048_576),
         "severity": GITLAB_SEVERITY[finding.severity],
         "identifiers": [_identifier(finding)],
-        "location": _location(finding),
+        "location": _location(finding, image, report_os),
     }
     if finding.kind == "vulnerability":
         if finding.fixed_version:
@@ -107,12 +125,10 @@ def _vulnerability(finding: Finding, disposition: Disposition, waiver: Waiver | 
         vuln["solution"] = truncate(finding.resolution, 7000)
     elif finding.kind == "secret":
         vuln["solution"] = "Remove the secret from the source and the image, and rotate it."
-    links = []
-    seen = set()
-    for url in ([finding.primary_url] if finding.primary_url else []) + finding.references:
-        if url not in seen and _is_url(url):
-            seen.add(url)
-            links.append({"url": url})
+    urls = dict.fromkeys([finding.primary_url, *finding.references] if finding.primary_url
+                         else finding.references)
+    match = _URL.fullmatch
+    links = [{"url": url} for url in urls if match(url)]
     if links:
         vuln["links"] = links
     return vuln
@@ -153,15 +169,18 @@ def build(result: GateResult, now: dt.datetime | None = None) -> Iterator[bytes]
     }
     yield orjson.dumps(head)[:-1] + b',"vulnerabilities":['
     used: set[str] = set()
+    places = {report.index: _image_and_os(report) for report in result.reports}
+    dumps = orjson.dumps
     for number, (finding, disposition, waiver) in enumerate(result.decisions):
         seed = f"{finding.report.artifact_id}\x1f{finding.fingerprint}"
-        vuln_id = str(uuid.uuid5(ID_NAMESPACE, seed))
+        vuln_id = _uuid5(seed)
         occurrence = 1
         while vuln_id in used:
             # Trivy can list an identical row twice; keep both, with distinct ids.
             occurrence += 1
-            vuln_id = str(uuid.uuid5(ID_NAMESPACE, f"{seed}\x1f{occurrence}"))
+            vuln_id = _uuid5(f"{seed}\x1f{occurrence}")
         used.add(vuln_id)
-        chunk = orjson.dumps(_vulnerability(finding, disposition, waiver, vuln_id))
+        image, report_os = places[finding.report.index]
+        chunk = dumps(_vulnerability(finding, disposition, waiver, vuln_id, image, report_os))
         yield b"," + chunk if number else chunk
     yield b"]}\n"

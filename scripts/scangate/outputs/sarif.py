@@ -17,6 +17,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -41,6 +42,9 @@ MAX_GZIP_BYTES = 10 * 1024 * 1024
 GZIP_BUDGET = int(MAX_GZIP_BYTES * 0.95)
 HELP_PACKAGES_SHOWN = 20
 HELP_REFERENCES_SHOWN = 10
+
+# Severity.name is a descriptor call on an enum; these run once per result.
+_NAME = {severity: severity.name for severity in Severity}
 
 RULE_NAMES = {
     ("vulnerability", "os-pkgs"): "OsPackageVulnerability",
@@ -124,8 +128,10 @@ def _uri(path: str) -> str:
     return quote(path, safe="/:@-._~")
 
 
-def _help(acc: _RuleAcc) -> tuple[str, str]:
+def _help(acc: _RuleAcc, description: str) -> tuple[str, str]:
+    """Help as text and Markdown; ``description`` is the finding's, on one line."""
     f = acc.first
+    severity = _NAME[acc.severity]
     refs = ([f.primary_url] if f.primary_url else []) + [
         r for r in f.references if r != f.primary_url
     ]
@@ -134,9 +140,9 @@ def _help(acc: _RuleAcc) -> tuple[str, str]:
     if f.kind == "vulnerability":
         rows = list(acc.packages)[:HELP_PACKAGES_SHOWN]
         more = len(acc.packages) - len(rows)
-        text = [f"Vulnerability {f.id}", f"Severity: {acc.severity.name}", title]
-        md = [f"**Vulnerability {f.id}**", "", f"Severity: **{acc.severity.name}**", "",
-              truncate(one_line(f.description[:4000]) or title, 2000), "",
+        text = [f"Vulnerability {f.id}", f"Severity: {severity}", title]
+        md = [f"**Vulnerability {f.id}**", "", f"Severity: **{severity}**", "",
+              truncate(description or title, 2000), "",
               "| Package | Installed Version | Fixed Version |", "| --- | --- | --- |"]
         for package, installed, fixed in rows:
             text.append(f"Package: {package} {installed}, fixed in {fixed or 'no fix yet'}")
@@ -144,14 +150,14 @@ def _help(acc: _RuleAcc) -> tuple[str, str]:
         if more > 0:
             md.append(f"| ... and {more} more | | |")
     elif f.kind == "secret":
-        text = [f"Secret {f.id}: {title}", f"Severity: {acc.severity.name}",
+        text = [f"Secret {f.id}: {title}", f"Severity: {severity}",
                 "Remove the secret from the source and the image, and rotate it."]
-        md = [f"**Secret {f.id}**", "", f"{title}. Severity: **{acc.severity.name}**", "",
+        md = [f"**Secret {f.id}**", "", f"{title}. Severity: **{severity}**", "",
               "Remove the secret from the source and the image history, and rotate it."]
     else:
-        text = [f"Misconfiguration {f.id}: {title}", f"Severity: {acc.severity.name}",
+        text = [f"Misconfiguration {f.id}: {title}", f"Severity: {severity}",
                 f.description, f"Resolution: {f.resolution}"]
-        md = [f"**Misconfiguration {f.id}**", "", f"{title}. Severity: **{acc.severity.name}**",
+        md = [f"**Misconfiguration {f.id}**", "", f"{title}. Severity: **{severity}**",
               "", f.description, "", f"Resolution: {f.resolution or 'see references'}"]
     if refs:
         md += ["", "References:", *(f"- {r}" for r in refs)]
@@ -161,19 +167,21 @@ def _help(acc: _RuleAcc) -> tuple[str, str]:
 
 def _rule(acc: _RuleAcc) -> dict[str, Any]:
     f = acc.first
-    help_text, help_md = _help(acc)
+    # Flattened once for both uses; long enough for the help's 2,000 characters.
+    description = one_line(f.description[:4000])
+    help_text, help_md = _help(acc, description)
     short = truncate(one_line(f.title) or f.id, 1024)
     rule: dict[str, Any] = {
         "id": f.id,
         "name": _rule_name(f),
         "shortDescription": {"text": short},
-        "fullDescription": {"text": truncate(one_line(f.description[:2048]) or short, 1024)},
+        "fullDescription": {"text": truncate(description or short, 1024)},
         "defaultConfiguration": {"level": SARIF_LEVEL[acc.severity]},
         "help": {"text": help_text, "markdown": help_md},
         "properties": {
             "security-severity": f"{max(acc.score, 0.1):.1f}",
             "precision": "very-high",
-            "tags": [f.kind, "security", acc.severity.name],
+            "tags": [f.kind, "security", _NAME[acc.severity]],
         },
     }
     if f.primary_url.startswith(("http://", "https://")):
@@ -182,19 +190,20 @@ def _rule(acc: _RuleAcc) -> dict[str, Any]:
 
 
 def _message(f: Finding, disposition: Disposition, waiver: Waiver | None) -> str:
+    severity = _NAME[f.severity]
     if f.kind == "vulnerability":
         parts = [f"Package: {f.package}", f"Installed Version: {f.installed_version}",
-                 f"Vulnerability {f.id}", f"Severity: {f.severity.name}",
+                 f"Vulnerability {f.id}", f"Severity: {severity}",
                  f"Fixed Version: {f.fixed_version or 'no fix yet'}", f"Target: {f.target}"]
         if f.pkg_path:
             parts.append(f"Path: {f.pkg_path}")
         if f.primary_url:
             parts.append(f"Link: [{f.id}]({f.primary_url})")
     elif f.kind == "secret":
-        parts = [f"Secret {f.id}: {one_line(f.title)}", f"Severity: {f.severity.name}",
+        parts = [f"Secret {f.id}: {one_line(f.title)}", f"Severity: {severity}",
                  f"Target: {f.target}"]
     else:
-        parts = [f"Misconfiguration {f.id}: {one_line(f.title)}", f"Severity: {f.severity.name}",
+        parts = [f"Misconfiguration {f.id}: {one_line(f.title)}", f"Severity: {severity}",
                  f.message]
     if disposition is Disposition.WAIVED and waiver is not None:
         parts.append(f"Waived until {waiver.expires.isoformat()}: {waiver.reason}")
@@ -218,6 +227,14 @@ class _Run:
     dropped: dict[str, int] = field(default_factory=dict)
     # Compressed bytes each written result costs, its rule's cost included at first use.
     costs: list[int] = field(default_factory=list)
+    # Location URIs by path: most results of a run share a few.
+    uris: dict[str, str] = field(default_factory=dict)
+
+    def uri(self, path: str) -> str:
+        found = self.uris.get(path)
+        if found is None:
+            found = self.uris[path] = _uri(path)
+        return found
 
 
 def _build_run(report: Report, category: str,
@@ -242,13 +259,13 @@ def _result(run: _Run, finding: Finding, disposition: Disposition,
             waiver: Waiver | None) -> dict[str, Any]:
     report = run.report
     if run.from_line is not None and run.dockerfile is not None and finding.kind == "vulnerability":
-        uri, line = _uri(run.dockerfile), run.from_line
+        uri, line = run.uri(run.dockerfile), run.from_line
     elif (finding.kind == "vulnerability" and report.is_image
           and finding.result_class == "os-pkgs"):
         # OS packages of an image have no file: Trivy's convention, the image repository.
-        uri, line = _uri(report.artifact_id), 1
+        uri, line = run.uri(report.artifact_id), 1
     else:
-        uri, line = _uri(finding.target or report.artifact_id), finding.start_line or 1
+        uri, line = run.uri(finding.target or report.artifact_id), finding.start_line or 1
     end_line = max(finding.end_line, line) if finding.kind != "vulnerability" else line
     fingerprint = finding.fingerprint
     result: dict[str, Any] = {
@@ -267,7 +284,7 @@ def _result(run: _Run, finding: Finding, disposition: Disposition,
             "primaryLocationLineHash": f"{fingerprint[:32]}:1",
             "scangate/v1": fingerprint,
         },
-        "properties": {"disposition": disposition.value, "severity": finding.severity.name},
+        "properties": {"disposition": disposition.value, "severity": _NAME[finding.severity]},
     }
     if finding.kind == "vulnerability":
         result["properties"].update(package=finding.package,
@@ -376,7 +393,8 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
     sink = _Sink(handle)
     sink(b'{"$schema":' + dumps(SCHEMA_URI) + b',"version":"2.1.0","runs":[')
     rules_size = 0
-    with tempfile.TemporaryFile(prefix="scangate-rules-") as spill:
+    spill = tempfile.TemporaryFile(prefix="scangate-rules-")
+    try:
         for number, run in enumerate(runs):
             spill.seek(0)
             spill.truncate()
@@ -430,6 +448,10 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
             rest = {"automationDetails": {"id": f"{run.category}/"},
                     "columnKind": "utf16CodeUnits", "properties": properties}
             sink(b"]}}," + dumps(rest)[1:])
+    finally:
+        # Closing frees tens of MiB of page cache, which takes the kernel a while: on a thread,
+        # while the other outputs are written.
+        threading.Thread(target=spill.close, name="scangate-close-spill", daemon=True).start()
     sink(b"]}\n")
     return sink.finish() + rules_size
 
