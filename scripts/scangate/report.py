@@ -63,7 +63,9 @@ def read_report(path: str) -> _Input:
             size = os.fstat(handle.fileno()).st_size
             data: trivy_json.Buffer | None = None
             if size >= _MAP_FROM:
-                # Not every file can be mapped (a pipe, some file systems): then read it.
+                # Not every file can be mapped (a pipe, some file systems): then read it. A file
+                # truncated by another process while mapped kills this one with SIGBUS: a
+                # non-zero exit, so the pipeline still fails.
                 with contextlib.suppress(OSError, ValueError):
                     data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
             if data is None:

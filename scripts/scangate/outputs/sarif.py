@@ -319,8 +319,8 @@ def _cap_run(run: _Run) -> None:
 
 
 class _Sink:
-    """Writes bytes while measuring their gzip size (level 1: fast, and never smaller than the
-    default level the upload action uses).
+    """Writes bytes while measuring their gzip size (level 1: fast, and larger than what the
+    upload action's default level makes of the same bytes, which is the safe side).
 
     Chunks are buffered to 64 KiB, so zlib and the file see few large calls. ``estimate``
     is the compressed size so far, extrapolating the buffered tail at the ratio seen so far;
