@@ -268,8 +268,8 @@ def test_scangate_source_default_is_this_release() -> None:
     """The template installs its own release: the default names the package's version tag."""
     spec, _ = glci.load_template()
     default = spec["scangate-source"]["default"]
-    assert default.startswith("scangate @ ")
-    assert f"/v{scangate.__version__}.tar.gz" in default, default
+    assert default.startswith("https://")
+    assert default.endswith(f"/v{scangate.__version__}.tar.gz"), default
 
 
 # --- jobs ----------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def include_example(path: Path = TEMPLATE) -> str:
         "      image-name: my-service",
         "      context: .",
         "      policy: .scangate/policy.yaml",
-        f"      scangate-source: scangate @ {ARCHIVE_URL}",
+        f"      scangate-source: {ARCHIVE_URL}#sha256=<sha256 of that archive>",
         "      push: true",
         "      aws-region: eu-west-1",
         "      push-role-arn: arn:aws:iam::123456789012:role/my-service-push",
