@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,10 +57,13 @@ def archive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
 def _run(source: str, workdir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SCANGATE_", "VIRTUAL_ENV", "PYTHON"))}
-    # The job's python3 is the image's; here, the interpreter pytest runs on (3.11+), without
-    # this virtualenv's scangate on PATH, so only the installed one can answer.
-    env["PATH"] = os.pathsep.join(
-        p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != REPO / ".venv" / "bin")
+    # The job's python3 is the image's; here, the interpreter this virtualenv was made from,
+    # and this virtualenv's scangate off PATH, so only the installed one can answer.
+    bin_dir = workdir / ".python-bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(Path(sys._base_executable).resolve())
+    env["PATH"] = os.pathsep.join([str(bin_dir)] + [
+        p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != REPO / ".venv" / "bin"])
     env["SCANGATE_SOURCE"] = source
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     return subprocess.run(["sh", "-c", _install_script()], cwd=workdir, env=env,
