@@ -11,28 +11,20 @@ import re
 import tomllib
 from pathlib import Path
 
+from tests.support.lock import LOCK, locked_pins
+
 REPO = Path(__file__).resolve().parents[1]
-LOCK = REPO / "requirements" / "runtime.lock"
 
 
 def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
 
-def _locked() -> dict[str, str]:
-    pins = {}
-    for line in LOCK.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^([A-Za-z0-9._-]+)==(\S+)", line)
-        if match:
-            pins[match.group(1).lower().replace("_", "-")] = match.group(2)
-    return pins
-
-
-def test_every_runtime_dependency_and_the_build_backend_is_locked() -> None:
+def test_every_runtime_dependency_and_the_build_backend_islocked_pins() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     wanted = {_name(r) for r in project["project"]["dependencies"]}
     wanted |= {_name(r) for r in project["build-system"]["requires"]}
-    missing = wanted - set(_locked())
+    missing = wanted - set(locked_pins())
     assert not missing, f"not in {LOCK.name}: {sorted(missing)}: regenerate it (see its header)"
 
 

@@ -12,7 +12,6 @@ import functools
 import hashlib
 import http.server
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -24,9 +23,9 @@ import pytest
 import scangate
 
 from tests.gitlab import glci
+from tests.support.lock import locked_pins, normalized
 
 REPO = Path(__file__).resolve().parents[2]
-LOCK = REPO / "requirements" / "runtime.lock"
 
 
 def _install_script() -> str:
@@ -70,15 +69,6 @@ def _run(source: str, workdir: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=900)
 
 
-def _locked_pins() -> dict[str, str]:
-    pins = {}
-    for line in LOCK.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^([A-Za-z0-9._-]+)==(\S+)", line)
-        if match:
-            pins[match.group(1).lower().replace("_", "-")] = match.group(2)
-    return pins
-
-
 @pytest.mark.slow
 def test_pinned_archive_installs_scangate_with_every_dependency_from_the_lock(
     archive_server: tuple[str, str], tmp_path: Path
@@ -94,9 +84,9 @@ def test_pinned_archive_installs_scangate_with_every_dependency_from_the_lock(
     installed = {}
     for line in frozen.splitlines():
         name, _, version = line.partition("==")
-        installed[name.lower().replace("_", "-")] = version
+        installed[normalized(name)] = version
     assert installed.pop("scangate") == scangate.__version__
-    pins = _locked_pins()
+    pins = locked_pins()
     for name, version in installed.items():
         if name in ("pip",):
             continue
