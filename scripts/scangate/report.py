@@ -236,13 +236,12 @@ def _read_result(report: Report, result: trivy_json.TrivyResult, source: _Input,
         if read >= _RELEASE_EVERY:
             source.release()
             read = 0
-    where = at
     for number, secret in enumerate(secrets):
         findings.append(_secret(report, secret, target, result_class, result_type,
-                                f"{where}.Secrets[{number}]"))
+                                f"{at}.Secrets[{number}]"))
     for number, misconfig in enumerate(misconfigs):
         finding = _misconfiguration(report, misconfig, target, result_class, result_type,
-                                    f"{where}.Misconfigurations[{number}]")
+                                    f"{at}.Misconfigurations[{number}]")
         if finding is None:
             report.non_failing_misconfigurations += 1
         else:
@@ -356,10 +355,11 @@ def _checked_vulnerability(report: Report, vuln: trivy_json.TrivyVulnerability, 
     checked = {name: _str(getattr(vuln, name), where, name)
                for name in ("Title", "Description", "PrimaryURL", "InstalledVersion",
                             "FixedVersion", "Status", "PkgPath")}
-    fixed = msgspec.structs.replace(
+    # Normalized, the entry passes the fast path's checks.
+    normalized = msgspec.structs.replace(
         vuln, VulnerabilityID=vid, PkgName=package, Severity=severity.name,
         References=_references(vuln.References, where), **checked)
-    return _vulnerability(report, fixed, target, result_class, result_type, where, -1)
+    return _vulnerability(report, normalized, target, result_class, result_type, where, -1)
 
 
 def _line(value: object) -> int:
