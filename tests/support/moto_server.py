@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools.demo.procs import moto_server
 
 
 @dataclass(frozen=True)
@@ -39,48 +36,9 @@ class MotoServer:
             pass
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _moto_binary() -> str:
-    beside = Path(sys.executable).with_name("moto_server")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("moto_server")
-    if not found:
-        raise RuntimeError("moto_server not found: run `make setup` (requirements/aws.txt)")
-    return found
-
-
 @contextlib.contextmanager
 def run_moto_server(extra_env: dict[str, str] | None = None) -> Iterator[MotoServer]:
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(extra_env or {})
-    proc = subprocess.Popen(
-        [_moto_binary(), "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/moto-api/", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start on {url}") from None
-                time.sleep(0.2)
+    """The demo's moto server (tools/demo), with ``extra_env`` added to its environment."""
+    env = {**os.environ, **(extra_env or {})}
+    with moto_server(Path(os.devnull), env=env) as url:
         yield MotoServer(url)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()

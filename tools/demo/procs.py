@@ -121,8 +121,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server(log: Path, timeout: float = 30) -> Iterator[str]:
-    """A moto server (AWS emulator) on loopback for the block's duration; yields its URL."""
+def moto_server(log: Path, timeout: float = 30,
+                env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A moto server (AWS emulator) on loopback for the block's duration; yields its URL.
+
+    ``env`` is the server's whole environment (default: this process's). The tests share it.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +136,7 @@ def moto_server(log: Path, timeout: float = 30) -> Iterator[str]:
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env=None if env is None else dict(env),
         )
     try:
         deadline = time.monotonic() + timeout
