@@ -9,7 +9,8 @@ LOCK = Path(__file__).resolve().parents[2] / "requirements" / "runtime.lock"
 
 
 def normalized(name: str) -> str:
-    return name.lower().replace("_", "-")
+    """PEP 503's normal form: `ruamel.yaml`, `Ruamel_Yaml` and `ruamel-yaml` are one package."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def locked_pins(lock: Path = LOCK) -> dict[str, str]:

@@ -1,25 +1,21 @@
 #!/usr/bin/env bash
 # Template validators that cannot live in .venv, in a virtualenv of their own
-# (.tools/checkov-venv), used by tests/templates:
-# - checkov: its pinned dependencies (an older boto3, networkx and packaging) conflict with moto
-#   and boto3 in .venv;
-# - cloudcoil-models-kyverno: Kyverno's CRD models (Kyverno 1.13.4), to validate the Kyverno
-#   policy; cloudcoil registers a pytest plugin that must not load into the project's pytest.
+# (.tools/checkov-venv), used by tests/templates; why they are apart is in requirements/checkov.in.
+# Every package comes from the hash-pinned requirements/checkov.lock (--require-hashes --no-deps).
 set -euo pipefail
 cd "${REPO_ROOT:?}"
-checkov_version=3.3.30
-kyverno_models_version=1.13.4.0
 venv=.tools/checkov-venv
-stamp="$venv/.installed-checkov-$checkov_version-kyverno-$kyverno_models_version"
+lock=requirements/checkov.lock
+stamp="$venv/.installed-$(sha256sum "$lock" | cut -c1-16)"
 if [ -f "$stamp" ] && [ -x "$venv/bin/checkov" ]; then
   exit 0
 fi
 rm -rf "$venv"
 mkdir -p .tools
 python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet \
-  "checkov==$checkov_version" "cloudcoil-models-kyverno==$kyverno_models_version"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  --require-hashes --no-deps -r "$lock"
+"$venv/bin/python" -m pip check >/dev/null
 "$venv/bin/checkov" --version >/dev/null
 "$venv/bin/python" -c "import cloudcoil.models.kyverno.v1"
 touch "$stamp"
