@@ -46,3 +46,7 @@ class AwsError(ScangateError):
 
 class NotifyError(ScangateError):
     """A notification could not be delivered."""
+
+
+class ScanError(ScangateError):
+    """The scanner could not be run, or did not write a report."""

@@ -1,0 +1,201 @@
+"""``scangate scan``: run Trivy so that the repository under test cannot change what it reports.
+
+Pipelines call this instead of Trivy: a ``.trivyignore`` or ``trivy.yaml`` committed to the
+repository, or a ``TRIVY_SEVERITY`` pipeline variable, would otherwise drop a CRITICAL before the
+gate ever sees it (see scangate.trivy_command for the full list). The report is written beside
+its final path and renamed into place only once Trivy succeeded and scangate can read it; a
+failed scan leaves no report (not even one from an earlier run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from scangate.errors import EXIT_PASS, ReportError, ScanError, UsageError
+from scangate.outputs.atomic import check_writable
+from scangate.report import load_report
+from scangate.trivy_command import (
+    DEFAULT_SCANNERS,
+    SCANNERS,
+    ScanRequest,
+    build_command,
+    is_duration,
+    scrubbed_environment,
+)
+
+# Trivy's log lines: "2026-01-01T00:00:00Z\tFATAL\tFatal error\t<message>".
+_LOG_PREFIX = re.compile(r"^\S+\t(?:FATAL|ERROR|WARN|INFO|DEBUG)\t(?:Fatal error\t)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_TRIVY_MESSAGE = 600
+
+
+def _scanners(value: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = [name for name in names if name not in SCANNERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: scanners are a comma-separated list of {', '.join(SCANNERS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _duration(value: str) -> str:
+    if not is_duration(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration (like 10m, 1h, 90s)")
+    return value
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "scan",
+        help="run Trivy so that repository files and TRIVY_* variables cannot hide findings",
+        description="Run Trivy (JSON report, every severity, suppressed findings shown) in an "
+        "empty working directory with an empty ignore file and config, and without the "
+        "TRIVY_* environment (registry credentials excepted). Exit 0 when the report was "
+        "written, 2 on any error; gate the report with `scangate gate`.",
+    )
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--input", metavar="IMAGE.tar", help="image archive (docker save, OCI)")
+    target.add_argument("--image", metavar="REF", help="image reference (registry or engine)")
+    target.add_argument("--fs", metavar="DIR", help="directory (a repository checkout)")
+    parser.add_argument("--output", required=True, metavar="PATH",
+                        help="where to write Trivy's JSON report")
+    parser.add_argument("--trivy", metavar="PATH",
+                        help="Trivy binary (default: the one beside this Python, else on PATH)")
+    parser.add_argument("--cache-dir", metavar="DIR", help="Trivy's cache (DB) directory")
+    parser.add_argument("--db-repository", action="append", default=[], metavar="REPO",
+                        help="OCI repository of the vulnerability DB (repeat for fallbacks)")
+    parser.add_argument("--java-db-repository", action="append", default=[], metavar="REPO",
+                        help="OCI repository of the Java DB (repeat for fallbacks)")
+    parser.add_argument("--skip-db-update", action="store_true",
+                        help="download nothing: use the DBs in the cache and the checks Trivy "
+                        "ships with")
+    parser.add_argument("--scanners", type=_scanners, default=DEFAULT_SCANNERS,
+                        metavar="LIST", help="comma-separated: vuln,secret,misconfig,license "
+                        "(default: vuln,secret)")
+    parser.add_argument("--timeout", type=_duration, metavar="DURATION",
+                        help="Trivy's timeout (default Trivy's, 5m)")
+    parser.add_argument("--platform", metavar="OS/ARCH",
+                        help="platform of a multi-platform image")
+    parser.set_defaults(run=run)
+
+
+def _trivy_binary(given: str | None) -> str:
+    if given:
+        path = Path(given)
+        if os.sep in given or path.exists():
+            return str(path.resolve())
+        found = shutil.which(given)
+        if found:
+            return found
+        raise ScanError(f"{given}: --trivy: no such program; give the path of the Trivy binary")
+    beside = Path(sys.executable).with_name("trivy")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("trivy")
+    if not found:
+        raise ScanError("trivy not found beside this Python or on PATH: install Trivy (see "
+                        "requirements/tools-hashed.txt) or pass --trivy PATH")
+    return found
+
+
+def _target(args: argparse.Namespace) -> tuple[str, str]:
+    if args.input is not None:
+        path = Path(args.input)
+        if not path.is_file():
+            raise UsageError(f"{args.input}: --input: no such image archive (write one with "
+                             "`docker save -o IMAGE.tar REF`)")
+        return "input", str(path.resolve())
+    if args.fs is not None:
+        path = Path(args.fs)
+        if not path.is_dir():
+            raise UsageError(f"{args.fs}: --fs: no such directory")
+        return "fs", str(path.resolve())
+    reference = args.image
+    if not reference or reference.startswith("-") or _CONTROL.search(reference) \
+            or any(c.isspace() for c in reference):
+        raise UsageError(f"{reference!r}: --image is not an image reference")
+    return "image", reference
+
+
+def trivy_failure(returncode: int, stderr: str) -> str:
+    """Trivy's own reason, on one bounded line: its last FATAL/ERROR line, else its last line."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    chosen = next((line for line in reversed(lines) if "\tFATAL\t" in line or
+                   "\tERROR\t" in line), lines[-1] if lines else "")
+    text = _CONTROL.sub(" ", _LOG_PREFIX.sub("", chosen)).strip()
+    if len(text) > _MAX_TRIVY_MESSAGE:
+        text = text[:_MAX_TRIVY_MESSAGE] + "..."
+    return f"trivy exited {returncode}: {text or 'no message'}"
+
+
+def run(args: argparse.Namespace) -> int:
+    trivy = _trivy_binary(args.trivy)
+    kind, target = _target(args)
+    output = os.path.abspath(args.output)
+    check_writable(args.output, "--output")
+    if kind != "image" and os.path.realpath(output) == os.path.realpath(target):
+        raise UsageError(f"{args.output}: --output would overwrite the scanned {kind}")
+    # A report left by an earlier run must never be read as this run's.
+    with contextlib.suppress(OSError):
+        if os.path.isfile(output) and not os.path.islink(output):
+            os.unlink(output)
+    environment, dropped = scrubbed_environment(os.environ)
+    if dropped:
+        print(f"scangate: scan: ignoring {', '.join(dropped)} from the environment (scangate "
+              "decides what Trivy reports; put limits and waivers in the policy)",
+              file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="scangate-scan-") as scratch:
+        workdir = Path(scratch, "work")
+        workdir.mkdir()
+        ignorefile = Path(scratch, "empty.trivyignore")
+        config = Path(scratch, "empty-trivy.yaml")
+        ignorefile.touch()
+        config.touch()
+        try:
+            fd, partial = tempfile.mkstemp(prefix=".scangate-scan-", suffix=".tmp",
+                                           dir=os.path.dirname(output))
+        except OSError as exc:
+            raise ScanError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+        os.close(fd)
+        try:
+            request = ScanRequest(
+                target_kind=kind, target=target, output=partial, ignorefile=str(ignorefile),
+                config=str(config), scanners=args.scanners,
+                cache_dir=os.path.abspath(args.cache_dir) if args.cache_dir else None,
+                db_repositories=tuple(args.db_repository),
+                java_db_repositories=tuple(args.java_db_repository),
+                skip_db_update=args.skip_db_update, timeout=args.timeout,
+                platform=args.platform)
+            _run_trivy(build_command(trivy, request), workdir, environment)
+            try:
+                load_report(partial)
+            except ReportError as exc:
+                raise ScanError(f"trivy wrote a report scangate cannot read: "
+                                f"{exc.message.replace(partial, args.output)}") from None
+            os.chmod(partial, 0o644)
+            os.replace(partial, output)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+    print(f"scangate: scan: wrote {args.output}", file=sys.stderr)
+    return EXIT_PASS
+
+
+def _run_trivy(cmd: list[str], workdir: Path, environment: dict[str, str]) -> None:
+    try:
+        proc = subprocess.run(cmd, cwd=workdir, env=environment, stdin=subprocess.DEVNULL,
+                              capture_output=True, check=False)
+    except OSError as exc:
+        raise ScanError(f"{cmd[0]}: cannot run trivy: {exc.strerror or exc}") from None
+    if proc.returncode != 0:
+        raise ScanError(trivy_failure(proc.returncode,
+                                      proc.stderr.decode("utf-8", "replace")))

@@ -1,0 +1,183 @@
+"""``scangate scan`` with the real Trivy binary, offline (the DB is the project's own, built by
+tools/trivydb): files in the repository under test and TRIVY_* variables cannot hide a finding.
+
+The attacker here writes the repository (a `.trivyignore`, a `trivy.yaml`, a
+`trivy-secret.yaml`) and the pipeline variables (TRIVY_SEVERITY, TRIVY_IGNOREFILE, ...); the
+CRITICAL they try to hide is CVE-2020-14343 in PyYAML 5.3.1 and a leaked AWS key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+
+import pytest
+from scangate._cli import main
+from scangate.commands.scan import trivy_failure
+from scangate.trivy_command import ALL_SEVERITIES, ScanRequest, build_command, scrubbed_environment
+
+from tests.support.trivy import trivy_binary
+
+# Built at run time so no scanner flags this test file as a leak.
+FAKE_AWS_KEY = "AKIA" + "Z7Q3WXRLM4N5PB2K"
+CRITICAL = "CVE-2020-14343"
+
+# Every way a repository or a pipeline variable can tell Trivy to drop findings.
+HOSTILE_ENV = {
+    "TRIVY_SEVERITY": "LOW",
+    "TRIVY_IGNORE_UNFIXED": "true",
+    "TRIVY_SKIP_FILES": "requirements.txt,deploy.sh",
+    "TRIVY_SCANNERS": "misconfig",
+    "TRIVY_EXIT_CODE": "0",
+    "TRIVY_FORMAT": "table",
+}
+
+
+@pytest.fixture()
+def hostile_project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").write_text("PyYAML==5.3.1\nrequests==2.19.1\n")
+    (project / "deploy.sh").write_text(f"#!/bin/sh\nexport AWS_ACCESS_KEY_ID={FAKE_AWS_KEY}\n")
+    (project / ".trivyignore").write_text(f"{CRITICAL}\naws-access-key-id\n")
+    (project / ".trivyignore.yaml").write_text(
+        f"vulnerabilities:\n  - id: {CRITICAL}\nsecrets:\n  - id: aws-access-key-id\n")
+    (project / "trivy.yaml").write_text(
+        "severity: [LOW]\nignorefile: .trivyignore\nscan:\n  skip-files: [requirements.txt]\n"
+        "vulnerability:\n  ignore-unfixed: true\n")
+    (project / "trivy-secret.yaml").write_text("disable-rules: [aws-access-key-id]\n")
+    return project
+
+
+def _ids(report: Path) -> set[str]:
+    data = json.loads(report.read_text())
+    found = set()
+    for result in data.get("Results") or []:
+        found |= {v["VulnerabilityID"] for v in result.get("Vulnerabilities") or []}
+        found |= {s["RuleID"] for s in result.get("Secrets") or []}
+    return found
+
+
+def _scan(*args: str, cache: Path) -> int:
+    return main(["scan", *args, "--cache-dir", str(cache), "--skip-db-update",
+                 "--trivy", trivy_binary()])
+
+
+def test_repository_files_and_trivy_variables_cannot_hide_a_critical(
+    hostile_project: Path, trivy_cache_dir: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The pipeline runs in the checkout, with the attacker's variables set.
+    monkeypatch.chdir(hostile_project)
+    for name, value in HOSTILE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TRIVY_IGNOREFILE", str(hostile_project / ".trivyignore"))
+    monkeypatch.setenv("TRIVY_CONFIG", str(hostile_project / "trivy.yaml"))
+    report = tmp_path / "report.json"
+    assert _scan("--fs", ".", "--output", str(report), cache=trivy_cache_dir) == 0
+    assert "TRIVY_SEVERITY" in capsys.readouterr().err
+    assert {CRITICAL, "aws-access-key-id"} <= _ids(report)
+    summary = tmp_path / "summary.json"
+    assert main(["gate", "--report", str(report), "--json-summary", str(summary),
+                 "--quiet"]) == 1
+    counts = json.loads(summary.read_text())["counts_by_class"]
+    assert counts["vulnerability"]["critical"] == 1
+    assert counts["secret"]["critical"] == 1
+
+
+def test_without_scangate_scan_the_same_project_hides_the_critical(
+    hostile_project: Path, trivy_cache_dir: Path, tmp_path: Path,
+) -> None:
+    """The control: Trivy run in the checkout obeys the repository's trivy.yaml, so the test
+    above would catch `scangate scan` losing its defences."""
+    import subprocess
+
+    from tools.trivydb import offline_args
+
+    report = tmp_path / "plain.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
+    subprocess.run([trivy_binary(), "fs", *offline_args(trivy_cache_dir), "--quiet",
+                    "--format", "json", "--output", str(report), "."],
+                   cwd=hostile_project, env=env, check=True, capture_output=True, timeout=600)
+    assert CRITICAL not in _ids(report)
+
+
+def test_a_failed_scan_leaves_no_report_and_says_why_in_one_line(
+    tmp_path: Path, trivy_cache_dir: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    bogus = tmp_path / "image.tar"
+    bogus.write_bytes(b"not a tar archive at all")
+    report = tmp_path / "report.json"
+    report.write_text('{"SchemaVersion": 2, "Results": []}')  # an earlier run's
+    assert _scan("--input", str(bogus), "--output", str(report), cache=trivy_cache_dir) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("scangate: error:")]
+    assert len(lines) == 1 and "trivy exited 1" in lines[0], err
+    assert "Traceback" not in err
+    assert not report.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scangate-")]
+
+
+def test_missing_trivy_and_missing_targets_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = str(tmp_path / "r.json")
+    assert main(["scan", "--fs", str(tmp_path), "--output", out,
+                 "--trivy", str(tmp_path / "no-trivy")]) == 2
+    assert main(["scan", "--input", str(tmp_path / "none.tar"), "--output", out]) == 2
+    assert main(["scan", "--image=--debug", "--output", out]) == 2
+    for bad in (["--scanners", "vuln,all"], ["--timeout", "5 min"]):
+        with pytest.raises(SystemExit) as usage:  # argparse's usage error, exit 2
+            main(["scan", "--fs", str(tmp_path), "--output", out, *bad])
+        assert usage.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "no-trivy" in err and "none.tar" in err
+
+
+def test_output_refuses_to_overwrite_the_scanned_archive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    archive = tmp_path / "image.tar"
+    archive.write_bytes(b"x")
+    assert main(["scan", "--input", str(archive), "--output", str(archive),
+                 "--trivy", trivy_binary()]) == 2
+    assert archive.read_bytes() == b"x"
+    assert "overwrite" in capsys.readouterr().err
+
+
+def test_command_names_every_setting_trivy_would_otherwise_look_up(tmp_path: Path) -> None:
+    request = ScanRequest(target_kind="input", target="/abs/image.tar", output="/abs/out.json",
+                          ignorefile="/tmp/x/empty.trivyignore", config="/tmp/x/empty.yaml",
+                          scanners=("vuln", "secret"), skip_db_update=True)
+    cmd = build_command("/bin/trivy", request)
+    pairs = dict(itertools.pairwise(cmd[2:]))
+    assert cmd[:2] == ["/bin/trivy", "image"]
+    assert pairs["--config"] == "/tmp/x/empty.yaml"
+    assert pairs["--ignorefile"] == "/tmp/x/empty.trivyignore"
+    assert pairs["--secret-config"] == ""
+    assert pairs["--severity"] == ALL_SEVERITIES
+    assert pairs["--format"] == "json"
+    assert "--show-suppressed" in cmd
+    assert cmd[-2:] == ["--input", "/abs/image.tar"]
+    fs = build_command("/bin/trivy", ScanRequest(
+        target_kind="fs", target="/abs/dir", output="/o", ignorefile="/i", config="/c"))
+    assert fs[1] == "fs" and fs[-1] == "/abs/dir"
+
+
+def test_environment_keeps_registry_credentials_only() -> None:
+    env, dropped = scrubbed_environment({
+        "PATH": "/bin", "TRIVY_SEVERITY": "LOW", "trivy_ignorefile": "x",
+        "TRIVY_USERNAME": "u", "TRIVY_PASSWORD": "p", "TRIVY_IGNORE_POLICY": "p.rego"})
+    assert env == {"PATH": "/bin", "TRIVY_USERNAME": "u", "TRIVY_PASSWORD": "p"}
+    assert dropped == ["TRIVY_IGNORE_POLICY", "TRIVY_SEVERITY", "trivy_ignorefile"]
+
+
+def test_trivy_failure_is_one_bounded_line() -> None:
+    stderr = ("2026-01-01T00:00:00Z\tINFO\tstarting\n"
+              "2026-01-01T00:00:01Z\tFATAL\tFatal error\trun error: " + "x" * 5000 + "\x1b[31m\n")
+    message = trivy_failure(1, stderr)
+    assert message.startswith("trivy exited 1: run error: ")
+    assert "\n" not in message and "\x1b" not in message and len(message) < 700
