@@ -63,7 +63,9 @@ class Finding:
         tag, or the same tarball at another path, must still yield the same finding identity.
         """
         name = self.report.artifact_name
-        if name and self.target.startswith(name) and len(self.target) > len(name):
+        # Only that form: the name followed by a space. A bare prefix would make ``.env`` and
+        # ``env`` one finding under the artifact name ``.``, and ``app.py`` ``.py`` under ``app``.
+        if name and self.target.startswith(name + " "):
             return self.target[len(name) :].strip()
         return self.target
 

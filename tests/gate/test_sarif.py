@@ -103,7 +103,7 @@ def test_rules_are_deduplicated_with_security_severity(tmp_path: Path) -> None:
     assert rules["CVE-2024-0002"]["properties"]["security-severity"] == "9.5"
     assert rules["CVE-2024-0003"]["properties"]["security-severity"] == "2.0"
     help_md = rules["CVE-2024-0001"]["help"]["markdown"]
-    assert "| libssl3 | 3.0.1-1 | 3.0.2-1 |" in help_md and "| openssl |" in help_md
+    assert "| `libssl3` | `3.0.1-1` | `3.0.2-1` |" in help_md and "| `openssl` |" in help_md
     assert "https://nvd.nist.gov/vuln/detail/CVE-2024-0001" in help_md
     assert len(run["results"]) == 4
     # Most severe first, so GitHub's top-5,000 view and any truncation keep the worst.

@@ -29,7 +29,7 @@ from scangate import __version__
 from scangate.errors import UsageError
 from scangate.findings import Finding, Report
 from scangate.gate import Disposition, GateResult
-from scangate.outputs.text import one_line, truncate
+from scangate.outputs.text import http_url, md_code, md_link, one_line, truncate
 from scangate.policy import Waiver
 from scangate.severity import DEFAULT_SECURITY_SEVERITY, SARIF_LEVEL, Severity
 
@@ -58,12 +58,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._").lower() or "artifact"
 
 
+def _category_key(name: str) -> str:
+    """How the upload action tells categories apart: every character that is not a letter, digit
+    or underscore becomes ``_``, and case is ignored (``sanitize`` in github/codeql-action's
+    ``src/upload-lib.ts``). Distinct keys are distinct categories on every comparison GitHub
+    makes, exact or sanitized."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
+
+
 def categories(reports: list[Report], given: list[str]) -> list[str]:
     """One unique category per report.
 
     ``--sarif-category`` may be given once per report (in order) or once for all; a single
     category shared by several reports gets each artifact's name appended. By default it is
-    derived from the artifact (image repository without tag), stable across builds.
+    derived from the artifact (image repository without tag), stable across builds. Names that
+    the upload action would take for the same category (same letters and digits, whatever the
+    case and punctuation: ``app-a`` and ``APP.A``) get ``-2``, ``-3``, ... until they differ.
     """
     if given and len(given) not in (1, len(reports)):
         raise UsageError(
@@ -76,19 +86,33 @@ def categories(reports: list[Report], given: list[str]) -> list[str]:
         names = [f"{given[0]}-{_slug(r.artifact_id)}" for r in reports]
     else:
         names = [f"scangate-{_slug(r.artifact_id)}" for r in reports]
-    seen: dict[str, int] = {}
+    used: set[str] = set()
     unique = []
-    for name in names:
-        name = name.strip().rstrip("/") or "scangate"
-        count = seen.get(name, 0)
-        seen[name] = count + 1
-        unique.append(name if count == 0 else f"{name}-{count + 1}")
+    for raw in names:
+        # No control characters or surrounding slashes: the id is "category/run-id".
+        name = "".join(c for c in raw if c.isprintable()).strip().strip("/").strip()
+        name = name or "scangate"
+        candidate, count = name, 1
+        while _category_key(candidate) in used:
+            count += 1
+            candidate = f"{name}-{count}"
+        used.add(_category_key(candidate))
+        unique.append(candidate)
     return unique
 
 
 def security_severity(finding: Finding) -> float:
-    if finding.cvss_score is not None:
-        return finding.cvss_score
+    """GitHub's score, as Trivy's SARIF writer picks it (``toCVSSData`` in Trivy's
+    ``pkg/report/sarif.go``): the CVSS v3 base score of the source the severity came from
+    (``SeveritySource``) when it is not 0, else a number for the severity. Never another
+    vendor's score: the score and the severity must tell the same story. Bounded to 0-10."""
+    if finding.kind == "vulnerability" and finding.cvss and finding.severity_source:
+        entry = finding.cvss.get(finding.severity_source)
+        if isinstance(entry, dict):
+            score = entry.get("V3Score")
+            if (isinstance(score, int | float) and not isinstance(score, bool)
+                    and score == score and score != 0):  # score == score: not NaN
+                return float(min(max(score, 0), 10))
     return DEFAULT_SECURITY_SEVERITY[finding.severity]
 
 
@@ -123,9 +147,33 @@ def _last_from_line(dockerfile: str) -> int:
     return found
 
 
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_DRIVE = re.compile(r"^[A-Za-z]:(?=/|$)")
+# Kept as they are in a path segment (RFC 3986 pchar without ':'); quote() also keeps letters,
+# digits and "_.-~". Everything else, ':' '%' '?' '#' included, is percent-encoded.
+_SEGMENT_SAFE = "!$&'()*+,;=@"
+
+
 def _uri(path: str) -> str:
-    path = path.strip().lstrip("/") or "."
-    return quote(path, safe="/:@-._~")
+    """A relative reference (RFC 3986 relative-path) that stays inside the repository.
+
+    Targets are image names (``127.0.0.1:5000/app``), Windows paths (``C:\\x\\y``), URLs of
+    remote modules (``https://host/x``) or paths with ``..``. A ':' in the first segment would
+    read as a scheme and a '..' would leave the checkout: backslashes become '/', a scheme and
+    a drive are dropped like a leading '/', dot segments are resolved without ever climbing
+    above the root, and each segment is percent-encoded.
+    """
+    text = _DRIVE.sub("", _URL_SCHEME.sub("", path.strip().replace("\\", "/")))
+    segments: list[str] = []
+    for segment in text.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(quote(segment, safe=_SEGMENT_SAFE, errors="surrogatepass"))
+    return "/".join(segments) or "."
 
 
 def _help(acc: _RuleAcc, description: str) -> tuple[str, str]:
@@ -146,7 +194,8 @@ def _help(acc: _RuleAcc, description: str) -> tuple[str, str]:
               "| Package | Installed Version | Fixed Version |", "| --- | --- | --- |"]
         for package, installed, fixed in rows:
             text.append(f"Package: {package} {installed}, fixed in {fixed or 'no fix yet'}")
-            md.append(f"| {package} | {installed} | {fixed or 'no fix yet'} |")
+            md.append(f"| {md_code(package)} | {md_code(installed)} "
+                      f"| {md_code(fixed) if fixed else 'no fix yet'} |")
         if more > 0:
             md.append(f"| ... and {more} more | | |")
     elif f.kind == "secret":
@@ -160,7 +209,7 @@ def _help(acc: _RuleAcc, description: str) -> tuple[str, str]:
         md = [f"**Misconfiguration {f.id}**", "", f"{title}. Severity: **{severity}**",
               "", f.description, "", f"Resolution: {f.resolution or 'see references'}"]
     if refs:
-        md += ["", "References:", *(f"- {r}" for r in refs)]
+        md += ["", "References:", *(f"- {md_link(r, r)}" for r in refs)]
         text += ["References:", *refs]
     return "\n".join(t for t in text if t), "\n".join(md)
 
@@ -184,8 +233,10 @@ def _rule(acc: _RuleAcc) -> dict[str, Any]:
             "tags": [f.kind, "security", _NAME[acc.severity]],
         },
     }
-    if f.primary_url.startswith(("http://", "https://")):
-        rule["helpUri"] = f.primary_url
+    # ``helpUri`` must be an absolute URI: only a plain http(s) link is used as one.
+    help_uri = http_url(f.primary_url)
+    if help_uri is not None:
+        rule["helpUri"] = help_uri
     return rule
 
 
@@ -225,8 +276,10 @@ class _Run:
     dockerfile: str | None
     keep: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
-    # Compressed bytes each written result costs, its rule's cost included at first use.
-    costs: list[int] = field(default_factory=list)
+    # Compressed bytes each written result costs, its rule's cost included at first use: the
+    # result's raw bytes at the compression ratio of the document, plus its rule's at the ratio
+    # of the run's rules (set by ``_emit``).
+    costs: list[float] = field(default_factory=list)
     # Location URIs by path: most results of a run share a few.
     uris: dict[str, str] = field(default_factory=dict)
 
@@ -256,7 +309,7 @@ def _build_run(report: Report, category: str,
 
 
 def _result(run: _Run, finding: Finding, disposition: Disposition,
-            waiver: Waiver | None) -> dict[str, Any]:
+            waiver: Waiver | None, occurrence: int) -> dict[str, Any]:
     report = run.report
     if run.from_line is not None and run.dockerfile is not None and finding.kind == "vulnerability":
         uri, line = run.uri(run.dockerfile), run.from_line
@@ -268,6 +321,9 @@ def _result(run: _Run, finding: Finding, disposition: Disposition,
         uri, line = run.uri(finding.target or report.artifact_id), finding.start_line or 1
     end_line = max(finding.end_line, line) if finding.kind != "vulnerability" else line
     fingerprint = finding.fingerprint
+    if occurrence > 1:
+        # Trivy can list an identical row twice: each gets its own alert, as in GitLab.
+        fingerprint = f"{fingerprint}:{occurrence}"
     result: dict[str, Any] = {
         "ruleId": finding.id,
         "level": SARIF_LEVEL[finding.severity],
@@ -281,7 +337,7 @@ def _result(run: _Run, finding: Finding, disposition: Disposition,
             "message": {"text": finding.target or report.artifact_name or uri},
         }],
         "partialFingerprints": {
-            "primaryLocationLineHash": f"{fingerprint[:32]}:1",
+            "primaryLocationLineHash": f"{fingerprint[:32]}:{occurrence}",
             "scangate/v1": fingerprint,
         },
         "properties": {"disposition": disposition.value, "severity": _NAME[finding.severity]},
@@ -393,6 +449,7 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
     sink = _Sink(handle)
     sink(b'{"$schema":' + dumps(SCHEMA_URI) + b',"version":"2.1.0","runs":[')
     rules_size = 0
+    pending_costs: list[tuple[_Run, list[tuple[int, int]], float]] = []
     spill = tempfile.TemporaryFile(prefix="scangate-rules-")
     try:
         for number, run in enumerate(runs):
@@ -402,9 +459,9 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
             sink(b",{" if number else b"{")
             sink(b'"results":[')
             used: set[str] = set()
-            costs = run.costs
-            costs.clear()
-            before = sink.estimate
+            occurrences: dict[str, int] = {}
+            # Raw bytes per written result, in the document and in the rules.
+            raw_costs: list[tuple[int, int]] = []
             for position in range(run.keep):
                 finding, disposition, waiver = run.staged[position]
                 if stop_at is not None and sink.estimate + rule_sink.estimate > stop_at and (
@@ -416,14 +473,18 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
                     break
                 if position:
                     sink(b",")
-                sink(dumps(_result(run, finding, disposition, waiver)))
+                occurrence = occurrences[finding.fingerprint] = (
+                    occurrences.get(finding.fingerprint, 0) + 1)
+                chunk = dumps(_result(run, finding, disposition, waiver, occurrence))
+                sink(chunk)
+                rule_bytes = 0
                 if finding.id not in used:
                     rule_sink(b"," if used else b"")
                     used.add(finding.id)
-                    rule_sink(dumps(_rule(run.rules[finding.id])))
-                now = sink.estimate + rule_sink.estimate
-                costs.append(int(now - before))
-                before = now
+                    rule = dumps(_rule(run.rules[finding.id]))
+                    rule_sink(rule)
+                    rule_bytes = len(rule) + 1
+                raw_costs.append((len(chunk) + 1, rule_bytes))
             report = run.report
             properties: dict[str, Any] = {
                 "artifactName": report.artifact_name,
@@ -443,6 +504,7 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
             sink(b'],"tool":{"driver":' + dumps(driver)[:-1] + b',"rules":[')
             sink.drain()
             rules_size += rule_sink.finish()
+            pending_costs.append((run, raw_costs, rule_sink.ratio))
             spill.seek(0)
             shutil.copyfileobj(spill, handle, 1 << 20)
             rest = {"automationDetails": {"id": f"{run.category}/"},
@@ -453,15 +515,26 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
         # while the other outputs are written.
         threading.Thread(target=spill.close, name="scangate-close-spill", daemon=True).start()
     sink(b"]}\n")
-    return sink.finish() + rules_size
+    size = sink.finish() + rules_size
+    # Costs at the ratios of the whole document, not the running estimate, which is
+    # uncompressed until the first 64 KiB are metered and would make the most severe results
+    # (written first) look many times dearer than they are.
+    ratio = sink.ratio
+    for run, raw_costs, rule_ratio in pending_costs:
+        run.costs = [doc * ratio + rule * rule_ratio for doc, rule in raw_costs]
+    return size
 
 
 def _trim_to(runs: list[_Run], size: int) -> None:
-    """Keep the most severe results, across runs, whose measured cost fits the budget."""
+    """Keep the most severe results, across runs, whose measured cost fits the budget.
+
+    Ranked by severity, then by position, then by run: at one severity every run keeps its
+    share, and no run keeps a less severe result while another loses a more severe one.
+    """
     ranked = sorted(
         ((run.staged[pos][0].severity, run_no, pos) for run_no, run in enumerate(runs)
          for pos in range(run.keep)),
-        key=lambda item: (-item[0], item[1], item[2]),
+        key=lambda item: (-item[0], item[2], item[1]),
     )
     fixed_overhead = size - sum(sum(run.costs) for run in runs)
     # Aim below the budget: the real gzip of a shorter document compresses a little worse.
@@ -523,7 +596,8 @@ def write(result: GateResult, category_args: list[str], dockerfile: str | None,
                 f"scangate: warning: SARIF run {run.category!r} keeps "
                 f"{run.keep} most severe results and drops "
                 f"{sum(run.dropped.values())} to stay within GitHub's limits "
-                f"({', '.join(f'{k}={v}' for k, v in run.dropped.items())}); the JSON and GitLab "
-                "reports keep every finding",
+                f"({', '.join(f'{k}={v}' for k, v in run.dropped.items())}); the gate "
+                "still counts every finding, the JSON summary has the counts and the GitLab "
+                "report (--gitlab-report) lists them all",
                 file=sys.stderr,
             )

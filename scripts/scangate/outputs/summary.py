@@ -9,7 +9,7 @@ import orjson
 from scangate import __version__
 from scangate.findings import KINDS, Finding
 from scangate.gate import Disposition, GateResult
-from scangate.outputs.text import md_escape, truncate
+from scangate.outputs.text import md_code, md_escape, md_link, printable, truncate
 from scangate.policy import Waiver
 from scangate.severity import DESCENDING, Severity
 
@@ -26,12 +26,35 @@ def _waiver_json(waiver: Waiver) -> dict[str, Any]:
     return out
 
 
+def _waived_findings(result: GateResult) -> list[dict[str, Any]]:
+    """Each waived finding and the waiver that let it pass: a reviewer sees what was accepted,
+    where, why and until when, not just how many."""
+    out = []
+    for finding, disposition, waiver in result.decisions:
+        if disposition is not Disposition.WAIVED or waiver is None:
+            continue
+        out.append({
+            "id": finding.id,
+            "kind": finding.kind,
+            "severity": finding.severity.key,
+            "package": finding.package,
+            "installed_version": finding.installed_version,
+            "target": finding.target,
+            "report": finding.report.path,
+            "reason": waiver.reason,
+            "expires": waiver.expires.isoformat(),
+            "fingerprint": finding.fingerprint,
+        })
+    return out
+
+
 def summary_dict(result: GateResult) -> dict[str, Any]:
     policy = result.policy
     return {
         "decision": result.decision,
         "counts": {s.key: result.counts[s] for s in DESCENDING},
         "waived": result.waived,
+        "waived_findings": _waived_findings(result),
         "ignored_unfixed": result.ignored_unfixed,
         "violations": [
             {"severity": v.severity.key, "count": v.count, "limit": v.limit}
@@ -92,7 +115,7 @@ def markdown(result: GateResult) -> str:
     lines: list[str] = []
     verdict = "PASSED" if result.passed else "FAILED"
     icon = ":white_check_mark:" if result.passed else ":x:"
-    artifacts = ", ".join(f"`{md_escape(r.artifact_name or r.path)}`" for r in result.reports)
+    artifacts = ", ".join(md_code(r.artifact_name or r.path) for r in result.reports)
     lines += [f"## {icon} Security gate {verdict}", "", f"Scanned: {artifacts}", ""]
     lines += ["| Severity | Counted | Limit | " + " | ".join(k.capitalize() for k in KINDS) + " |",
               "| --- | ---: | ---: |" + " ---: |" * len(KINDS)]
@@ -122,12 +145,14 @@ def markdown(result: GateResult) -> str:
                   "| Severity | ID | Package | Installed | Fixed in | Target |",
                   "| --- | --- | --- | --- | --- | --- |"]
         for f in worst:
-            ident = f"[{md_escape(f.id)}]({f.primary_url})" if f.primary_url else md_escape(f.id)
+            # Everything from the report is a code span (or a checked link): nothing in a package
+            # name or a URL can become a heading, a link or HTML in the job summary.
+            ident = md_link(f.id, f.primary_url) if f.primary_url else md_code(f.id)
+            fixed = md_code(f.fixed_version) if f.fixed_version else "no fix yet"
             lines.append(
-                f"| {f.severity.name} | {ident} | {md_escape(f.package or '-')} "
-                f"| {md_escape(f.installed_version or '-')} "
-                f"| {md_escape(f.fixed_version or 'no fix yet')} "
-                f"| {md_escape(truncate(f.target, 80))} |"
+                f"| {f.severity.name} | {ident} | {md_code(f.package)} "
+                f"| {md_code(f.installed_version)} | {fixed} "
+                f"| {md_code(truncate(f.target, 80))} |"
             )
         shown = len(worst)
         total = sum(result.counts.values())
@@ -138,28 +163,32 @@ def markdown(result: GateResult) -> str:
     if result.expired_waivers:
         lines += ["### Expired waivers (no longer applied)", ""]
         for w in result.expired_waivers:
-            lines.append(f"- `{md_escape(w.id)}` expired {w.expires.isoformat()}: "
+            lines.append(f"- {md_code(w.id)} expired {w.expires.isoformat()}: "
                          f"{md_escape(w.reason)}")
         lines.append("")
     if result.unused_waivers:
         lines += ["### Waivers that matched nothing", ""]
         for w in result.unused_waivers:
-            lines.append(f"- `{md_escape(w.id)}` (expires {w.expires.isoformat()})")
+            lines.append(f"- {md_code(w.id)} (expires {w.expires.isoformat()})")
         lines.append("")
     not_gated = [(r, t, c, why) for r in result.reports for t, c, why in r.not_gated]
     if not_gated:
         lines += ["### Read but not gated", ""]
         for _, target, cls, why in not_gated:
-            label = f"`{md_escape(target)}`" if target else "(no target)"
-            lines.append(f"- {label} (class `{md_escape(cls)}`): {why}")
+            label = md_code(target) if target else "(no target)"
+            lines.append(f"- {label} (class {md_code(cls)}): {md_escape(why)}")
         lines.append("")
     policy = result.policy
-    extras = f"; overrides: {', '.join(policy.overrides)}" if policy.overrides else ""
-    lines.append(f"Policy: {md_escape(policy.source)}{extras}. scangate {__version__}.")
+    extras = (f"; overrides: {', '.join(md_code(o) for o in policy.overrides)}"
+              if policy.overrides else "")
+    lines.append(f"Policy: {md_code(policy.source)}{extras}. scangate {__version__}.")
     return "\n".join(lines) + "\n"
 
 
 def terminal(result: GateResult, written: list[str]) -> str:
+    """The few lines for the log. Every value from a report, the policy or the command line is
+    passed through ``printable``: no escape sequence reaches the terminal."""
+    p = printable
     verdict = "PASS" if result.passed else "FAIL"
     counts = ", ".join(f"{s.key} {result.counts[s]}" for s in DESCENDING)
     lines = [f"scangate: gate {verdict} ({counts}; waived {result.waived}, "
@@ -168,17 +197,17 @@ def terminal(result: GateResult, written: list[str]) -> str:
         lines.append(f"  violation: {v.severity.key} {v.count} > limit {v.limit}")
     for f in _worst(result)[:5]:
         if f.kind == "vulnerability":
-            fix = f"fixed in {f.fixed_version}" if f.fixed_version else "no fix yet"
-            lines.append(f"  {f.severity.name:<8} {f.id} {f.package} {f.installed_version} "
-                         f"({fix})")
+            fix = f"fixed in {p(f.fixed_version)}" if f.fixed_version else "no fix yet"
+            lines.append(f"  {f.severity.name:<8} {p(f.id)} {p(f.package)} "
+                         f"{p(f.installed_version)} ({fix})")
         else:
             line = f":{f.start_line}" if f.start_line else ""
-            lines.append(f"  {f.severity.name:<8} {f.kind} {f.id} in {f.target}{line}")
+            lines.append(f"  {f.severity.name:<8} {f.kind} {p(f.id)} in {p(f.target)}{line}")
     for w in result.expired_waivers:
-        lines.append(f"  expired waiver: {w.id} (expired {w.expires.isoformat()})")
+        lines.append(f"  expired waiver: {p(w.id)} (expired {w.expires.isoformat()})")
     for r in result.reports:
         for target, cls, _why in r.not_gated:
-            lines.append(f"  not gated: {target} (class {cls})")
+            lines.append(f"  not gated: {p(target)} (class {p(cls)})")
     if written:
-        lines.append("  wrote: " + ", ".join(written))
+        lines.append("  wrote: " + ", ".join(p(path) for path in written))
     return "\n".join(lines) + "\n"
