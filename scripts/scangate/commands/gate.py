@@ -142,8 +142,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     outputs = _outputs(args)
+    inputs = [("--report", path) for path in args.report]
+    if args.policy and not args.policy.startswith("ssm:"):
+        inputs.append(("--policy", args.policy))
+    if args.dockerfile:
+        inputs.append(("--dockerfile", args.dockerfile))
     for flag, path in outputs:
-        check_writable(path, flag)
+        check_writable(path, flag, inputs)
     writer = OutputSet(path for _, path in outputs)
     try:
         policy = _load_policy(args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -21,22 +22,65 @@ from scangate.errors import OutputError
 Content = bytes | Iterable[bytes] | Callable[[BinaryIO], None]
 
 
-def check_writable(path: str, flag: str) -> None:
-    """Fail before the real work when an output cannot be written at all."""
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def check_writable(path: str, flag: str, inputs: Iterable[tuple[str, str]] = ()) -> None:
+    """Fail before the real work when an output cannot be written, or must not be.
+
+    An output replaces what is at its path (a rename), so it may only be a regular file that
+    is none of the run's inputs (``inputs``: flag and path of each report, policy and
+    Dockerfile), compared by file identity so a hard link or another spelling of the path is
+    caught too. A symbolic link is refused whatever it points at: replacing it would not write
+    where it points, and writing through it could reach an input. A device, FIFO or socket is
+    refused: run as root, a rename over ``/dev/null`` would make it a regular file for every
+    later step of the job.
+    """
     target = Path(path)
     parent = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise OutputError(f"{path}: {flag} names a directory, not a file")
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise OutputError(f"{path}: {flag}: cannot check the path: {exc.strerror or exc}") from None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise OutputError(
+            f"{path}: {flag} names {_kind(info.st_mode)}; scangate writes outputs only as "
+            "regular files: give a path to a new or regular file")
+    if info is not None:
+        for input_flag, input_path in inputs:
+            try:
+                other = os.stat(input_path)
+            except OSError:
+                continue  # a missing input is reported by whatever reads it
+            if (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino):
+                raise OutputError(f"{path}: {flag} would overwrite the {input_flag} input "
+                                  f"{input_path}: write the output somewhere else")
     if not parent.is_dir():
         raise OutputError(f"{path}: {flag}: directory {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{path}: {flag}: directory {parent} is not writable")
 
 
+def _is_regular_file(path: str) -> bool:
+    """A regular file itself, not a link to one: only those are ever removed or replaced."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _remove_files(paths: list[str]) -> None:
     for path in paths:
         with contextlib.suppress(OSError):
-            if os.path.isfile(path):
+            if _is_regular_file(path):
                 os.unlink(path)
 
 
@@ -78,6 +122,13 @@ class OutputSet:
         self._clearing.join()
         for tmp, final in self._pending:
             try:
+                # Checked again at the last moment: nothing but a regular file (or nothing) is
+                # ever replaced, even if the path changed while the reports were read.
+                with contextlib.suppress(FileNotFoundError):
+                    mode = os.lstat(final).st_mode
+                    if not stat.S_ISREG(mode):
+                        raise OutputError(f"{final}: became {_kind(mode)} during the run; "
+                                          "nothing was written there")
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, final)
             except OSError as exc:
@@ -90,8 +141,5 @@ class OutputSet:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         self._pending.clear()
-        for path in stale_targets:
-            with contextlib.suppress(OSError):
-                if os.path.isfile(path):
-                    os.unlink(path)
+        _remove_files(list(stale_targets))
 
