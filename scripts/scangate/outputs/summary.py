@@ -83,6 +83,9 @@ def summary_dict(result: GateResult) -> dict[str, Any]:
                 "path": r.path,
                 "artifact_name": r.artifact_name,
                 "artifact_type": r.artifact_type,
+                # The scanned image's ID (Trivy's Metadata.ImageID, the config digest): what
+                # `scangate push --decision` checks the archive it pushes against.
+                "image_id": r.metadata.get("ImageID") if r.is_image else None,
                 "findings": len(r.findings),
                 "not_gated": [
                     {"target": t, "class": c, "reason": why} for t, c, why in r.not_gated
