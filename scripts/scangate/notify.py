@@ -1,7 +1,10 @@
 """Alerts: the gate's decision, counts and violations, to Slack (webhook) and SNS.
 
 The summary is ``scangate gate --json-summary`` output, validated before anything is sent: an
-alert built from a broken summary could announce a pass that never happened.
+alert built from a broken summary could announce a pass that never happened. A gate that ended
+in an error (exit 2, or a crash) leaves no summary on purpose (a failed run writes no output
+that could pass for a result), so the pipeline passes the gate's exit code instead and the alert
+says the gate did not decide: that release is stopped too, and someone has to look.
 
 The Slack webhook URL is a credential (anyone holding it can post). It is never printed: errors
 name the HTTP status or the failure's kind, and any text that came from the HTTP library is
@@ -22,6 +25,9 @@ from scangate.errors import NotifyError
 from scangate.severity import DESCENDING, Severity
 
 DECISIONS = ("pass", "fail")
+ERROR = "error"
+# The gate's exit codes: 0 pass, 1 policy violated; anything else, it did not decide.
+EXIT_DECISIONS = {0: "pass", 1: "fail"}
 SLACK_TEXT_MAX = 2900  # a section block holds 3,000 characters
 SLACK_ATTEMPTS = 5
 RETRY_AFTER_CAP = 30.0
@@ -162,8 +168,38 @@ class Message:
         return "\n".join(body)
 
 
-def build_message(summary: Summary, env: Mapping[str, str] | None = None) -> Message:
+def error_summary() -> Summary:
+    """The gate did not decide (no summary): no counts to report."""
+    return Summary(decision=ERROR, counts={}, violations=[], expired_waivers=[])
+
+
+def summary_for_exit_code(path: str | None, exit_code: int) -> Summary:
+    """The summary the gate left for its exit code: 0 and 1 need one that agrees; any other code
+    is an error, whatever file may be lying around (a stale one from an earlier run must not
+    turn an error into a pass)."""
+    decision = EXIT_DECISIONS.get(exit_code)
+    if decision is None:
+        return error_summary()
+    if not path:
+        raise NotifyError(f"--gate-exit-code {exit_code} means the gate decided {decision!r}: "
+                          "pass its --summary too")
+    summary = load_summary(path)
+    if summary.decision != decision:
+        raise NotifyError(f"{path}: decision is {summary.decision!r} but the gate exited "
+                          f"{exit_code} ({decision}): the summary is not this run's")
+    return summary
+
+
+def build_message(summary: Summary, env: Mapping[str, str] | None = None,
+                  exit_code: int | None = None) -> Message:
     env = os.environ if env is None else env
+    if summary.decision == ERROR:
+        context = run_context(env)
+        headline = "scangate gate ERROR" + (f" for {context}" if context else "")
+        code = f" (exit code {exit_code})" if exit_code is not None else ""
+        lines = [f"The gate did not reach a decision{code}: nothing was pushed.",
+                 "Open the run's log for the one-line error (what, where, how to fix)."]
+        return Message(headline=headline, lines=lines, link=run_link(env))
     verdict = "PASSED" if summary.decision == "pass" else "FAILED"
     context = run_context(env)
     headline = f"scangate gate {verdict}" + (f" for {context}" if context else "")

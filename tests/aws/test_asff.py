@@ -20,11 +20,14 @@ from scangate.aws.asff import (
     ID_MAX,
     TITLE_MAX,
     Destination,
+    Identity,
     build_records,
     fit,
     newer_than,
     size_of,
 )
+from scangate.aws.image import from_uri, load_push_result, parse_repository
+from scangate.errors import UsageError
 from scangate.findings import Report
 from scangate.report import load_reports, parse_report
 
@@ -75,15 +78,24 @@ def _no_blank_strings(value: Any, where: str) -> None:
             _no_blank_strings(item, where)
 
 
-def test_ids_unique_per_package_and_stable_across_tags_and_rescans() -> None:
+def test_ids_unique_per_package_stable_across_rescans_and_tags_of_one_digest() -> None:
     vulns = [reports.vulnerability(1, "openssl"), reports.vulnerability(1, "libssl3"),
              reports.vulnerability(2, "openssl")]
     first = _records(reports.report(vulns, tag="1.0"))
-    again = _records(reports.report(vulns, tag="2.0", digest="sha256:" + "ef" * 32))
+    again = _records(reports.report(vulns, tag="prod-1a2b3c4-7-1"))
     ids = [r["Id"] for r in first]
     assert len(set(ids)) == 3, "the same CVE in two packages must be two findings"
-    assert ids == [r["Id"] for r in again], "a rescan (or a rebuild) must update, not duplicate"
+    assert ids == [r["Id"] for r in again], "a rescan of the same digest must update"
     assert all(i.startswith("scangate/") and len(i) == 94 for i in ids)
+
+
+def test_two_digests_of_one_repository_never_share_a_finding() -> None:
+    """prod and dev builds of one repository: archiving what dev fixed must not touch prod."""
+    vulns = [reports.vulnerability(1, "openssl")]
+    prod = _records(reports.report(vulns, tag="prod-1"))
+    dev = _records(reports.report(vulns, tag="dev-2", digest="sha256:" + "ef" * 32))
+    assert prod[0]["Id"] != dev[0]["Id"]
+    assert prod[0]["Resources"][0]["Id"] != dev[0]["Resources"][0]["Id"]
 
 
 def test_same_finding_in_two_repositories_is_two_findings() -> None:
@@ -99,30 +111,131 @@ def test_repeated_finding_across_reports_is_imported_once() -> None:
     assert len(built.records) == 1 and built.duplicates == 1
 
 
-def test_ecr_image_resource() -> None:
+def test_ecr_image_resource_is_the_image_digest() -> None:
+    """Inspector's Id form for an ECR image (platform-rules.md, AWS) and the Details of
+    AwsEcrContainerImageDetails (Security Hub API reference)."""
     record = _records(reports.report([reports.vulnerability(1, "openssl")]))[0]
     resource = record["Resources"][0]
     assert resource["Type"] == "AwsEcrContainerImage"
-    assert resource["Id"] == "arn:aws:ecr:us-east-1:123456789012:repository/team/app"
+    assert resource["Id"] == (
+        f"arn:aws:ecr:us-east-1:123456789012:repository/team/app/{reports.DIGEST}")
     assert resource["Details"]["AwsEcrContainerImage"] == {
         "RegistryId": "123456789012", "RepositoryName": "team/app",
         "ImageDigest": reports.DIGEST, "ImageTags": ["1.0"], "Architecture": "amd64",
     }
+    assert record["ProductFields"]["scangate/ImageDigest"] == reports.DIGEST
     validate_asff([record])
+
+
+def _tarball_report(repo: str = reports.ECR_REPO, tag: str = "prod-1a2b3c4-7-1") -> dict[str, Any]:
+    """What Trivy reports for a `docker save` tarball: an image ID and tags, no registry digest."""
+    doc = reports.report([reports.vulnerability(1, "openssl")], repo=repo, tag=tag)
+    doc["ArtifactName"] = "image.tar"
+    del doc["Metadata"]["RepoDigests"]
+    return doc
+
+
+IMAGE_ID = "sha256:" + "cd" * 32
+
+
+def test_push_result_makes_the_pushed_image_the_resource(tmp_path: Path) -> None:
+    pushed = tmp_path / "push.json"
+    pushed.write_text(json.dumps({
+        "image-uri": f"{reports.ECR_REPO}@{reports.DIGEST}", "image-digest": reports.DIGEST,
+        "tags": ["prod-1a2b3c4-7-1"], "image-id": IMAGE_ID,
+        "pushed-at": "2025-06-01T10:00:00Z",
+    }))
+    identity = Identity(pushed=load_push_result(str(pushed)))
+    (record,) = build_records([_parse(_tarball_report())], DEST, NOW,
+                              identity=identity).records
+    resource = record["Resources"][0]
+    assert resource["Id"] == (
+        f"arn:aws:ecr:us-east-1:123456789012:repository/team/app/{reports.DIGEST}")
+    assert resource["Details"]["AwsEcrContainerImage"]["ImageTags"] == ["prod-1a2b3c4-7-1"]
+    assert resource["Details"]["AwsEcrContainerImage"]["ImagePublishedAt"] == (
+        "2025-06-01T10:00:00.000Z")
+    validate_asff([record])
+    # The same scan of the same digest named by flags: the same finding.
+    flags = Identity(pushed=from_uri(f"{reports.ECR_REPO}@{reports.DIGEST}", [], IMAGE_ID))
+    (again,) = build_records([_parse(_tarball_report())], DEST, NOW, identity=flags).records
+    assert again["Id"] == record["Id"]
+
+
+def test_push_result_of_another_image_is_refused() -> None:
+    other = Identity(pushed=from_uri(f"{reports.ECR_REPO}@{reports.DIGEST}", [],
+                                     "sha256:" + "99" * 32))
+    with pytest.raises(UsageError, match="not of the pushed image"):
+        build_records([_parse(_tarball_report())], DEST, NOW, identity=other)
+    unknown = Identity(pushed=from_uri(f"{reports.ECR_REPO}@{'sha256:' + '77' * 32}", []))
+    with pytest.raises(UsageError, match="pass --image-id"):
+        build_records([_parse(_tarball_report())], DEST, NOW, identity=unknown)
+
+
+def test_before_a_push_the_resource_is_repository_and_image_id() -> None:
+    (record,) = _records(_tarball_report())
+    resource = record["Resources"][0]
+    assert resource["Type"] == "Container"
+    assert resource["Id"] == f"{reports.ECR_REPO}@{IMAGE_ID}"
+    assert resource["Details"]["Container"]["ImageId"] == IMAGE_ID
+    # The same image ID built for another repository is another resource, another finding.
+    (other,) = _records(_tarball_report(repo=reports.ECR_REPO.replace("team/app", "team/b")))
+    assert other["Id"] != record["Id"]
+    validate_asff([record, other])
+
+
+def test_before_a_push_an_image_without_a_registry_name_needs_repository() -> None:
+    doc = _tarball_report(repo="app")
+    with pytest.raises(UsageError, match="--repository"):
+        _records(doc)
+    identity = Identity(repository=parse_repository(reports.ECR_REPO, "--repository"))
+    (record,) = build_records([_parse(doc)], DEST, NOW, identity=identity).records
+    assert record["Resources"][0]["Id"] == f"{reports.ECR_REPO}@{IMAGE_ID}"
 
 
 def test_other_registry_is_a_container_and_a_filesystem_is_other() -> None:
     image = _records(reports.report([reports.vulnerability(1, "openssl")],
                                     repo="registry.example.test:5000/team/app"))[0]
     assert image["Resources"][0]["Type"] == "Container"
-    assert image["Resources"][0]["Id"] == "registry.example.test:5000/team/app"
-    assert image["Resources"][0]["Details"]["Container"]["ImageId"] == reports.DIGEST
+    assert image["Resources"][0]["Id"] == f"registry.example.test:5000/team/app@{reports.DIGEST}"
+    assert image["Resources"][0]["Details"]["Container"]["ImageId"] == IMAGE_ID
     doc = reports.report([reports.vulnerability(1, "openssl")])
     doc.update(ArtifactType="filesystem", ArtifactName="/src/project", Metadata={})
     other = _records(doc)[0]
     assert other["Resources"][0]["Type"] == "Other"
     assert other["Resources"][0]["Id"] == "project"
-    validate_asff([image, other])
+    identity = Identity(repository=parse_repository(reports.ECR_REPO, "--repository"))
+    (named,) = build_records([_parse(doc)], DEST, NOW, identity=identity).records
+    assert named["Resources"][0]["Id"] == f"{reports.ECR_REPO}/project"
+    validate_asff([image, other, named])
+
+
+@pytest.mark.parametrize("uri", [
+    f"{reports.ECR_REPO}:1.0",
+    f"{reports.ECR_REPO}:1.0@{reports.DIGEST}",
+    "team/app@" + reports.DIGEST,
+    f"{reports.ECR_REPO}@sha256:abc",
+    f"{reports.ECR_REPO.upper()}@{reports.DIGEST}",
+])
+def test_image_uri_must_be_registry_repository_at_digest(uri: str) -> None:
+    with pytest.raises(UsageError):
+        from_uri(uri, [])
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    ("[]", "not a JSON object"),
+    ("{", "not valid JSON"),
+    ("{}", "no image-uri"),
+    (json.dumps({"image-uri": f"{reports.ECR_REPO}@{reports.DIGEST}",
+                 "image-digest": "sha256:" + "00" * 32}), "inconsistent"),
+    (json.dumps({"image-uri": f"{reports.ECR_REPO}@{reports.DIGEST}", "tags": ["bad tag"]}),
+     "not an image tag"),
+])
+def test_broken_push_result_is_a_usage_error(tmp_path: Path, content: str,
+                                             fragment: str) -> None:
+    path = tmp_path / "push.json"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=fragment):
+        load_push_result(str(path))
 
 
 def test_vulnerability_fields() -> None:

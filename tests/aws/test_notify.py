@@ -270,3 +270,75 @@ def test_an_unexpected_http_library_failure_is_scrubbed_too(
     assert "Slack webhook: UnicodeError: cannot encode <webhook>" in captured.err
     assert "Traceback" not in captured.err
     assert_no_secret(captured.out + captured.err, url)
+
+
+def _subscribed_queue() -> tuple[str, str]:
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name="scangate-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return topic, queue
+
+
+def _received(queue: str) -> list[dict[str, Any]]:
+    messages = boto3.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+@pytest.mark.parametrize("code", [2, 137])
+def test_gate_error_without_a_summary_is_an_error_alert(
+    moto: MotoServer, cli: Cli, tmp_path: Path, code: int
+) -> None:
+    """The gate writes no summary when it errors (a failed run leaves no output that could pass
+    for a result): the exit code alone makes the alert."""
+    topic, queue = _subscribed_queue()
+    assert cli(["notify", "--gate-exit-code", str(code), "--sns-topic-arn", topic]) == 0
+    (envelope,) = _received(queue)
+    assert envelope["Subject"] == "scangate gate ERROR for acme/app (main 0123456789ab)"
+    assert f"did not reach a decision (exit code {code})" in envelope["Message"]
+    assert envelope["MessageAttributes"]["decision"]["Value"] == "error"
+
+
+def test_gate_error_ignores_a_stale_passing_summary(
+    moto: MotoServer, cli: Cli, tmp_path: Path
+) -> None:
+    """A summary from an earlier run lying around must not turn an error into a pass."""
+    topic, queue = _subscribed_queue()
+    passing = dict(FAILING, decision="pass", violations=[])
+    path = summary_file(tmp_path, passing)
+    assert cli(["notify", "--summary", path, "--gate-exit-code", "2", "--skip-pass",
+                "--sns-topic-arn", topic]) == 0
+    (envelope,) = _received(queue)
+    assert envelope["MessageAttributes"]["decision"]["Value"] == "error"
+
+
+def test_exit_code_and_summary_must_agree(
+    moto: MotoServer, cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topic, queue = _subscribed_queue()
+    path = summary_file(tmp_path)  # decision fail
+    assert cli(["notify", "--summary", path, "--gate-exit-code", "0",
+                "--sns-topic-arn", topic]) == 2
+    assert "not this run's" in capsys.readouterr().err
+    assert cli(["notify", "--gate-exit-code", "1", "--sns-topic-arn", topic]) == 2
+    assert "pass its --summary too" in capsys.readouterr().err
+    assert cli(["notify", "--sns-topic-arn", topic]) == 2
+    assert "--gate-exit-code" in capsys.readouterr().err
+    assert _received(queue) == []
+
+
+def test_skip_pass_sends_nothing_on_pass_and_alerts_on_fail(
+    moto: MotoServer, cli: Cli, tmp_path: Path
+) -> None:
+    topic, queue = _subscribed_queue()
+    passing = summary_file(tmp_path, dict(FAILING, decision="pass", violations=[]))
+    assert cli(["notify", "--summary", passing, "--gate-exit-code", "0", "--skip-pass",
+                "--sns-topic-arn", topic]) == 0
+    assert _received(queue) == []
+    failing = summary_file(tmp_path)
+    assert cli(["notify", "--summary", failing, "--gate-exit-code", "1", "--skip-pass",
+                "--sns-topic-arn", topic]) == 0
+    (envelope,) = _received(queue)
+    assert envelope["MessageAttributes"]["decision"]["Value"] == "fail"

@@ -277,7 +277,7 @@ def test_cli_import_uses_batches_of_100_and_survives_throttling(
     def with_faults(service: str, region: str | None = None, **kwargs: Any) -> Any:
         built = real_client(service, region, **kwargs)
         if service == "securityhub":
-            assert kwargs == {"botocore_retries": False}, "scangate retries Security Hub itself"
+            assert kwargs["botocore_retries"] is False, "scangate retries Security Hub itself"
             built.inject["batch_import_findings"] = [None, throttle(), None, throttle()]
         return built
 
@@ -346,7 +346,7 @@ def test_archive_sends_the_filter_and_applies_it_client_side(
     smaller = reports.write(tmp_path / "s.json", reports.report(reports.many(100)))
     assert cli(["securityhub", "--report", smaller, "--archive-missing"]) == 0
     gets = [k for n, k in recorded["securityhub"].calls if n == "get_findings"]
-    resource = "arn:aws:ecr:us-east-1:123456789012:repository/team/app"
+    resource = f"arn:aws:ecr:us-east-1:123456789012:repository/team/app/{reports.DIGEST}"
     assert gets[0]["Filters"] == active_filters(PRODUCT, resource) == {
         "ProductArn": [{"Value": PRODUCT, "Comparison": "EQUALS"}],
         "ResourceId": [{"Value": resource, "Comparison": "EQUALS"}],

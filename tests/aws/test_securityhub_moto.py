@@ -73,7 +73,8 @@ def test_archive_missing_archives_only_resolved_scangate_findings_of_the_resourc
     foreign.update(Id="othertool/finding-1", GeneratorId="othertool/rule")
     boto3.client("securityhub").batch_import_findings(Findings=[foreign])
 
-    # The rebuilt image fixed the first 40 vulnerabilities (and 4 of them were in two packages).
+    # A rescan of the same digest no longer reports the first 40 vulnerabilities (4 of them were
+    # in two packages): the advisories were withdrawn or the scanner learnt better.
     fixed = reports.write(tmp_path / "new.json",
                           reports.report(reports.many(300)[44:], tag="1.1"))
     capsys.readouterr()
@@ -84,14 +85,15 @@ def test_archive_missing_archives_only_resolved_scangate_findings_of_the_resourc
     states = Counter(f["RecordState"] for f in after.values())
     assert states == {"ACTIVE": 256 + 20 + 1, "ARCHIVED": 44}
     app_ids = [i for i, f in before.items()
-               if f["Resources"][0]["Id"].endswith("repository/team/app")]
+               if f["Resources"][0]["Id"].endswith(f"repository/team/app/{reports.DIGEST}")]
     for ident in app_ids:
         finding = after[ident]
         assert finding["UpdatedAt"] > before[ident]["UpdatedAt"]
         # CreatedAt is the first import's, kept across the re-import and the archive.
         assert finding["CreatedAt"] == before[ident]["CreatedAt"]
     archived = [f for f in after.values() if f["RecordState"] == "ARCHIVED"]
-    assert all(f["Resources"][0]["Id"].endswith("repository/team/app") for f in archived)
+    assert all(f["Resources"][0]["Id"].endswith(f"repository/team/app/{reports.DIGEST}")
+               for f in archived)
     assert all("scangate/ArchivedReason" in f["ProductFields"] for f in archived)
     assert after["othertool/finding-1"]["RecordState"] == "ACTIVE"
 
@@ -170,3 +172,98 @@ def test_no_credentials_is_exit_2_with_the_fix(
     err = capsys.readouterr().err
     assert err.startswith("scangate: error: sts GetCallerIdentity")
     assert "no AWS credentials found" in err
+
+
+IMAGE_ID = "sha256:" + "cd" * 32
+PROD_DIGEST = reports.DIGEST
+DEV_DIGEST = "sha256:" + "ef" * 32
+
+
+def _pushed(tmp_path: Path, name: str, digest: str, tag: str) -> str:
+    """The push result scangate push writes (image-uri, image-digest, tags, image-id)."""
+    path = tmp_path / name
+    path.write_text(json.dumps({"image-uri": f"{reports.ECR_REPO}@{digest}",
+                                "image-digest": digest, "tags": [tag], "image-id": IMAGE_ID}))
+    return str(path)
+
+
+def _tarball_scan(tmp_path: Path, name: str, vulns: list[dict[str, Any]]) -> str:
+    """Trivy's report of the `docker save` tarball: image ID and tags, no registry digest."""
+    doc = reports.report(vulns, tag="local")
+    doc["ArtifactName"] = "image.tar"
+    del doc["Metadata"]["RepoDigests"]
+    return reports.write(tmp_path / name, doc)
+
+
+def _by_resource() -> dict[str, Counter[str]]:
+    states: dict[str, Counter[str]] = {}
+    for finding in all_findings():
+        resource = finding["Resources"][0]["Id"]
+        states.setdefault(resource, Counter())[finding["RecordState"]] += 1
+    return states
+
+
+def test_two_digests_of_one_repository_keep_separate_findings(
+    moto: MotoServer, cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """prod and dev digests of one repository (the same image ID pushed twice is not needed:
+    the resource is the digest). Archiving what dev no longer has leaves prod's findings
+    ACTIVE; a re-import is idempotent (same Ids, no duplicates)."""
+    prod = f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/team/app/{PROD_DIGEST}"
+    dev = f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/team/app/{DEV_DIGEST}"
+    scan = _tarball_scan(tmp_path, "scan.json", reports.many(30))
+    assert cli(["securityhub", "--report", scan, "--archive-missing",
+                "--push-result", _pushed(tmp_path, "prod.json", PROD_DIGEST, "prod-1")]) == 0
+    assert cli(["securityhub", "--report", scan, "--archive-missing",
+                "--image-uri", f"{reports.ECR_REPO}@{DEV_DIGEST}", "--tag", "dev-2",
+                "--image-id", IMAGE_ID]) == 0
+    assert _by_resource() == {prod: Counter(ACTIVE=30), dev: Counter(ACTIVE=30)}
+    first = {f["Id"]: f for f in all_findings()}
+    assert len(first) == 60
+    tags = {f["Resources"][0]["Id"]: f["Resources"][0]["Details"]["AwsEcrContainerImage"]
+            ["ImageTags"] for f in first.values()}
+    assert tags == {prod: ["prod-1"], dev: ["dev-2"]}
+
+    # dev's rescan no longer reports the first 10: only dev's 10 are archived.
+    capsys.readouterr()
+    fixed = _tarball_scan(tmp_path, "fixed.json", reports.many(30)[11:])
+    assert cli(["securityhub", "--report", fixed, "--archive-missing",
+                "--push-result", _pushed(tmp_path, "dev.json", DEV_DIGEST, "dev-2")]) == 0
+    assert "archived 11 resolved" in capsys.readouterr().out
+    assert _by_resource() == {prod: Counter(ACTIVE=30), dev: Counter(ACTIVE=19, ARCHIVED=11)}
+
+    # Re-import of prod: the same 30 Ids updated, no duplicates, nothing archived.
+    assert cli(["securityhub", "--report", scan, "--archive-missing",
+                "--push-result", _pushed(tmp_path, "prod.json", PROD_DIGEST, "prod-1")]) == 0
+    assert "archived 0 resolved" in capsys.readouterr().out
+    again = all_findings()
+    assert Counter(f["Id"] for f in again) == Counter(list(first))
+    assert _by_resource() == {prod: Counter(ACTIVE=30), dev: Counter(ACTIVE=19, ARCHIVED=11)}
+
+
+def test_failed_gate_import_names_repository_and_image_id(
+    moto: MotoServer, cli: Cli, tmp_path: Path
+) -> None:
+    """Before a push there is no digest: REGISTRY/REPO@IMAGE-ID, distinct per repository (the
+    same image built for two repositories is two resources, and archiving one leaves the other)."""
+    scan = _tarball_scan(tmp_path, "scan.json", reports.many(5))
+    assert cli(["securityhub", "--report", scan]) == 0
+    other = reports.ECR_REPO.replace("team/app", "team/other")
+    assert cli(["securityhub", "--report", scan, "--repository", other]) == 0
+    empty = _tarball_scan(tmp_path, "empty.json", [])
+    assert cli(["securityhub", "--report", empty, "--repository", other,
+                "--archive-missing"]) == 0
+    assert _by_resource() == {f"{reports.ECR_REPO}@{IMAGE_ID}": Counter(ACTIVE=5),
+                              f"{other}@{IMAGE_ID}": Counter(ARCHIVED=5)}
+
+
+def test_push_result_of_another_image_imports_nothing(
+    moto: MotoServer, cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scan = _tarball_scan(tmp_path, "scan.json", reports.many(5))
+    pushed = tmp_path / "push.json"
+    pushed.write_text(json.dumps({"image-uri": f"{reports.ECR_REPO}@{PROD_DIGEST}",
+                                  "tags": ["prod-1"], "image-id": "sha256:" + "99" * 32}))
+    assert cli(["securityhub", "--report", scan, "--push-result", str(pushed)]) == 2
+    assert "not of the pushed image" in capsys.readouterr().err
+    assert all_findings() == []

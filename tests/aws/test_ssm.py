@@ -80,13 +80,24 @@ def test_thresholds_all_four_and_optional_unknown(moto: MotoServer) -> None:
     assert thresholds_from_ssm(PREFIX + "/")[Severity.UNKNOWN] == 7
 
 
-def test_thresholds_missing_parameters_are_named(moto: MotoServer) -> None:
-    _put_thresholds(critical="0", high="3")
+def test_thresholds_missing_severity_means_no_limit(moto: MotoServer) -> None:
+    """The seed defines critical 0, high 5, medium 20 and nothing for low: no limit."""
+    _put_thresholds(critical="0", high="5", medium="20")
+    assert thresholds_from_ssm(PREFIX) == {
+        Severity.CRITICAL: 0, Severity.HIGH: 5, Severity.MEDIUM: 20,
+    }
+    _put_thresholds(high="3")
+    _ssm().delete_parameters(Names=[f"{PREFIX}/critical", f"{PREFIX}/medium"])
+    assert thresholds_from_ssm(PREFIX) == {Severity.HIGH: 3}
+
+
+def test_thresholds_prefix_without_any_parameter_is_an_error(moto: MotoServer) -> None:
+    """A mistyped prefix must not become "no limits" (every image would pass)."""
+    _put_thresholds(critical="0", high="5", medium="20")
     with pytest.raises(AwsError) as caught:
-        thresholds_from_ssm(PREFIX)
-    assert f"{PREFIX}/medium" in caught.value.message
-    assert f"{PREFIX}/low" in caught.value.message
-    assert f"{PREFIX}/critical" not in caught.value.message
+        thresholds_from_ssm(PREFIX + "-typo")
+    assert f"ssm:{PREFIX}-typo: no threshold parameter" in caught.value.message
+    assert f"{PREFIX}-typo/critical" in caught.value.message
 
 
 @pytest.mark.parametrize("value", ["-1", "three", "1.5", "   ", "0x10", "+3", "1 2"])
@@ -129,8 +140,10 @@ def test_gate_policy_and_thresholds_from_ssm(
     assert cli(["gate", "--report", path, "--thresholds-from-ssm", PREFIX, "--quiet"]) == 0
     capsys.readouterr()
     _ssm().delete_parameter(Name=f"{PREFIX}/low")
-    assert cli(["gate", "--report", path, "--thresholds-from-ssm", PREFIX, "--quiet"]) == 2
-    assert f"missing threshold parameter(s) {PREFIX}/low" in capsys.readouterr().err
+    assert cli(["gate", "--report", path, "--thresholds-from-ssm", PREFIX, "--quiet"]) == 0
+    assert cli(["gate", "--report", path, "--thresholds-from-ssm", "/nothing/here",
+                "--quiet"]) == 2
+    assert "ssm:/nothing/here: no threshold parameter" in capsys.readouterr().err
     assert cli(["gate", "--report", path, "--policy", "ssm:/scangate/none", "--quiet"]) == 2
     assert "ssm:/scangate/none: parameter not found" in capsys.readouterr().err
 

@@ -2,9 +2,10 @@
 
 Id scheme: ``scangate/<resource key>/<fingerprint>``, where the fingerprint is the finding's own
 stable identity (kind, target, package, installed version, path, id) and the resource key is a
-hash of the resource's Id (the ECR repository ARN, or the image repository). So the same CVE in
-two packages is two findings, the same finding in a rescan or a rebuilt image of the same
-repository is an update of one finding, and every Id is 94 characters however long the names.
+hash of the resource's Id, which names ONE image (scangate.aws.image: the pushed ECR image's ARN
+with its digest, or before a push REGISTRY/REPO@IMAGE-ID). So the same CVE in two packages is two
+findings, a rescan of the same digest updates the same finding, two digests of one repository
+(prod and dev) never share a finding, and every Id is 94 characters however long the names.
 
 Every length limit of ASFF is enforced here by truncating with a marker, never by failing.
 """
@@ -22,6 +23,8 @@ from typing import Any
 import orjson
 
 from scangate import __version__
+from scangate.aws.image import DIGEST, MAX_TAGS, PushedImage, Repository, parse_repository
+from scangate.errors import UsageError
 from scangate.findings import Finding, Report
 from scangate.outputs.text import one_line, truncate
 from scangate.severity import Severity
@@ -51,10 +54,6 @@ TYPES = {
     "misconfiguration": "Software and Configuration Checks",
 }
 
-_ECR_IMAGE = re.compile(
-    r"^(?P<registry>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
-    r"/(?P<repository>[a-z0-9][a-z0-9._/-]*)$"
-)
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 
 
@@ -123,56 +122,155 @@ def _compact(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v not in ("", None, [], {})}
 
 
-def resource_for(report: Report, destination: Destination) -> dict[str, Any]:
-    """The ASFF resource of a report. Its Id is per repository, so it is stable across builds."""
-    artifact = report.artifact_id
-    match = _ECR_IMAGE.match(artifact) if report.is_image else None
-    if match:
-        region = match["region"]
-        partition = "aws-cn" if artifact.split("/", 1)[0].endswith(".cn") else destination.partition
-        return {
-            "Type": "AwsEcrContainerImage",
-            "Id": f"arn:{partition}:ecr:{region}:{match['registry']}:repository/"
-            f"{match['repository']}",
-            "Partition": partition,
-            "Region": region,
-            "Details": {
-                "AwsEcrContainerImage": _compact({
-                    "RegistryId": match["registry"],
-                    "RepositoryName": match["repository"],
-                    "ImageDigest": report.image_digest,
-                    "ImageTags": _repo_tags(report, artifact)[:50],
-                    "Architecture": _architecture(report),
-                })
-            },
-        }
-    if report.is_image:
-        image_id = report.image_digest or str(report.metadata.get("ImageID") or "")
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What the command line says the image is: pushed (registry digest), or only its repository
+    (before a push). Both None: the report's own names decide (a scan of a registry digest)."""
+
+    pushed: PushedImage | None = None
+    repository: Repository | None = None
+
+
+def _report_image_id(report: Report) -> str:
+    value = report.metadata.get("ImageID")
+    return value if isinstance(value, str) and DIGEST.fullmatch(value) else ""
+
+
+def _check_same_image(report: Report, pushed: PushedImage) -> None:
+    """The findings must be of the pushed image: its config digest (image ID), or its digest."""
+    scanned = _report_image_id(report)
+    if pushed.image_id and scanned:
+        if scanned != pushed.image_id:
+            raise UsageError(
+                f"{report.path}: the scanned image ID is {scanned} but {pushed.source} names "
+                f"image ID {pushed.image_id}: these findings are not of the pushed image"
+            )
+        return
+    if report.image_digest == pushed.digest:
+        return
+    raise UsageError(
+        f"{report.path}: cannot tell that this scan is of {pushed.uri}: the report's image ID "
+        f"({scanned or 'none'}) or registry digest must match; pass --image-id with the scanned "
+        "image ID (scangate push records it as image-id)"
+    )
+
+
+def _pushed_from_report(report: Report) -> PushedImage | None:
+    """A scan of an image in a registry (by digest) names its own pushed identity."""
+    for value in report.metadata.get("RepoDigests") or []:
+        if not isinstance(value, str) or "@" not in value:
+            continue
+        name, digest = value.split("@", 1)
+        try:
+            repository = parse_repository(name, "RepoDigests")
+        except UsageError:
+            continue
+        if DIGEST.fullmatch(digest):
+            return PushedImage(repository=repository, digest=digest,
+                               tags=tuple(_repo_tags(report, name)),
+                               image_id=_report_image_id(report), source=report.path)
+    return None
+
+
+def _pushed_resource(report: Report, image: PushedImage, destination: Destination
+                     ) -> dict[str, Any]:
+    ecr = image.repository.ecr
+    if ecr is None:
         return {
             "Type": "Container",
-            "Id": truncate(artifact, ID_MAX),
+            "Id": image.uri,
             "Partition": destination.partition,
             "Region": destination.region,
-            "Details": {
-                "Container": _compact({
-                    "Name": truncate(artifact, 1024),
-                    "ImageId": image_id,
-                    "ImageName": truncate(report.artifact_name or artifact, 1024),
-                })
-            },
+            "Details": {"Container": _compact({
+                "Name": truncate(image.uri, 1024),
+                "ImageId": image.image_id or image.digest,
+                "ImageName": truncate(image.uri, 1024),
+            })},
         }
+    registry, region, partition = ecr
+    path = image.repository.path
+    return {
+        "Type": "AwsEcrContainerImage",
+        # Amazon Inspector's Id for an ECR image: findings of two digests never share a resource.
+        "Id": f"arn:{partition}:ecr:{region}:{registry}:repository/{path}/{image.digest}",
+        "Partition": partition,
+        "Region": region,
+        "Details": {
+            "AwsEcrContainerImage": _compact({
+                "RegistryId": registry,
+                "RepositoryName": path,
+                "ImageDigest": image.digest,
+                "ImageTags": list(image.tags[:MAX_TAGS]),
+                "Architecture": _architecture(report),
+                "ImagePublishedAt": _asff_time(image.pushed_at) if image.pushed_at else "",
+            })
+        },
+    }
+
+
+def _unpushed_resource(report: Report, repository: Repository | None,
+                       destination: Destination) -> dict[str, Any]:
+    """Before a push: REGISTRY/REPO@IMAGE-ID, which no other repository or build can have."""
+    if repository is None:
+        try:
+            repository = parse_repository(report.artifact_id, "the image name in the report")
+        except UsageError:
+            raise UsageError(
+                f"{report.path}: the scanned image has no registry name ({report.artifact_id!r}):"
+                " pass --push-result (after scangate push) or --repository REGISTRY/REPOSITORY"
+            ) from None
+    image_id = _report_image_id(report)
+    if not image_id:
+        raise UsageError(f"{report.path}: the report has no Metadata.ImageID (sha256:...), so "
+                         "its findings cannot be tied to one image; scan the image itself")
+    return {
+        "Type": "Container",
+        "Id": f"{repository.name}@{image_id}",
+        "Partition": destination.partition,
+        "Region": destination.region,
+        "Details": {"Container": _compact({
+            "Name": truncate(repository.name, 1024),
+            "ImageId": image_id,
+            "ImageName": truncate(report.image_reference or repository.name, 1024),
+        })},
+    }
+
+
+def resource_for(report: Report, destination: Destination,
+                 identity: Identity | None = None) -> dict[str, Any]:
+    """The ASFF resource of a report: one image (a digest, or before a push an image ID)."""
+    identity = identity or Identity()
+    if report.is_image:
+        if identity.pushed is not None:
+            _check_same_image(report, identity.pushed)
+            return _pushed_resource(report, identity.pushed, destination)
+        from_report = _pushed_from_report(report)
+        if from_report is not None and (
+            identity.repository is None or identity.repository == from_report.repository
+        ):
+            return _pushed_resource(report, from_report, destination)
+        return _unpushed_resource(report, identity.repository, destination)
     return {
         "Type": "Other",
-        "Id": truncate(artifact, ID_MAX),
+        "Id": truncate(artifact_id_of(report, identity), ID_MAX),
         "Partition": destination.partition,
         "Region": destination.region,
         "Details": {
             "Other": _compact({
-                "ArtifactName": truncate(report.artifact_name or artifact, 1024),
+                "ArtifactName": truncate(report.artifact_name or report.artifact_id, 1024),
                 "ArtifactType": report.artifact_type,
             })
         },
     }
+
+
+def artifact_id_of(report: Report, identity: Identity) -> str:
+    """A non-image scan (Dockerfile, file system) of the image's repository is named after it,
+    so the Dockerfile findings of two repositories never share an Id."""
+    repository = identity.pushed.repository if identity.pushed else identity.repository
+    if repository is None:
+        return report.artifact_id
+    return f"{repository.name}/{report.artifact_id}"
 
 
 # --- ids -------------------------------------------------------------------------------------
@@ -293,7 +391,16 @@ def _vulnerabilities(finding: Finding) -> list[dict[str, Any]]:
     })]
 
 
-def _product_fields(finding: Finding, report: Report) -> dict[str, str]:
+def _resource_digest(resource: dict[str, Any], report: Report) -> str:
+    details = resource.get("Details", {}).get("AwsEcrContainerImage", {})
+    if details.get("ImageDigest"):
+        return str(details["ImageDigest"])
+    name, _, digest = str(resource.get("Id", "")).rpartition("@")
+    return digest if name and DIGEST.fullmatch(digest) else report.image_digest
+
+
+def _product_fields(finding: Finding, report: Report, resource: dict[str, Any]
+                    ) -> dict[str, str]:
     fields = {
         "scangate/Version": __version__,
         "scangate/Scanner": "Trivy",
@@ -301,7 +408,7 @@ def _product_fields(finding: Finding, report: Report) -> dict[str, str]:
         "scangate/Kind": finding.kind,
         "scangate/ArtifactId": report.artifact_id,
         "scangate/ArtifactName": report.artifact_name,
-        "scangate/ImageDigest": report.image_digest,
+        "scangate/ImageDigest": _resource_digest(resource, report),
         "scangate/Target": finding.stable_target,
         "scangate/Class": finding.result_class,
         "scangate/Package": finding.package,
@@ -345,7 +452,7 @@ def to_asff(
         "Title": _title(finding),
         "Description": _description(finding),
         "Remediation": _recommendation(finding),
-        "ProductFields": _product_fields(finding, finding.report),
+        "ProductFields": _product_fields(finding, finding.report, resource),
         "Resources": [resource],
         "Workflow": {"Status": "NEW"},
         "RecordState": "ACTIVE",
@@ -419,11 +526,12 @@ class Built:
     duplicates: int = 0
 
 
-def resources_of(reports: list[Report], destination: Destination) -> dict[str, dict[str, Any]]:
+def resources_of(reports: list[Report], destination: Destination,
+                 identity: Identity | None = None) -> dict[str, dict[str, Any]]:
     """Resource Id -> ASFF resource of every report (also those without findings)."""
     resources: dict[str, dict[str, Any]] = {}
     for report in reports:
-        resource = resource_for(report, destination)
+        resource = resource_for(report, destination, identity)
         resources.setdefault(resource["Id"], resource)
     return resources
 
@@ -443,13 +551,14 @@ def build_records(
     destination: Destination,
     now: dt.datetime,
     existing: dict[str, dict[str, Any]] | None = None,
+    identity: Identity | None = None,
 ) -> Built:
     """Every finding of every report as ASFF; ``existing`` (by Id) keeps CreatedAt stable."""
     existing = existing or {}
     built = Built(records=[], resources={})
     seen: set[str] = set()
     for report in reports:
-        resource = resource_for(report, destination)
+        resource = resource_for(report, destination, identity)
         built.resources.setdefault(resource["Id"], resource)
         scanned = timestamp(parse_time(report.created_at) or now)
         for finding in report.findings:

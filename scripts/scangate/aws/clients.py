@@ -31,11 +31,15 @@ NO_RETRIES = Config(
 )
 
 
-def client(service: str, region: str | None = None, *, botocore_retries: bool = True) -> Any:
-    """A client from the default credential chain; ``AWS_ENDPOINT_URL`` is honoured by botocore."""
+def client(service: str, region: str | None = None, *, botocore_retries: bool = True,
+           session: Any = None) -> Any:
+    """A client of ``session`` (default: the default credential chain; scangate.aws.identity
+    makes one for a role assumed with a CI ID token); botocore honours ``AWS_ENDPOINT_URL``."""
     config = STANDARD_RETRIES if botocore_retries else NO_RETRIES
     try:
-        return boto3.session.Session().client(service, region_name=region or None, config=config)
+        return (session or boto3.session.Session()).client(
+            service, region_name=region or None, config=config
+        )
     except NoRegionError:
         raise AwsError(
             f"{service}: no AWS region: pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 from scangate.aws.clients import AWS_FAILURES, client, describe, error_code
 from scangate.errors import AwsError
@@ -31,8 +32,10 @@ def _subject(text: str) -> str:
     return ascii_only[:SUBJECT_MAX]
 
 
-def publish(topic_arn: str, subject: str, message: str, attributes: dict[str, str]) -> str:
-    """Publish and return the MessageId."""
+def publish(topic_arn: str, subject: str, message: str, attributes: dict[str, str],
+            *, session: Any = None) -> str:
+    """Publish and return the MessageId (``session``: a boto3 session, default the default
+    credential chain)."""
     region = check_topic_arn(topic_arn)
     body = message.encode("utf-8")
     if len(body) > MESSAGE_MAX_BYTES:
@@ -47,7 +50,7 @@ def publish(topic_arn: str, subject: str, message: str, attributes: dict[str, st
     if topic_arn.endswith(".fifo"):
         kwargs["MessageGroupId"] = "scangate"
         kwargs["MessageDeduplicationId"] = hashlib.sha256(message.encode()).hexdigest()
-    sns = client("sns", region)
+    sns = client("sns", region, session=session)
     try:
         response = sns.publish(**kwargs)
     except AWS_FAILURES as exc:

@@ -1,7 +1,9 @@
 """Policies and thresholds from SSM Parameter Store.
 
-A missing, unreadable or malformed parameter is an error naming the parameter, never a silent
-default: a gate that quietly fell back to "no limits" because a parameter was renamed would pass
+An unreadable or malformed parameter is an error naming the parameter, never a silent default.
+Thresholds follow the policy file's rule: a severity without a parameter has no limit from SSM
+(the seed defines critical, high and medium only). A prefix under which NO threshold parameter
+exists is an error, though: a renamed or mistyped prefix must not turn into "no limits" and pass
 every image.
 """
 
@@ -15,16 +17,15 @@ from scangate.errors import AwsError, PolicyError
 from scangate.policy import Policy, parse_policy
 from scangate.severity import Severity
 
-# The four limits a threshold prefix must hold; UNKNOWN is optional.
-REQUIRED_THRESHOLDS = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
-OPTIONAL_THRESHOLDS = (Severity.UNKNOWN,)
+# PREFIX/<severity> for each of these; any may be missing (no limit), not all of them.
+THRESHOLDS = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.UNKNOWN)
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
 _TEXT_TYPES = ("String", "SecureString")
 _READ_NEEDS = "ssm:GetParameter (plus kms:Decrypt on the key of a SecureString)"
 
 
-def _ssm(region: str | None) -> Any:
-    return client("ssm", region)
+def _ssm(region: str | None, session: Any = None) -> Any:
+    return client("ssm", region, session=session)
 
 
 def _check_name(name: str, what: str) -> str:
@@ -40,6 +41,13 @@ def _check_name(name: str, what: str) -> str:
 
 def load_policy_from_ssm(parameter_name: str, *, region: str | None = None) -> Policy:
     """Read a policy document (YAML) from a String or SecureString parameter, decrypted."""
+    return load_versioned_policy_from_ssm(parameter_name, region=region)[0]
+
+
+def load_versioned_policy_from_ssm(parameter_name: str, *,
+                                   region: str | None = None) -> tuple[Policy, int]:
+    """The policy and the parameter's version (SSM numbers every change; the monitor orders
+    decisions by it)."""
     name = _check_name(parameter_name, "--policy")
     source = f"ssm:{name}"
     ssm = _ssm(region)
@@ -60,12 +68,14 @@ def load_policy_from_ssm(parameter_name: str, *, region: str | None = None) -> P
             f"{source}: parameter type is {kind}, expected String or SecureString holding the "
             "policy YAML"
         )
-    return parse_policy(str(parameter.get("Value", "")), source)
+    version = parameter.get("Version")
+    return (parse_policy(str(parameter.get("Value", "")), source),
+            version if isinstance(version, int) else 0)
 
 
 def _threshold_names(prefix: str) -> dict[Severity, str]:
     base = prefix.rstrip("/")
-    return {s: f"{base}/{s.key}" for s in (*REQUIRED_THRESHOLDS, *OPTIONAL_THRESHOLDS)}
+    return {s: f"{base}/{s.key}" for s in THRESHOLDS}
 
 
 def _parse_limit(name: str, parameter: dict[str, Any]) -> int:
@@ -80,8 +90,10 @@ def _parse_limit(name: str, parameter: dict[str, Any]) -> int:
     return int(value)
 
 
-def thresholds_from_ssm(prefix: str, *, region: str | None = None) -> dict[Severity, int]:
-    """Read PREFIX/{critical,high,medium,low} (and PREFIX/unknown when present) as limits."""
+def thresholds_from_ssm(prefix: str, *, region: str | None = None,
+                        session: Any = None) -> dict[Severity, int]:
+    """The limits under PREFIX/{critical,high,medium,low,unknown} that exist (a missing one: no
+    limit); at least one must exist. ``session``: a boto3 session, default the default chain."""
     prefix = _check_name(prefix, "--thresholds-from-ssm")
     if not prefix.startswith("/"):
         raise AwsError(
@@ -89,7 +101,7 @@ def thresholds_from_ssm(prefix: str, *, region: str | None = None) -> dict[Sever
             "(e.g. /container-security/vulnerability-thresholds)"
         )
     names = _threshold_names(prefix)
-    ssm = _ssm(region)
+    ssm = _ssm(region, session)
     try:
         # One call for all five (GetParameters takes up to 10 names).
         response = ssm.get_parameters(Names=list(names.values()), WithDecryption=True)
@@ -99,11 +111,11 @@ def thresholds_from_ssm(prefix: str, *, region: str | None = None) -> dict[Sever
             "ssm:GetParameters (plus kms:Decrypt on the key of a SecureString)",
         ) from None
     found = {p.get("Name"): p for p in response.get("Parameters") or []}
-    missing = [names[s] for s in REQUIRED_THRESHOLDS if names[s] not in found]
-    if missing:
+    if not any(name in found for name in names.values()):
         raise AwsError(
-            f"ssm:{prefix}: missing threshold parameter(s) {', '.join(missing)} in region "
-            f"{ssm.meta.region_name}; create each with a whole number (0 = none allowed)"
+            f"ssm:{prefix}: no threshold parameter in region {ssm.meta.region_name} (looked for "
+            f"{', '.join(names.values())}); create them (templates/aws or templates/terraform "
+            "seed critical 0, high 5, medium 20) or fix the prefix or region"
         )
     thresholds: dict[Severity, int] = {}
     problems: list[str] = []

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from scangate.aws.identity import add_identity_arguments
 from scangate.errors import EXIT_PASS, NotifyError, ScangateError, UsageError
 
 NAME = "notify"
@@ -18,15 +19,34 @@ def add_parser(subparsers: Any) -> None:
         NAME,
         help="send the gate's decision, counts and violations to Slack and/or SNS",
         description="Reads the JSON summary of `scangate gate --json-summary`, validates it and "
-        "sends it, with a link to the CI run. Retries 429 and 5xx answers. The webhook URL is "
-        f"never printed; prefer passing it in ${WEBHOOK_ENV} over the command line.",
+        "sends it, with a link to the CI run. With --gate-exit-code other than 0 or 1 (the gate "
+        "errored and left no summary) it sends an ERROR alert. Retries 429 and 5xx answers. The "
+        f"webhook URL is never printed; prefer passing it in ${WEBHOOK_ENV} over the command "
+        "line.",
     )
-    parser.add_argument("--summary", required=True, metavar="PATH",
-                        help="JSON summary written by scangate gate --json-summary")
+    parser.add_argument("--summary", metavar="PATH",
+                        help="JSON summary written by scangate gate --json-summary (required "
+                        "unless --gate-exit-code says the gate errored)")
+    parser.add_argument("--gate-exit-code", type=_exit_code, metavar="N",
+                        help="the gate's exit code: 0 pass and 1 fail need a --summary that "
+                        "agrees; anything else (2, a crash) is an ERROR alert")
+    parser.add_argument("--skip-pass", action="store_true",
+                        help="send nothing when the gate passed (alert on fail and error only)")
     parser.add_argument("--slack-webhook-url", metavar="URL",
                         help=f"Slack incoming-webhook URL (default: ${WEBHOOK_ENV})")
     parser.add_argument("--sns-topic-arn", metavar="ARN", help="SNS topic to publish to")
+    add_identity_arguments(parser)
     parser.set_defaults(run=run)
+
+
+def _exit_code(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an exit code") from None
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"{value} is not an exit code (0..255)")
+    return value
 
 
 def _say(message: str) -> None:
@@ -34,7 +54,12 @@ def _say(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scangate.notify import build_message, check_webhook_url, load_summary
+    from scangate.notify import (
+        build_message,
+        check_webhook_url,
+        load_summary,
+        summary_for_exit_code,
+    )
 
     webhook = args.slack_webhook_url or os.environ.get(WEBHOOK_ENV, "")
     if not webhook and not args.sns_topic_arn:
@@ -46,8 +71,17 @@ def run(args: argparse.Namespace) -> int:
         from scangate.aws.sns import check_topic_arn
 
         check_topic_arn(args.sns_topic_arn)
-    summary = load_summary(args.summary)
-    message = build_message(summary)
+    if args.gate_exit_code is not None:
+        summary = summary_for_exit_code(args.summary, args.gate_exit_code)
+    elif args.summary:
+        summary = load_summary(args.summary)
+    else:
+        raise UsageError("pass --summary (the gate's --json-summary), or --gate-exit-code when "
+                         "the gate errored and wrote none")
+    if args.skip_pass and summary.decision == "pass":
+        _say("the gate passed: nothing sent (--skip-pass)")
+        return EXIT_PASS
+    message = build_message(summary, exit_code=args.gate_exit_code)
     failures: list[str] = []
     if webhook:
         from scangate.notify import post_slack, slack_payload
@@ -59,11 +93,13 @@ def run(args: argparse.Namespace) -> int:
             failures.append(exc.message)
             print(f"scangate: notify: {exc.message}", file=sys.stderr)
     if args.sns_topic_arn:
+        from scangate.aws.identity import session_from_args
         from scangate.aws.sns import publish
 
         try:
+            session = session_from_args(args)
             message_id = publish(args.sns_topic_arn, message.headline, message.text(),
-                                 {"decision": summary.decision})
+                                 {"decision": summary.decision}, session=session)
             _say(f"published to {args.sns_topic_arn} (MessageId {message_id})")
         except ScangateError as exc:
             failures.append(exc.message)

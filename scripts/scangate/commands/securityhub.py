@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from scangate.aws.identity import add_identity_arguments
 from scangate.errors import EXIT_PASS, AwsError, UsageError
 from scangate.outputs.atomic import OutputSet, check_writable
 from scangate.report import load_reports
@@ -39,21 +40,61 @@ def add_parser(subparsers: Any) -> None:
                         "GetCallerIdentity)")
     parser.add_argument("--product-arn", help="ProductArn (default: the account's own custom "
                         "integration, arn:aws:securityhub:REGION:ACCOUNT:product/ACCOUNT/default)")
+    image = parser.add_argument_group(
+        "the image the findings belong to",
+        "After scangate push: --push-result (or --image-uri with --tag/--image-id): the resource "
+        "is the pushed image (AwsEcrContainerImage for ECR), one per digest. Before a push or "
+        "after a failed gate: --repository (or the registry name inside the scanned image): the "
+        "resource is REGISTRY/REPOSITORY@IMAGE-ID.",
+    )
+    image.add_argument("--push-result", metavar="PATH",
+                       help="JSON written by scangate push --output (image-uri, tags, image-id)")
+    image.add_argument("--image-uri", metavar="REGISTRY/REPO@sha256:DIGEST",
+                       help="the pushed image by digest (instead of --push-result)")
+    image.add_argument("--tag", action="append", default=[], metavar="TAG",
+                       help="a tag of the pushed image (with --image-uri; repeat)")
+    image.add_argument("--image-id", metavar="sha256:HEX",
+                       help="the scanned image ID (config digest; with --image-uri): checked "
+                       "against the report's ImageID")
+    image.add_argument("--repository", metavar="REGISTRY/REPO",
+                       help="before a push: the repository the image is built for")
     parser.add_argument("--archive-missing", action="store_true",
-                        help="archive scangate's active findings of the same resources that this "
-                        "scan no longer reports (they were fixed)")
+                        help="archive scangate's active findings of the same image (same digest, "
+                        "or same repository and image ID) that this scan no longer reports")
     parser.add_argument("--asff-out", metavar="PATH", help="also write the ASFF ({\"Findings\": "
                         "[...]}) to PATH")
     parser.add_argument("--dry-run", action="store_true",
                         help="build the ASFF without calling AWS (needs --account-id)")
+    add_identity_arguments(parser, region=False)
     parser.set_defaults(run=run)
+
+
+def _identity(args: argparse.Namespace) -> Any:
+    from scangate.aws.asff import Identity
+    from scangate.aws.image import from_uri, load_push_result, parse_repository
+
+    if args.push_result and args.image_uri:
+        raise UsageError("--push-result and --image-uri both name the pushed image: pass one")
+    if (args.tag or args.image_id) and not args.image_uri:
+        raise UsageError("--tag and --image-id describe --image-uri: pass it too (or use "
+                         "--push-result)")
+    pushed = None
+    if args.push_result:
+        pushed = load_push_result(args.push_result)
+    elif args.image_uri:
+        pushed = from_uri(args.image_uri, args.tag, args.image_id or "")
+    repository = parse_repository(args.repository, "--repository") if args.repository else None
+    if pushed is not None and repository is not None and repository != pushed.repository:
+        raise UsageError(f"--repository {repository.name} is not the pushed image's repository "
+                         f"{pushed.repository.name}")
+    return Identity(pushed=pushed, repository=repository)
 
 
 def _progress(message: str) -> None:
     print(f"scangate: securityhub: {message}", file=sys.stderr)
 
 
-def _destination(args: argparse.Namespace) -> Any:
+def _destination(args: argparse.Namespace, session: Any) -> Any:
     from scangate.aws.asff import Destination, default_product_arn
     from scangate.aws.clients import (
         AWS_FAILURES,
@@ -80,7 +121,7 @@ def _destination(args: argparse.Namespace) -> Any:
     if account is None:
         if args.dry_run:
             raise UsageError("--dry-run makes no AWS call, so it needs --account-id")
-        sts = client("sts", region)
+        sts = client("sts", region, session=session)
         try:
             account = str(sts.get_caller_identity()["Account"])
         except AWS_FAILURES as exc:
@@ -137,24 +178,33 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.asff_out, "--asff-out")
         if os.path.realpath(args.asff_out) in {os.path.realpath(p) for p in args.report}:
             raise UsageError(f"{args.asff_out}: --asff-out would overwrite an input report")
+    identity = _identity(args)
     reports = load_reports(args.report)
-    destination = _destination(args)
+    session = None
+    if not args.dry_run:
+        from scangate.aws.identity import session_from_args
+
+        session = session_from_args(args, args.region)
+    destination = _destination(args, session)
 
     from scangate.aws.asff import build_records, resources_of
     from scangate.aws.clients import client
     from scangate.aws.securityhub import Importer, active_findings
 
     now = dt.datetime.now(dt.UTC)
+    # Every resource is checked (image identity, names) before anything is sent.
+    resources = resources_of(reports, destination, identity)
     securityhub = None if args.dry_run else client(
-        "securityhub", destination.region, botocore_retries=False
+        "securityhub", destination.region, botocore_retries=False, session=session
     )
     existing: dict[str, dict[str, Any]] = {}
     if args.archive_missing:
         # Read first: the active findings give CreatedAt to keep and the set to archive from.
-        for resource_id in resources_of(reports, destination):
+        # Only the findings of these resources (this digest) are candidates.
+        for resource_id in resources:
             for finding in active_findings(securityhub, destination.product_arn, resource_id):
                 existing[finding["Id"]] = finding
-    built = build_records(reports, destination, now, existing)
+    built = build_records(reports, destination, now, existing, identity)
     if built.duplicates:
         _progress(f"{built.duplicates} findings repeated in the reports (same resource and "
                   "fingerprint) were imported once")
@@ -178,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
     if args.archive_missing:
         archived = _archive(securityhub, existing, {r["Id"] for r in built.records}, now)
     print(f"securityhub: imported {outcome.imported} findings of {len(reports)} report(s) "
-          f"into {destination.product_arn} in {outcome.calls} call(s)"
+          f"into {destination.product_arn} in {outcome.calls} call(s) for "
+          + ", ".join(resources)
           + (f"; archived {archived} resolved" if args.archive_missing else ""))
     return EXIT_PASS
