@@ -12,7 +12,9 @@ from scangate import __version__
 from scangate.errors import EXIT_ERROR, ScangateError
 
 # Each module in scangate.commands provides add_parser(subparsers) and run(args) -> int.
-COMMANDS = ("scan", "gate", "securityhub", "ecr_findings", "notify", "pin_image", "assume_role")
+COMMANDS = (
+    "scan", "gate", "securityhub", "ecr_findings", "notify", "pin_image", "assume_role", "push",
+)
 
 
 def _command_modules() -> list[ModuleType]:

@@ -1,0 +1,147 @@
+"""``scangate push``: push the scanned image archive by digest and verify the registry has it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from scangate import __version__
+from scangate.aws.identity import add_identity_arguments, session_from_args
+from scangate.errors import EXIT_PASS, UsageError
+from scangate.outputs.atomic import OutputSet, check_writable
+from scangate.registry.archive import normalize_sha256
+from scangate.registry.client import RegistryClient
+from scangate.registry.decision import check_decision
+from scangate.registry.ecr_auth import ecr_credentials
+from scangate.registry.push import PushResult, push_and_verify, read_archive
+from scangate.registry.reference import Repository, check_tag, parse_repository
+
+NAME = "push"
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        NAME,
+        allow_abbrev=False,
+        help="push the scanned image archive to a registry and verify it by digest",
+        description="Push the image whose config digest is --image-id from a docker-archive or "
+        "OCI-layout tarball (gzip or not) to --repository under every --tag, then read the "
+        "manifest (by digest and by each tag) and the config back from the registry and check "
+        "them. Refuses an archive that is not the scanned image, and (with --decision) an image "
+        "the gate did not pass. ECR is logged in to through boto3; plain HTTP only for a "
+        "registry on loopback. Exit 0 pushed and verified, 1 the gate did not pass, 2 error.",
+    )
+    parser.add_argument("--archive", required=True, type=Path, metavar="IMAGE.tar[.gz]",
+                        help="the tarball that was scanned (docker save, Buildx type=docker/oci)")
+    parser.add_argument("--image-id", required=True, metavar="sha256:HEX",
+                        help="the scanned image ID (the sha256 of the image config)")
+    parser.add_argument("--archive-sha256", metavar="HEX",
+                        help="sha256 of the archive file as scanned (refuse any other file)")
+    parser.add_argument("--repository", required=True, metavar="REGISTRY/REPO",
+                        help="target repository, registry host included, no tag")
+    parser.add_argument("--tag", required=True, action="append", default=[], metavar="TAG",
+                        help="tag to push (repeat for several, e.g. prod-<sha> for lifecycle "
+                        "rules)")
+    parser.add_argument("--decision", type=Path, metavar="summary.json",
+                        help="summary.json of `scangate gate`: refuse unless it records a pass "
+                        "for --image-id")
+    parser.add_argument("--output", required=True, type=Path, metavar="push.json",
+                        help="where to write the result (image-uri, image-digest, tags, ...)")
+    parser.add_argument("--dotenv", type=Path, metavar="push.env",
+                        help="also write SCANGATE_IMAGE_* variables (GitLab dotenv report)")
+    add_identity_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def _tags(values: list[str]) -> list[str]:
+    tags: list[str] = []
+    for value in values:
+        tag = check_tag(value)
+        if tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def _check_outputs(args: argparse.Namespace) -> list[str]:
+    inputs = {p.resolve() for p in (args.archive, args.decision) if p is not None}
+    targets: list[str] = []
+    for flag, path in (("--output", args.output), ("--dotenv", args.dotenv)):
+        if path is None:
+            continue
+        if path.resolve() in inputs:
+            raise UsageError(f"{flag} {path} is an input of this command: refusing to overwrite it")
+        check_writable(str(path), flag)
+        targets.append(str(path))
+    return targets
+
+
+def _client(args: argparse.Namespace, repository: Repository) -> RegistryClient:
+    ecr = repository.ecr
+    if ecr is None:
+        if args.role_arn:
+            raise UsageError(
+                f"--role-arn is for ECR registries; {repository.host} is not one (its login "
+                "would not use the role)"
+            )
+        return RegistryClient(repository)
+    account, region = ecr
+    session = session_from_args(args, region=args.aws_region or region)
+    return RegistryClient(repository, ecr_credentials(session, account, region))
+
+
+def result_json(result: PushResult) -> bytes:
+    document = {
+        "image-uri": result.image_uri,
+        "image-digest": result.digest,
+        "repository": result.repository,
+        "tags": list(result.tags),
+        "image-id": result.image_id,
+        "archive-sha256": result.archive_sha256,
+        "scangate-version": __version__,
+    }
+    return json.dumps(document, indent=2).encode("utf-8") + b"\n"
+
+
+def result_dotenv(result: PushResult) -> bytes:
+    # Every value is a validated reference, digest or tag list: no quoting is ever needed.
+    lines = [
+        f"SCANGATE_IMAGE_URI={result.image_uri}",
+        f"SCANGATE_IMAGE_DIGEST={result.digest}",
+        f"SCANGATE_IMAGE_REPOSITORY={result.repository}",
+        f"SCANGATE_IMAGE_TAGS={','.join(result.tags)}",
+        f"SCANGATE_IMAGE_ID={result.image_id}",
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def run(args: argparse.Namespace) -> int:
+    image_id = normalize_sha256(args.image_id, "--image-id")
+    archive_sha256 = (normalize_sha256(args.archive_sha256, "--archive-sha256")
+                      if args.archive_sha256 else None)
+    repository = parse_repository(args.repository)
+    tags = _tags(args.tag)
+    targets = _check_outputs(args)
+    outputs = OutputSet(targets)  # clears results of an earlier run at once
+    try:
+        if args.decision is not None:
+            check_decision(args.decision, image_id)
+        with tempfile.TemporaryDirectory(prefix="scangate-push-") as workdir:
+            image, blobs, sha256 = read_archive(args.archive, image_id, Path(workdir),
+                                                archive_sha256)
+            client = _client(args, repository)
+            try:
+                result = push_and_verify(client, image, blobs, tags, sha256, print)
+            finally:
+                client.close()
+        outputs.add(str(args.output), result_json(result))
+        if args.dotenv is not None:
+            outputs.add(str(args.dotenv), result_dotenv(result))
+        outputs.commit()
+    except BaseException:
+        outputs.abort(targets)
+        raise
+    print(f"image-uri {result.image_uri}")
+    return EXIT_PASS

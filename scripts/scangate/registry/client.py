@@ -1,0 +1,146 @@
+"""The OCI distribution API, as much of it as pushing and reading back one image needs.
+
+Uploads are POST (open a session), PATCH (the whole blob), PUT ``?digest=`` (commit), the
+sequence ``docker push`` uses and ECR documents. Every answer that carries a digest is checked by
+the caller; this module only moves bytes and turns HTTP failures into one-line errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin
+
+import requests
+
+from scangate import __version__
+from scangate.registry.errors import RegistryError
+from scangate.registry.reference import Repository
+
+MANIFEST_ACCEPT = ", ".join((
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+))
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the registry limit ECR and distribution apply
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+TIMEOUT = (15.0, 600.0)  # connect, read (a layer upload can take minutes)
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return " ".join(response.text[:200].split())
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        return f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
+    return " ".join(response.text[:200].split())
+
+
+class RegistryClient:
+    """One repository of one registry, with optional Basic credentials (ECR's login)."""
+
+    def __init__(self, repository: Repository, auth: tuple[str, str] | None = None) -> None:
+        self.repository = repository
+        self.http = requests.Session()
+        self.http.headers["User-Agent"] = f"scangate/{__version__}"
+        # Credentials come from --role-arn/ECR only, never from a ~/.netrc on the runner.
+        self.http.trust_env = False
+        self.http.auth = auth
+        self._base = f"{repository.base_url}/v2/{repository.path}"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _request(self, method: str, url: str, expected: tuple[int, ...], **kwargs: Any
+                 ) -> requests.Response:
+        try:
+            response = self.http.request(method, url, timeout=TIMEOUT, **kwargs)
+        except requests.RequestException as exc:
+            raise RegistryError(
+                f"{method} {url}: cannot reach the registry ({type(exc).__name__}: {exc})"
+            ) from None
+        if response.status_code not in expected:
+            hint = ""
+            if response.status_code in (401, 403):
+                hint = (" (the push identity lacks access: for ECR pass --role-arn with a role "
+                        "allowed to push to this repository)")
+            raise RegistryError(
+                f"{method} {url}: HTTP {response.status_code}: {_error_text(response)}{hint}"
+            )
+        return response
+
+    # -- blobs ----------------------------------------------------------------------------
+
+    def blob_exists(self, digest: str) -> bool:
+        response = self._request("HEAD", f"{self._base}/blobs/{digest}", (200, 404),
+                                 allow_redirects=True)
+        return response.status_code == 200
+
+    def upload_blob(self, digest: str, data: bytes | Path) -> None:
+        start = self._request("POST", f"{self._base}/blobs/uploads/", (202,))
+        location = self._location(start)
+        headers = {"Content-Type": "application/octet-stream"}
+        if isinstance(data, Path):
+            with data.open("rb") as handle:
+                patched = self._request("PATCH", location, (202,), data=handle, headers=headers)
+        else:
+            patched = self._request("PATCH", location, (202,), data=data, headers=headers)
+        location = self._location(patched)
+        separator = "&" if "?" in location else "?"
+        done = self._request("PUT", f"{location}{separator}{urlencode({'digest': digest})}",
+                             (201,), headers={"Content-Length": "0"})
+        stored = done.headers.get("Docker-Content-Digest")
+        if stored is not None and stored != digest:
+            raise RegistryError(
+                f"registry {self.repository.host} stored blob {digest} as {stored}"
+            )
+
+    def _location(self, response: requests.Response) -> str:
+        location = response.headers.get("Location")
+        if not location:
+            raise RegistryError(
+                f"{response.request.method} {response.url}: the registry gave no upload Location"
+            )
+        return urljoin(response.url, location)
+
+    def get_blob(self, digest: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
+        # ECR answers with a redirect to S3; requests drops the Authorization header when the
+        # host changes, as it must.
+        response = self._request("GET", f"{self._base}/blobs/{digest}", (200,),
+                                 allow_redirects=True, stream=True)
+        return _read_limited(response, limit, f"blob {digest}")
+
+    # -- manifests ------------------------------------------------------------------------
+
+    def put_manifest(self, reference: str, body: bytes, media_type: str) -> str | None:
+        """PUT the manifest under a tag; return the digest the registry says it stored."""
+        response = self._request("PUT", f"{self._base}/manifests/{reference}", (201,),
+                                 data=body, headers={"Content-Type": media_type})
+        return response.headers.get("Docker-Content-Digest")
+
+    def get_manifest(self, reference: str) -> tuple[bytes, str, str | None] | None:
+        """(body, content type, Docker-Content-Digest) of a manifest, or None when absent."""
+        response = self._request("GET", f"{self._base}/manifests/{reference}", (200, 404),
+                                 headers={"Accept": MANIFEST_ACCEPT}, stream=True)
+        if response.status_code == 404:
+            response.close()
+            return None
+        body = _read_limited(response, MAX_MANIFEST_BYTES, f"manifest {reference}")
+        return (body, response.headers.get("Content-Type", ""),
+                response.headers.get("Docker-Content-Digest"))
+
+
+def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    with response:
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise RegistryError(f"{response.url}: {what} is larger than {limit} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
