@@ -1,0 +1,117 @@
+"""One image's findings, read through ``ecr-findings`` code and judged by ``scangate.gate``.
+
+Nothing here counts: the ECR/Inspector scan becomes a Trivy report (scangate.aws.ecr_report),
+that report is read by the same reader as CI's reports (scangate.report), and the decision is
+``scangate.gate.evaluate`` with the policy CI uses (from SSM).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from scangate.aws.ecr import ScanReader, find_image
+from scangate.aws.ecr_report import to_trivy
+from scangate.findings import Finding
+from scangate.gate import Disposition, GateResult, evaluate
+from scangate.monitor.events import ImageRef
+from scangate.policy import Policy
+from scangate.report import parse_report
+from scangate.severity import DESCENDING
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """A finding as the inventory keeps it."""
+
+    fingerprint: str
+    id: str
+    severity: str
+    package: str
+    installed_version: str
+    fixed_version: str
+    disposition: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    image: ImageRef
+    tags: tuple[str, ...]
+    repository_uri: str
+    scan_type: str
+    scanned_at_ms: int
+    decision: str
+    counts: dict[str, int]
+    violations: list[dict[str, Any]]
+    findings: dict[str, Observed]
+    policy_source: str
+    policy_version: int
+    evaluated_on: str
+
+    @property
+    def order_key(self) -> str:
+        """Newer scans sort later; for one scan, a newer policy, then a later day (waivers
+        expire by date) sort later. An older key never replaces a newer one."""
+        return f"{self.scanned_at_ms:015d}#{self.policy_version:010d}#{self.evaluated_on}"
+
+    @property
+    def scanned_at(self) -> str:
+        return iso_ms(self.scanned_at_ms)
+
+
+def iso_ms(ms: int) -> str:
+    moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _epoch_ms(value: str, fallback: dt.datetime) -> int:
+    moment = fallback
+    if value:
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = fallback
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _observed(finding: Finding, disposition: Disposition) -> Observed:
+    return Observed(
+        fingerprint=finding.fingerprint,
+        id=finding.id,
+        severity=finding.severity.name,
+        package=finding.package,
+        installed_version=finding.installed_version,
+        fixed_version=finding.fixed_version,
+        disposition=disposition.value,
+    )
+
+
+def judge(ecr: Any, ref: ImageRef, policy: Policy, policy_version: int,
+          now: dt.datetime) -> Evaluation:
+    """Read every page of the image's scan (no waiting: an event means the scan is there)."""
+    image = find_image(ecr, ref.repository, tag=None, digest=ref.digest)
+    scan = ScanReader(ecr).read(image, wait=False, timeout=1.0)
+    report_doc, _closed = to_trivy(image, scan, now)
+    report = parse_report(orjson.dumps(report_doc), f"ecr:{ref.key}")
+    result: GateResult = evaluate([report], policy, now.date())
+    findings = {f.fingerprint: _observed(f, d) for f, d, _w in result.decisions}
+    return Evaluation(
+        image=ref,
+        tags=image.tags,
+        repository_uri=image.repository_uri,
+        scan_type=scan.scan_type,
+        scanned_at_ms=_epoch_ms(scan.completed_at, now),
+        decision=result.decision,
+        counts={s.key: result.counts[s] for s in DESCENDING},
+        violations=[{"severity": v.severity.key, "count": v.count, "limit": v.limit}
+                    for v in result.violations],
+        findings=findings,
+        policy_source=policy.source,
+        policy_version=policy_version,
+        evaluated_on=now.date().isoformat(),
+    )

@@ -1,0 +1,166 @@
+"""What an EventBridge event asks the monitor to do, or why it cannot be processed.
+
+Shapes follow the samples in AWS's documentation (tests/monitor/fixtures cite the pages):
+- ``ECR Image Scan`` (aws.ecr, basic scanning): detail.repository-name, detail.image-digest;
+- ``Inspector2 Scan`` (aws.inspector2, enhanced, initial scan): detail.repository-name is an
+  ARN in the documented sample, a plain name elsewhere; both are accepted;
+- ``Inspector2 Finding`` (aws.inspector2): the image is in
+  detail.resources[].details.awsEcrContainerImage (repositoryName, registry, imageHash);
+- ``Scheduled Event`` (aws.events): the sweep over deployed images;
+- ``Scangate Image Deployed`` / ``Scangate Sweep Image`` (scangate.monitor): a deployment
+  marks an image as deployed; the sweep re-evaluates one image.
+Anything else is refused with a reason (it goes to the dead-letter queue, never retried).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from scangate.errors import ScangateError
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_REPO_NAME = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
+_REPO_ARN = re.compile(r"arn:aws[a-z-]*:ecr:[a-z0-9-]+:(?P<account>[0-9]{12}):repository/"
+                       r"(?P<name>.+)")
+_ACCOUNT = re.compile(r"[0-9]{12}")
+
+OWN_SOURCE = "scangate.monitor"
+DEPLOYED = "Scangate Image Deployed"
+SWEEP_IMAGE = "Scangate Sweep Image"
+
+
+class MalformedEvent(ScangateError):
+    """The event is not one the monitor handles, or lacks what it needs: dead-letter it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    registry_id: str
+    repository: str
+    digest: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.registry_id}/{self.repository}@{self.digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluate:
+    """Re-read the image's findings and decide (a scan event, a sweep item, a deployment)."""
+
+    image: ImageRef
+    event_id: str
+    kind: str
+    deployed: bool | None = None  # True/False: set the flag; None: leave it
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    event_id: str
+
+
+Action = Evaluate | Sweep
+
+
+def _field(doc: dict[str, Any], name: str, where: str) -> Any:
+    if name not in doc:
+        raise MalformedEvent(f"{where}: no {name!r}")
+    return doc[name]
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"{where} is {value!r}, not a non-empty string")
+    return value
+
+
+def _digest(value: object, where: str) -> str:
+    digest = _text(value, where)
+    if not _DIGEST.fullmatch(digest):
+        raise MalformedEvent(f"{where} {digest[:80]!r} is not sha256:<64 lowercase hex>")
+    return digest
+
+
+def _repository(value: object, account: str, where: str) -> tuple[str, str]:
+    """(registry id, repository name) from a name or a repository ARN."""
+    text = _text(value, where)
+    match = _REPO_ARN.fullmatch(text)
+    if match:
+        # The documented Inspector2 Scan sample names the repository by ARN; the registry is
+        # the event's account (the sample's ARN account differs: the image is in this one).
+        text = match["name"]
+    if len(text) > 256 or not _REPO_NAME.fullmatch(text):
+        raise MalformedEvent(f"{where} {text[:80]!r} is not an ECR repository name")
+    return account, text
+
+
+def parse(event: object) -> Action:
+    if not isinstance(event, dict):
+        raise MalformedEvent(f"event is {type(event).__name__}, not a JSON object")
+    source = _text(_field(event, "source", "event"), "event source")
+    kind = _text(_field(event, "detail-type", "event"), "event detail-type")
+    event_id = _text(_field(event, "id", "event"), "event id")
+    where = f"{kind} event {event_id[:80]}"
+    if (source, kind) == ("aws.events", "Scheduled Event"):
+        return Sweep(event_id)
+    detail = _field(event, "detail", where)
+    if not isinstance(detail, dict):
+        raise MalformedEvent(f"{where}: detail is not an object")
+    account = _text(_field(event, "account", where), f"{where}: account")
+    if not _ACCOUNT.fullmatch(account):
+        raise MalformedEvent(f"{where}: account {account[:40]!r} is not a 12-digit account id")
+    if (source, kind) == ("aws.ecr", "ECR Image Scan"):
+        status = detail.get("scan-status")
+        if status != "COMPLETE":
+            raise MalformedEvent(f"{where}: scan-status {status!r}; only COMPLETE scans have "
+                                 "findings to judge")
+        return _from_detail(detail, account, event_id, kind, where)
+    if (source, kind) == ("aws.inspector2", "Inspector2 Scan"):
+        return _from_detail(detail, account, event_id, kind, where)
+    if (source, kind) == ("aws.inspector2", "Inspector2 Finding"):
+        return _from_finding(detail, account, event_id, kind, where)
+    if source == OWN_SOURCE and kind in (DEPLOYED, SWEEP_IMAGE):
+        action = _from_detail(detail, account, event_id, kind, where)
+        if kind == DEPLOYED:
+            deployed = detail.get("deployed", True)
+            if not isinstance(deployed, bool):
+                raise MalformedEvent(f"{where}: deployed is {deployed!r}, not true or false")
+            return Evaluate(action.image, event_id, kind, deployed)
+        return action
+    raise MalformedEvent(f"unknown event: source {source[:80]!r}, detail-type {kind[:80]!r}")
+
+
+def _from_detail(detail: dict[str, Any], account: str, event_id: str, kind: str,
+                 where: str) -> Evaluate:
+    registry, repository = _repository(_field(detail, "repository-name", where), account,
+                                       f"{where}: repository-name")
+    registry = str(detail.get("registry-id") or registry)
+    if not _ACCOUNT.fullmatch(registry):
+        raise MalformedEvent(f"{where}: registry-id {registry[:40]!r} is not an account id")
+    digest = _digest(_field(detail, "image-digest", where), f"{where}: image-digest")
+    return Evaluate(ImageRef(registry, repository, digest), event_id, kind)
+
+
+def _from_finding(detail: dict[str, Any], account: str, event_id: str, kind: str,
+                  where: str) -> Evaluate:
+    resources = _field(detail, "resources", where)
+    if not isinstance(resources, list):
+        raise MalformedEvent(f"{where}: resources is not a list")
+    for resource in resources:
+        if not isinstance(resource, dict) or resource.get("type") != "AWS_ECR_CONTAINER_IMAGE":
+            continue
+        image = (resource.get("details") or {}).get("awsEcrContainerImage")
+        if not isinstance(image, dict):
+            raise MalformedEvent(f"{where}: an AWS_ECR_CONTAINER_IMAGE resource has no "
+                                 "details.awsEcrContainerImage")
+        registry = _text(image.get("registry") or account, f"{where}: registry")
+        if not _ACCOUNT.fullmatch(registry):
+            raise MalformedEvent(f"{where}: registry {registry[:40]!r} is not an account id")
+        _, repository = _repository(image.get("repositoryName"), registry,
+                                    f"{where}: repositoryName")
+        digest = _digest(image.get("imageHash"), f"{where}: imageHash")
+        return Evaluate(ImageRef(registry, repository, digest), event_id, kind)
+    raise MalformedEvent(f"{where}: no AWS_ECR_CONTAINER_IMAGE resource (not a container image "
+                         "finding)")

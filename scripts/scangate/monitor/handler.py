@@ -1,0 +1,131 @@
+"""The Lambda entry point: an SQS batch of EventBridge events -> partial batch response.
+
+- A record that is not an event the monitor handles goes to the dead-letter queue at once,
+  with the reason as a message attribute, and counts as done (retrying cannot fix it).
+- A record that fails otherwise (AWS throttled past the retries, an image being rescanned) is
+  reported in ``batchItemFailures``: SQS redelivers only that one; the rest of the batch is
+  done and never replayed. On its last attempt (``SCANGATE_MAX_ATTEMPTS``) it goes to the
+  dead-letter queue with the reason instead of looping.
+- Nothing escapes as an exception: an uncaught error would fail the whole batch and replay the
+  records that succeeded. The queue's own redrive policy stays as the backstop for a crash.
+
+Lambda setting: handler ``scangate.monitor.handler.handler``, event source mapping with
+``FunctionResponseTypes: [ReportBatchItemFailures]``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from typing import Any
+
+from scangate.aws.clients import AWS_FAILURES, describe
+from scangate.errors import ScangateError
+from scangate.monitor import metrics
+from scangate.monitor.events import MalformedEvent, parse
+from scangate.monitor.processor import Config, Processor
+
+REASON_MAX = 1000
+_processor: Processor | None = None
+
+
+def _log(level: str, message: str, **fields: Any) -> None:
+    print(json.dumps({"level": level, "message": message, **fields}, sort_keys=True,
+                     default=str), file=sys.stderr, flush=True)
+
+
+def processor() -> Processor:
+    """One processor per Lambda container: clients and the policy cache are reused."""
+    global _processor  # Lambda reuses the module (and this processor) between invocations
+    if _processor is None:
+        _processor = Processor.from_config(Config.from_env())
+    return _processor
+
+
+def dead_letter(proc: Processor, body: str, reason: str, message_id: str) -> None:
+    if not proc.config.dlq_url:
+        raise ScangateError("monitor: SCANGATE_DLQ_URL not set; cannot dead-letter "
+                            f"record {message_id}")
+    try:
+        proc.sqs.send_message(
+            QueueUrl=proc.config.dlq_url, MessageBody=body or "(empty)",
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason[:REASON_MAX] or "?"},
+                "source-message-id": {"DataType": "String", "StringValue": message_id or "?"},
+            })
+    except AWS_FAILURES as exc:
+        raise describe(exc, "sqs SendMessage (dead-letter queue)", "sqs:SendMessage") from None
+
+
+def _attempt(record: dict[str, Any]) -> int:
+    value = str((record.get("attributes") or {}).get("ApproximateReceiveCount") or "1")
+    return int(value) if value.isdigit() else 1
+
+
+def process_record(proc: Processor, record: dict[str, Any]) -> bool:
+    """True when the record is done (processed or dead-lettered); False: redeliver it."""
+    message_id = str(record.get("messageId") or "")
+    body = record.get("body")
+    try:
+        try:
+            event = json.loads(body) if isinstance(body, str) else None
+        except ValueError as exc:
+            raise MalformedEvent(f"body is not JSON ({exc})") from None
+        if event is None:
+            raise MalformedEvent("record has no body")
+        action = parse(event)
+    except MalformedEvent as exc:
+        _log("WARNING", "dead-lettered", reason=exc.message, messageId=message_id)
+        metrics.outcome_metric("Malformed", stream=proc.metrics_stream)
+        try:
+            dead_letter(proc, body if isinstance(body, str) else "", exc.message, message_id)
+        except ScangateError as dlq_error:
+            _log("ERROR", "dead-letter queue unavailable", reason=dlq_error.message)
+            return False
+        return True
+    try:
+        outcome = proc.run(action)
+    except Exception as exc:  # noqa: BLE001 - one record must never fail the batch
+        reason = exc.message if isinstance(exc, ScangateError) else \
+            f"internal error: {type(exc).__name__}: {exc}"
+        if not isinstance(exc, ScangateError):
+            traceback.print_exc()
+        attempt = _attempt(record)
+        _log("ERROR", "record failed", reason=reason, messageId=message_id, attempt=attempt)
+        if attempt >= proc.config.max_attempts:
+            try:
+                dead_letter(proc, body if isinstance(body, str) else "",
+                            f"failed {attempt} times: {reason}", message_id)
+            except ScangateError:
+                return False
+            return True
+        metrics.outcome_metric("Retried", stream=proc.metrics_stream)
+        return False
+    _log("INFO", "processed", messageId=message_id, status=outcome.status,
+         decision=outcome.decision, alert=outcome.alert)
+    return True
+
+
+def handle(proc: Processor, event: dict[str, Any]) -> dict[str, Any]:
+    failures = []
+    records = event.get("Records") if isinstance(event, dict) else None
+    for record in records if isinstance(records, list) else []:
+        if not isinstance(record, dict):
+            continue
+        if not process_record(proc, record):
+            failures.append({"itemIdentifier": str(record.get("messageId") or "")})
+    return {"batchItemFailures": failures}
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """Lambda's entry point."""
+    try:
+        proc = processor()
+    except Exception as exc:  # noqa: BLE001 - misconfiguration: retry every record, say why
+        reason = exc.message if isinstance(exc, ScangateError) else repr(exc)
+        _log("ERROR", "monitor cannot start", reason=reason)
+        records = event.get("Records") if isinstance(event, dict) else None
+        return {"batchItemFailures": [{"itemIdentifier": str(r.get("messageId") or "")}
+                                      for r in records or [] if isinstance(r, dict)]}
+    return handle(proc, event)

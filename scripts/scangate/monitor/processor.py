@@ -1,0 +1,205 @@
+"""One action at a time: evaluate an image and record it in order, or fan the sweep out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from scangate.aws.clients import AWS_FAILURES, client, describe
+from scangate.errors import AwsError
+from scangate.monitor import alerts, metrics
+from scangate.monitor.evaluate import Evaluation, Observed, judge
+from scangate.monitor.events import OWN_SOURCE, SWEEP_IMAGE, Evaluate, Sweep
+from scangate.monitor.store import Store
+from scangate.policy import Policy
+
+POLICY_CACHE_SECONDS = 60.0
+SQS_BATCH = 10
+
+
+@dataclass(frozen=True)
+class Config:
+    table: str
+    policy_parameter: str
+    queue_url: str = ""
+    dlq_url: str = ""
+    topic_arn: str = ""
+    slack_parameter: str = ""
+    region: str = ""
+    max_attempts: int = 3
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        missing = [n for n in ("SCANGATE_TABLE", "SCANGATE_POLICY_PARAMETER") if not env.get(n)]
+        if missing:
+            raise AwsError(f"monitor: environment variable(s) {', '.join(missing)} not set; "
+                           "the templates set them (templates/terraform/monitoring)")
+        attempts = env.get("SCANGATE_MAX_ATTEMPTS", "3")
+        return cls(
+            table=env["SCANGATE_TABLE"],
+            policy_parameter=env["SCANGATE_POLICY_PARAMETER"],
+            queue_url=env.get("SCANGATE_QUEUE_URL", ""),
+            dlq_url=env.get("SCANGATE_DLQ_URL", ""),
+            topic_arn=env.get("SCANGATE_SNS_TOPIC_ARN", ""),
+            slack_parameter=env.get("SCANGATE_SLACK_WEBHOOK_PARAMETER", ""),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "",
+            max_attempts=int(attempts) if attempts.isdigit() and int(attempts) > 0 else 3,
+        )
+
+
+@dataclass
+class Outcome:
+    status: str  # "recorded", "unchanged", "stale", "swept"
+    decision: str = ""
+    alert: str = ""
+
+
+@dataclass
+class Processor:
+    config: Config
+    ecr: Any
+    store: Store
+    sqs: Any = None
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    metrics_stream: IO[str] | None = None
+    policy_ttl: float = POLICY_CACHE_SECONDS
+    alerts_sent: list[dict[str, Any]] = field(default_factory=list)
+    _policy: tuple[float, Policy, int] | None = None
+    _slack_url: str | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> Processor:
+        region = config.region or None
+        return cls(config=config, ecr=client("ecr", region),
+                   store=Store(client("dynamodb", region, botocore_retries=False), config.table),
+                   sqs=client("sqs", region))
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def policy(self) -> tuple[Policy, int]:
+        """The CI policy from SSM, re-read at most once a minute per Lambda container."""
+        from scangate.aws.ssm import load_versioned_policy_from_ssm
+
+        cached = self._policy
+        if cached and time.monotonic() - cached[0] < self.policy_ttl:
+            return cached[1], cached[2]
+        policy, version = load_versioned_policy_from_ssm(self.config.policy_parameter,
+                                                          region=self.config.region or None)
+        self._policy = (time.monotonic(), policy, version)
+        return policy, version
+
+    def slack_url(self) -> str:
+        if self._slack_url is None:
+            self._slack_url = ""
+            if self.config.slack_parameter:
+                ssm = client("ssm", self.config.region or None)
+                try:
+                    response = ssm.get_parameter(Name=self.config.slack_parameter,
+                                                 WithDecryption=True)
+                except AWS_FAILURES as exc:
+                    raise describe(exc, f"ssm:{self.config.slack_parameter}: ssm GetParameter "
+                                   "(Slack webhook)", "ssm:GetParameter, kms:Decrypt") from None
+                self._slack_url = str(response["Parameter"]["Value"])
+        return self._slack_url
+
+    # --- actions -------------------------------------------------------------------------
+
+    def run(self, action: Evaluate | Sweep) -> Outcome:
+        if isinstance(action, Sweep):
+            return self.sweep()
+        return self.evaluate(action)
+
+    def evaluate(self, action: Evaluate) -> Outcome:
+        started = time.monotonic()
+        key = action.image.key
+        state = self.store.state(key)
+        if action.deployed is not None:
+            self.store.set_deployed(key, action.deployed)
+        deployed = action.deployed if action.deployed is not None else \
+            bool(state and state.get("deployed"))
+        policy, version = self.policy()
+        ev = judge(self.ecr, action.image, policy, version, self.now())
+        stored_key = str(state.get("order_key", "")) if state else ""
+        if stored_key and stored_key >= ev.order_key:
+            pending = state.get("alert_pending") if state else None
+            if pending and stored_key == ev.order_key:
+                # An earlier attempt recorded this result but could not deliver its alert.
+                self._deliver(pending, ev)
+                self.store.clear_alert(key, ev.order_key)
+                return Outcome("recorded", ev.decision, str(pending.get("kind", "")))
+            return Outcome("unchanged" if stored_key == ev.order_key else "stale",
+                           str(state.get("decision", "")) if state else "")
+        new = self._record_inventory(key, ev)
+        self.store.record_history(key, ev, action.kind)
+        previous = str(state["decision"]) if state and state.get("decision") else None
+        kind = alerts.change(previous, ev, deployed, new)
+        alert = alerts.build(kind, ev, new, self.config.region or "us-east-1") if kind else None
+        if not self.store.record_state(key, ev, alert):
+            return Outcome("stale", ev.decision)  # a newer result landed meanwhile
+        if alert:
+            self._deliver(alert, ev)
+            self.store.clear_alert(key, ev.order_key)
+        metrics.image_metrics(ev.image.repository, ev.counts, ev.decision == "fail",
+                              (time.monotonic() - started) * 1000, ev.image.digest,
+                              stream=self.metrics_stream)
+        return Outcome("recorded", ev.decision, kind or "")
+
+    def _record_inventory(self, key: str, ev: Evaluation) -> list[Observed]:
+        """Write every finding of this scan and close those gone; the findings new to it."""
+        known = self.store.inventory(key)
+        new: list[Observed] = []
+        for fingerprint, found in ev.findings.items():
+            item = known.get(fingerprint)
+            reopened = item is None or (bool(item.get("fixed_at"))
+                                        and str(item.get("fixed_key", "")) < ev.order_key)
+            # A retry of this very evaluation finds its own writes: they are still new.
+            if reopened or (item is not None and item.get("opened_key") == ev.order_key):
+                new.append(found)
+            if item is None or reopened or str(item.get("order_key", "")) < ev.order_key:
+                self.store.record_finding(key, found, ev, reopened)
+        for fingerprint, item in known.items():
+            if fingerprint not in ev.findings and not item.get("fixed_at") \
+                    and str(item.get("order_key", "")) < ev.order_key:
+                self.store.record_fixed(key, fingerprint, item, ev)
+        return new
+
+    def _deliver(self, alert: dict[str, Any], ev: Evaluation) -> None:
+        alerts.send(alert, topic_arn=self.config.topic_arn, slack_url=self.slack_url(),
+                    attributes={"repository": ev.image.repository, "digest": ev.image.digest,
+                                "decision": ev.decision})
+        self.alerts_sent.append(alert)
+
+    def sweep(self) -> Outcome:
+        """Queue one re-evaluation per deployed image (each its own SQS message and retry)."""
+        if not self.config.queue_url:
+            raise AwsError("monitor: SCANGATE_QUEUE_URL not set; the sweep needs the queue")
+        images = self.store.deployed()
+        failing = sum(1 for i in images if i.get("decision") == "fail")
+        metrics.sweep_metrics(len(images), failing, stream=self.metrics_stream)
+        stamp = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        entries = []
+        for number, item in enumerate(images):
+            event = {"version": "0", "id": f"sweep-{stamp}-{number}", "source": OWN_SOURCE,
+                     "detail-type": SWEEP_IMAGE, "account": str(item["registry_id"]),
+                     "time": stamp, "region": self.config.region, "resources": [],
+                     "detail": {"repository-name": str(item["repository"]),
+                                "registry-id": str(item["registry_id"]),
+                                "image-digest": str(item["digest"])}}
+            entries.append({"Id": str(number % SQS_BATCH), "MessageBody": json.dumps(event)})
+        for start in range(0, len(entries), SQS_BATCH):
+            batch = entries[start:start + SQS_BATCH]
+            try:
+                response = self.sqs.send_message_batch(QueueUrl=self.config.queue_url,
+                                                       Entries=batch)
+            except AWS_FAILURES as exc:
+                raise describe(exc, "sqs SendMessageBatch (sweep)", "sqs:SendMessage") from None
+            if response.get("Failed"):
+                raise AwsError(f"sqs SendMessageBatch (sweep): {len(response['Failed'])} "
+                               "messages refused; the sweep is retried")
+        return Outcome("swept", alert=str(len(entries)))

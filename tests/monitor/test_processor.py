@@ -1,0 +1,210 @@
+"""The processor against a moto server: decisions, inventory, history, ordering, alerts, DLQ."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from scangate.aws.retry import Backoff
+from scangate.monitor import handler
+from scangate.monitor.store import Store
+
+from tests.monitor import samples
+from tests.monitor.world import TABLE, World, basic_finding, sqs_event
+
+T0 = dt.datetime(2026, 1, 5, 10, 0, tzinfo=dt.UTC)
+REPO = "team/app"
+
+
+def _event(sample: dict, digest: str, event_id: str, repository: str = REPO) -> str:
+    return json.dumps(samples.retarget(sample, repository=repository, digest=digest,
+                                       event_id=event_id))
+
+
+def test_documented_samples_each_record_a_decision(world: World) -> None:
+    proc = world.processor()
+    proc.metrics_stream = io.StringIO()
+    for number, (name, sample) in enumerate(samples.ALL.items()):
+        digest = world.push(REPO, number, f"v{number}")
+        world.scan(digest, [basic_finding("CVE-2026-0001", "HIGH", "openssl")], T0)
+        result = handler.handle(proc, sqs_event([_event(sample, digest, f"e{number}")]))
+        assert result == {"batchItemFailures": []}, name
+        state = proc.store.state(f"123456789012/{REPO}@{digest}")
+        assert state is not None, name
+        assert state["decision"] == "pass" and state["counts"]["high"] == 1, name
+        assert state["policy_version"] == 1 and state["last_scan"] == "2026-01-05T10:00:00.000Z"
+        assert state["tags"] == [f"v{number}"]
+    assert world.alerts() == []  # nothing changed for the worse: no noise
+    assert world.drain(world.dlq_url) == []
+    emf = [json.loads(line) for line in proc.metrics_stream.getvalue().splitlines()]
+    assert {d["Repository"] for d in emf if "Repository" in d} == {REPO}
+
+
+def test_pass_to_fail_alerts_once_with_the_new_findings_and_recovery_alerts(
+        world: World) -> None:
+    proc = world.processor()
+    digest = world.push(REPO, 1, "1.0")
+    key = f"123456789012/{REPO}@{digest}"
+    world.scan(digest, [basic_finding("CVE-2026-0001", "HIGH", "openssl")], T0)
+    handler.handle(proc, sqs_event([_event(samples.ECR_IMAGE_SCAN, digest, "a")]))
+    # A new CRITICAL: the image turns FAIL; the same event delivered three times alerts once.
+    world.scan(digest, [basic_finding("CVE-2026-0001", "HIGH", "openssl"),
+                        basic_finding("CVE-2026-9999", "CRITICAL", "zlib1g", "1.2")],
+               T0 + dt.timedelta(hours=1))
+    body = _event(samples.INSPECTOR2_FINDING, digest, "b")
+    assert handler.handle(proc, sqs_event([body, body, body])) == {"batchItemFailures": []}
+    [alert] = world.alerts()
+    text = alert["Message"]
+    assert alert["Subject"].startswith(f"scangate monitor: {REPO}@sha256:") and "FAIL" in \
+        alert["Subject"]
+    assert f"Digest: {digest}" in text and "Tags: 1.0" in text
+    assert "New: CVE-2026-9999 CRITICAL in zlib1g 1.2" in text
+    assert "CVE-2026-0001" not in text.split("Findings counted")[1].split("Scanned")[0] \
+        .replace("Violation", "")
+    assert "console.aws.amazon.com/ecr/repositories/private/123456789012/team/app/_/image/" \
+        f"{digest}/details" in text
+    state = proc.store.state(key)
+    assert state and state["decision"] == "fail" and "alert_pending" not in state
+    # Fixed: recovery alert, and the inventory knows when it was fixed.
+    world.scan(digest, [basic_finding("CVE-2026-0001", "HIGH", "openssl")],
+               T0 + dt.timedelta(hours=3))
+    handler.handle(proc, sqs_event([_event(samples.INSPECTOR2_SCAN, digest, "c")]))
+    [recovered] = world.alerts()
+    assert "recovered" in recovered["Subject"]
+    inventory = {i["vulnerability_id"]: i for i in proc.store.inventory(key).values()}
+    assert inventory["CVE-2026-9999"]["first_seen"] == "2026-01-05T11:00:00.000Z"
+    assert inventory["CVE-2026-9999"]["fixed_at"] == "2026-01-05T13:00:00.000Z"
+    assert inventory["CVE-2026-9999"]["mttr_seconds"] == 7200
+    assert inventory["CVE-2026-0001"]["last_seen"] == "2026-01-05T13:00:00.000Z"
+    assert "fixed_at" not in inventory["CVE-2026-0001"]
+    [fixed] = proc.store.fixed("CRITICAL")
+    assert fixed["mttr_seconds"] == 7200 and fixed["repository"] == REPO
+    decisions = [h["decision"] for h in proc.store.history(key)]
+    assert decisions == ["pass", "fail", "pass"]
+
+
+def test_an_older_scan_never_overwrites_a_newer_result(world: World) -> None:
+    proc = world.processor()
+    digest = world.push(REPO, 1, "1.0")
+    key = f"123456789012/{REPO}@{digest}"
+    world.scan(digest, [basic_finding("CVE-2026-0001", "CRITICAL", "openssl")],
+               T0 + dt.timedelta(hours=5))
+    handler.handle(proc, sqs_event([_event(samples.ECR_IMAGE_SCAN, digest, "new")]))
+    assert world.alerts()  # FAIL
+    # A slower reader comes back with the earlier (clean) scan: nothing may change.
+    world.scan(digest, [], T0)
+    handler.handle(proc, sqs_event([_event(samples.ECR_IMAGE_SCAN, digest, "old")]))
+    state = proc.store.state(key)
+    assert state and state["decision"] == "fail" and state["last_scan"].startswith(
+        "2026-01-05T15:00")
+    assert world.alerts() == []
+    assert len(proc.store.history(key)) == 1
+    [item] = proc.store.inventory(key).values()
+    assert "fixed_at" not in item
+
+
+def test_a_new_policy_version_reevaluates_the_same_scan(world: World) -> None:
+    proc = world.processor()
+    digest = world.push(REPO, 1, "1.0")
+    world.scan(digest, [basic_finding("CVE-2026-0001", "HIGH", "openssl"),
+                        basic_finding("CVE-2026-0002", "HIGH", "curl")], T0)
+    handler.handle(proc, sqs_event([_event(samples.ECR_IMAGE_SCAN, digest, "a")]))
+    [alert] = world.alerts()  # two HIGH, limit 1
+    assert "Violation: 2 high (limit 1)" in alert["Message"]
+    assert world.set_policy("thresholds:\n  critical: 0\n  high: 5\n") == 2
+    handler.handle(proc, sqs_event([_event(samples.ECR_IMAGE_SCAN, digest, "a")]))
+    [recovered] = world.alerts()
+    assert "recovered" in recovered["Subject"] and "(version 2)" in recovered["Message"]
+
+
+def test_new_critical_on_a_deployed_image_alerts_even_when_still_failing(world: World) -> None:
+    proc = world.processor()
+    digest = world.push(REPO, 1, "1.0")
+    world.scan(digest, [basic_finding("CVE-2026-0001", "CRITICAL", "openssl")], T0)
+    deployed = {"version": "0", "id": "d1", "source": "scangate.monitor",
+                "detail-type": "Scangate Image Deployed", "account": "123456789012",
+                "time": "2026-01-05T10:00:00Z", "region": "us-east-1", "resources": [],
+                "detail": {"repository-name": REPO, "image-digest": digest}}
+    handler.handle(proc, sqs_event([json.dumps(deployed)]))
+    assert len(world.alerts()) == 1  # FAIL
+    world.scan(digest, [basic_finding("CVE-2026-0001", "CRITICAL", "openssl"),
+                        basic_finding("CVE-2026-0003", "CRITICAL", "glibc")],
+               T0 + dt.timedelta(hours=1))
+    handler.handle(proc, sqs_event([_event(samples.INSPECTOR2_FINDING, digest, "f")]))
+    [alert] = world.alerts()
+    assert "new CRITICAL" in alert["Subject"] and "New: CVE-2026-0003 CRITICAL in glibc" in \
+        alert["Message"] and "CVE-2026-0001 CRITICAL" not in alert["Message"]
+    # The sweep queues the deployed image; re-evaluating the same scan says nothing.
+    handler.handle(proc, sqs_event([json.dumps(samples.SCHEDULED)]))
+    [queued] = world.drain(world.queue_url)
+    assert json.loads(queued["Body"])["detail"]["image-digest"] == digest
+    assert handler.handle(proc, sqs_event([queued["Body"]])) == {"batchItemFailures": []}
+    assert world.alerts() == []
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ("not json", "body is not JSON"),
+    ("[]", "not a JSON object"),
+    (json.dumps(samples.ECR_IMAGE_ACTION), "unknown event"),
+    (json.dumps(samples.ECR_IMAGE_SCAN), "is not sha256:<64 lowercase hex>"),
+    (json.dumps({**samples.ECR_IMAGE_SCAN, "detail": {**samples.ECR_IMAGE_SCAN["detail"],
+                                                      "scan-status": "FAILED"}}),
+     "scan-status 'FAILED'"),
+    (json.dumps({k: v for k, v in samples.INSPECTOR2_SCAN.items() if k != "detail"}),
+     "no 'detail'"),
+])
+def test_malformed_events_go_to_the_dead_letter_queue_with_the_reason(
+        world: World, body: str, reason: str) -> None:
+    proc = world.processor()
+    assert handler.handle(proc, sqs_event([body])) == {"batchItemFailures": []}
+    [dead] = world.drain(world.dlq_url)
+    assert dead["Body"] == body
+    assert reason in dead["MessageAttributes"]["reason"]["StringValue"]
+
+
+def test_a_failing_record_is_retried_alone_then_dead_lettered(world: World) -> None:
+    proc = world.processor()
+    good = world.push(REPO, 1, "1.0")
+    world.scan(good, [], T0)
+    missing = "sha256:" + "ab" * 32  # never pushed
+    bodies = [_event(samples.ECR_IMAGE_SCAN, good, "ok"),
+              _event(samples.ECR_IMAGE_SCAN, missing, "gone")]
+    assert handler.handle(proc, sqs_event(bodies)) == {"batchItemFailures": [
+        {"itemIdentifier": "m-1"}]}
+    assert world.drain(world.dlq_url) == []
+    # The last attempt dead-letters it with the reason instead of looping.
+    assert handler.handle(proc, sqs_event(bodies[1:], first_id=1, receive_count=3)) == {
+        "batchItemFailures": []}
+    [dead] = world.drain(world.dlq_url)
+    assert "failed 3 times" in dead["MessageAttributes"]["reason"]["StringValue"]
+    assert "not found" in dead["MessageAttributes"]["reason"]["StringValue"]
+
+
+def test_throttling_is_retried_with_backoff(world: World) -> None:
+    """DynamoDB answers ProvisionedThroughputExceeded/ThrottlingException; moto never throttles,
+    so the first two calls of a real moto-backed client are made to fail here."""
+    real = boto3.client("dynamodb")
+    failures = {"left": 2}
+
+    class Throttled:
+        def __getattr__(self, name: str) -> object:
+            method = getattr(real, name)
+
+            def call(**kwargs: object) -> object:
+                if failures["left"]:
+                    failures["left"] -= 1
+                    raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"},
+                                       "ResponseMetadata": {"HTTPStatusCode": 400}}, name)
+                return method(**kwargs)
+            return call
+
+    waits: list[float] = []
+    store = Store(Throttled(), TABLE,
+                  backoff_factory=lambda: Backoff(attempts=4, sleep=waits.append,
+                                                  jitter=lambda: 1.0))
+    assert store.state("123456789012/x@sha256:" + "0" * 64) is None
+    assert store.counter.retries == 2 and waits == [0.5, 1.0]

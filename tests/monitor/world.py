@@ -1,0 +1,186 @@
+"""The monitor's AWS world on a moto server: table, queues, topic, policy, images, scans.
+
+moto does not scan images: a scan result is seeded through moto's
+``/moto-api/static/ecr/scan-finding-results`` and moto then answers it for that image forever.
+A rescan with new findings is therefore modelled the only way moto allows: the image is
+deleted and put again (same manifest, same digest) and the new result seeded. The table comes
+from the CloudFormation template (templates/aws/scangate-monitoring.yaml), so the code is
+tested against the keys and indexes that get deployed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from scangate.monitor.processor import Config, Processor
+from scangate.monitor.store import Store
+
+from tests.support.moto_server import MotoServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CFN = REPO_ROOT / "templates" / "aws" / "scangate-monitoring.yaml"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+POLICY_NAME = "/scangate/monitor/policy"
+TABLE = "scangate-monitor"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation YAML: short-form intrinsics (!Ref, !Sub, ...) become plain values."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def cfn_template() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.load(CFN.read_text(encoding="utf-8"), Loader=_CfnLoader)
+    return doc
+
+
+def table_definition() -> dict[str, Any]:
+    props = cfn_template()["Resources"]["Table"]["Properties"]
+    return {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
+                                  "BillingMode")}
+
+
+def manifest(number: int) -> str:
+    config = "sha256:" + hashlib.sha256(f"config-{number}".encode()).hexdigest()
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
+                   "digest": config},
+        # moto derives the digest from the layer digests only: one distinct layer per image.
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 1, "digest": config.replace("sha256:", "sha256:0") [:71]}],
+    })
+
+
+def basic_finding(name: str, severity: str, package: str, version: str = "1.0") -> dict[str, Any]:
+    return {"name": name, "severity": severity, "uri": f"https://cve.test/{name}",
+            "description": f"{name} in {package}",
+            "attributes": [{"key": "package_name", "value": package},
+                           {"key": "package_version", "value": version}]}
+
+
+@dataclass
+class World:
+    moto: MotoServer
+    queue_url: str = ""
+    dlq_url: str = ""
+    alerts_url: str = ""
+    topic_arn: str = ""
+    images: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # digest -> repo, n, tag
+
+    @classmethod
+    def create(cls, moto: MotoServer) -> World:
+        world = cls(moto)
+        boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
+        sqs = boto3.client("sqs")
+        world.dlq_url = sqs.create_queue(QueueName="scangate-monitor-dlq")["QueueUrl"]
+        world.queue_url = sqs.create_queue(QueueName="scangate-monitor-events")["QueueUrl"]
+        world.alerts_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+        sns = boto3.client("sns")
+        world.topic_arn = sns.create_topic(Name="scangate-monitor-alerts")["TopicArn"]
+        alerts_arn = sqs.get_queue_attributes(QueueUrl=world.alerts_url,
+                                              AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=world.topic_arn, Protocol="sqs", Endpoint=alerts_arn)
+        world.set_policy("thresholds:\n  critical: 0\n  high: 1\n")
+        return world
+
+    def set_policy(self, thresholds_yaml: str) -> int:
+        ssm = boto3.client("ssm")
+        version: int = ssm.put_parameter(Name=POLICY_NAME, Type="SecureString", Overwrite=True,
+                                         Value="version: 1\n" + thresholds_yaml)["Version"]
+        return version
+
+    def config(self, **overrides: Any) -> Config:
+        values: dict[str, Any] = {"table": TABLE, "policy_parameter": POLICY_NAME,
+                                  "queue_url": self.queue_url, "dlq_url": self.dlq_url,
+                                  "topic_arn": self.topic_arn, "region": REGION}
+        values.update(overrides)
+        return Config(**values)
+
+    def processor(self, **overrides: Any) -> Processor:
+        proc = Processor(config=self.config(**overrides), ecr=boto3.client("ecr"),
+                         store=Store(boto3.client("dynamodb"), TABLE), sqs=boto3.client("sqs"),
+                         policy_ttl=0.0)
+        return proc
+
+    def push(self, repository: str, number: int, tag: str) -> str:
+        ecr = boto3.client("ecr")
+        try:
+            ecr.create_repository(repositoryName=repository)
+        except ecr.exceptions.RepositoryAlreadyExistsException:
+            pass
+        digest = str(ecr.put_image(repositoryName=repository, imageManifest=manifest(number),
+                                   imageTag=tag)["image"]["imageId"]["imageDigest"])
+        self.images[digest] = (repository, number, tag)
+        return digest
+
+    def scan(self, digest: str, findings: list[dict[str, Any]], completed: dt.datetime) -> None:
+        """A new scan result for the image (see the module docstring for why it is re-put)."""
+        repository, number, tag = self.images[digest]
+        ecr = boto3.client("ecr")
+        ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])
+        ecr.put_image(repositoryName=repository, imageManifest=manifest(number), imageTag=tag)
+        ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
+        counts: dict[str, int] = {}
+        for finding in findings:
+            counts[finding["severity"]] = counts.get(finding["severity"], 0) + 1
+        response = {
+            "registryId": ACCOUNT, "repositoryName": repository,
+            "imageId": {"imageDigest": digest},
+            "imageScanStatus": {"status": "COMPLETE", "description": "complete"},
+            "imageScanFindings": {
+                "imageScanCompletedAt": completed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "vulnerabilitySourceUpdatedAt": completed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "findings": findings, "findingSeverityCounts": counts}}
+        body = json.dumps({"results": [response], "region": REGION}).encode()
+        request = urllib.request.Request(
+            self.moto.url + "/moto-api/static/ecr/scan-finding-results", data=body,
+            method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def drain(self, url: str) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs")
+        out: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                           MessageAttributeNames=["All"],
+                                           WaitTimeSeconds=0).get("Messages") or []
+            if not messages:
+                return out
+            out.extend(messages)
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(messages)])
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """SNS alerts as delivered to the subscribed queue: (subject, message) envelopes."""
+        return [json.loads(m["Body"]) for m in self.drain(self.alerts_url)]
+
+
+def sqs_event(bodies: list[str], first_id: int = 0, receive_count: int = 1) -> dict[str, Any]:
+    """The event Lambda hands the function for an SQS batch (the fields the handler reads)."""
+    return {"Records": [
+        {"messageId": f"m-{first_id + i}", "receiptHandle": f"r-{first_id + i}", "body": body,
+         "attributes": {"ApproximateReceiveCount": str(receive_count)},
+         "eventSource": "aws:sqs"} for i, body in enumerate(bodies)]}
