@@ -236,3 +236,203 @@ def test_rule_limit_keeps_results_of_the_most_severe_rules(
     assert len(run["tool"]["driver"]["rules"]) == 3
     assert sum(r["ruleId"] == "CVE-C1" for r in run["results"]) == 3
     assert run["properties"]["dropReasons"] == {"results_over_rule_limit": 2}
+
+
+# --- URIs, categories, scores: what GitHub and a real SARIF validator accept ---------------
+
+ODD_TARGETS = {
+    # target as Trivy writes it: the relative reference it must become
+    "127.0.0.1:5000/app": "127.0.0.1%3A5000/app",
+    "C:\\build\\app\\.env": "build/app/.env",
+    "https://github.com/org/mod/main.tf": "github.com/org/mod/main.tf",
+    "git::https://example.com/vpc.git//main.tf": "git%3A%3Ahttps%3A/example.com/vpc.git/main.tf",
+    "../../etc/passwd": "etc/passwd",
+    "a/../../../b": "b",
+    "%2e%2e/%2e%2e/x": "%252e%252e/%252e%252e/x",
+    "/abs/with space/x#y?z": "abs/with%20space/x%23y%3Fz",
+    "dir/ä/[1]": "dir/%C3%A4/%5B1%5D",
+    "": ".",
+}
+
+
+def _uris(doc: dict[str, Any]) -> list[str]:
+    return [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for run in doc["runs"] for r in run["results"]]
+
+
+def test_artifact_uris_are_relative_references_inside_the_checkout(tmp_path: Path) -> None:
+    """RFC 3986: a relative-path reference's first segment may not contain ':' (it would be a
+    scheme), and '..' must not climb out of the repository; backslashes are not URI syntax."""
+    from urllib.parse import unquote
+
+    from tests.support.rfc3986 import is_relative_path_reference
+
+    results = [{"Target": target, "Class": "secret", "Secrets": [secret(f"rule-{n}", line=2)]}
+               for n, target in enumerate(ODD_TARGETS)]
+    doc = make_sarif(tmp_path, [fs_report(results, name="."),
+                                image_report([vuln()], name="127.0.0.1:5000/app:1.0")],
+                     validate=False)
+    by_rule = {r["ruleId"]: r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+               for r in doc["runs"][0]["results"]}
+    assert [by_rule[f"rule-{n}"] for n in range(len(ODD_TARGETS))] == list(ODD_TARGETS.values())
+    # The image's OS packages sit at the image repository, as in Trivy's SARIF: with its port.
+    assert _uris(doc)[-1] == "127.0.0.1%3A5000/app"
+    for uri in _uris(doc):
+        assert is_relative_path_reference(uri), uri
+        assert ".." not in unquote(uri).split("/")
+        assert "\\" not in uri
+
+
+def test_odd_targets_are_schema_valid_with_format_checking(tmp_path: Path) -> None:
+    from tests.support.schemas import require_sarif_validator, schema_errors
+
+    validator = require_sarif_validator()
+    results = [{"Target": target, "Class": "secret", "Secrets": [secret(f"rule-{n}")]}
+               for n, target in enumerate(ODD_TARGETS)]
+    doc = make_sarif(tmp_path, [fs_report(results),
+                                image_report([vuln(PrimaryURL="https://a b/(x)")],
+                                             name="127.0.0.1:5000/app:1")], validate=False)
+    assert schema_errors(validator, doc) == []
+    # The check can fail: the raw targets are not URI references.
+    bad = json.loads(json.dumps(doc))
+    bad["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"][
+        "uri"] = "127.0.0.1:5000/app"
+    assert schema_errors(validator, bad)
+
+
+def test_help_uri_is_only_an_absolute_http_url(tmp_path: Path) -> None:
+    doc = make_sarif(tmp_path, [image_report([
+        vuln("CVE-1", PrimaryURL="https://avd.aquasec.com/nvd/cve-1"),
+        vuln("CVE-2", PrimaryURL="javascript:alert(1)"),
+        vuln("CVE-3", PrimaryURL="https://host with space/x"),
+        vuln("CVE-4", PrimaryURL="https://a/%zz"),
+    ])])
+    rules = {r["id"]: r for r in doc["runs"][0]["tool"]["driver"]["rules"]}
+    assert rules["CVE-1"]["helpUri"] == "https://avd.aquasec.com/nvd/cve-1"
+    assert all("helpUri" not in rules[i] for i in ("CVE-2", "CVE-3", "CVE-4"))
+
+
+def _upload_action_key(category: str) -> str:
+    """github/codeql-action src/upload-lib.ts ``sanitize``: what the action compares."""
+    import re
+
+    return re.sub(r"[^a-zA-Z0-9_]", "_", category).upper()
+
+
+@pytest.mark.parametrize("given", [
+    [],
+    ["a"],
+    ["a", "a", "a-2", "A"],
+    ["x/", "x", " x ", "X."],
+    ["img.a", "img-a", "IMG_A", "img a"],
+])
+def test_categories_are_unique_as_github_compares_them(tmp_path: Path,
+                                                       given: list[str]) -> None:
+    """Two runs with one tool and category in an upload are rejected (github/codeql-action
+    src/upload-lib.ts ``throwIfCombineSarifFilesDisabled``; GitHub changelog 2025-07-21), and
+    the action compares categories after ``sanitize`` (non-alphanumerics to '_', upper case)."""
+    names = ["reg/app-a:1", "reg/app.a:1", "REG/APP_A:1", "reg/app a:1"]
+    docs = [image_report([vuln()], name=name) for name in names]
+    args = [arg for category in given for arg in ("--sarif-category", category)]
+    doc = make_sarif(tmp_path, docs, *args, name=f"c{len(given)}.sarif")
+    ids = [run["automationDetails"]["id"] for run in doc["runs"]]
+    assert len(ids) == 4
+    assert all(i.endswith("/") and i.count("/") >= 1 and i != "/" for i in ids)
+    categories = [i[:-1] for i in ids]
+    assert len({_upload_action_key(c) for c in categories}) == 4, categories
+    assert len(set(ids)) == 4
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    # The severity's own source has a CVSS v3 score: that score.
+    ({"Severity": "HIGH", "SeveritySource": "nvd",
+      "CVSS": {"nvd": {"V3Score": 7.5}, "redhat": {"V3Score": 9.8}}}, "7.5"),
+    # The severity came from the distribution, which has no score: the severity's number,
+    # never another vendor's score (NVD's 9.8 would call a LOW critical).
+    ({"Severity": "LOW", "SeveritySource": "debian",
+      "CVSS": {"nvd": {"V3Score": 9.8}}}, "2.0"),
+    ({"Severity": "MEDIUM", "CVSS": {"nvd": {"V3Score": 9.8}}}, "5.5"),
+    # Trivy reads V3Score only, and treats 0 as absent.
+    ({"Severity": "HIGH", "SeveritySource": "nvd", "CVSS": {"nvd": {"V40Score": 9.3}}}, "8.0"),
+    ({"Severity": "CRITICAL", "SeveritySource": "nvd", "CVSS": {"nvd": {"V3Score": 0}}}, "9.5"),
+    # Out of range in a hostile report: bounded.
+    ({"Severity": "LOW", "SeveritySource": "nvd", "CVSS": {"nvd": {"V3Score": 99}}}, "10.0"),
+    ({"Severity": "LOW", "SeveritySource": "nvd", "CVSS": {"nvd": {"V3Score": -4}}}, "0.1"),
+    ({"Severity": "HIGH", "SeveritySource": "nvd", "CVSS": {"nvd": {"V3Score": "9.9"}}}, "8.0"),
+    # UNKNOWN: Trivy writes 0.0 (GitHub: no security severity); kept a low alert instead.
+    ({"Severity": "UNKNOWN"}, "0.1"),
+])
+def test_security_severity_comes_from_the_severity_source(tmp_path: Path,
+                                                          entry: dict[str, Any],
+                                                          expected: str) -> None:
+    row = vuln("CVE-2024-0100")
+    row.pop("SeveritySource", None)
+    row.update(entry)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(image_report([row])), encoding="utf-8")
+    out = tmp_path / "o.sarif"
+    assert main(["gate", "--quiet", "--max-critical", "9", "--report", str(path),
+                 "--sarif", str(out)]) in (0, 1)
+    (rule,) = json.loads(out.read_text())["runs"][0]["tool"]["driver"]["rules"]
+    assert rule["properties"]["security-severity"] == expected
+
+
+def test_a_rule_with_several_scores_takes_the_highest(tmp_path: Path) -> None:
+    doc = make_sarif(tmp_path, [image_report([
+        vuln("CVE-7", pkg="a", severity="MEDIUM", score=5.0),
+        vuln("CVE-7", pkg="b", severity="HIGH", score=7.8),
+    ])])
+    (rule,) = doc["runs"][0]["tool"]["driver"]["rules"]
+    assert rule["properties"]["security-severity"] == "7.8"
+
+
+# --- size limits across several reports ------------------------------------------------------
+
+def _heavy(report_no: int, count: int = 1500) -> dict[str, Any]:
+    vulns = [vuln(f"CVE-2024-{report_no}{n:05d}", pkg=f"pkg{n}",
+                  severity="HIGH" if n < 40 else "LOW",
+                  Description=f"unique text {report_no} {n} " * 30) for n in range(count)]
+    return image_report(vulns, name=f"registry.example/app{report_no}:1.0")
+
+
+@pytest.mark.parametrize("reports", [1, 2, 5])
+def test_size_limit_across_reports_fills_the_budget_most_severe_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reports: int) -> None:
+    """GitHub refuses a SARIF file over 10 MB gzip (../shared/notes/platform-limits.md): the
+    trim must happen, keep the most severe results of every report first, and still use the
+    budget (the multi-report path once kept 28 results, 4.8 KB, of a 60 KB budget)."""
+    budget = 60_000
+    monkeypatch.setattr(sarif_module, "GZIP_BUDGET", budget)
+    doc = make_sarif(tmp_path, [_heavy(n) for n in range(reports)], validate=False)
+    raw = (tmp_path / "out.sarif").read_bytes()
+    # Within the limit as GitHub's upload compresses it (zlib's default level) ...
+    assert len(gzip.compress(raw, 6)) <= budget
+    # ... and filled: at the meter's level 1, at least 90% of the budget.
+    assert len(gzip.compress(raw, 1)) >= 0.9 * budget
+    kept = [[r["level"] for r in run["results"]] for run in doc["runs"]]
+    assert sum(map(len, kept)) < 1500 * reports  # trimmed
+    # Most severe first across reports: a LOW anywhere means every HIGH everywhere was kept.
+    if any("note" in levels for levels in kept):
+        assert all(levels.count("error") == 40 for levels in kept)
+    for levels in kept:
+        assert levels == sorted(levels, key=lambda level: level != "error")
+    for run, levels in zip(doc["runs"], kept, strict=True):
+        assert run["properties"]["resultsDropped"] == 1500 - len(levels)
+
+
+def test_twenty_reports_make_one_valid_file(tmp_path: Path) -> None:
+    """20 runs per file is GitHub's limit, not one less."""
+    docs = [image_report([vuln()], name=f"registry.example/a{n}:1") for n in range(20)]
+    doc = make_sarif(tmp_path, docs)
+    check_github_requirements(doc)
+    assert len(doc["runs"]) == 20
+
+
+def test_drop_warning_says_what_keeps_the_findings(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sarif_module, "MAX_RESULTS_PER_RUN", 1)
+    make_sarif(tmp_path, [image_report([vuln("CVE-1"), vuln("CVE-2")])])
+    err = capsys.readouterr().err
+    assert "drops 1" in err and "GitLab report (--gitlab-report) lists them all" in err
+    assert "JSON and GitLab reports keep every finding" not in err
