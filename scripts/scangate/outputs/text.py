@@ -40,6 +40,10 @@ def md_escape(text: str) -> str:
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_]?)")
 
 
+# Tabs and line breaks become spaces (words stay apart); every other control goes.
+_WHITESPACE_CONTROLS = str.maketrans("\t\n\r\x0b\x0c", "     ")
+
+
 def printable(text: str) -> str:
     """``text`` without escape sequences or any character that is not printable.
 
@@ -49,7 +53,8 @@ def printable(text: str) -> str:
     """
     if text.isascii() and text.isprintable():
         return text
-    return "".join(c for c in _ANSI.sub("", text) if c.isprintable())
+    text = _ANSI.sub("", text).translate(_WHITESPACE_CONTROLS)
+    return "".join(c for c in text if c.isprintable())
 
 
 def md_code(text: str) -> str:
