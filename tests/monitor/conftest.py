@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,10 +11,15 @@ import pytest
 from tests.monitor.world import World
 from tests.support.moto_server import MotoServer, run_moto_server
 
+EVENTBRIDGE_ARRAYS = Path(__file__).resolve().parent / "moto_eventbridge_arrays"
+
 
 @pytest.fixture(scope="session")
 def moto_session() -> Iterator[MotoServer]:
-    with run_moto_server() as server:
+    """With moto's pattern matcher taught EventBridge's array rules (see its sitecustomize)."""
+    pythonpath = os.pathsep.join(
+        p for p in (str(EVENTBRIDGE_ARRAYS), os.environ.get("PYTHONPATH", "")) if p)
+    with run_moto_server({"PYTHONPATH": pythonpath}) as server:
         yield server
 
 
