@@ -131,6 +131,14 @@ def _pod_specs(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, A
         yield kind, str(name), node
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: where, then what."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    return " ".join(str(exc).split())
+
+
 def _load_documents(path: Path) -> list[Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -139,7 +147,7 @@ def _load_documents(path: Path) -> list[Any]:
     try:
         return list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
-        raise ScangateError(f"manifest {path} is not valid YAML: {exc}") from exc
+        raise ScangateError(f"manifest {path} is not valid YAML: {yaml_problem(exc)}") from None
 
 
 def pin_manifests(manifests_dir: Path, image: str, output_dir: Path) -> list[PinnedContainer]:

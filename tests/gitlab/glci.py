@@ -100,6 +100,27 @@ def rendered_jobs(given: dict[str, Any] | None = None) -> dict[str, Any]:
     return rendered
 
 
+def merged_job(jobs: dict[str, Any], name: str) -> dict[str, Any]:
+    """The job with its `extends:` parents merged in, as GitLab does: parents in order, later
+    ones win; hashes (`variables:`) deep-merged; the job itself wins over every parent."""
+    job = jobs[name]
+    parents = job.get("extends") or []
+    merged: dict[str, Any] = {}
+    for parent in [parents] if isinstance(parents, str) else parents:
+        merged = _merge(merged, merged_job(jobs, parent))
+    return _merge(merged, {k: v for k, v in job.items() if k != "extends"})
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def script_lines(job: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for key in ("before_script", "script", "after_script"):

@@ -107,7 +107,9 @@ def test_a_wrong_hash_installs_nothing(archive_server: tuple[str, str], tmp_path
     [
         ("scangate==0.1.0", "not a directory, nor the http(s) URL of a .tar.gz"),
         ("https://example.invalid/scangate.zip", "not a directory, nor the http(s) URL"),
-        ("http://127.0.0.1:9/scangate.tar.gz", "plain-http URL needs #sha256="),
+        ("http://127.0.0.1:9/scangate.tar.gz", "the archive is not pinned: append #sha256="),
+        ("https://127.0.0.1:9/scangate.tar.gz", "the archive is not pinned: append #sha256="),
+        ("https://127.0.0.1:9/scangate.tar.gz#sha256=abc", "the archive is not pinned"),
     ],
 )
 def test_sources_that_cannot_be_pinned_are_refused(tmp_path: Path, source: str,
@@ -116,6 +118,14 @@ def test_sources_that_cannot_be_pinned_are_refused(tmp_path: Path, source: str,
     assert proc.returncode != 0
     assert needle in proc.stderr, proc.stderr
     assert not (tmp_path / ".scangate-venv").exists()
+
+
+def test_no_source_and_no_scangate_says_how_to_pin(tmp_path: Path) -> None:
+    """The default (empty) with a python-image that has no scangate: one line saying how."""
+    proc = _run("", tmp_path)
+    assert proc.returncode != 0
+    assert "set the scangate-source input" in proc.stderr
+    assert "#sha256=<sha256sum of it>" in proc.stderr
 
 
 def test_a_directory_without_a_lock_is_refused(tmp_path: Path) -> None:

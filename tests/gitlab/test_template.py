@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import scangate
 import yaml
 
 from tests.gitlab import glci
@@ -28,7 +27,7 @@ DOCS = glci.REPO_ROOT / "docs" / "gitlab.md"
 DOGFOOD = glci.REPO_ROOT / ".gitlab-ci.yml"
 
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-JOBS = ("build", "scan", "gate", "push", "deploy")
+JOBS = ("build", "scan", "report", "enforce", "push", "deploy")
 # What the jobs read from the dotenv reports of build and push, and the ID token.
 DOTENV_AND_TOKENS = {
     "SCANGATE_IMAGE_ID", "SCANGATE_IMAGE_ARCHIVE_SHA256", "SCANGATE_IMAGE_LOCAL_REF",
@@ -43,6 +42,8 @@ SHELL_RUNNER_INPUTS: dict[str, Any] = {
     "build-network": "host",
     "docker-mode": "host",
     "trivy-version": "0.76.0",
+    "trivy-sha256": "",
+    "trivy-skip-db-update": True,
     "policy": ".scangate/policy.yaml",
     "scangate-source": "",
     "push": True,
@@ -88,23 +89,6 @@ def write_yaml(path: Path, document: Any) -> Path:
 
 def jobs_by_suffix(jobs: dict[str, Any], prefix: str = "scangate") -> dict[str, dict[str, Any]]:
     return {suffix: jobs[f"{prefix}-{suffix}"] for suffix in JOBS}
-
-
-def merged_job(jobs: dict[str, Any], name: str) -> dict[str, Any]:
-    """The job with its `extends:` parents merged in (hashes deep-merged, the job wins)."""
-    job = jobs[name]
-    parent = job.get("extends")
-    if not parent:
-        return dict(job)
-    merged = merged_job(jobs, parent)
-    for key, value in job.items():
-        if key == "extends":
-            continue
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
 
 
 def yaml_blocks(markdown: str) -> list[str]:
@@ -153,7 +137,7 @@ def test_interpolated_jobs_validate_against_the_gitlab_ci_schema(
 def test_the_schema_check_is_not_vacuous(tmp_path: Path) -> None:
     """A broken job (unknown `artifacts:when`, a number as `stage`) must fail the same check."""
     rendered = glci.rendered_jobs({})
-    rendered["scangate-gate"]["artifacts"]["when"] = "sometimes"
+    rendered["scangate-report"]["artifacts"]["when"] = "sometimes"
     rendered["scangate-scan"]["stage"] = 5
     result = check_jsonschema(write_yaml(tmp_path / "broken.yml", rendered))
     assert result.returncode != 0, result.stdout
@@ -247,7 +231,7 @@ def test_inputs_reach_scripts_through_quoted_job_variables() -> None:
         rendered = glci.rendered_jobs({"docker-mode": mode})
         for job_name in rendered:
             if not job_name.startswith("."):
-                check_job_variables(job_name, merged_job(rendered, job_name))
+                check_job_variables(job_name, glci.merged_job(rendered, job_name))
 
 
 def check_job_variables(job_name: str, job: dict[str, Any]) -> None:
@@ -264,25 +248,26 @@ def check_job_variables(job_name: str, job: dict[str, Any]) -> None:
                 f"{job_name}: unquoted {match.group(0)} in: {line.strip()}")
 
 
-def test_scangate_source_default_is_this_release() -> None:
-    """The template installs its own release: the default names the package's version tag."""
+def test_scangate_source_default_is_empty_and_no_scangate_is_refused() -> None:
+    """No unpinned default: empty means "the scangate on the image's PATH", and without one the
+    jobs fail saying how to pin a source (tests/gitlab/test_source_install.py runs it)."""
     spec, _ = glci.load_template()
-    default = spec["scangate-source"]["default"]
-    assert default.startswith("https://")
-    assert default.endswith(f"/v{scangate.__version__}.tar.gz"), default
+    assert spec["scangate-source"]["default"] == ""
+    before = "\n".join(glci.script_lines(glci.rendered_jobs({})[".scangate-python"]))
+    assert "#sha256=<sha256sum of it>" in before
 
 
 # --- jobs ----------------------------------------------------------------------------------
 
 
-def test_images_are_pinned_by_digest() -> None:
+def test_images_and_trivy_are_pinned() -> None:
     spec, jobs = glci.load_template()
     for name in ("docker-image", "docker-service-image", "python-image"):
         assert DIGEST.search(spec[name]["default"]), f"{name}: {spec[name]['default']}"
-    rendered = glci.rendered_jobs({})
-    scan_image = rendered["scangate-scan"]["image"]["name"]
-    assert re.fullmatch(r"aquasec/trivy:\d+\.\d+\.\d+@sha256:[0-9a-f]{64}", scan_image)
-    assert rendered["scangate-scan"]["image"]["entrypoint"] == [""]
+    assert re.fullmatch(r"[0-9a-f]{64}", spec["trivy-sha256"]["default"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", spec["trivy-version"]["default"])
+    scan = "\n".join(glci.script_lines(glci.rendered_jobs({})["scangate-scan"]))
+    assert "sha256(data).hexdigest()" in scan and "refused" in scan
     dogfood = yaml.safe_load(DOGFOOD.read_text(encoding="utf-8"))
     assert DIGEST.search(dogfood["verify"]["image"])
 
@@ -290,49 +275,58 @@ def test_images_are_pinned_by_digest() -> None:
 def test_artifacts_on_every_run_with_expiry_and_the_container_scanning_report() -> None:
     jobs = jobs_by_suffix(glci.rendered_jobs({"artifacts-expire-in": "7 days"}))
     for suffix, job in jobs.items():
-        assert job["artifacts"]["expire_in"] == "7 days", suffix
-    for suffix in ("scan", "gate", "deploy"):
+        if suffix != "enforce":
+            assert job["artifacts"]["expire_in"] == "7 days", suffix
+    for suffix in ("scan", "report", "deploy"):
         assert jobs[suffix]["artifacts"]["when"] == "always", suffix
-    gate = jobs["gate"]["artifacts"]
+    report_job = jobs["report"]["artifacts"]
     report = "scangate-out/scangate/gl-container-scanning-report.json"
-    assert gate["reports"]["container_scanning"] == report
-    assert set(gate["paths"]) == {report, "scangate-out/scangate/scangate.sarif",
-                                  "scangate-out/scangate/summary.json",
-                                  "scangate-out/scangate/summary.md"}
+    assert report_job["reports"]["container_scanning"] == report
+    assert set(report_job["paths"]) == {report, "scangate-out/scangate/scangate.sarif",
+                                        "scangate-out/scangate/summary.json",
+                                        "scangate-out/scangate/summary.md"}
     assert jobs["build"]["artifacts"]["reports"]["dotenv"] == "scangate-out/scangate/build.env"
     assert jobs["push"]["artifacts"]["reports"]["dotenv"] == "scangate-out/scangate/push.env"
     assert jobs["scan"]["cache"]["paths"] == [".trivy-cache/"]
-    assert jobs["scan"]["variables"]["TRIVY_CACHE_DIR"] == ".trivy-cache"
     assert jobs["scan"]["cache"]["key"] == "scangate-trivy-0.75.0"
+    assert '--cache-dir "$PWD/.trivy-cache"' in "\n".join(glci.script_lines(jobs["scan"]))
 
 
-def test_publishing_needs_the_gate_and_oidc_only_where_aws_is_used() -> None:
-    jobs = jobs_by_suffix(glci.rendered_jobs({"aws-oidc-audience": "https://gitlab.example"}))
-    push_needs = {n["job"] for n in jobs["push"]["needs"]}
-    assert push_needs == {"scangate-build", "scangate-scan", "scangate-gate"}
-    assert [n["job"] for n in jobs["deploy"]["needs"]] == ["scangate-push"]
-    for suffix in ("build", "scan", "gate"):
-        assert "id_tokens" not in jobs[suffix], suffix
-    for suffix in ("push", "deploy"):
-        assert jobs[suffix]["id_tokens"] == {"SCANGATE_ID_TOKEN": {"aud": "https://gitlab.example"}}
-        script = "\n".join(glci.script_lines(jobs[suffix]))
-        assert "aws sts assume-role-with-web-identity" in script
-        assert '--web-identity-token "$SCANGATE_ID_TOKEN"' in script
+def test_id_tokens_only_where_aws_is_used_and_never_on_a_command_line() -> None:
+    """The ID token goes to a 0600 file passed as --web-identity-token-file (scangate's one
+    role-assumption helper, boto3 from the hash-pinned lock); nothing is installed at run time
+    but the source's own hash-pinned lock."""
+    rendered = glci.rendered_jobs({"aws-oidc-audience": "https://gitlab.example"})
+    holders = {name for name, job in rendered.items() if "id_tokens" in job}
+    assert holders == {f"scangate-{s}" for s in
+                       ("report", "push", "securityhub", "notify", "deploy")}
+    for name in holders:
+        job = glci.merged_job(rendered, name)
+        assert job["id_tokens"] == {"SCANGATE_ID_TOKEN": {"aud": "https://gitlab.example"}}
+        lines = glci.script_lines(job)
+        token_uses = [line.strip() for line in lines if "SCANGATE_ID_TOKEN" in line]
+        assert token_uses == [
+            'if [ -n "${SCANGATE_ID_TOKEN:-}" ]; then',
+            """(umask 077 && printf '%s' "$SCANGATE_ID_TOKEN" > "$scangate_token_file")""",
+        ], name
+        script = "\n".join(lines)
+        for forbidden in ("apk add", "pip install --quiet awscli", "aws sts", "curl ",
+                          "wget ", "--web-identity-token \""):
+            assert forbidden not in script, f"{name}: {forbidden}"
+        installs = [line.strip() for line in lines if "pip install" in line]
+        assert all("--require-hashes" in line or "--no-deps" in line for line in installs), name
+    jobs = jobs_by_suffix(rendered)
     assert jobs["deploy"]["environment"] == {"name": "production", "action": "start"}
     assert jobs["deploy"]["resource_group"] == "scangate-production"
-    assert "kubectl rollout status" in "\n".join(glci.script_lines(jobs["deploy"]))
-    push_script = "\n".join(glci.script_lines(jobs["push"]))
-    assert '"docker-archive:$work/image.tar"' in push_script
-    assert 'if [ "$config" != "$SCANGATE_IMAGE_ID" ]' in push_script
 
 
 def test_dind_and_host_modes() -> None:
     dind = glci.rendered_jobs({})
-    build = merged_job(dind, "scangate-build")
+    build = glci.merged_job(dind, "scangate-build")
     assert build["services"][0]["alias"] == "docker"
     assert DIGEST.search(build["services"][0]["name"])
     assert build["variables"]["DOCKER_HOST"] == "tcp://docker:2376"
-    host = merged_job(glci.rendered_jobs({"docker-mode": "host"}), "scangate-build")
+    host = glci.merged_job(glci.rendered_jobs({"docker-mode": "host"}), "scangate-build")
     assert "services" not in host
     assert "DOCKER_HOST" not in host["variables"]
 
@@ -343,7 +337,8 @@ def test_scripts_pass_shellcheck(tmp_path: Path) -> None:
     if shellcheck is None:
         pytest.fail("shellcheck is missing: run `make setup` (tools/setup/10-apt.sh)")
     jobs = glci.rendered_jobs({})
-    documents = dict(jobs)
+    # Each job as the runner runs it: its parents' before_script and its script, one shell.
+    documents = {name: glci.merged_job(jobs, name) for name in jobs if not name.startswith(".")}
     documents.update({"verify": yaml.safe_load(DOGFOOD.read_text(encoding="utf-8"))["verify"]})
     files = []
     for name, job in documents.items():
@@ -384,12 +379,14 @@ def rules_project(tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Pat
 
 
 @pytest.mark.parametrize("case, variables, unset, publishes", [
-    ("default branch", {}, [], True),
+    ("default branch", {"CI_COMMIT_REF_PROTECTED": "true"}, [], True),
     ("merge request", {"CI_PIPELINE_SOURCE": "merge_request_event",
                        "CI_MERGE_REQUEST_IID": "7"}, ["CI_COMMIT_BRANCH"], False),
     ("feature branch", {"CI_COMMIT_BRANCH": "feature/x", "CI_COMMIT_REF_NAME": "feature/x"},
      [], False),
-    ("tag", {"CI_COMMIT_TAG": "v1.2.3", "CI_COMMIT_REF_NAME": "v1.2.3"},
+    ("unprotected default branch", {"CI_COMMIT_REF_PROTECTED": "false"}, [], False),
+    ("tag", {"CI_COMMIT_TAG": "v1.2.3", "CI_COMMIT_REF_NAME": "v1.2.3",
+             "CI_COMMIT_REF_PROTECTED": "true"},
      ["CI_COMMIT_BRANCH"], True),
 ])
 def test_scan_runs_everywhere_and_publishing_only_on_the_default_branch_and_tags(
@@ -407,8 +404,9 @@ def test_scan_runs_everywhere_and_publishing_only_on_the_default_branch_and_tags
     assert start, run.describe()
     listed = json.JSONDecoder().raw_decode(run.stdout[start.start():])[0]
     jobs = {job["name"]: job["when"] for job in listed}
-    for suffix in ("build", "scan", "gate"):
-        assert jobs[f"scangate-{suffix}"] == "on_success", (case, jobs)
+    scans = case != "merge request"  # merge-request pipelines are opt-in
+    for suffix in ("build", "scan", "report", "enforce"):
+        assert jobs[f"scangate-{suffix}"] == ("on_success" if scans else "never"), (case, jobs)
     for suffix in ("push", "deploy"):
         assert jobs[f"scangate-{suffix}"] == ("on_success" if publishes else "never"), (case, jobs)
 
@@ -417,7 +415,8 @@ def test_switches_off_remove_push_and_deploy(tmp_path: Path, gitlab_ci_local: Pa
     ci = yaml.safe_dump({"include": [{"local": glci.TEMPLATE_REL}]}, sort_keys=False)
     project = glci.make_project(tmp_path / "project", ci, {glci.TEMPLATE_REL: glci.TEMPLATE})
     jobs = glci.list_jobs(project)
-    assert jobs["scangate-gate"]["when"] == "on_success"
+    assert jobs["scangate-report"]["when"] == "on_success"
+    assert jobs["scangate-enforce"]["when"] == "on_success"
     assert jobs["scangate-push"]["when"] == "never"
     assert jobs["scangate-deploy"]["when"] == "never"
 
@@ -431,12 +430,15 @@ def test_the_repository_pipeline_includes_the_template_twice(
     project = glci.make_project(tmp_path / "project", DOGFOOD.read_text(encoding="utf-8"), files)
     jobs = glci.list_jobs(project)
     for prefix in ("example", "example-vulnerable"):
-        for suffix in ("build", "scan", "gate"):
+        for suffix in ("build", "scan", "report", "enforce"):
             assert jobs[f"{prefix}-{suffix}"]["when"] == "on_success", jobs
         for suffix in ("push", "deploy"):
             assert jobs[f"{prefix}-{suffix}"]["when"] == "never", jobs
-    assert jobs["example-vulnerable-gate"]["allow_failure"] == {"exit_codes": [1]}
-    assert jobs["verify"]["needs"][0]["job"] == "example-gate"
+    assert jobs["example-vulnerable-enforce"]["allow_failure"] == {"exit_codes": [1]}
+    assert "allow_failure" not in jobs["example-vulnerable-report"] or (
+        jobs["example-vulnerable-report"]["allow_failure"] is False)
+    assert [n["job"] for n in jobs["verify"]["needs"]] == ["example-report",
+                                                           "example-vulnerable-report"]
 
 
 # --- docs ----------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ def include_example(path: Path = TEMPLATE) -> str:
         f"      scangate-source: {ARCHIVE_URL}#sha256=<sha256 of that archive>",
         "      push: true",
         "      aws-region: eu-west-1",
+        "      registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
         "      push-role-arn: arn:aws:iam::123456789012:role/my-service-push",
         "```",
         "",

@@ -1,0 +1,510 @@
+"""GitLab's server-side rules that gitlab-ci-local and the bundled CI schema do not enforce,
+encoded here and checked against the template as GitLab renders it.
+
+Each test names the GitLab source (gitlab-org/gitlab, mirrored as gitlabhq/gitlabhq) or issue
+it encodes. The rendering is glci.interpolate: GitLab's
+`lib/gitlab/ci/config/interpolation/template.rb` replaces a string node that is exactly one
+`$[[ inputs.x ]]` block by the typed value (`get_interpolated_node_content!` returns
+`blocks.first.value`), and interpolates `value.to_s` into any longer string
+(`used_inside_a_string?`); keys are interpolated the same way (`config.rb`, `recursive_replace`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.gitlab import glci
+
+DOCS = glci.REPO_ROOT / "docs" / "gitlab.md"
+COMPONENT = glci.REPO_ROOT / "templates" / "container-scan.yml"
+MINIMUM_GITLAB = "17.9"
+
+# The include combinations the README and docs show, plus every switch on.
+COMBINATIONS: dict[str, list[dict[str, Any]]] = {
+    "defaults": [{}],
+    "push": [{"push": True, "registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+              "aws-region": "eu-west-1", "push-role-arn": "arn:aws:iam::123456789012:role/p"}],
+    "push+deploy": [{"push": True, "deploy": True, "registry": "r.example", "aws-region": "x",
+                     "deploy-role-arn": "arn:aws:iam::123456789012:role/d",
+                     "eks-cluster": "prod"}],
+    "two prefixes": [{"job-prefix": "api"}, {"job-prefix": "worker", "docker-mode": "host"}],
+    "everything on": [{"push": True, "deploy": True, "securityhub": True,
+                       "ignore-unfixed": True, "trivy-skip-db-update": True,
+                       "merge-request-pipelines": True, "max-critical": "0",
+                       "sns-topic-arn": "arn:aws:sns:eu-west-1:123456789012:t",
+                       "thresholds-ssm-prefix": "/scangate/limits"}],
+}
+ALL_INCLUDES = [(name, inputs) for name, includes in COMBINATIONS.items() for inputs in includes]
+
+
+def jobs_of(inputs: dict[str, Any]) -> dict[str, Any]:
+    return glci.rendered_jobs(inputs)
+
+
+def prefix_of(inputs: dict[str, Any]) -> str:
+    return str(inputs.get("job-prefix", "scangate"))
+
+
+# --- variables: strings or integers only ---------------------------------------------------
+
+
+def variable_problems(jobs: dict[str, Any]) -> list[str]:
+    """GitLab's `variables:` entry accepts a string or an integer (or a hash with `value:`) per
+    key; a boolean makes the whole configuration invalid ("should be a hash of key value pairs"):
+    gitlab-org/gitlab `spec/lib/gitlab/ci/config/entry/variables_spec.rb`, "when value is a
+    boolean"; `lib/gitlab/ci/config/entry/variables.rb`."""
+    problems = []
+    for name, job in jobs.items():
+        for key, value in (job.get("variables") or {}).items():
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                problems.append(f"{name}: {key} = {value!r} ({type(value).__name__})")
+    return problems
+
+
+@pytest.mark.parametrize("combination, inputs", ALL_INCLUDES, ids=[c for c, _ in ALL_INCLUDES])
+def test_every_variable_value_is_a_string_or_an_integer(
+    combination: str, inputs: dict[str, Any],
+) -> None:
+    """MR 144065/145257 (issue 434826): a whole-node `$[[ inputs.flag ]]` stays a boolean, and
+    `variables:` refuses booleans; so no variable may be a bare typed input."""
+    assert variable_problems(jobs_of(inputs)) == []
+
+
+def test_the_variable_check_catches_a_bare_boolean_input() -> None:
+    """The check above is not vacuous: `VAR: "$[[ inputs.push ]]"` renders as `VAR: true`."""
+    spec, jobs = glci.load_template()
+    jobs["scangate-bad"] = {"variables": {"SCANGATE_PUSH": "$[[ inputs.push ]]"}}
+    rendered = glci.interpolate(jobs, glci.input_values(spec, {"push": True}))
+    assert variable_problems(rendered) == ["scangate-bad: SCANGATE_PUSH = True (bool)"]
+
+
+def test_booleans_are_never_whole_nodes() -> None:
+    """Boolean inputs appear only inside longer strings (rules literals, `name=value`)."""
+    spec, _ = glci.load_template()
+    jobs_text = glci.split_documents(glci.TEMPLATE.read_text(encoding="utf-8"))[1]
+    for name, definition in spec.items():
+        if definition.get("type") != "boolean":
+            continue
+        whole = re.search(
+            rf"""^\s*(-\s*)?[\w"'.-]*:?\s*["']?\$\[\[\s*inputs\.{name}\s*\]\]["']?\s*$""",
+            jobs_text, re.MULTILINE)
+        assert whole is None, f"{name} is a whole node: {whole.group(0) if whole else ''}"
+
+
+# --- inputs: defaults, regexes, options ------------------------------------------------------
+
+
+def test_every_default_satisfies_its_regex_with_gitlab_semantics() -> None:
+    """`lib/gitlab/ci/config/interpolation/inputs/string_input.rb` (`validate_regex!`):
+    `Gitlab::UntrustedRegexp.new(regex).match?(value)`, an unanchored RE2 search, applied to the
+    default too ("default value does not match required RegEx pattern")."""
+    spec, _ = glci.load_template()
+    for name, definition in spec.items():
+        if "regex" in definition:
+            assert re.search(definition["regex"], str(definition["default"])), name
+
+
+def test_no_regex_input_has_an_empty_default() -> None:
+    """Before GitLab 18.1 an empty default is refused by any regex (gitlab-org/gitlab issue
+    477707, fixed by MR 192082). The template supports 17.9, so inputs whose default is empty
+    carry no regex; their values are validated in the job (scangate refuses a bad limit, exit
+    2) instead."""
+    spec, _ = glci.load_template()
+    for name, definition in spec.items():
+        if "regex" in definition:
+            assert definition["default"] != "", name
+
+
+def test_every_default_is_one_of_its_options() -> None:
+    """`lib/gitlab/ci/config/header/input.rb`: `options:` must contain the default."""
+    spec, _ = glci.load_template()
+    for name, definition in spec.items():
+        if "options" in definition:
+            assert definition["default"] in definition["options"], name
+
+
+# --- rules expressions ---------------------------------------------------------------------
+
+# gitlab-org/gitlab `lib/gitlab/ci/pipeline/expression/lexeme/*.rb`: the patterns the lexer
+# (`lexer.rb`) tries; an expression that leaves anything else is invalid.
+_LEXEMES = re.compile(r"""
+    \s+
+  | \$(?P<variable>\w+)                 # lexeme/variable.rb
+  | "(?P<string>.*?)" | '(?P<sq>.*?)'   # lexeme/string.rb: non-greedy, no escapes
+  | == | != | =~ | !~ | && | \|\| | \( | \)
+  | null
+""", re.VERBOSE)
+
+
+def lex(expression: str) -> list[tuple[str, str]]:
+    tokens, position = [], 0
+    while position < len(expression):
+        match = _LEXEMES.match(expression, position)
+        assert match and match.end() > position, f"cannot lex {expression[position:]!r}"
+        if match.group("variable"):
+            tokens.append(("variable", match.group("variable")))
+        elif match.group("string") is not None or match.group("sq") is not None:
+            tokens.append(("string", match.group("string") or match.group("sq") or ""))
+        elif match.group(0).strip():
+            tokens.append(("operator", match.group(0)))
+        position = match.end()
+    return tokens
+
+
+def rule_ifs(job: dict[str, Any]) -> list[str]:
+    return [rule["if"] for rule in job.get("rules") or [] if "if" in rule]
+
+
+@pytest.mark.parametrize("combination, inputs", ALL_INCLUDES, ids=[c for c, _ in ALL_INCLUDES])
+def test_every_rule_lexes_as_gitlab_reads_it(combination: str, inputs: dict[str, Any]) -> None:
+    """Every `rules:if` is a string after interpolation, and lexes with GitLab's patterns: a
+    string literal ends at the next double quote (`lexeme/string.rb`), so an input interpolated
+    into one must not hold a quote."""
+    for name, job in jobs_of(inputs).items():
+        for expression in rule_ifs(job):
+            assert isinstance(expression, str), (name, expression)
+            lex(expression)
+
+
+def override_pairs(jobs: dict[str, Any], prefix: str) -> dict[str, str]:
+    """{variable: the literal it is compared with} in `<prefix>-overridden-inputs`' rule."""
+    job = jobs[f"{prefix}-overridden-inputs"]
+    expressions = [e for e in rule_ifs(job) if "SCANGATE_" in e]
+    assert len(expressions) == 1, expressions
+    tokens = lex(expressions[0])
+    pairs = {}
+    for index, (kind, value) in enumerate(tokens):
+        if kind == "variable" and value.startswith("SCANGATE_"):
+            assert tokens[index + 1] == ("operator", "!="), tokens[index:index + 3]
+            assert tokens[index + 2][0] == "string"
+            pairs[value] = tokens[index + 2][1]
+        elif kind == "operator":
+            assert value in ("!=", "||"), f"only `!=` joined by `||`: {value}"
+    return pairs
+
+
+@pytest.mark.parametrize("combination, inputs", ALL_INCLUDES, ids=[c for c, _ in ALL_INCLUDES])
+def test_every_input_variable_is_compared_with_its_input(
+    combination: str, inputs: dict[str, Any],
+) -> None:
+    """Pipeline, schedule, trigger and project variables take precedence over a job's YAML
+    `variables:` (GitLab docs, "CI/CD variable precedence"), so every variable the template
+    derives from an input is compared, in `rules:`, with the input's literal: the rendered
+    variable equals its literal (no false alarm), and no variable is left out."""
+    prefix = prefix_of(inputs)
+    jobs = jobs_of(inputs)
+    variables = jobs[f".{prefix}-inputs"]["variables"]
+    pairs = override_pairs(jobs, prefix)
+    assert set(pairs) == set(variables)
+    for name, value in variables.items():
+        assert pairs[name] == value, name
+    # Every script that reads an input reads it from that set (or a dotenv/ID token).
+    for name in jobs:
+        if name.startswith(".") or name.endswith("-overridden-inputs"):
+            continue
+        merged = glci.merged_job(jobs, name)
+        if glci.script_lines(merged):
+            assert set(variables) <= set(merged.get("variables") or {}), name
+
+
+def test_enforce_push_and_deploy_need_the_override_check() -> None:
+    jobs = jobs_of({"push": True, "deploy": True})
+    for suffix in ("enforce", "push", "deploy"):
+        needs = {n["job"]: n for n in jobs[f"scangate-{suffix}"]["needs"]}
+        assert needs["scangate-overridden-inputs"].get("optional") is True, suffix
+    script = "\n".join(glci.script_lines(jobs["scangate-overridden-inputs"]))
+    assert "exit 1" in script
+
+
+# --- publish, enforce, push ------------------------------------------------------------------
+
+
+def needs(job: dict[str, Any]) -> set[str]:
+    return {n["job"] if isinstance(n, dict) else n for n in job.get("needs") or []}
+
+
+def upstream(jobs: dict[str, Any], name: str) -> set[str]:
+    seen: set[str] = set()
+    stack = [name]
+    while stack:
+        for need in needs(jobs[stack.pop()]):
+            if need not in seen:
+                seen.add(need)
+                stack.append(need)
+    return seen
+
+
+@pytest.mark.parametrize("combination, inputs", ALL_INCLUDES, ids=[c for c, _ in ALL_INCLUDES])
+def test_push_deploy_and_securityhub_need_enforce(combination: str, inputs: dict[str, Any]) -> None:
+    """`needs:` starts a job once its needs succeeded, and an allowed failure counts as success
+    (GitLab CI YAML reference, `allow_failure` and `needs`): push needs enforce directly, and
+    re-checks the decision itself (`scangate push --decision`) because allow_failure on enforce
+    would let it start."""
+    prefix = prefix_of(inputs)
+    jobs = jobs_of(inputs)
+    for suffix in ("push", "deploy", "securityhub"):
+        assert f"{prefix}-enforce" in upstream(jobs, f"{prefix}-{suffix}"), suffix
+    assert f"{prefix}-enforce" in needs(jobs[f"{prefix}-push"])
+    push = "\n".join(glci.script_lines(jobs[f"{prefix}-push"]))
+    assert '--decision "$SCANGATE_OUT/summary.json"' in push
+    assert '--image-id "$SCANGATE_IMAGE_ID"' in push
+    for name, job in jobs.items():
+        assert "allow_failure" not in job, f"{name}: the template never allows a failure"
+
+
+@pytest.mark.parametrize("combination, inputs", ALL_INCLUDES, ids=[c for c, _ in ALL_INCLUDES])
+def test_only_the_report_job_carries_the_container_scanning_report(
+    combination: str, inputs: dict[str, Any],
+) -> None:
+    """GitLab ignores the security report of a failed job (gitlab-org/gitlab issues 358600 and
+    500171; "Security scanner integration": a scan that found vulnerabilities is a success).
+    One job publishes it, and that job is the one whose script maps a violation to exit 0."""
+    prefix = prefix_of(inputs)
+    jobs = jobs_of(inputs)
+    carriers = [name for name, job in jobs.items()
+                if "container_scanning" in ((job.get("artifacts") or {}).get("reports") or {})]
+    assert carriers == [f"{prefix}-report"]
+    assert jobs[f"{prefix}-report"]["artifacts"]["when"] == "always"
+    assert "artifacts" not in jobs[f"{prefix}-enforce"]
+
+
+def write_fake_scangate(bin_dir: Path, exit_code: int, writes_summary: bool) -> None:
+    """A stand-in for the scangate CLI (a test double: this test is about the job's shell
+    around it; the real gate runs in tests/gitlab/test_pipeline.py). It records its arguments,
+    writes the summary where --json-summary says when asked to, and exits with `exit_code`."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "scangate"
+    write = ('for a in "$@"; do if [ "$prev" = --json-summary ]; then '
+             'printf \'{"decision": "fail"}\' > "$a"; fi; prev=$a; done') if writes_summary else ":"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = --version ]; then echo "scangate test double"; exit 0; fi\n'
+        'printf "%s\\n" "$*" >> "$SCANGATE_TEST_ARGS"\n'
+        f"prev=\n{write}\n"
+        f"exit {exit_code}\n", encoding="utf-8")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+
+
+def run_job_script(job: dict[str, Any], workdir: Path, bin_dir: Path,
+                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The job's before_script + script, as one POSIX sh script (as the runner runs them), with
+    the job's variables in the environment."""
+    environment = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(workdir),
+                   "CI_JOB_NAME": "job", "SCANGATE_TEST_ARGS": str(workdir / "args")}
+    environment.update({k: str(v) for k, v in (job.get("variables") or {}).items()})
+    environment.update(env or {})
+    script = "\n".join(glci.script_lines(job))
+    return subprocess.run(["sh", "-c", script], cwd=workdir, env=environment,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("gate_exit, writes_summary, job_fails", [
+    (0, True, False),   # pass: published
+    (1, True, False),   # violation: still published, enforce decides
+    (2, False, True),   # error: no report, the job fails
+    (1, False, True),   # a "violation" without a summary is an error
+    (3, True, True),    # anything else fails too
+])
+def test_the_report_job_exits_zero_on_a_violation_and_fails_on_an_error(
+    tmp_path: Path, gate_exit: int, writes_summary: bool, job_fails: bool,
+) -> None:
+    jobs = jobs_of({"ignore-unfixed": True, "max-critical": "0"})
+    job = glci.merged_job(jobs, "scangate-report")
+    job["variables"]["SCANGATE_SOURCE"] = ""  # the double on PATH
+    (tmp_path / "scangate-out" / "scangate").mkdir(parents=True)
+    write_fake_scangate(tmp_path / "bin", gate_exit, writes_summary)
+    result = run_job_script(job, tmp_path, tmp_path / "bin")
+    assert (result.returncode != 0) == job_fails, (result.returncode, result.stderr)
+    args = (tmp_path / "args").read_text(encoding="utf-8")
+    assert args.startswith("gate --report scangate-out/scangate/trivy-image.json")
+    assert "--max-critical 0" in args and "--ignore-unfixed" in args
+
+
+@pytest.mark.parametrize("summary, exit_code", [
+    ('{"decision": "pass"}', 0),
+    ('{"decision": "fail", "violations": [{"severity": "critical", "count": 2, "limit": 0}]}', 1),
+    (None, 2),
+    ("not json", 2),
+    ('{"decision": "maybe"}', 2),
+    ('["pass"]', 2),
+])
+def test_the_enforce_job_fails_on_a_violation_and_on_anything_unreadable(
+    tmp_path: Path, summary: str | None, exit_code: int,
+) -> None:
+    job = glci.merged_job(jobs_of({}), "scangate-enforce")
+    out = tmp_path / "scangate-out" / "scangate"
+    out.mkdir(parents=True)
+    if summary is not None:
+        (out / "summary.json").write_text(summary, encoding="utf-8")
+    result = run_job_script(job, tmp_path, tmp_path / "bin")
+    assert result.returncode == exit_code, result.stderr
+
+
+# --- one pipeline per push, minimum version, component --------------------------------------
+
+
+def evaluate(expression: str, variables: dict[str, str]) -> bool:
+    """A `rules:if` expression, evaluated as GitLab's `lib/gitlab/ci/pipeline/expression/`
+    does for the operators the template uses: `==`/`!=` between variables and strings (an
+    undefined variable is null), `&&` binding tighter than `||` (`lexeme/and.rb` precedence),
+    parentheses, and a bare variable true when defined and non-empty."""
+    tokens = lex(expression)
+    position = 0
+
+    def peek() -> tuple[str, str] | None:
+        return tokens[position] if position < len(tokens) else None
+
+    def take() -> tuple[str, str]:
+        nonlocal position
+        position += 1
+        return tokens[position - 1]
+
+    def value() -> str | None:
+        kind, text = take()
+        if kind == "operator" and text == "(":
+            result = disjunction()
+            assert take() == ("operator", ")")
+            return "true" if result else ""
+        if kind == "variable":
+            return variables.get(text)
+        if kind == "string":
+            return text
+        assert text == "null", text
+        return None
+
+    def comparison() -> bool:
+        left = value()
+        if peek() in (("operator", "=="), ("operator", "!=")):
+            operator = take()[1]
+            right = value()
+            return (left == right) if operator == "==" else (left != right)
+        return bool(left)
+
+    def conjunction() -> bool:
+        result = comparison()
+        while peek() == ("operator", "&&"):
+            take()
+            result = comparison() and result
+        return result
+
+    def disjunction() -> bool:
+        result = conjunction()
+        while peek() == ("operator", "||"):
+            take()
+            result = conjunction() or result
+        return result
+
+    result = disjunction()
+    assert position == len(tokens), f"trailing tokens in {expression!r}"
+    return result
+
+
+def when(job: dict[str, Any], variables: dict[str, str]) -> str:
+    """GitLab's rules: the first rule whose `if` holds decides; none: the job is not added."""
+    for rule in job.get("rules") or []:
+        if "if" not in rule or evaluate(rule["if"], variables):
+            return str(rule.get("when", "on_success"))
+    return "never"
+
+
+MR_PIPELINE = {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "7",
+               "CI_COMMIT_REF_PROTECTED": "false", "CI_DEFAULT_BRANCH": "main"}
+BRANCH_PIPELINE = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main",
+                   "CI_DEFAULT_BRANCH": "main", "CI_COMMIT_REF_PROTECTED": "true"}
+
+
+def pipeline_jobs(inputs: dict[str, Any], pipeline: dict[str, str],
+                  overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """{job: when} of the rendered template in a pipeline; `overrides` are pipeline variables,
+    which win over the job's own `variables:` (GitLab docs, "CI/CD variable precedence")."""
+    jobs = jobs_of(inputs)
+    result = {}
+    for name in jobs:
+        if name.startswith("."):
+            continue
+        job = glci.merged_job(jobs, name)
+        variables = {**{k: str(v) for k, v in (job.get("variables") or {}).items()},
+                     **pipeline, **(overrides or {})}
+        result[name] = when(job, variables)
+    return result
+
+
+EVERY_JOB_ON = {"push": True, "deploy": True, "securityhub": True,
+                "sns-topic-arn": "arn:aws:sns:eu-west-1:123456789012:t"}
+
+
+def test_no_job_runs_in_a_merge_request_pipeline_by_default() -> None:
+    """A job rule matching `merge_request_event` next to branch rules makes GitLab create a
+    branch pipeline and a merge-request pipeline for one push (GitLab docs, "Avoid duplicate
+    pipelines"). By default no job, not even the override check, is added to a merge-request
+    pipeline, so GitLab creates none; with merge-request-pipelines they run there instead of in
+    the branch pipeline of a branch with an open merge request."""
+    overridden = {"SCANGATE_MAX_CRITICAL": "999"}
+    by_default = pipeline_jobs(EVERY_JOB_ON, MR_PIPELINE, overridden)
+    assert set(by_default.values()) == {"never"}, by_default
+    opted_in = pipeline_jobs({**EVERY_JOB_ON, "merge-request-pipelines": True}, MR_PIPELINE)
+    for suffix in ("build", "scan", "report", "enforce"):
+        assert opted_in[f"scangate-{suffix}"] == "on_success", opted_in
+    for suffix in ("push", "deploy", "securityhub"):
+        assert opted_in[f"scangate-{suffix}"] == "never", opted_in
+    branch_with_mr = {**BRANCH_PIPELINE, "CI_COMMIT_BRANCH": "feature",
+                      "CI_OPEN_MERGE_REQUESTS": "group/project!7"}
+    skipped = pipeline_jobs({**EVERY_JOB_ON, "merge-request-pipelines": True}, branch_with_mr,
+                            overridden)
+    assert set(skipped.values()) == {"never"}, skipped
+
+
+def test_a_pipeline_variable_named_like_an_input_variable_adds_the_failing_check() -> None:
+    """The override check exists exactly when a variable differs from its input's literal."""
+    inputs = {"max-critical": "0", "push": True, "registry": "r.example"}
+    clean = pipeline_jobs(inputs, BRANCH_PIPELINE)
+    assert clean["scangate-overridden-inputs"] == "never"
+    assert clean["scangate-push"] == "on_success"
+    jobs = jobs_of(inputs)
+    for variable in jobs[".scangate-inputs"]["variables"]:
+        overridden = pipeline_jobs(inputs, BRANCH_PIPELINE, {variable: "attacker-value"})
+        assert overridden["scangate-overridden-inputs"] == "always", variable
+    same = pipeline_jobs(inputs, BRANCH_PIPELINE, {"SCANGATE_MAX_CRITICAL": "0"})
+    assert same["scangate-overridden-inputs"] == "never"
+
+
+def test_the_evaluator_follows_gitlab_precedence() -> None:
+    assert evaluate('$A == "1" || $B == "2" && $C == "3"', {"A": "1"})
+    assert not evaluate('($A == "1" || $B == "2") && $C == "3"', {"A": "1"})
+    assert evaluate("$A != null", {"A": ""}) and not evaluate("$A", {"A": ""})
+    assert not evaluate('$MISSING == ""', {})
+
+
+def test_minimum_gitlab_version_is_the_newest_feature_used() -> None:
+    """The features the template and its documented includes use, with the GitLab version that
+    introduced each (GitLab CI YAML reference and the CI/CD inputs and components pages):
+    `spec:inputs` with `type`, `options`, `regex` (17.0 GA), `include:integrity` (17.9),
+    `id_tokens` (15.7), `needs:optional` (13.10), CI/CD Catalog components (17.0). The docs
+    state the newest of them."""
+    features = {"spec:inputs": "17.0", "include:integrity": "17.9", "id_tokens": "15.7",
+                "needs:optional": "13.10", "component": "17.0"}
+    newest = max(features.values(), key=lambda v: tuple(int(p) for p in v.split(".")))
+    assert newest == MINIMUM_GITLAB
+    text = glci.TEMPLATE.read_text(encoding="utf-8")
+    assert "integrity" in DOCS.read_text(encoding="utf-8")
+    assert f"GitLab {MINIMUM_GITLAB} or newer" in text
+    assert f"GitLab {MINIMUM_GITLAB} or newer" in DOCS.read_text(encoding="utf-8")
+    assert "optional: true" in text and "id_tokens:" in text
+
+
+def test_the_catalog_component_is_the_template() -> None:
+    """CI/CD Catalog components live in `templates/<name>.yml` (GitLab docs, "CI/CD
+    components", directory structure); the component is the template, byte for byte."""
+    assert COMPONENT.read_bytes() == glci.TEMPLATE.read_bytes(), (
+        "templates/container-scan.yml drifted: cp gitlab/container-scan.gitlab-ci.yml "
+        "templates/container-scan.yml")
+    header = yaml.safe_load(glci.split_documents(COMPONENT.read_text(encoding="utf-8"))[0])
+    assert "inputs" in header["spec"]

@@ -1,0 +1,374 @@
+"""`scangate deploy`: pin, check kinds and namespace, EKS kubeconfig and token, kubectl.
+
+No Kubernetes API server can run here, so kubectl is a STAND-IN: a small script (written per
+test, its sha256 pinned like the real binary's) that records its argv, environment, the
+kubeconfig it was given and the documents it was asked to apply, and answers like kubectl.
+EKS and STS are a real moto server (tests/support/moto_server.py); the EKS token is checked by
+recomputing its SigV4 signature from the spec and against botocore's own query signer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import boto3
+import pytest
+import yaml
+from scangate._cli import main
+from scangate.deploy.eks_auth import eks_token
+from scangate.deploy.manifests import DEFAULT_ALLOWED_KINDS
+
+from tests.support.moto_server import MotoServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = REPO_ROOT / "templates" / "k8s" / "user-authenticator"
+RBAC = REPO_ROOT / "templates" / "k8s" / "platform" / "deployer-rbac.yaml"
+REPOSITORY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/user-authenticator"
+IMAGE = f"{REPOSITORY}@sha256:" + "ab" * 32
+NAMESPACE = "user-authenticator"
+CLUSTER = "prod"
+
+STANDIN = '''#!{python}
+# Stand-in for kubectl (no API server can run in these tests): records, then answers.
+import json, os, pathlib, sys
+import yaml
+argv = sys.argv[1:]
+kubeconfig = argv[argv.index("--kubeconfig") + 1]
+record = {{"argv": argv, "env": dict(os.environ),
+          "kubeconfig": yaml.safe_load(pathlib.Path(kubeconfig).read_text())}}
+if "apply" in argv:
+    folder = pathlib.Path(argv[argv.index("--filename") + 1])
+    docs = [d for p in sorted(folder.rglob("*.yaml")) for d in yaml.safe_load_all(p.read_text())]
+    record["applied"] = docs
+    for d in docs:
+        print(d["kind"].lower() + "/" + d["metadata"]["name"])
+with open({log!r}, "a") as handle:
+    handle.write(json.dumps(record) + "\\n")
+if {fail!r} and {fail!r} in " ".join(argv):
+    print("error: timed out waiting for the condition", file=sys.stderr)
+    sys.exit(1)
+'''
+
+
+def _standin(tmp_path: Path, fail: str = "") -> tuple[Path, str, Path]:
+    log = tmp_path / "kubectl.log"
+    script = tmp_path / "bin" / "kubectl"
+    script.parent.mkdir()
+    script.write_text(STANDIN.format(python=sys.executable, log=str(log), fail=fail),
+                      encoding="utf-8")
+    script.chmod(0o755)
+    return script, hashlib.sha256(script.read_bytes()).hexdigest(), log
+
+
+def _calls(log: Path) -> list[dict[str, Any]]:
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def cluster(moto: MotoServer) -> dict[str, Any]:
+    eks = boto3.client("eks")
+    eks.create_cluster(name=CLUSTER, roleArn="arn:aws:iam::123456789012:role/eks",
+                       resourcesVpcConfig={"subnetIds": []})
+    info: dict[str, Any] = eks.describe_cluster(name=CLUSTER)["cluster"]
+    return info
+
+
+@pytest.fixture
+def deployment_only(tmp_path: Path) -> Path:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    shutil.copy(TEMPLATES / "deployment.yaml", folder / "deployment.yaml")
+    return folder
+
+
+def _deploy(manifests: Path, kubectl: Path, sha: str, *extra: str) -> int:
+    return main(["deploy", "--image", IMAGE, "--manifests", str(manifests), "--namespace",
+                 NAMESPACE, "--cluster", CLUSTER, "--kubectl", str(kubectl),
+                 "--kubectl-sha256", sha, *extra])
+
+
+def _one_line(capsys: pytest.CaptureFixture[str], code: int) -> str:
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1, err
+    return err
+
+
+# -- the happy path ----------------------------------------------------------------------------
+
+
+def test_deploy_pins_applies_and_waits(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", "/etc/runner-kubeconfig")  # must not reach kubectl
+    kubectl, sha, log = _standin(tmp_path)
+    code = _deploy(deployment_only, kubectl, sha, "--rollout-timeout", "2m")
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    apply, rollout = _calls(log)
+    assert apply["argv"][2:] == ["apply", "--namespace", NAMESPACE, "--recursive",
+                                 "--filename", apply["argv"][7], "--output", "name"]
+    containers = apply["applied"][0]["spec"]["template"]["spec"]["containers"]
+    assert containers[0]["image"] == IMAGE
+    assert rollout["argv"][2:] == ["rollout", "status", "--namespace", NAMESPACE, "--timeout",
+                                   "120s", "deployment/user-authenticator"]
+    # The kubeconfig: the cluster's endpoint and CA from eks:DescribeCluster, an EKS token.
+    config = apply["kubeconfig"]
+    assert config["clusters"][0]["cluster"] == {
+        "server": cluster["endpoint"],
+        "certificate-authority-data": cluster["certificateAuthority"]["data"],
+    }
+    assert config["users"][0]["user"]["token"].startswith("k8s-aws-v1.")
+    assert config["contexts"][0]["context"]["namespace"] == NAMESPACE
+    # Nothing of the runner's environment reaches kubectl (Python may add LC_CTYPE itself).
+    env = set(apply["env"]) - {"LC_CTYPE"}
+    assert env == {"PATH", "HOME", "KUBECONFIG"}
+    assert apply["env"]["KUBECONFIG"] != "/etc/runner-kubeconfig"
+    # The template folder is not modified.
+    assert "sha256:" + "0" * 64 in (deployment_only / "deployment.yaml").read_text()
+    assert "1 rollout(s) complete" in out
+
+
+def test_deploy_from_push_record_with_a_role(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The role from the job's ID token (moto accepts any token) signs the EKS token."""
+    kubectl, sha, log = _standin(tmp_path)
+    record = tmp_path / "push.json"
+    record.write_text(json.dumps({"image-uri": IMAGE}), encoding="utf-8")
+    token = tmp_path / "id-token"
+    token.write_text("eyJ.e30.sig", encoding="ascii")
+    code = main(["deploy", "--push-record", str(record), "--manifests", str(deployment_only),
+                 "--namespace", NAMESPACE, "--cluster", CLUSTER, "--kubectl", str(kubectl),
+                 "--kubectl-sha256", sha, "--role-arn", "arn:aws:iam::123456789012:role/deploy",
+                 "--web-identity-token-file", str(token), "--aws-region", "us-east-1"])
+    assert code == 0, capsys.readouterr().err
+    url = _token_url(_calls(log)[0]["kubeconfig"]["users"][0]["user"]["token"])
+    credential = dict(parse_qsl(urlsplit(url).query))["X-Amz-Credential"]
+    assert not credential.startswith("testing/")  # signed by the assumed role, not ambient
+
+
+def test_extended_allowed_kinds_apply_the_whole_folder(
+    cluster: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kubectl, sha, log = _standin(tmp_path)
+    kinds = "Deployment,Service,ServiceAccount,NetworkPolicy,PodDisruptionBudget"
+    assert _deploy(TEMPLATES, kubectl, sha, "--allowed-kinds", kinds) == 0
+    calls = _calls(log)
+    assert len(calls) == 2  # one apply, one rollout (only the Deployment rolls out)
+    assert {d["kind"] for d in calls[0]["applied"]} == set(kinds.split(","))
+
+
+# -- refusals before kubectl runs --------------------------------------------------------------
+
+
+def test_kinds_the_rbac_does_not_grant_are_refused_before_applying(
+    cluster: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repository's own manifests folder holds five objects the deployer may not apply."""
+    kubectl, sha, log = _standin(tmp_path)
+    err = _one_line(capsys, _deploy(TEMPLATES, kubectl, sha))
+    assert "5 object(s) of kinds the deployer may not apply (allowed: Deployment)" in err
+    for label in ("Service/user-authenticator", "ServiceAccount/user-authenticator",
+                  "PodDisruptionBudget/user-authenticator", "NetworkPolicy/"):
+        assert label in err
+    assert _calls(log) == []
+
+
+def test_another_namespace_is_refused(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kubectl, sha, log = _standin(tmp_path)
+    code = main(["deploy", "--image", IMAGE, "--manifests", str(deployment_only),
+                 "--namespace", "other", "--cluster", CLUSTER, "--kubectl", str(kubectl),
+                 "--kubectl-sha256", sha])
+    assert "outside --namespace other" in _one_line(capsys, code)
+    assert _calls(log) == []
+
+
+def test_a_tag_is_refused(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kubectl, sha, log = _standin(tmp_path)
+    code = main(["deploy", "--image", f"{REPOSITORY}:prod", "--manifests", str(deployment_only),
+                 "--namespace", NAMESPACE, "--cluster", CLUSTER, "--kubectl", str(kubectl),
+                 "--kubectl-sha256", sha])
+    assert "has no digest" in _one_line(capsys, code)
+    assert _calls(log) == []
+
+
+def test_kubectl_with_another_checksum_never_runs(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kubectl, _, log = _standin(tmp_path)
+    err = _one_line(capsys, _deploy(deployment_only, kubectl, "0" * 64))
+    assert "refusing to run an unverified kubectl" in err
+    assert _calls(log) == []
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("kind: Deployment\nmetadata: {}\n", "valid metadata.name"),
+        ("- just\n- a list\n", "not a Kubernetes object"),
+        ("kind: List\nitems:\n  - {kind: Secret, metadata: {name: s}}\n", "Secret/s"),
+        ("kind: [unclosed\n", "not valid YAML: line 2"),
+    ],
+)
+def test_odd_manifests_are_refused(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], document: str, message: str,
+) -> None:
+    kubectl, sha, log = _standin(tmp_path)
+    (deployment_only / "extra.yaml").write_text(document, encoding="utf-8")
+    assert message in _one_line(capsys, _deploy(deployment_only, kubectl, sha))
+    assert _calls(log) == []
+
+
+def test_unknown_cluster(
+    moto: MotoServer, deployment_only: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kubectl, sha, log = _standin(tmp_path)
+    err = _one_line(capsys, _deploy(deployment_only, kubectl, sha))
+    assert "eks:DescribeCluster prod in us-east-1: ResourceNotFoundException" in err
+    assert _calls(log) == []
+
+
+@pytest.mark.parametrize("timeout", ["0", "15m", "5x", "1h"])
+def test_rollout_timeout_is_bounded(timeout: str, deployment_only: Path, tmp_path: Path) -> None:
+    kubectl, sha, _ = _standin(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        _deploy(deployment_only, kubectl, sha, "--rollout-timeout", timeout)
+    assert exc.value.code == 2
+
+
+# -- kubectl failures --------------------------------------------------------------------------
+
+
+def test_a_failed_rollout_fails_the_deploy(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kubectl, sha, _ = _standin(tmp_path, fail="rollout")
+    err = _one_line(capsys, _deploy(deployment_only, kubectl, sha))
+    assert "rollout of Deployment/user-authenticator: kubectl exited 1: error: timed out" in err
+
+
+# -- the EKS token -----------------------------------------------------------------------------
+
+
+def _token_url(token: str) -> str:
+    assert token.startswith("k8s-aws-v1.")
+    body = token.removeprefix("k8s-aws-v1.")
+    assert "=" not in body  # base64url without padding, as aws eks get-token prints
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+
+
+def _sigv4_query_signature(url: str, headers: dict[str, str], secret: str) -> str:
+    """SigV4 (query string) computed from the AWS spec, independently of botocore."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k != "X-Amz-Signature"]
+    canonical_query = "&".join(
+        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(query)
+    )
+    params = dict(query)
+    signed = params["X-Amz-SignedHeaders"].split(";")
+    all_headers = {"host": parts.netloc, **{k.lower(): v for k, v in headers.items()}}
+    canonical_headers = "".join(f"{h}:{all_headers[h].strip()}\n" for h in signed)
+    canonical = "\n".join(["GET", parts.path or "/", canonical_query, canonical_headers,
+                           params["X-Amz-SignedHeaders"], hashlib.sha256(b"").hexdigest()])
+    date = params["X-Amz-Date"]
+    scope = params["X-Amz-Credential"].split("/", 1)[1]
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", date, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + secret).encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def test_eks_token_is_a_presigned_get_caller_identity_bound_to_the_cluster(
+    moto: MotoServer,
+) -> None:
+    session = boto3.session.Session(region_name="us-east-1")
+    url = _token_url(eks_token(session, CLUSTER, "us-east-1"))
+    params = dict(parse_qsl(urlsplit(url).query))
+    assert params["Action"] == "GetCallerIdentity"
+    assert params["Version"] == "2011-06-15"
+    assert params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert params["X-Amz-Expires"] == "60"
+    assert params["X-Amz-SignedHeaders"].split(";") == ["host", "x-k8s-aws-id"]
+    assert params["X-Amz-Credential"].endswith("/us-east-1/sts/aws4_request")
+    # The signature covers the cluster name: right for this cluster, wrong for any other.
+    signature = params["X-Amz-Signature"]
+    assert _sigv4_query_signature(url, {"x-k8s-aws-id": CLUSTER}, "testing") == signature
+    assert _sigv4_query_signature(url, {"x-k8s-aws-id": "other"}, "testing") != signature
+    # (The authenticator's own call cannot be replayed here: moto's server routes a presigned
+    # GET on "/" to S3, not STS.)
+
+
+def test_eks_token_matches_what_botocore_signs_for_aws_eks_get_token(moto: MotoServer) -> None:
+    """aws-cli's get-token registers the header on before-sign and presigns for 60 s; the same
+    request signed by botocore directly has the same shape (only date and signature vary)."""
+    from botocore.auth import SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+
+    session = boto3.session.Session(region_name="us-east-1")
+    ours = urlsplit(_token_url(eks_token(session, CLUSTER, "us-east-1")))
+    request = AWSRequest(method="GET", url=f"{ours.scheme}://{ours.netloc}/",
+                         params={"Action": "GetCallerIdentity", "Version": "2011-06-15"},
+                         headers={"x-k8s-aws-id": CLUSTER})
+    SigV4QueryAuth(session.get_credentials(), "sts", "us-east-1", expires=60).add_auth(request)
+    theirs = urlsplit(request.prepare().url)
+    volatile = {"X-Amz-Date", "X-Amz-Signature", "X-Amz-Credential"}
+    ours_params = {k: v for k, v in parse_qsl(ours.query) if k not in volatile}
+    theirs_params = {k: v for k, v in parse_qsl(theirs.query) if k not in volatile}
+    assert ours_params == theirs_params
+    assert (ours.netloc, ours.path or "/") == (theirs.netloc, theirs.path or "/")
+
+
+# -- the default allowed kinds follow the RBAC -------------------------------------------------
+
+# Resource (plural, lowercase) to kind for what a deployer Role may plausibly grant.
+RESOURCE_KINDS = {
+    "deployments": "Deployment", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet",
+    "replicasets": "ReplicaSet", "pods": "Pod", "services": "Service",
+    "serviceaccounts": "ServiceAccount", "configmaps": "ConfigMap", "secrets": "Secret",
+    "networkpolicies": "NetworkPolicy", "poddisruptionbudgets": "PodDisruptionBudget",
+    "horizontalpodautoscalers": "HorizontalPodAutoscaler", "ingresses": "Ingress",
+    "jobs": "Job", "cronjobs": "CronJob",
+}
+
+
+def _rbac_appliable_kinds() -> set[str]:
+    """Kinds whose resource the deployer Role may get and patch (what `kubectl apply` of an
+    existing object needs: GET, then PATCH)."""
+    kinds: set[str] = set()
+    for document in yaml.safe_load_all(RBAC.read_text(encoding="utf-8")):
+        if not document or document.get("kind") != "Role":
+            continue
+        for rule in document.get("rules", []):
+            verbs = set(rule.get("verbs", []))
+            if "*" in verbs or {"get", "patch"} <= verbs:
+                kinds.update(RESOURCE_KINDS[r] for r in rule.get("resources", []))
+    return kinds
+
+
+def test_default_allowed_kinds_are_what_the_deployer_rbac_grants() -> None:
+    assert set(DEFAULT_ALLOWED_KINDS) == _rbac_appliable_kinds()
