@@ -28,6 +28,9 @@ fi
 if [ -n "${INPUT_POLICY:-}" ]; then
   args+=(--policy "$INPUT_POLICY")
 fi
+if [ -n "${INPUT_THRESHOLDS_FROM_SSM:-}" ]; then
+  args+=(--thresholds-from-ssm "$INPUT_THRESHOLDS_FROM_SSM")
+fi
 if [ -n "${INPUT_FAIL_ON:-}" ]; then
   args+=(--fail-on "$INPUT_FAIL_ON")
 fi

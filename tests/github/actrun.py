@@ -25,6 +25,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 STANDINS = Path(__file__).resolve().parent / "standins"
 ACT = REPO_ROOT / ".venv" / "bin" / "act"
 ACT_HINT = "run `make setup` (requirements/act-hashed.txt installs act into .venv)"
+# The workflow pins scangate's own actions as `SELF_REPOSITORY/actions/<name>@<release commit>`;
+# act runs them from the repository under test instead (never a stand-in).
+SELF_REPOSITORY = "scangate/scangate"
 
 # `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`
 REMOTE_USES = re.compile(
@@ -51,11 +54,16 @@ def remote_uses(files: Iterable[Path]) -> list[tuple[Path, int, re.Match[str]]]:
     return found
 
 
-def local_repositories(files: Iterable[Path]) -> dict[str, Path]:
-    """`owner/repo@SHA` -> its stand-in directory, for every pinned remote action."""
+def local_repositories(files: Iterable[Path], self_dir: Path | None = None) -> dict[str, Path]:
+    """`owner/repo@SHA` -> its stand-in directory, for every pinned remote action; scangate's
+    own actions -> self_dir (the snapshot under test)."""
     mapping: dict[str, Path] = {}
     for _, _, match in remote_uses(files):
         key = f"{match['repo']}@{match['ref']}"
+        if match["repo"] == SELF_REPOSITORY:
+            if self_dir is not None:
+                mapping[key] = self_dir
+            continue
         mapping[key] = STANDINS / match["repo"]
     return mapping
 
@@ -155,7 +163,7 @@ def run_act(
         "--var-file", str(state / "none.vars"),
         "--input-file", str(state / "none.input"),
     ]  # fmt: skip
-    for key, directory in sorted(local_repositories(workflow_files()).items()):
+    for key, directory in sorted(local_repositories(workflow_files(), repo).items()):
         cmd += ["--local-repository", f"{key}={directory}"]
     for key, value in sorted({**env, "SCANGATE_STANDIN_STATE": str(state)}.items()):
         cmd += ["--env", f"{key}={value}"]

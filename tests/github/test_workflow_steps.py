@@ -115,6 +115,10 @@ PLAN_DEFAULTS = {
     "INPUT_EKS_CLUSTER": "",
     "INPUT_EKS_NAMESPACE": "default",
     "INPUT_IMAGE_TAG": "",
+    "INPUT_TAG_PREFIX": "",
+    "INPUT_LIMITS_SSM_PREFIX": "",
+    "INPUT_LIMITS_ROLE_ARN": "",
+    "DEFAULT_BRANCH": "main",
 }
 ROLE = "arn:aws:iam::123456789012:role/scangate-{}"
 
@@ -253,7 +257,7 @@ def test_plan_accepts_a_complete_release(tmp_path: Path) -> None:
     assert step.returncode == 0, step.output
 
 
-# --- plan: which scangate code runs -----------------------------------------------------------
+# --- plan: the release cross-check (OIDC only where a token exists) ---------------------------
 
 
 def _b64url(data: bytes) -> str:
@@ -265,20 +269,29 @@ def _token(claims: dict[str, Any]) -> str:
     return f"{header}.{_b64url(json.dumps(claims).encode())}.c2lnbmF0dXJl"
 
 
-SELF = "Find scangate's own repository and commit"
+CROSS_CHECK = "Cross-check scangate's own release (OIDC, where available)"
+PINNED = {
+    "SCANGATE_REPOSITORY": "scangate/scangate",
+    "SCANGATE_COMMIT": SHA,
+    "SCANGATE_VERSION": "1.2.0",
+}
 
 
-@pytest.mark.parametrize("padding", ["", "x", "xy", "xyz"])
-def test_own_commit_comes_from_the_oidc_token(
-    tmp_path: Path, httpserver: HTTPServer, padding: str
-) -> None:
-    """The runner's token endpoint is asked with the request token; job_workflow_ref names the
-    workflow's repository and job_workflow_sha its commit (base64url of any length)."""
+def test_plan_env_is_the_workflow_env() -> None:
+    """The cross-check reads the release from the workflow's top-level `env:`; the tests give
+    the step the same names."""
+    doc = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    assert set(doc["env"]) == set(PINNED)
+    step = next(s for s in doc["jobs"]["plan"]["steps"] if s.get("name") == CROSS_CHECK)
+    assert "env" not in step and "uses" not in step
+
+
+def _cross_check(tmp_path: Path, httpserver: HTTPServer, workflow_ref: str, pad: str = "") -> Step:
     claims = {
         "sub": "repo:acme/my-service:ref:refs/heads/main",
-        "job_workflow_ref": "Acme/scangate/.github/workflows/container-scan.yml@refs/tags/v1.2.0",
-        "job_workflow_sha": SHA,
-        "pad": padding,
+        "job_workflow_ref": workflow_ref,
+        "job_workflow_sha": "f" * 40,
+        "pad": pad,
     }
     httpserver.expect_request(
         "/idtoken",
@@ -286,33 +299,53 @@ def test_own_commit_comes_from_the_oidc_token(
         headers={"Authorization": "Bearer request-token"},
     ).respond_with_json({"value": _token(claims)})
     env = {
-        "INPUT_SCANGATE_REPOSITORY": "",
-        "INPUT_SCANGATE_REF": "",
+        **PINNED,
         "ACTIONS_ID_TOKEN_REQUEST_URL": httpserver.url_for("/idtoken") + "?api-version=2.0",
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",
     }
-    step = run_script(_script("plan", SELF), env, tmp_path)
+    return run_script(_script("plan", CROSS_CHECK), env, tmp_path)
+
+
+def test_no_token_is_no_obstacle(tmp_path: Path) -> None:
+    """Fork and Dependabot pull requests get no OIDC token (platform-rules.md, "Automatic token
+    authentication" and "About security hardening with OpenID Connect"): the pinned release runs,
+    nothing is asked of the caller."""
+    step = run_script(_script("plan", CROSS_CHECK), PINNED, tmp_path)
     assert step.returncode == 0, step.output
-    assert step.outputs == {"repository": "Acme/scangate", "ref": SHA}
+    assert "running the pinned scangate 1.2.0" in step.output
+
+
+@pytest.mark.parametrize("pad", ["", "x", "xy", "xyz"])
+def test_token_of_the_same_release_passes(
+    tmp_path: Path, httpserver: HTTPServer, pad: str
+) -> None:
+    """A called workflow learns its own ref only from job_workflow_ref (platform-rules.md, "OpenID
+    Connect reference"); base64url payloads of any length decode."""
+    ref = "scangate/scangate/.github/workflows/container-scan.yml@refs/tags/v1.2.0"
+    step = _cross_check(tmp_path, httpserver, ref, pad)
+    assert step.returncode == 0, step.output
     assert "::add-mask::" in step.output  # the token is masked before anything else
+    assert "::warning" not in step.output and "::error" not in step.output
 
 
-def test_without_a_token_the_plan_says_what_to_grant(tmp_path: Path) -> None:
-    env = {"INPUT_SCANGATE_REPOSITORY": "", "INPUT_SCANGATE_REF": ""}
-    step = run_script(_script("plan", SELF), env, tmp_path)
+def test_a_release_tag_whose_pins_disagree_fails_closed(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    ref = "scangate/scangate/.github/workflows/container-scan.yml@refs/tags/v1.3.0"
+    step = _cross_check(tmp_path, httpserver, ref)
     assert step.returncode == 2
-    assert "id-token: write" in step.output
+    assert "pins scangate 1.2.0" in step.output
 
 
-def test_explicit_scangate_source_overrides_the_token(tmp_path: Path) -> None:
-    env = {"INPUT_SCANGATE_REPOSITORY": "mirror/scangate", "INPUT_SCANGATE_REF": SHA}
-    step = run_script(_script("plan", SELF), env, tmp_path)
+def test_a_mirror_that_kept_the_upstream_pins_is_told(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """A private mirror runs the pinned upstream actions unless it re-pins: a warning, since the
+    code that runs is still pinned by commit."""
+    ref = "acme/scangate-mirror/.github/workflows/container-scan.yml@refs/heads/main"
+    step = _cross_check(tmp_path, httpserver, ref)
     assert step.returncode == 0, step.output
-    assert step.outputs == {"repository": "mirror/scangate", "ref": SHA}
-    env = {"INPUT_SCANGATE_REPOSITORY": "", "INPUT_SCANGATE_REF": SHA}
-    assert run_script(_script("plan", SELF), env, tmp_path / "2").returncode == 2
-    env = {"INPUT_SCANGATE_REPOSITORY": "x/y; rm -rf /", "INPUT_SCANGATE_REF": SHA}
-    assert run_script(_script("plan", SELF), env, tmp_path / "3").returncode == 2
+    assert "::warning" in step.output and "--repository acme/scangate-mirror" in step.output
 
 
 # --- the image identity: build, scan and push agree on it -------------------------------------
@@ -347,7 +380,9 @@ def test_build_records_the_config_digest_not_the_actions_word(tmp_path: Path, la
     assert record == {"name": "api", "image-id": image_id, "tarball-sha256": tar_sha}
 
 
-def _push_check(tmp_path: Path, scanned_id: str | None, tamper: bool = False) -> Step:
+def _push_check(
+    tmp_path: Path, scanned_id: str | None, tamper: bool = False, decision: str | None = "pass"
+) -> Step:
     image_dir = tmp_path / "scangate-image"
     image_dir.mkdir(parents=True)
     image_id = _docker_archive(image_dir / "image.tar", {"os": "linux"})
@@ -362,7 +397,14 @@ def _push_check(tmp_path: Path, scanned_id: str | None, tamper: bool = False) ->
     (tmp_path / "scangate-scan" / "trivy.json").write_text(
         json.dumps({"Metadata": {"ImageID": scanned_id or image_id}})
     )
-    return run_script(_script("push", "Check the tarball is the scanned image"), {}, tmp_path)
+    if decision is not None:
+        (tmp_path / "scangate-reports").mkdir()
+        (tmp_path / "scangate-reports" / "summary.json").write_text(
+            json.dumps({"decision": decision})
+        )
+    return run_script(
+        _script("push", "Check the tarball is the scanned image and it passed"), {}, tmp_path
+    )
 
 
 def test_push_accepts_only_the_scanned_image(tmp_path: Path) -> None:
@@ -377,29 +419,52 @@ def test_push_accepts_only_the_scanned_image(tmp_path: Path) -> None:
     assert "not the tarball the build job wrote" in tampered.output
 
 
+@pytest.mark.parametrize("decision", ["fail", "error", "", None])
+def test_push_refuses_without_a_recorded_pass(tmp_path: Path, decision: str | None) -> None:
+    """Even if the job were started by mistake (a wrong `if:`), no recorded pass, no push."""
+    step = _push_check(tmp_path, None, decision=decision)
+    assert step.returncode == 1, step.output
+    assert "not pushing" in step.output or "summary.json is missing" in step.output
+
+
 # --- results: the workflow's outputs from the per-image records -------------------------------
 
 
-def _results(tmp_path: Path, images: dict[str, dict[str, Any]]) -> Step:
+CALL = "1a2b3c4d"
+
+
+def _results(tmp_path: Path, images: dict[str, dict[str, Any]], attempt: int = 1) -> Step:
     base = tmp_path / "scangate-results"
     matrix = []
     for name, record in images.items():
         matrix.append({"name": name})
         if "image_id" in record:
-            (base / f"scangate-scan-{name}").mkdir(parents=True)
-            (base / f"scangate-scan-{name}" / "image.json").write_text(
+            (base / f"scangate-scan-{name}-{CALL}-{attempt}").mkdir(parents=True)
+            (base / f"scangate-scan-{name}-{CALL}-{attempt}" / "image.json").write_text(
                 json.dumps({"image-id": record["image_id"]})
             )
         if "summary" in record:
-            (base / f"scangate-reports-{name}").mkdir(parents=True)
-            (base / f"scangate-reports-{name}" / "summary.json").write_text(
+            (base / f"scangate-reports-{name}-{CALL}-{attempt}").mkdir(parents=True)
+            (base / f"scangate-reports-{name}-{CALL}-{attempt}" / "summary.json").write_text(
                 json.dumps(record["summary"])
             )
         if "push" in record:
-            (base / f"scangate-push-{name}").mkdir(parents=True)
-            (base / f"scangate-push-{name}" / "push.json").write_text(json.dumps(record["push"]))
-    env = {"MATRIX": json.dumps(matrix)}
+            (base / f"scangate-push-{name}-{CALL}-{attempt}").mkdir(parents=True)
+            (base / f"scangate-push-{name}-{CALL}-{attempt}" / "push.json").write_text(
+                json.dumps(record["push"])
+            )
+    env = {"MATRIX": json.dumps(matrix), "CALL": CALL}
     return run_script(_script("results", "Collect the results"), env, tmp_path)
+
+
+def test_results_read_the_newest_attempt(tmp_path: Path) -> None:
+    """A gate that failed in attempt 1 and passed on "Re-run failed jobs" (attempt 2): the
+    outputs are attempt 2's."""
+    _results(tmp_path, {"api": {"image_id": "sha256:1", "summary": {"decision": "fail",
+                                                                     "counts": _counts(1)}}})
+    step = _results(tmp_path, {"api": {"summary": {"decision": "pass", "counts": _counts()}}}, 2)
+    assert step.returncode == 0, step.output
+    assert step.outputs["decision"] == "pass"
 
 
 def _counts(critical: int = 0, high: int = 0) -> dict[str, int]:
@@ -536,13 +601,18 @@ ECR_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/user-authenticator"
 MANIFESTS = REPO_ROOT / "templates" / "k8s" / "user-authenticator"
 
 
-def _pin(tmp_path: Path, names: list[str], uri: str) -> Step:
+def _pin(
+    tmp_path: Path, names: list[str], uri: str, attempts: dict[int, str] | None = None
+) -> Step:
+    """Push records as the push job uploads them (`scangate-push-<name>-<call>-<attempt>`);
+    `attempts` adds records of other run attempts with other URIs."""
     for name in names:
-        record = tmp_path / "scangate-push" / f"scangate-push-{name}" / "push.json"
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps({"image-uri": uri}))
+        for attempt, attempt_uri in {1: uri, **(attempts or {})}.items():
+            record = tmp_path / "scangate-push" / f"scangate-push-{name}-{CALL}-{attempt}"
+            record.mkdir(parents=True, exist_ok=True)
+            (record / "push.json").write_text(json.dumps({"image-uri": attempt_uri}))
     matrix = [{"name": name, "manifests": str(MANIFESTS)} for name in names]
-    env = {"MATRIX": json.dumps(matrix), "SCANGATE": SCANGATE}
+    env = {"MATRIX": json.dumps(matrix), "SCANGATE": SCANGATE, "CALL": CALL}
     return run_script(_script("deploy", "Pin the pushed images by digest"), env, tmp_path)
 
 
@@ -557,6 +627,19 @@ def test_deploy_pins_the_pushed_digest_into_a_copy_of_the_manifests(tmp_path: Pa
     assert f"image: {ECR_REPO}@{digest}" in pinned
     assert "sha256:" + "0" * 64 not in pinned
     assert "sha256:" + "0" * 64 in (MANIFESTS / "deployment.yaml").read_text()  # untouched
+
+
+def test_deploy_uses_the_newest_attempts_push(tmp_path: Path) -> None:
+    """After "Re-run failed jobs" the run holds the push records of several attempts; the
+    newest (attempt 10 sorts after 9 as a number, not as text) is the one deployed."""
+    old, new = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    step = _pin(
+        tmp_path, ["user-authenticator"], f"{ECR_REPO}@{old}", {9: f"{ECR_REPO}@{old}",
+                                                                10: f"{ECR_REPO}@{new}"}
+    )
+    assert step.returncode == 0, step.output
+    apply_dir = (tmp_path / "scangate-deploy" / "apply.txt").read_text().split()[0]
+    assert f"image: {ECR_REPO}@{new}" in (Path(apply_dir) / "deployment.yaml").read_text()
 
 
 def test_deploy_refuses_an_image_the_manifests_do_not_use(tmp_path: Path) -> None:

@@ -1,0 +1,161 @@
+"""scangate's own code runs at the workflow's own release: every self-reference names one release.
+
+A called workflow cannot read its own ref without an OIDC token, and fork and Dependabot pull
+requests get none (GitHub docs, "Automatic token authentication" and "OpenID Connect
+reference"), so the workflow pins `scangate/scangate/actions/<name>@<commit> # v<version>`
+itself; tools/release.py writes those pins. These tests prove the pins agree with each other,
+with the workflow's `SCANGATE_*` env and with README.md, and (where git has the commit) that the
+pinned commit holds every action the workflow uses at that version; and they run the release
+script on a copy of this repository.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.github.actrun import REPO_ROOT, SELF_REPOSITORY, remote_uses, snapshot_repository
+from tools import release
+
+WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+ACTIONS = sorted((REPO_ROOT / "actions").glob("*/action.yml"))
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-scan.yml"
+README = REPO_ROOT / "README.md"
+
+
+def _env() -> tuple[str, str, str]:
+    return release.current_self(WORKFLOW.read_text(encoding="utf-8"))
+
+
+def _self_refs(paths: list[Path]) -> list[tuple[str, str, str, str]]:
+    """(where, path, commit, comment) of every `uses: scangate/scangate/...`."""
+    found = []
+    for path in paths:
+        for match in release.self_uses(SELF_REPOSITORY).finditer(path.read_text(encoding="utf-8")):
+            found.append((str(path.relative_to(REPO_ROOT)), match["path"], match["ref"],
+                          match["comment"] or ""))
+    return found
+
+
+def test_the_workflow_env_names_this_repository() -> None:
+    repository, commit, version = _env()
+    assert repository == SELF_REPOSITORY
+    assert re.fullmatch(r"[0-9a-f]{40}", commit), commit
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+
+
+def test_every_self_reference_in_the_workflows_names_the_same_release() -> None:
+    repository, commit, version = _env()
+    refs = _self_refs([*WORKFLOWS, *ACTIONS])
+    assert len(refs) >= 8, refs  # setup, trivy, gate, latest-artifact in several jobs
+    wrong = [r for r in refs if (r[2], r[3]) != (commit, f"v{version}")]
+    assert not wrong, f"pins that are not {repository}@{commit} # v{version}: {wrong}"
+    # every self-reference is caught by the pin rule as well (never a moving ref)
+    assert {m["ref"] for _, _, m in remote_uses(WORKFLOWS) if m["repo"] == SELF_REPOSITORY} == {
+        commit
+    }
+
+
+def test_the_workflow_never_checks_out_scangate() -> None:
+    """A caller's GITHUB_TOKEN cannot read another private repository (actions/checkout README,
+    `token`): no job checks out scangate's repository; the runner fetches the pinned actions."""
+    jobs = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]
+    for job_id, job in jobs.items():
+        for step in job.get("steps", []):
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert "repository" not in (step.get("with") or {}), (job_id, step["name"])
+            assert ".scangate-action" not in str(step.get("uses", "")), (job_id, step["name"])
+
+
+def test_readme_pins_name_the_same_version() -> None:
+    _, _, version = _env()
+    refs = _self_refs([README])
+    assert {r[1] for r in refs} >= {"/.github/workflows/container-scan.yml", "/actions/gate"}
+    assert {r[3] for r in refs} == {f"v{version}"}, refs
+    assert len({r[2] for r in refs}) == 1, f"README pins several commits: {refs}"
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True)
+
+
+def test_the_pinned_commit_holds_the_actions_at_that_version() -> None:
+    _, commit, version = _env()
+    if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        pytest.skip(f"{commit} is not in this clone (shallow?); the release script checks it")
+    init = _git("show", f"{commit}:scripts/scangate/__init__.py").stdout
+    assert f'__version__ = "{version}"' in init
+    missing = sorted(
+        {p for _, p, _, _ in _self_refs(WORKFLOWS)
+         if _git("cat-file", "-e", f"{commit}:{p.lstrip('/')}/action.yml").returncode != 0}
+    )  # fmt: skip
+    assert not missing, f"{commit} has no {missing}: re-pin with tools/release.py"
+
+
+# --- the release script on a copy of this repository ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("release") / "repo"
+    snapshot_repository(repo)
+    return repo
+
+
+def _run(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_release_pins_its_own_code_and_tags(copy: Path) -> None:
+    made = release.release(copy, "9.8.7")
+    assert made.tag == "v9.8.7"
+    assert _run(copy, "rev-parse", "v9.8.7^{commit}") == made.pins_commit
+    assert _run(copy, "rev-parse", "HEAD") == made.docs_commit
+    # the tag's workflow pins the code commit, which is the tag's parent and the same code
+    workflow = _run(copy, "show", f"{made.pins_commit}:.github/workflows/container-scan.yml")
+    assert release.current_self(workflow) == (SELF_REPOSITORY, made.code_commit, "9.8.7")
+    pins = {m["ref"] + " " + (m["comment"] or "")
+            for m in release.self_uses(SELF_REPOSITORY).finditer(workflow)}
+    assert pins == {f"{made.code_commit} v9.8.7"}
+    assert _run(copy, "rev-parse", f"{made.pins_commit}^") == made.code_commit
+    assert _run(copy, "diff", "--name-only", made.code_commit, made.pins_commit) == (
+        ".github/workflows/container-scan.yml"
+    )
+    assert '__version__ = "9.8.7"' in _run(copy, "show",
+                                           f"{made.code_commit}:scripts/scangate/__init__.py")
+    # README pins the tagged commit
+    readme = (copy / "README.md").read_text(encoding="utf-8")
+    refs = {(m["ref"], m["comment"]) for m in release.self_uses(SELF_REPOSITORY).finditer(readme)}
+    assert refs == {(made.pins_commit, "v9.8.7")}
+    # a release is immutable
+    with pytest.raises(release.ReleaseError, match="exists already"):
+        release.release(copy, "9.8.7")
+
+
+def test_release_refuses_uncommitted_release_files(copy: Path) -> None:
+    readme = copy / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8") + "\nlocal edit\n", encoding="utf-8")
+    try:
+        with pytest.raises(release.ReleaseError, match="uncommitted"):
+            release.release(copy, "9.9.0")
+    finally:
+        _run(copy, "checkout", "--", "README.md")
+
+
+def test_a_mirror_re_pins_to_its_own_repository(copy: Path) -> None:
+    made = release.release(copy, "9.9.1", repository="acme/scangate-mirror", tag=False)
+    assert made.tag is None
+    workflow = (copy / ".github" / "workflows" / "container-scan.yml").read_text(encoding="utf-8")
+    assert release.current_self(workflow) == ("acme/scangate-mirror", made.code_commit, "9.9.1")
+    assert not list(release.self_uses(SELF_REPOSITORY).finditer(workflow))
+    assert len(list(release.self_uses("acme/scangate-mirror").finditer(workflow))) >= 8
+
+
+@pytest.mark.parametrize("version", ["1.2", "v1.2.3", "1.2.3-rc1", ""])
+def test_release_refuses_a_version_that_is_not_semver(copy: Path, version: str) -> None:
+    assert release.main([version, "--root", str(copy)]) == 2
