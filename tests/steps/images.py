@@ -34,13 +34,15 @@ class BuiltImage:
 
 
 def build_scratch_image(workdir: Path, name: str, nonce: str) -> BuiltImage:
-    """A two-layer image FROM scratch whose files carry ``nonce`` (new layers every session)."""
+    """A three-layer image FROM scratch whose files carry ``nonce`` (new layers every session)."""
     context = workdir / f"ctx-{name}"
     context.mkdir(parents=True)
     (context / "a.txt").write_text(f"first layer {nonce}\n", encoding="utf-8")
     (context / "b.txt").write_text(f"second layer {nonce}\n" * 200, encoding="utf-8")
     (context / "Dockerfile").write_text(
-        "FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /srv/b.txt\n", encoding="utf-8"
+        # The third layer repeats the first: `docker save` stores it as a symlink to it.
+        "FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /srv/b.txt\nCOPY a.txt /a.txt\n",
+        encoding="utf-8",
     )
     tag = f"scangate-tests/{name}:{nonce}"
     image_id = docker_support.build_image(context, tag)

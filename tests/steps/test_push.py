@@ -117,6 +117,12 @@ def test_push_docker_archive_with_tags_and_decision(
     assert f"image-uri {repo}@{digest}" in out
 
 
+def test_the_docker_archive_has_a_symlinked_layer(built: images.BuiltImage) -> None:
+    """docker save stores a repeated layer as a symlink: the push tests read through one."""
+    with tarfile.open(built.archive) as tar:
+        assert any(m.issym() and m.name.endswith("/layer.tar") for m in tar.getmembers())
+
+
 def test_push_again_is_idempotent(built: images.BuiltImage, repo: str, tmp_path: Path) -> None:
     assert _push(built.archive, built.image_id, repo, tmp_path) == 0
     first = json.loads((tmp_path / "push.json").read_text(encoding="utf-8"))
@@ -247,14 +253,17 @@ def test_duplicate_entries_are_refused(
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"not a tar at all", gzip.compress(b"truncated")[:-6]],
-    ids=["empty", "not-tar", "bad-gzip"],
+    [b"", b"not a tar at all", gzip.compress(b"truncated")[:-6], None],
+    ids=["empty", "not-tar", "bad-gzip", "not-a-file"],
 )
 def test_unreadable_archives(
-    repo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+    repo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None
 ) -> None:
     archive = tmp_path / "bad.tar"
-    archive.write_bytes(content)
+    if content is None:
+        archive.mkdir()
+    else:
+        archive.write_bytes(content)
     _refused(capsys, _push(archive, "sha256:" + "ab" * 32, repo, tmp_path))
 
 

@@ -114,6 +114,8 @@ class ImageArchive:
     def __init__(self, path: Path, workdir: Path) -> None:
         self.path = path
         self.workdir = workdir
+        if not path.is_file():  # a FIFO or /dev/zero would never end; a directory is no tar
+            raise ArchiveError(f"--archive {path}: not a regular file; pass the image tarball")
         try:
             with path.open("rb") as handle:
                 magic = handle.read(4)
