@@ -112,6 +112,8 @@ def test_deploy_pins_applies_and_waits(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", "/etc/runner-kubeconfig")  # must not reach kubectl
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")  # nor must AWS credentials
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")  # the proxy must
     kubectl, sha, log = _standin(tmp_path)
     code = _deploy(deployment_only, kubectl, sha, "--rollout-timeout", "2m")
     out, err = capsys.readouterr()
@@ -133,7 +135,7 @@ def test_deploy_pins_applies_and_waits(
     assert config["contexts"][0]["context"]["namespace"] == NAMESPACE
     # Nothing of the runner's environment reaches kubectl (Python may add LC_CTYPE itself).
     env = set(apply["env"]) - {"LC_CTYPE"}
-    assert env == {"PATH", "HOME", "KUBECONFIG"}
+    assert env == {"PATH", "HOME", "KUBECONFIG", "HTTPS_PROXY"}
     assert apply["env"]["KUBECONFIG"] != "/etc/runner-kubeconfig"
     # The template folder is not modified.
     assert "sha256:" + "0" * 64 in (deployment_only / "deployment.yaml").read_text()

@@ -2,8 +2,8 @@
 
 The binary is copied into a private directory, the copy is hashed and the copy is run, so the
 file that runs is the file that was checked. Its environment holds only PATH, HOME (the private
-directory) and KUBECONFIG: no KUBECONFIG, kubectl plugins, proxies or AWS credentials of the
-runner reach it.
+directory), KUBECONFIG and the proxy variables: no kubeconfig, kubectl plugins or AWS
+credentials of the runner reach it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from pathlib import Path
 from scangate.deploy.errors import DeployError
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY",
+                   "no_proxy")
 
 
 def install_kubectl(source: Path, expected_sha256: str, workdir: Path) -> Path:
@@ -63,6 +65,8 @@ class Kubectl:
             "HOME": str(self.home),
             "KUBECONFIG": str(self.kubeconfig),
         }
+        # A runner that reaches the API server through a proxy must keep doing so.
+        env.update({name: os.environ[name] for name in PROXY_VARIABLES if name in os.environ})
         command = [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args]
         try:
             proc = subprocess.run(command, capture_output=True, text=True, env=env,

@@ -47,8 +47,8 @@ class RegistryClient:
         self.repository = repository
         self.http = requests.Session()
         self.http.headers["User-Agent"] = f"scangate/{__version__}"
-        # Credentials come from --role-arn/ECR only, never from a ~/.netrc on the runner.
-        self.http.trust_env = False
+        # trust_env stays on: runners behind a proxy (HTTPS_PROXY) or with a private CA bundle
+        # (REQUESTS_CA_BUNDLE) must work, as they do for boto3. TLS is always verified.
         self.http.auth = auth
         self._base = f"{repository.base_url}/v2/{repository.path}"
 
