@@ -14,7 +14,7 @@ import io
 import json
 import tarfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +332,24 @@ def test_a_real_gate_summary_releases_the_push(
                  "--quiet"]) == 1
     assert _push(built.archive, built.image_id, repo, tmp_path,
                  "--decision", str(summary)) == 1
+
+
+@pytest.mark.slow
+def test_real_trivy_scan_of_the_archive_then_gate_then_push(
+    built: images.BuiltImage, repo: str, tmp_path: Path, trivy: Callable[..., dict[str, Any]]
+) -> None:
+    """The whole chain with the real scanner: Trivy records the archive's image ID in the
+    report, the gate carries it into summary.json, push accepts that summary for this archive
+    and refuses it for any other image ID."""
+    report = trivy("image", "--input", built.archive)
+    assert report["Metadata"]["ImageID"] == built.image_id
+    report_path = reports.write(tmp_path / "report.json", report)
+    summary = tmp_path / "summary.json"
+    assert main(["gate", "--report", report_path, "--json-summary", str(summary),
+                 "--quiet"]) == 0
+    assert _push(built.archive, built.image_id, repo, tmp_path, "--decision", str(summary)) == 0
+    other = "sha256:" + "ef" * 32
+    assert _push(built.archive, other, repo, tmp_path, "--decision", str(summary)) == 2
 
 
 # -- arguments ---------------------------------------------------------------------------------
