@@ -5,7 +5,7 @@ takes no credentials, so it cannot show that scangate refuses a registry that do
 sends ECR's Basic credentials. This double speaks just enough of the distribution API for a push
 (the same requests the real registry answers in the other tests) and, when told, lies: it
 acknowledges a manifest under another digest, serves other bytes for a manifest or the config,
-or loses a tag.
+or loses a tag, or sends uploads to another host.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def _digest(data: bytes) -> str:
 @dataclass
 class RegistryDouble:
     host: str = ""
-    # "put-digest", "manifest-by-digest", "manifest-by-tag", "config", "lose-tag"
+    # "put-digest", "manifest-by-digest", "manifest-by-tag", "config", "lose-tag",
+    # "foreign-location" (uploads sent to another host)
     tamper: set[str] = field(default_factory=set)
     basic: tuple[str, str] | None = None
     blobs: dict[str, bytes] = field(default_factory=dict)
@@ -124,7 +125,10 @@ def _handler(state: RegistryDouble) -> type[BaseHTTPRequestHandler]:
                 return
             upload = str(uuid.uuid4())
             state.uploads[upload] = bytearray()
-            self._send(202, headers={"Location": f"/v2/{match['name']}/blobs/uploads/{upload}"})
+            where = f"/v2/{match['name']}/blobs/uploads/{upload}"
+            if "foreign-location" in state.tamper:
+                where = f"http://127.0.0.2:{self.server.server_address[1]}{where}"
+            self._send(202, headers={"Location": where})
 
         def do_PATCH(self) -> None:
             if not self._authorized():

@@ -413,6 +413,7 @@ def test_https_is_used_for_every_registry_but_loopback() -> None:
         ("manifest-by-tag", "resolves to"),
         ("lose-tag", "resolves to nothing"),
         ("config", "config blob"),
+        ("foreign-location", "the registry sent the upload to http://127.0.0.2"),
     ],
 )
 def test_a_registry_serving_another_digest_is_refused(

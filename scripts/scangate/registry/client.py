@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
@@ -105,7 +105,16 @@ class RegistryClient:
             raise RegistryError(
                 f"{response.request.method} {response.url}: the registry gave no upload Location"
             )
-        return urljoin(response.url, location)
+        url = urljoin(response.url, location)
+        # The layer and the registry credentials go to the Location: only ever the registry's
+        # own scheme and host (never elsewhere, never downgraded to plain HTTP).
+        target, origin = urlsplit(url), urlsplit(self.repository.base_url)
+        if (target.scheme, target.netloc) != (origin.scheme, origin.netloc):
+            raise RegistryError(
+                f"{response.request.method} {response.url}: the registry sent the upload to "
+                f"{target.scheme}://{target.netloc}, not {self.repository.base_url}; refusing"
+            )
+        return url
 
     def get_blob(self, digest: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
         # ECR answers with a redirect to S3; requests drops the Authorization header when the
