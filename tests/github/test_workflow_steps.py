@@ -352,20 +352,52 @@ def test_a_mirror_that_kept_the_upstream_pins_is_told(
 
 
 def _docker_archive(path: Path, config: dict[str, Any], layout: str = "legacy") -> str:
-    """A minimal docker-archive tarball; returns its image ID (sha256 of the config blob)."""
+    """A minimal image tarball; returns its image ID (sha256 of the config blob).
+
+    legacy: `docker save` before Docker 25 (manifest.json, `<id>.json`); oci: Docker 25+ and
+    Buildx `type=docker` (an OCI layout: oci-layout, index.json, blobs/sha256/..., plus a
+    manifest.json pointing into blobs); oci-only: Buildx `type=oci` (no manifest.json), with
+    the index pointing at an image index, as Buildx writes for attestations or platforms."""
     blob = json.dumps(config).encode()
     digest = hashlib.sha256(blob).hexdigest()
     config_name = f"{digest}.json" if layout == "legacy" else f"blobs/sha256/{digest}"
-    manifest = json.dumps([{"Config": config_name, "RepoTags": ["x:y"], "Layers": []}]).encode()
+    files: list[tuple[str, bytes]] = [(config_name, blob)]
+    if layout != "oci-only":
+        manifest = json.dumps([{"Config": config_name, "RepoTags": ["x:y"], "Layers": []}])
+        files.append(("manifest.json", manifest.encode()))
+    if layout != "legacy":
+        image_manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": f"sha256:{digest}", "size": len(blob)},
+            "layers": [],
+        }).encode()  # fmt: skip
+        top = image_manifest
+        files.append((f"blobs/sha256/{hashlib.sha256(image_manifest).hexdigest()}", image_manifest))
+        if layout == "oci-only":
+            nested = json.dumps({
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "digest": f"sha256:{hashlib.sha256(image_manifest).hexdigest()}",
+                               "size": len(image_manifest)}],
+            }).encode()  # fmt: skip
+            files.append((f"blobs/sha256/{hashlib.sha256(nested).hexdigest()}", nested))
+            top = nested
+        index = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"digest": f"sha256:{hashlib.sha256(top).hexdigest()}",
+                           "size": len(top)}],
+        }).encode()  # fmt: skip
+        files += [("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'), ("index.json", index)]
     with tarfile.open(path, "w") as tar:
-        for name, data in ((config_name, blob), ("manifest.json", manifest)):
+        for name, data in files:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return f"sha256:{digest}"
 
 
-@pytest.mark.parametrize("layout", ["legacy", "oci"])
+@pytest.mark.parametrize("layout", ["legacy", "oci", "oci-only"])
 def test_build_records_the_config_digest_not_the_actions_word(tmp_path: Path, layout: str) -> None:
     (tmp_path / "scangate-image").mkdir(parents=True)
     image_id = _docker_archive(
@@ -598,97 +630,94 @@ def test_install_refuses_a_directory_that_is_not_scangate(tmp_path: Path) -> Non
 # --- deploy: pin by digest, apply, wait ----------------------------------------------------------
 
 ECR_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/user-authenticator"
-MANIFESTS = REPO_ROOT / "templates" / "k8s" / "user-authenticator"
+DEPLOY = "Deploy by digest and wait for the rollouts"
 
 
-def _pin(
-    tmp_path: Path, names: list[str], uri: str, attempts: dict[int, str] | None = None
-) -> Step:
-    """Push records as the push job uploads them (`scangate-push-<name>-<call>-<attempt>`);
-    `attempts` adds records of other run attempts with other URIs."""
-    for name in names:
-        for attempt, attempt_uri in {1: uri, **(attempts or {})}.items():
-            record = tmp_path / "scangate-push" / f"scangate-push-{name}-{CALL}-{attempt}"
-            record.mkdir(parents=True, exist_ok=True)
-            (record / "push.json").write_text(json.dumps({"image-uri": attempt_uri}))
-    matrix = [{"name": name, "manifests": str(MANIFESTS)} for name in names]
-    env = {"MATRIX": json.dumps(matrix), "SCANGATE": SCANGATE, "CALL": CALL}
-    return run_script(_script("deploy", "Pin the pushed images by digest"), env, tmp_path)
-
-
-def test_deploy_pins_the_pushed_digest_into_a_copy_of_the_manifests(tmp_path: Path) -> None:
-    """The real `scangate pin-image` on the repository's own manifests."""
-    digest = "sha256:" + "e" * 64
-    step = _pin(tmp_path, ["user-authenticator"], f"{ECR_REPO}@{digest}")
-    assert step.returncode == 0, step.output
-    apply_dirs = (tmp_path / "scangate-deploy" / "apply.txt").read_text().split()
-    assert len(apply_dirs) == 1
-    pinned = (Path(apply_dirs[0]) / "deployment.yaml").read_text()
-    assert f"image: {ECR_REPO}@{digest}" in pinned
-    assert "sha256:" + "0" * 64 not in pinned
-    assert "sha256:" + "0" * 64 in (MANIFESTS / "deployment.yaml").read_text()  # untouched
-
-
-def test_deploy_uses_the_newest_attempts_push(tmp_path: Path) -> None:
-    """After "Re-run failed jobs" the run holds the push records of several attempts; the
-    newest (attempt 10 sorts after 9 as a number, not as text) is the one deployed."""
-    old, new = "sha256:" + "1" * 64, "sha256:" + "2" * 64
-    step = _pin(
-        tmp_path, ["user-authenticator"], f"{ECR_REPO}@{old}", {9: f"{ECR_REPO}@{old}",
-                                                                10: f"{ECR_REPO}@{new}"}
-    )
-    assert step.returncode == 0, step.output
-    apply_dir = (tmp_path / "scangate-deploy" / "apply.txt").read_text().split()[0]
-    assert f"image: {ECR_REPO}@{new}" in (Path(apply_dir) / "deployment.yaml").read_text()
-
-
-def test_deploy_refuses_an_image_the_manifests_do_not_use(tmp_path: Path) -> None:
-    step = _pin(
-        tmp_path, ["other"], "123456789012.dkr.ecr.us-east-1.amazonaws.com/other@sha256:" + "e" * 64
-    )
-    assert step.returncode != 0
-
-
-def _fake_tools(bin_dir: Path, rollout_exit: int) -> Path:
-    """Stand-ins for `aws` and `kubectl`: no AWS and no Kubernetes API server can run here.
-    They record their arguments; `kubectl apply -o name` prints what a real apply prints."""
-    bin_dir.mkdir(parents=True)
-    calls = bin_dir / "calls.txt"
-    (bin_dir / "aws").write_text(f'#!/usr/bin/env bash\necho "aws $*" >>"{calls}"\n')
-    (bin_dir / "kubectl").write_text(
+def _recording_scangate(bin_dir: Path, exit_code: int = 0) -> Path:
+    """A stand-in for the `scangate` executable that records its arguments: `scangate deploy`
+    itself (pinning, kind checks, kubectl) is tested in tests/steps against moto and a
+    recording kubectl; here only the workflow's orchestration of it is under test."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    calls = bin_dir / "calls.jsonl"
+    script = bin_dir / "scangate"
+    script.write_text(
         "#!/usr/bin/env bash\n"
-        f'echo "kubectl $*" >>"{calls}"\n'
-        'case "$1" in\n'
-        "  apply) echo deployment.apps/user-authenticator; echo service/user-authenticator ;;\n"
-        f"  rollout) exit {rollout_exit} ;;\n"
-        "esac\n"
+        f"jq -cn '$ARGS.positional' --args -- \"$@\" >>'{calls}'\n"
+        f"exit {exit_code}\n"
     )
-    for tool in ("aws", "kubectl"):
-        (bin_dir / tool).chmod(0o755)
+    script.chmod(0o755)
     return calls
 
 
-@pytest.mark.parametrize("rollout_exit", [0, 1])
-def test_deploy_waits_for_every_rollout_and_fails_with_it(
-    tmp_path: Path, rollout_exit: int
-) -> None:
-    calls = _fake_tools(tmp_path / "bin", rollout_exit)
-    (tmp_path / "scangate-deploy").mkdir()
-    (tmp_path / "scangate-deploy" / "apply.txt").write_text(f"{MANIFESTS}\n")
+def _deploy(
+    tmp_path: Path,
+    images: dict[str, str],
+    attempts: dict[str, dict[int, str]],
+    exit_code: int = 0,
+) -> tuple[Step, list[list[str]]]:
+    """images: name -> manifests directory; attempts: name -> {run attempt: image-uri}, laid
+    out as the push job uploads them (`scangate-push-<name>-<call>-<attempt>`)."""
+    for name, by_attempt in attempts.items():
+        for attempt, uri in by_attempt.items():
+            record = tmp_path / "scangate-push" / f"scangate-push-{name}-{CALL}-{attempt}"
+            record.mkdir(parents=True, exist_ok=True)
+            (record / "push.json").write_text(json.dumps({"image-uri": uri}))
+    calls = _recording_scangate(tmp_path / "bin", exit_code)
     env = {
-        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "SCANGATE": str(tmp_path / "bin" / "scangate"),
+        "KUBECTL": "/opt/kubectl",
+        "KUBECTL_SHA256": "a" * 64,
+        "MATRIX": json.dumps([{"name": n, "manifests": m} for n, m in images.items()]),
+        "CALL": CALL,
         "CLUSTER": "prod",
         "NAMESPACE": "user-authenticator",
         "REGION": "eu-west-1",
         "ROLLOUT_TIMEOUT": "5m",
     }
-    step = run_script(_script("deploy", "Apply and wait for the rollout"), env, tmp_path)
-    assert step.returncode == rollout_exit, step.output
-    log = calls.read_text().splitlines()
-    assert log[0].startswith("aws eks update-kubeconfig --name prod --region eu-west-1")
-    assert log[1].startswith("kubectl apply --namespace user-authenticator --recursive")
-    assert log[2] == (
-        "kubectl rollout status --namespace user-authenticator --timeout 5m "
-        "deployment.apps/user-authenticator"
+    step = run_script(_script("deploy", DEPLOY), env, tmp_path)
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    return step, [json.loads(line) for line in lines]
+
+
+def _records(call: list[str]) -> list[str]:
+    return [call[i + 1] for i, arg in enumerate(call) if arg == "--push-record"]
+
+
+def test_deploy_runs_scangate_deploy_once_per_manifests_directory(tmp_path: Path) -> None:
+    step, calls = _deploy(
+        tmp_path,
+        {"api": "deploy/a", "worker": "deploy/a", "batch": "deploy/b"},
+        {n: {1: f"{ECR_REPO}-{n}@sha256:" + "e" * 64} for n in ("api", "worker", "batch")},
     )
-    assert len(log) == 3  # the Service has no rollout to wait for
+    assert step.returncode == 0, step.output
+    assert len(calls) == 2
+    by_dir = {c[c.index("--manifests") + 1]: c for c in calls}
+    assert set(by_dir) == {"deploy/a", "deploy/b"}
+    assert len(_records(by_dir["deploy/a"])) == 2 and len(_records(by_dir["deploy/b"])) == 1
+    for call in calls:
+        assert call[0] == "deploy"
+        assert call[call.index("--kubectl-sha256") + 1] == "a" * 64
+        assert call[call.index("--namespace") + 1] == "user-authenticator"
+
+
+def test_deploy_uses_the_newest_attempts_push(tmp_path: Path) -> None:
+    """After "Re-run failed jobs" the run holds the push records of several attempts; the
+    newest (attempt 10 sorts after 9 as a number, not as text) is the one deployed."""
+    step, calls = _deploy(
+        tmp_path, {"api": "deploy/a"}, {"api": {1: "old", 9: "old", 10: "new"}}
+    )
+    assert step.returncode == 0, step.output
+    (record,) = _records(calls[0])
+    assert json.loads(Path(record).read_text())["image-uri"] == "new"
+
+
+def test_deploy_without_a_push_record_deploys_nothing(tmp_path: Path) -> None:
+    step, calls = _deploy(tmp_path, {"api": "deploy/a", "worker": "deploy/a"}, {"api": {1: "x"}})
+    assert step.returncode == 2
+    assert "no push record for image worker" in step.output
+    assert calls == []
+
+
+def test_a_failed_deploy_fails_the_step(tmp_path: Path) -> None:
+    step, _ = _deploy(tmp_path, {"api": "deploy/a"}, {"api": {1: "x"}}, exit_code=2)
+    assert step.returncode == 2
