@@ -1,6 +1,7 @@
 # scangate pipeline foundation, the same resources as templates/aws/scangate-pipeline.yaml:
-# a KMS-encrypted, immutable ECR repository that scans on push, and three OIDC roles (push,
-# publish, deploy), each trusted by one CI identity and allowed exactly one job.
+# a KMS-encrypted, immutable ECR repository that scans on push and only the push role may write
+# to, the gate's thresholds in SSM, a KMS-encrypted SNS topic for alerts, and four OIDC roles
+# (push, publish, gate, deploy), each trusted by one CI job and allowed exactly that job.
 # The IAM documents equal templates/aws/policies/*.json (tests/templates check they agree).
 
 data "aws_caller_identity" "current" {}
@@ -18,17 +19,29 @@ locals {
   role_subjects = {
     push    = var.push_subject
     publish = var.publish_subject
+    gate    = var.gate_subject
     deploy  = var.deploy_subject
   }
   role_descriptions = {
     push    = "CI job that builds, scans and pushes the image (one ECR repository)."
     publish = "CI job that imports (and archives) the image's findings in Security Hub."
+    gate    = "CI job that gates on the thresholds in SSM and sends the alerts (fail and error)."
     deploy  = "CI job that applies the pinned manifests to one EKS cluster (RBAC does the rest)."
   }
   role_policies = {
     push    = data.aws_iam_policy_document.push.json
     publish = data.aws_iam_policy_document.publish.json
+    gate    = data.aws_iam_policy_document.gate.json
     deploy  = data.aws_iam_policy_document.deploy.json
+  }
+  # Severity -> limit; an empty value creates no parameter (no limit).
+  thresholds = {
+    for severity, value in {
+      critical = var.critical_threshold
+      high     = var.high_threshold
+      medium   = var.medium_threshold
+      low      = var.low_threshold
+    } : severity => value if value != ""
   }
 }
 
@@ -104,8 +117,8 @@ resource "aws_ecr_lifecycle_policy" "this" {
   })
 }
 
-# The one statement with Principal * is a Deny of every request not sent over TLS, which the
-# check reads as public access.
+# Both statements with Principal * are Denies (non-TLS requests; image writes by anyone but the
+# push role), which the check reads as public access.
 # trivy:ignore:AVD-AWS-0032
 data "aws_iam_policy_document" "repository" {
   statement {
@@ -122,10 +135,31 @@ data "aws_iam_policy_document" "repository" {
       values   = ["false"]
     }
   }
+  # Only the push role writes images here, whatever an identity policy (an administrator's,
+  # another pipeline's) allows: an explicit Deny wins.
+  statement {
+    sid    = "OnlyThePushRoleWritesImages"
+    effect = "Deny"
+    actions = [
+      "ecr:PutImage",
+      "ecr:InitiateLayerUpload",
+      "ecr:UploadLayerPart",
+      "ecr:CompleteLayerUpload",
+    ]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = [aws_iam_role.ci["push"].arn]
+    }
+  }
 }
 
 resource "aws_ecr_repository_policy" "this" {
-  #checkov:skip=CKV_AWS_32:The only Principal * statement is a Deny of non-TLS requests, not public access.
+  #checkov:skip=CKV_AWS_32:The only Principal * statements are Denies (non-TLS requests, writes by others), not public access.
   repository = aws_ecr_repository.this.name
   policy     = data.aws_iam_policy_document.repository.json
 }
@@ -161,8 +195,10 @@ data "aws_iam_policy_document" "trust" {
       variable = "${var.oidc_issuer_host}:aud"
       values   = [var.oidc_audience]
     }
+    # A GitLab protected-tag pattern (ref:v*) needs StringLike; the subject pattern allows *
+    # only there, so every other subject is an exact match.
     condition {
-      test     = "StringEquals"
+      test     = strcontains(each.value, "*") ? "StringLike" : "StringEquals"
       variable = "${var.oidc_issuer_host}:sub"
       values   = [each.value]
     }
@@ -175,6 +211,14 @@ resource "aws_iam_role" "ci" {
   description          = local.role_descriptions[each.key]
   max_session_duration = 3600
   assume_role_policy   = data.aws_iam_policy_document.trust[each.key].json
+
+  lifecycle {
+    # The job that publishes findings, gates or deploys must not be able to push.
+    precondition {
+      condition     = each.key == "push" || each.value != var.push_subject
+      error_message = "${each.key}_subject equals push_subject: give each job its own subject (docs/templates.md)."
+    }
+  }
 }
 
 data "aws_iam_policy_document" "push" {
@@ -222,6 +266,37 @@ data "aws_iam_policy_document" "publish" {
   }
 }
 
+data "aws_iam_policy_document" "gate" {
+  # scangate gate --thresholds-from-ssm PREFIX: one GetParameters call for the limits. Read only:
+  # a pipeline (or a pull request editing it) cannot raise its own limits.
+  statement {
+    sid       = "ReadThresholds"
+    effect    = "Allow"
+    actions   = ["ssm:GetParameters", "ssm:GetParameter"]
+    resources = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.thresholds_parameter_prefix}/*"]
+  }
+  # scangate notify --sns-topic-arn: the alert on fail and on error.
+  statement {
+    sid       = "PublishAlerts"
+    effect    = "Allow"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts.arn]
+  }
+  # Publishing to a KMS-encrypted topic: SNS asks KMS for a data key on the caller's behalf,
+  # and only through SNS.
+  statement {
+    sid       = "EncryptAlertsThroughSns"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.alerts.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
 data "aws_iam_policy_document" "deploy" {
   # aws eks update-kubeconfig reads the endpoint and CA; the Kubernetes token itself is a
   # presigned sts:GetCallerIdentity, which needs no permission.
@@ -252,4 +327,39 @@ resource "aws_eks_access_entry" "deploy" {
   principal_arn     = aws_iam_role.ci["deploy"].arn
   type              = "STANDARD"
   kubernetes_groups = [var.deploy_kubernetes_group]
+}
+
+# --- thresholds and alerts -------------------------------------------------------------------
+
+resource "aws_ssm_parameter" "threshold" {
+  #checkov:skip=CKV2_AWS_34:A limit is not a secret; a String parameter needs no key the gate role must be given.
+  for_each    = local.thresholds
+  name        = "${var.thresholds_parameter_prefix}/${each.key}"
+  type        = "String"
+  value       = each.value
+  description = "scangate gate limit for ${upper(each.key)} findings (absent = no limit)"
+}
+
+resource "aws_kms_key" "alerts" {
+  description             = "Customer-managed key of the scangate alerts topic"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  # The account administers the key through IAM; the gate role's policy grants its use through
+  # SNS only (kms:ViaService).
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AccountAdministersKeyThroughIam"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
+}
+
+resource "aws_sns_topic" "alerts" {
+  name              = "${var.role_name_prefix}-alerts"
+  display_name      = "scangate alerts"
+  kms_master_key_id = aws_kms_key.alerts.arn
 }

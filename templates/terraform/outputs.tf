@@ -10,6 +10,11 @@ output "publish_role_arn" {
   value       = aws_iam_role.ci["publish"].arn
 }
 
+output "gate_role_arn" {
+  description = "role of the gate job (scangate gate --thresholds-from-ssm, scangate notify --role-arn)"
+  value       = aws_iam_role.ci["gate"].arn
+}
+
 output "deploy_role_arn" {
   description = "role-to-assume of the deploy job"
   value       = aws_iam_role.ci["deploy"].arn
@@ -53,4 +58,19 @@ output "deploy_kubernetes_group" {
 output "oidc_provider_arn" {
   description = "OIDC provider the roles trust"
   value       = local.oidc_provider_arn
+}
+
+output "thresholds_parameter_prefix" {
+  description = "scangate gate --thresholds-from-ssm"
+  value       = var.thresholds_parameter_prefix
+}
+
+output "alerts_topic_arn" {
+  description = "scangate notify --sns-topic-arn (KMS-encrypted)"
+  value       = aws_sns_topic.alerts.arn
+}
+
+output "alerts_kms_key_arn" {
+  description = "customer-managed KMS key of the alerts topic"
+  value       = aws_kms_key.alerts.arn
 }

@@ -2,8 +2,10 @@
 
 locals {
   # One repository and one branch or environment, no wildcard (GitHub name form, GitHub
-  # immutable-id form, GitLab project_path form).
-  subject_pattern = "^(repo:[A-Za-z0-9_.-]+(@[0-9]+)?/[A-Za-z0-9_.-]+(@[0-9]+)?:(ref:refs/heads/[A-Za-z0-9_./-]+|environment:[A-Za-z0-9_.-]+)|project_path:[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+:ref_type:branch:ref:[A-Za-z0-9_./-]+)$"
+  # immutable-id form, optionally with the reusable workflow at a pinned ref (job_workflow_ref);
+  # GitLab project_path form for a branch or a protected tag, where a trailing * is a tag
+  # pattern). Same pattern as the CloudFormation parameters (tests/templates check).
+  subject_pattern = "^(repo:[A-Za-z0-9_.-]+(@[0-9]+)?/[A-Za-z0-9_.-]+(@[0-9]+)?:(ref:refs/heads/[A-Za-z0-9_./-]+|environment:[A-Za-z0-9_.-]+)(:job_workflow_ref:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\\.github/workflows/[A-Za-z0-9_.-]+\\.ya?ml@(refs/heads/[A-Za-z0-9_./-]+|refs/tags/[A-Za-z0-9_./-]+|[0-9a-f]{40}))?|project_path:[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+:ref_type:(branch:ref:[A-Za-z0-9_./-]+|tag:ref:[A-Za-z0-9_./-]+\\*?)(:environment:[A-Za-z0-9_.-]+)?)$"
 }
 
 variable "oidc_issuer_host" {
@@ -49,6 +51,65 @@ variable "publish_subject" {
   validation {
     condition     = can(regex(local.subject_pattern, var.publish_subject))
     error_message = "publish_subject names one repository and one branch or environment, without wildcards."
+  }
+}
+
+variable "gate_subject" {
+  description = "sub claim of the job that runs the gate (reads the SSM thresholds) and sends the alerts (SNS)."
+  type        = string
+  validation {
+    condition     = can(regex(local.subject_pattern, var.gate_subject))
+    error_message = "gate_subject names one repository and one branch, environment or protected tag, without wildcards."
+  }
+}
+
+variable "thresholds_parameter_prefix" {
+  description = "SSM path of the limits: PREFIX/critical, /high, /medium, /low (scangate gate --thresholds-from-ssm PREFIX)."
+  type        = string
+  default     = "/container-security/vulnerability-thresholds"
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.-]+)+$", var.thresholds_parameter_prefix))
+    error_message = "thresholds_parameter_prefix is an SSM path such as /container-security/vulnerability-thresholds."
+  }
+}
+
+variable "critical_threshold" {
+  description = "Most CRITICAL findings allowed; empty = no parameter = no limit."
+  type        = string
+  default     = "0"
+  validation {
+    condition     = can(regex("^([0-9]{1,9})?$", var.critical_threshold))
+    error_message = "critical_threshold is a whole number or empty."
+  }
+}
+
+variable "high_threshold" {
+  description = "Most HIGH findings allowed; empty = no parameter = no limit."
+  type        = string
+  default     = "5"
+  validation {
+    condition     = can(regex("^([0-9]{1,9})?$", var.high_threshold))
+    error_message = "high_threshold is a whole number or empty."
+  }
+}
+
+variable "medium_threshold" {
+  description = "Most MEDIUM findings allowed; empty = no parameter = no limit."
+  type        = string
+  default     = "20"
+  validation {
+    condition     = can(regex("^([0-9]{1,9})?$", var.medium_threshold))
+    error_message = "medium_threshold is a whole number or empty."
+  }
+}
+
+variable "low_threshold" {
+  description = "Most LOW findings allowed; empty (the default) = no parameter = no limit."
+  type        = string
+  default     = ""
+  validation {
+    condition     = can(regex("^([0-9]{1,9})?$", var.low_threshold))
+    error_message = "low_threshold is a whole number or empty."
   }
 }
 
@@ -109,7 +170,7 @@ variable "deploy_kubernetes_group" {
 }
 
 variable "role_name_prefix" {
-  description = "Role and policy names are PREFIX-push, PREFIX-publish and PREFIX-deploy."
+  description = "Role and policy names are PREFIX-push, PREFIX-publish, PREFIX-gate and PREFIX-deploy."
   type        = string
   default     = "scangate"
 }

@@ -19,12 +19,15 @@ What moto 5.1.4 evaluates here, and what it does not (each test says which part 
   checked in the template and by the linters (cfn-lint schema, checkov CKV_AWS_51/136/163).
   moto also keeps a CloudFormation KeyPolicy as an object, after which every KMS call on that
   key fails with IAM enforcement on; the key's rotation is checked in the template and by
-  checkov CKV_AWS_7.
+  checkov CKV_AWS_7. Its AWS::SNS::Topic model drops KmsMasterKeyId (checked in the template,
+  and by checkov CKV_AWS_26); SNS Publish makes no KMS call in moto, so the gate role's
+  kms:GenerateDataKey/Decrypt statement is checked against the standalone JSON only.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 from pathlib import Path
@@ -48,10 +51,23 @@ from tests.templates.conftest import (
     render,
 )
 
-PUSH_SUBJECT = "repo:example-org/user-authenticator:ref:refs/heads/main"
+# The push role trusts only the reusable workflow at a pinned tag, run for main in an environment
+# of its own (GitHub custom subject claim: repo, context, job_workflow_ref).
+PIPELINE = "example-org/scangate/.github/workflows/scangate.yml@refs/tags/v1.2.0"
+PUSH_SUBJECT = (
+    f"repo:example-org/user-authenticator:environment:scangate-push:job_workflow_ref:{PIPELINE}"
+)
 PUBLISH_SUBJECT = "repo:example-org@1234567/user-authenticator@7654321:ref:refs/heads/main"
+GATE_SUBJECT = (
+    f"repo:example-org/user-authenticator:environment:scangate-gate:job_workflow_ref:{PIPELINE}"
+)
 DEPLOY_SUBJECT = "repo:example-org/user-authenticator:environment:production"
-GITLAB_SUBJECT = "project_path:example-group/user-authenticator:ref_type:branch:ref:main"
+# GitLab: protected release tags v*, one environment per job (custom sub claim components).
+GITLAB_SUBJECTS = {
+    job: f"project_path:example-group/user-authenticator:ref_type:tag:ref:v*:environment:{job}"
+    for job in ("push", "publish", "gate", "deploy")
+}
+THRESHOLDS = "/container-security/vulnerability-thresholds"
 CLUSTER = "scangate-demo"
 MANIFEST = json.dumps(
     {
@@ -119,6 +135,7 @@ def github_stack(aws: Aws) -> dict[str, Any]:
             "OidcProviderArn": _provider(aws, GITHUB_ISSUER),
             "PushSubject": PUSH_SUBJECT,
             "PublishSubject": PUBLISH_SUBJECT,
+            "GateSubject": GATE_SUBJECT,
             "DeploySubject": DEPLOY_SUBJECT,
             "EksClusterName": CLUSTER,
         },
@@ -200,14 +217,26 @@ def test_default_stack_deploys_and_outputs_what_the_workflows_consume(
         for logical, resource in template["Resources"].items()
         if resource["Type"] not in UNSUPPORTED_BY_MOTO
     }
-    assert set(resources) == expected
+    # LowThreshold is empty by default: no parameter, no limit (the seed's critical/high/medium).
+    assert set(resources) == expected - {"LowThresholdParameter"}
+    ssm: Any = aws.client("ssm")
+    stored = ssm.get_parameters_by_path(Path=THRESHOLDS)["Parameters"]
+    assert {p["Name"]: (p["Type"], p["Value"]) for p in stored} == {
+        f"{THRESHOLDS}/critical": ("String", "0"),
+        f"{THRESHOLDS}/high": ("String", "5"),
+        f"{THRESHOLDS}/medium": ("String", "20"),
+    }
     assert all(r["ResourceStatus"] == "CREATE_COMPLETE" for r in resources.values())
 
     outputs = github_stack["outputs"]
     assert outputs == {
         "PushRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/scangate-push",
         "PublishRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/scangate-publish",
+        "GateRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/scangate-gate",
         "DeployRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/scangate-deploy",
+        "ThresholdsParameterPrefix": THRESHOLDS,
+        "AlertsTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:scangate-alerts",
+        "AlertsKmsKeyArn": outputs["AlertsKmsKeyArn"],
         "RepositoryName": "user-authenticator",
         "RepositoryArn": f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/user-authenticator",
         "RepositoryUri": f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/user-authenticator",
@@ -224,6 +253,12 @@ def test_default_stack_deploys_and_outputs_what_the_workflows_consume(
     # that key fails (json.loads of a dict in moto/kms/policy_validator.py).
     key_id = resources["RepositoryKey"]["PhysicalResourceId"]
     assert outputs["RepositoryKmsKeyArn"] == f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"
+    alerts_key = resources["AlertsKey"]["PhysicalResourceId"]
+    assert outputs["AlertsKmsKeyArn"] == f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{alerts_key}"
+    # The topic exists; moto's CloudFormation drops KmsMasterKeyId (checked in the template).
+    assert aws.client("sns").get_topic_attributes(  # type: ignore[attr-defined]
+        TopicArn=outputs["AlertsTopicArn"]
+    )["Attributes"]["TopicArn"] == outputs["AlertsTopicArn"]
 
     repository = aws.client("ecr").describe_repositories(  # type: ignore[attr-defined]
         repositoryNames=["user-authenticator"]
@@ -239,9 +274,12 @@ def test_gitlab_stack_with_every_option_deploys(aws: Aws) -> None:
         {
             "CiProvider": "gitlab",
             "OidcProviderArn": provider,
-            "PushSubject": GITLAB_SUBJECT,
-            "PublishSubject": GITLAB_SUBJECT,
-            "DeploySubject": GITLAB_SUBJECT,
+            "PushSubject": GITLAB_SUBJECTS["push"],
+            "PublishSubject": GITLAB_SUBJECTS["publish"],
+            "GateSubject": GITLAB_SUBJECTS["gate"],
+            "DeploySubject": GITLAB_SUBJECTS["deploy"],
+            "ThresholdsParameterPrefix": "/gitlab/thresholds",
+            "LowThreshold": "100",
             "RepositoryName": "gitlab/user-authenticator",
             "EnableEnhancedScanning": "true",
             "CreateEksAccessEntry": "true",
@@ -251,7 +289,7 @@ def test_gitlab_stack_with_every_option_deploys(aws: Aws) -> None:
     )
     assert stack["outputs"]["PushRoleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/gl-push"
     iam: Any = aws.client("iam")
-    for job in ("push", "publish", "deploy"):
+    for job in ("push", "publish", "gate", "deploy"):
         trust = iam.get_role(RoleName=f"gl-{job}")["Role"]["AssumeRolePolicyDocument"]
         assert trust == render(
             POLICIES / "trust-policy-gitlab.json",
@@ -259,9 +297,17 @@ def test_gitlab_stack_with_every_option_deploys(aws: Aws) -> None:
                 "PARTITION": "aws",
                 "ACCOUNT_ID": ACCOUNT_ID,
                 "AUDIENCE": "sts.amazonaws.com",
-                "SUBJECT": GITLAB_SUBJECT,
+                "SUBJECT": GITLAB_SUBJECTS[job],
             },
         )
+    ssm: Any = aws.client("ssm")
+    stored = ssm.get_parameters_by_path(Path="/gitlab/thresholds")["Parameters"]
+    assert {p["Name"]: p["Value"] for p in stored} == {
+        "/gitlab/thresholds/critical": "0",
+        "/gitlab/thresholds/high": "5",
+        "/gitlab/thresholds/medium": "20",
+        "/gitlab/thresholds/low": "100",
+    }
 
 
 def _attached_document(aws: Aws, role: str) -> Any:
@@ -274,16 +320,20 @@ def _attached_document(aws: Aws, role: str) -> Any:
     return iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
 
 
-@pytest.mark.parametrize("job", ["push", "publish", "deploy"])
+@pytest.mark.parametrize("job", ["push", "publish", "gate", "deploy"])
 def test_deployed_policies_equal_the_standalone_json(
     aws: Aws, github_stack: dict[str, Any], job: str
 ) -> None:
+    key_arn = github_stack["outputs"]["AlertsKmsKeyArn"]
     values = {
         "PARTITION": "aws",
         "REGION": REGION,
         "ACCOUNT_ID": ACCOUNT_ID,
         "REPOSITORY_NAME": "user-authenticator",
         "EKS_CLUSTER_NAME": CLUSTER,
+        "THRESHOLDS_PREFIX": THRESHOLDS,
+        "ALERTS_TOPIC_NAME": "scangate-alerts",
+        "ALERTS_KEY_ID": key_arn.rsplit("/", 1)[1],
     }
     assert _attached_document(aws, f"scangate-{job}") == render(
         POLICIES / f"{job}-policy.json", values
@@ -292,7 +342,12 @@ def test_deployed_policies_equal_the_standalone_json(
 
 @pytest.mark.parametrize(
     ("job", "subject"),
-    [("push", PUSH_SUBJECT), ("publish", PUBLISH_SUBJECT), ("deploy", DEPLOY_SUBJECT)],
+    [
+        ("push", PUSH_SUBJECT),
+        ("publish", PUBLISH_SUBJECT),
+        ("gate", GATE_SUBJECT),
+        ("deploy", DEPLOY_SUBJECT),
+    ],
 )
 def test_deployed_trust_pins_aud_and_one_exact_subject(
     aws: Aws, github_stack: dict[str, Any], job: str, subject: str
@@ -408,7 +463,7 @@ def test_moto_does_not_evaluate_web_identity_trust(aws: Aws, github_stack: dict[
     match). If this test fails, moto started evaluating web-identity trust: turn it into the
     refusal test for every role."""
     intruder = "repo:someone-else/fork:ref:refs/heads/main"
-    for output in ("PushRoleArn", "PublishRoleArn", "DeployRoleArn"):
+    for output in ("PushRoleArn", "PublishRoleArn", "GateRoleArn", "DeployRoleArn"):
         session = _assume(aws, github_stack["outputs"][output], intruder)
         assert session.get_credentials() is not None
 
@@ -417,7 +472,7 @@ def _subject_patterns() -> dict[str, str]:
     parameters = _template()["Parameters"]
     return {
         name: parameters[name]["AllowedPattern"]
-        for name in ("PushSubject", "PublishSubject", "DeploySubject")
+        for name in ("PushSubject", "PublishSubject", "GateSubject", "DeploySubject")
     }
 
 
@@ -426,13 +481,28 @@ def _subject_patterns() -> dict[str, str]:
     [
         PUSH_SUBJECT,
         PUBLISH_SUBJECT,
+        GATE_SUBJECT,
         DEPLOY_SUBJECT,
-        GITLAB_SUBJECT,
+        *GITLAB_SUBJECTS.values(),
         "repo:org/repo:ref:refs/heads/release/v1",
         "project_path:group/subgroup/project:ref_type:branch:ref:main",
+        # GitHub custom subject with the reusable workflow pinned by tag, branch or commit SHA.
+        "repo:org/app:ref:refs/heads/main:job_workflow_ref:org/scangate/.github/workflows/"
+        "scangate.yml@refs/tags/v1.2.0",
+        "repo:org@1/app@2:environment:prod:job_workflow_ref:org/scangate/.github/workflows/"
+        "scangate.yaml@" + "0123456789abcdef" * 2 + "01234567",
+        "repo:org/app:ref:refs/heads/main:job_workflow_ref:org/app/.github/workflows/"
+        "release.yml@refs/heads/main",
+        # GitLab protected tags: one tag, or a protected-tag pattern (a trailing *).
+        "project_path:group/project:ref_type:tag:ref:v1.0.0",
+        "project_path:group/project:ref_type:tag:ref:release-*",
     ],
 )
-def test_subject_parameters_accept_one_repository_and_branch_or_environment(subject: str) -> None:
+def test_subject_parameters_accept_one_job(subject: str) -> None:
+    """Subject forms of GitHub's OIDC reference ("Customizing the subject claims": repo, context
+    and job_workflow_ref, e.g. repo:ORG/REPO:environment:ENV:job_workflow_ref:ORG/REPO/.github/
+    workflows/FILE.yml@REF) and of GitLab's ID token docs (sub is project_path:GROUP/PROJECT:
+    ref_type:branch|tag:ref:NAME; ci_id_token_sub_claim_components may append environment)."""
     for pattern in _subject_patterns().values():
         assert re.fullmatch(pattern, subject), (pattern, subject)
 
@@ -449,9 +519,19 @@ def test_subject_parameters_accept_one_repository_and_branch_or_environment(subj
         "repo:*",
         "*",
         "project_path:group/project:ref_type:branch:ref:*",
-        "project_path:group/project:ref_type:tag:ref:v1",
+        "project_path:group/project:ref_type:tag:ref:*",
+        "project_path:group/project:ref_type:tag:ref:v*1",
         "project_path:group/*:ref_type:branch:ref:main",
+        "project_path:group/project:ref_type:branch:ref:main*",
         "repo:org/repo:ref:refs/heads/main,repo:org/other:ref:refs/heads/main",
+        # The workflow must be pinned and named: no wildcard ref, no other path, no bare claim.
+        "repo:org/app:ref:refs/heads/main:job_workflow_ref:org/scangate/.github/workflows/"
+        "scangate.yml@*",
+        "repo:org/app:ref:refs/heads/main:job_workflow_ref:org/scangate/.github/workflows/*",
+        "repo:org/app:ref:refs/heads/main:job_workflow_ref:org/scangate/scripts/x.yml@v1",
+        "repo:org/app:ref:refs/heads/main:job_workflow_ref:org/scangate/.github/workflows/"
+        "scangate.yml@abc123",
+        "job_workflow_ref:org/scangate/.github/workflows/scangate.yml@refs/tags/v1.2.0",
     ],
 )
 def test_subject_parameters_refuse_wildcards_and_other_events(subject: str) -> None:
@@ -463,7 +543,20 @@ def test_terraform_uses_the_same_subject_pattern() -> None:
     variables = (TERRAFORM / "variables.tf").read_text(encoding="utf-8")
     match = re.search(r'subject_pattern = "(.*)"', variables)
     assert match
-    assert {match.group(1)} == set(_subject_patterns().values())
+    unescaped = match.group(1).replace("\\\\", "\\")  # an HCL string escapes backslashes
+    assert {unescaped} == set(_subject_patterns().values())
+
+
+def test_every_subject_must_differ_from_the_push_subject() -> None:
+    """The CloudFormation Rule and the Terraform precondition: a job that publishes, gates or
+    deploys cannot assume the push role by sharing its subject."""
+    rule = _template()["Rules"]["OneSubjectPerJob"]["Assertions"]
+    pairs = {tuple(sorted(r["Ref"] for r in a["Assert"]["Fn::Not"][0]["Fn::Equals"]))
+             for a in rule}
+    assert pairs == {("PublishSubject", "PushSubject"), ("GateSubject", "PushSubject"),
+                     ("DeploySubject", "PushSubject")}
+    main = (TERRAFORM / "main.tf").read_text(encoding="utf-8")
+    assert 'condition     = each.key == "push" || each.value != var.push_subject' in main
 
 
 def test_repository_settings_in_the_template() -> None:
@@ -477,12 +570,17 @@ def test_repository_settings_in_the_template() -> None:
         "KmsKey": {"Fn::GetAtt": ["RepositoryKey", "Arn"]},
     }
     assert resources["RepositoryKey"]["Properties"]["EnableKeyRotation"] is True
-    assert properties["RepositoryPolicyText"] == json.loads(
-        (POLICIES / "ecr-repository-policy.json").read_text(encoding="utf-8")
-    )
+    policy = copy.deepcopy(properties["RepositoryPolicyText"])
+    writers = policy["Statement"][1]["Condition"]["ArnNotEquals"]
+    assert writers["aws:PrincipalArn"] == {"Fn::GetAtt": ["PushRole", "Arn"]}
+    writers["aws:PrincipalArn"] = "PUSH-ROLE"
+    assert policy == render(POLICIES / "ecr-repository-policy.json", {"PUSH_ROLE_ARN": "PUSH-ROLE"})
     assert _lifecycle_text_with_defaults() == json.loads(
         (POLICIES / "ecr-lifecycle-policy.json").read_text(encoding="utf-8")
     )
+    topic = resources["AlertsTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": ["AlertsKey", "Arn"]}
+    assert resources["AlertsKey"]["Properties"]["EnableKeyRotation"] is True
     scanning = resources["RegistryScanning"]
     assert scanning["Condition"] == "EnhancedScanning"
     assert scanning["Properties"]["ScanType"] == "ENHANCED"
@@ -536,7 +634,8 @@ def test_ecr_api_accepts_the_lifecycle_and_repository_policies(
     ecr.put_lifecycle_policy(repositoryName="user-authenticator", lifecyclePolicyText=lifecycle)
     stored = ecr.get_lifecycle_policy(repositoryName="user-authenticator")
     assert json.loads(stored["lifecyclePolicyText"]) == json.loads(lifecycle)
-    policy = (POLICIES / "ecr-repository-policy.json").read_text(encoding="utf-8")
+    policy = json.dumps(render(POLICIES / "ecr-repository-policy.json",
+                               {"PUSH_ROLE_ARN": github_stack["outputs"]["PushRoleArn"]}))
     ecr.set_repository_policy(repositoryName="user-authenticator", policyText=policy)
     stored = ecr.get_repository_policy(repositoryName="user-authenticator")
     assert json.loads(stored["policyText"]) == json.loads(policy)
@@ -548,3 +647,267 @@ def test_cfn_outputs_are_documented() -> None:
     )
     for name in list(_template()["Outputs"]) + list(_template()["Parameters"]):
         assert f"`{name}`" in docs, name
+
+
+# --- the repository only the push role writes to ------------------------------------------------
+
+WRITE_ACTIONS = {"ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+                 "ecr:CompleteLayerUpload"}
+
+
+def _repository_policy_denies(policy: dict[str, Any], principal_arn: str, action: str) -> bool:
+    """The repository policy's explicit Deny for one request, read statically: moto does not
+    evaluate resource-based policies (module docstring). Only the condition operator the
+    template uses is understood; anything else fails the test rather than guess."""
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [
+            statement["Action"]]
+        if statement["Effect"] != "Deny" or statement["Principal"] != "*":
+            continue
+        if action not in actions and "ecr:*" not in actions:
+            continue
+        (operator, values), = statement["Condition"].items()
+        if operator == "Bool":  # aws:SecureTransport false: these requests use TLS
+            continue
+        assert operator == "ArnNotEquals", operator
+        if principal_arn != values["aws:PrincipalArn"]:
+            return True
+    return False
+
+
+def test_only_the_push_role_may_write_images_to_the_repository(
+    aws: Aws, github_stack: dict[str, Any]
+) -> None:
+    """Identity policies (moto, IAM enforcement on): the publish, gate and deploy roles are
+    denied every write; the repository policy (static) denies writes to every principal but the
+    push role, an administrator with ecr:* included; its Deny covers each write action the push
+    policy allows."""
+    outputs = github_stack["outputs"]
+    for output, subject in (("PublishRoleArn", PUBLISH_SUBJECT), ("GateRoleArn", GATE_SUBJECT),
+                            ("DeployRoleArn", DEPLOY_SUBJECT)):
+        ecr: Any = aws.client("ecr", _assume(aws, outputs[output], subject))
+        _denied(ecr.put_image, repositoryName="user-authenticator", imageManifest=MANIFEST,
+                imageTag="prod-x")
+        _denied(ecr.initiate_layer_upload, repositoryName="user-authenticator")
+    policy = render(POLICIES / "ecr-repository-policy.json",
+                    {"PUSH_ROLE_ARN": outputs["PushRoleArn"]})
+    push_writes = {a for a in render(POLICIES / "push-policy.json", {
+        "PARTITION": "aws", "REGION": REGION, "ACCOUNT_ID": ACCOUNT_ID,
+        "REPOSITORY_NAME": "user-authenticator"})["Statement"][1]["Action"]  # type: ignore[index]
+        if a not in ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
+                     "ecr:DescribeImages")}
+    assert push_writes == WRITE_ACTIONS
+    others = [outputs["PublishRoleArn"], outputs["GateRoleArn"], outputs["DeployRoleArn"],
+              f"arn:aws:iam::{ACCOUNT_ID}:user/platform-admin",
+              f"arn:aws:iam::{ACCOUNT_ID}:role/another-pipeline-push"]
+    for action in WRITE_ACTIONS:
+        assert not _repository_policy_denies(policy, outputs["PushRoleArn"], action)
+        for principal in others:
+            assert _repository_policy_denies(policy, principal, action), (principal, action)
+    # Reading stays possible for everyone the identity policies allow (pull for deploys).
+    assert not _repository_policy_denies(policy, others[0], "ecr:BatchGetImage")
+
+
+# --- thresholds and alerts through the gate role ------------------------------------------------
+
+
+def _token_file(tmp_path: Path, subject: str) -> Path:
+    path = tmp_path / "id-token"
+    path.write_text(_web_identity_token(subject), encoding="ascii")
+    return path
+
+
+def _ci_environment(monkeypatch: pytest.MonkeyPatch, aws: Aws, tmp_path: Path) -> None:
+    """A CI job's environment: no ambient credentials, only the endpoint and region."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.server.url)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+def _trivy_report(tmp_path: Path, highs: int) -> str:
+    vulns = [{"VulnerabilityID": f"CVE-2024-{n:05d}", "PkgName": f"lib{n}",
+              "InstalledVersion": "1.0", "FixedVersion": "1.1", "Severity": "HIGH",
+              "Title": "a flaw"} for n in range(highs)]
+    doc = {"SchemaVersion": 2, "CreatedAt": "2026-01-01T00:00:00Z",
+           "ArtifactName": "image.tar", "ArtifactType": "container_image",
+           "Metadata": {"ImageID": "sha256:" + "cd" * 32,
+                        "RepoTags": [f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/"
+                                     "user-authenticator:local"]},
+           "Results": [{"Target": "image.tar (debian 12.5)", "Class": "os-pkgs",
+                        "Type": "debian", "Vulnerabilities": vulns}]}
+    path = tmp_path / f"trivy-{highs}.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return str(path)
+
+
+def test_gate_reads_its_limits_from_ssm_through_the_gate_role(
+    aws: Aws, github_stack: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A gate run in a CI job: the role comes from the job's ID token through boto3's default
+    chain (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, an unsigned AssumeRoleWithWebIdentity),
+    and GetParameters is authorized by moto against the gate policy. The stack's seed: high 5."""
+    from scangate._cli import main
+
+    _ci_environment(monkeypatch, aws, tmp_path)
+    monkeypatch.setenv("AWS_ROLE_ARN", github_stack["outputs"]["GateRoleArn"])
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(_token_file(tmp_path, GATE_SUBJECT)))
+    summary = tmp_path / "summary.json"
+    args = ["gate", "--thresholds-from-ssm", THRESHOLDS, "--quiet", "--json-summary",
+            str(summary)]
+    assert main([*args, "--report", _trivy_report(tmp_path, 5)]) == 0
+    assert json.loads(summary.read_text())["policy"]["thresholds"]["high"] == 5
+    assert main([*args, "--report", _trivy_report(tmp_path, 6)]) == 1
+
+    # The publish role may not read the limits; the gate role may not change them.
+    monkeypatch.setenv("AWS_ROLE_ARN", github_stack["outputs"]["PublishRoleArn"])
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE",
+                       str(_token_file(tmp_path, PUBLISH_SUBJECT)))
+    capsys.readouterr()
+    assert main([*args, "--report", _trivy_report(tmp_path, 0)]) == 2
+    assert "AccessDenied" in capsys.readouterr().err
+    gate = _assume(aws, github_stack["outputs"]["GateRoleArn"], GATE_SUBJECT)
+    ssm: Any = aws.client("ssm", gate)
+    _denied(ssm.put_parameter, Name=f"{THRESHOLDS}/high", Value="500", Type="String",
+            Overwrite=True)
+    _denied(ssm.get_parameters, Names=[f"{THRESHOLDS}/high", "/other-team/secret"])
+
+
+def _alerts_queue(aws: Aws, topic: str) -> str:
+    sqs: Any = aws.client("sqs")
+    queue = sqs.create_queue(QueueName="scangate-alerts-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    aws.client("sns").subscribe(  # type: ignore[attr-defined]
+        TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return str(queue)
+
+
+def test_notify_publishes_to_the_topic_on_fail_and_on_error_through_the_gate_role(
+    aws: Aws, github_stack: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """scangate notify --role-arn/--web-identity-token-file (scangate.aws.identity): sns:Publish
+    authorized by moto against the gate policy; a pass is not sent with --skip-pass."""
+    from scangate._cli import main
+
+    _ci_environment(monkeypatch, aws, tmp_path)
+    outputs = github_stack["outputs"]
+    topic = outputs["AlertsTopicArn"]
+    queue = _alerts_queue(aws, topic)
+    token = _token_file(tmp_path, GATE_SUBJECT)
+    summary = tmp_path / "summary.json"
+    assert main(["gate", "--report", _trivy_report(tmp_path, 3), "--max-high", "2", "--quiet",
+                 "--json-summary", str(summary)]) == 1
+    role = ["--role-arn", outputs["GateRoleArn"], "--web-identity-token-file", str(token)]
+    assert main(["notify", "--summary", str(summary), "--gate-exit-code", "1", "--skip-pass",
+                 "--sns-topic-arn", topic, *role]) == 0
+    assert main(["notify", "--gate-exit-code", "2", "--skip-pass", "--sns-topic-arn", topic,
+                 *role]) == 0
+    sqs: Any = aws.client("sqs")
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    decisions = sorted(json.loads(m["Body"])["MessageAttributes"]["decision"]["Value"]
+                       for m in received)
+    assert decisions == ["error", "fail"]
+
+    # The push role cannot publish alerts (nor drown them).
+    push_token = _token_file(tmp_path, PUSH_SUBJECT)
+    capsys.readouterr()
+    assert main(["notify", "--gate-exit-code", "2", "--sns-topic-arn", topic, "--role-arn",
+                 outputs["PushRoleArn"], "--web-identity-token-file", str(push_token)]) == 2
+    assert "(needs IAM permission sns:Publish" in capsys.readouterr().err
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+
+
+def test_publish_role_imports_the_pushed_image_findings_with_scangate(
+    aws: Aws, github_stack: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """scangate securityhub through the publish role into the stack's product ARN, the resource
+    being the pushed image; the gate role cannot import."""
+    from scangate._cli import main
+
+    _ci_environment(monkeypatch, aws, tmp_path)
+    outputs = github_stack["outputs"]
+    pushed = tmp_path / "push.json"
+    digest = "sha256:" + "ab" * 32
+    pushed.write_text(json.dumps({
+        "image-uri": f"{outputs['RepositoryUri']}@{digest}", "image-digest": digest,
+        "tags": ["prod-0123abc-7-1"], "image-id": "sha256:" + "cd" * 32}))
+    base = ["securityhub", "--report", _trivy_report(tmp_path, 2), "--push-result", str(pushed),
+            "--product-arn", outputs["SecurityHubProductArn"], "--account-id", ACCOUNT_ID,
+            "--archive-missing"]
+    token = _token_file(tmp_path, PUBLISH_SUBJECT)
+    assert main([*base, "--role-arn", outputs["PublishRoleArn"],
+                 "--web-identity-token-file", str(token)]) == 0
+    hub: Any = aws.client("securityhub")
+    resources = {f["Resources"][0]["Id"] for f in hub.get_findings()["Findings"]
+                 if f["Id"].startswith("scangate/")}
+    assert f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/user-authenticator/{digest}" in (
+        resources)
+    gate_token = _token_file(tmp_path, GATE_SUBJECT)
+    assert main([*base, "--role-arn", outputs["GateRoleArn"],
+                 "--web-identity-token-file", str(gate_token)]) == 2
+
+
+# --- lifecycle rules act on the tags the pipelines write ----------------------------------------
+
+
+def _matching_rule(rules: list[dict[str, Any]], tags: list[str]) -> int | None:
+    """The rule that selects an image, as Amazon ECR documents it ("Lifecycle policy properties":
+    rules apply lowest rulePriority first, an image selected by one rule is not considered by
+    later ones; tagStatus tagged + tagPrefixList selects an image with a tag starting with
+    every listed prefix). Evaluated here: moto stores lifecycle policies but does not run
+    them (no lifecycle preview)."""
+    for rule in sorted(rules, key=lambda r: r["rulePriority"]):
+        selection = rule["selection"]
+        if selection["tagStatus"] == "untagged":
+            if not tags:
+                return int(rule["rulePriority"])
+            continue
+        prefixes = selection.get("tagPrefixList", [])
+        if tags and all(any(t.startswith(p) for t in tags) for p in prefixes):
+            return int(rule["rulePriority"])
+    return None
+
+
+def test_each_lifecycle_rule_selects_the_tags_the_pipelines_write(
+    aws: Aws, github_stack: dict[str, Any]
+) -> None:
+    """Images pushed to moto under tags from scangate image-tag (the pipelines' one tag format),
+    read back with DescribeImages, and the stack's lifecycle policy (applied through moto's
+    ECR API, which validates it) selects each with the rule of its environment."""
+    from scangate.aws.tags import ENVIRONMENTS, environment_of, image_tag
+
+    ecr: Any = aws.client("ecr")
+    ecr.create_repository(repositoryName="lifecycle-check")
+    lifecycle = _lifecycle_text_with_defaults()
+    ecr.put_lifecycle_policy(repositoryName="lifecycle-check",
+                             lifecyclePolicyText=json.dumps(lifecycle))
+    expected_rule = {"prod": 2, "staging": 3, "dev": 4}
+    assert set(expected_rule) == set(ENVIRONMENTS)
+    pushed: dict[str, str] = {}
+    for number, environment in enumerate(ENVIRONMENTS):
+        tag = image_tag(environment, "0123456789abcdef0123456789abcdef01234567", "4242",
+                        str(number + 1))
+        manifest = json.loads(MANIFEST)
+        manifest["config"]["digest"] = "sha256:" + f"{number:02d}" * 32
+        ecr.put_image(repositoryName="lifecycle-check", imageManifest=json.dumps(manifest),
+                      imageTag=tag)
+        pushed[tag] = environment
+    stored = ecr.get_lifecycle_policy(repositoryName="lifecycle-check")
+    rules = json.loads(stored["lifecyclePolicyText"])["rules"]
+    images = ecr.describe_images(repositoryName="lifecycle-check")["imageDetails"]
+    assert len(images) == len(ENVIRONMENTS)
+    for image in images:
+        (tag,) = image["imageTags"]
+        assert environment_of(tag) == pushed[tag]
+        assert _matching_rule(rules, image["imageTags"]) == expected_rule[pushed[tag]], tag
+    # The tags of the old format (<sha>-<run>-<attempt>) matched no rule: never expired.
+    assert _matching_rule(rules, ["0123456789abcdef-42-1"]) is None
+    assert _matching_rule(rules, []) == 1

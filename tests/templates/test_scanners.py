@@ -205,6 +205,9 @@ def _github_resolved_terraform(tmp_path: Path, subject_expression: str) -> Path:
             'variable = "token.actions.githubusercontent.com:sub"'
         ),
         "values   = [each.value]": f"values   = [{subject_expression}]",
+        'test     = strcontains(each.value, "*") ? "StringLike" : "StringEquals"': (
+            'test     = "StringEquals"'
+        ),
     }
     for old, new in replacements.items():
         assert old in text, old

@@ -40,7 +40,7 @@ def _policy_documents() -> dict[str, Any]:
     return documents
 
 
-@pytest.mark.parametrize("job", ["push", "publish", "deploy"])
+@pytest.mark.parametrize("job", ["push", "publish", "gate", "deploy"])
 def test_policy_statements_equal_the_standalone_json(job: str) -> None:
     statements = _policy_documents()[job]["statement"]
     expected = json.loads((POLICIES / f"{job}-policy.json").read_text(encoding="utf-8"))
@@ -55,14 +55,30 @@ def test_policy_statements_equal_the_standalone_json(job: str) -> None:
 
 
 def test_trust_pins_aud_and_exact_sub() -> None:
+    """aud exact; sub exact unless it holds a * (only a GitLab protected-tag pattern may: the
+    subject pattern, test_aws_moto), then StringLike as the CloudFormation GitLab branch does."""
     (statement,) = _policy_documents()["trust"]["statement"]
     assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
     assert statement["principals"][0]["type"] == "Federated"
     conditions = {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]}
     assert conditions == {
         "${var.oidc_issuer_host}:aud": ("StringEquals", ["${var.oidc_audience}"]),
-        "${var.oidc_issuer_host}:sub": ("StringEquals", ["${each.value}"]),
+        "${var.oidc_issuer_host}:sub": (
+            '${strcontains(each.value, "*") ? "StringLike" : "StringEquals"}',
+            ["${each.value}"],
+        ),
     }
+
+
+def test_every_threshold_is_an_ssm_parameter_unless_empty() -> None:
+    """critical 0, high 5, medium 20 seeded; low empty: no parameter, no limit."""
+    variables = {k: v for block in _load("variables.tf")["variable"] for k, v in block.items()}
+    defaults = {k: variables[f"{k}_threshold"]["default"]
+                for k in ("critical", "high", "medium", "low")}
+    assert defaults == {"critical": "0", "high": "5", "medium": "20", "low": ""}
+    main = (TERRAFORM / "main.tf").read_text(encoding="utf-8")
+    assert '} : severity => value if value != ""' in main
+    assert 'name        = "${var.thresholds_parameter_prefix}/${each.key}"' in main
 
 
 def _snake(name: str) -> str:

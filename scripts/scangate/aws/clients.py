@@ -82,8 +82,10 @@ def describe(exc: BaseException, action: str, needs: str = "") -> AwsError:
         error = exc.response.get("Error", {})
         code = error.get("Code", "Unknown")
         message = " ".join(str(error.get("Message", "")).split())
+        # SNS says AuthorizationError where other services say AccessDenied.
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-                    "InvalidAccessException", "UnrecognizedClientException"):
+                    "InvalidAccessException", "UnrecognizedClientException",
+                    "AuthorizationError"):
             return AwsError(f"{action}: {code}: {message}{hint}")
         return AwsError(f"{action}: {code}: {message}")
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):

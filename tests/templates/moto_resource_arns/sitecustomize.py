@@ -13,6 +13,10 @@ missing piece: the ARN of the resource a request names, built as AWS documents i
 - Security Hub: BatchImportFindings -> the findings' ProductArn (``*`` if they differ, which no
   scoped policy matches); GetFindings -> ``arn:PARTITION:securityhub:REGION:ACCOUNT:hub/default``.
 - EKS: calls on a cluster -> ``arn:PARTITION:eks:REGION:ACCOUNT:cluster/NAME``.
+- SSM: GetParameter -> ``arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME``; GetParameters names
+  several parameters and AWS authorizes each of them: here moto's own check runs once per named
+  parameter (the request is denied if any one is), as AWS does.
+- SNS: Publish -> the TopicArn of the request.
 
 One more gap is closed the way AWS behaves: STS AssumeRoleWithWebIdentity is an unsigned call
 (the web identity token is the credential), but moto 5.1.4 with enforcement on reads the
@@ -70,6 +74,27 @@ def _eks_resource(self: Any) -> str:
     return "*"
 
 
+def _ssm_arn(self: Any, name: str) -> str:
+    path = name if name.startswith("/") else f"/{name}"
+    return f"arn:{_partition(self.region)}:ssm:{self.region}:{self.current_account}:parameter{path}"
+
+
+def _ssm_resource(self: Any) -> Any:
+    action = self._get_action()
+    if action == "GetParameter":
+        return _ssm_arn(self, self._get_param("Name") or "")
+    if action == "GetParameters":
+        names = self._get_param("Names") or []
+        return [_ssm_arn(self, n) for n in names] or "*"
+    return "*"
+
+
+def _sns_resource(self: Any) -> str:
+    if self._get_action() in ("Publish", "PublishBatch"):
+        return str(self._get_param("TopicArn") or "*")
+    return "*"
+
+
 def _install() -> None:
     from moto.core.responses import ActionAuthenticatorMixin
     from moto.ecr.responses import ECRResponse
@@ -79,6 +104,12 @@ def _install() -> None:
     ECRResponse._determine_resource = _ecr_resource  # type: ignore[attr-defined]
     SecurityHubResponse._determine_resource = _securityhub_resource  # type: ignore[attr-defined]
     EKSResponse._determine_resource = _eks_resource  # type: ignore[attr-defined]
+
+    from moto.sns.responses import SNSResponse
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    SimpleSystemManagerResponse._determine_resource = _ssm_resource  # type: ignore[attr-defined]
+    SNSResponse._determine_resource = _sns_resource  # type: ignore[attr-defined]
 
     from botocore.awsrequest import AWSRequest
     from moto.iam.access_control import IAMRequestBase
@@ -95,9 +126,14 @@ def _install() -> None:
 
     original = ActionAuthenticatorMixin._authenticate_and_authorize_action
 
-    def authenticate(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+    def authenticate(self: Any, iam_request_cls: type, resource: Any = "*") -> None:
         headers = self.headers
         if "Authorization" not in headers and self._get_action() == "AssumeRoleWithWebIdentity":
+            return
+        if isinstance(resource, list):
+            # One request, several resources (SSM GetParameters): each must be allowed.
+            for one in resource:
+                original(self, iam_request_cls, one)
             return
         original(self, iam_request_cls, resource)
 
