@@ -6,9 +6,31 @@ traceback, so it is never mistaken for a pass).
 
 from __future__ import annotations
 
+import re
+
 EXIT_PASS = 0
 EXIT_VIOLATION = 1
 EXIT_ERROR = 2
+
+
+# An error message is one line a person reads: whatever it quotes (a key, a YAML snippet, a
+# scanner's output) must not make it megabytes long or move the terminal's cursor.
+MAX_MESSAGE = 2000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def bounded(message: str) -> str:
+    """``message`` on one line, control characters escaped, at most MAX_MESSAGE characters."""
+    if len(message) > 4 * MAX_MESSAGE:
+        message = message[: 4 * MAX_MESSAGE]  # escaping below never needs more than this
+        cut = True
+    else:
+        cut = False
+    one_line = _CONTROL.sub(lambda m: " " if m.group() in "\r\n\t" else
+                            f"\\x{ord(m.group()):02x}", message)
+    if cut or len(one_line) > MAX_MESSAGE:
+        return one_line[: MAX_MESSAGE - 40] + " ... (message cut short)"
+    return one_line
 
 
 class ScangateError(Exception):
@@ -17,6 +39,7 @@ class ScangateError(Exception):
     exit_code = EXIT_ERROR
 
     def __init__(self, message: str) -> None:
+        message = bounded(message)
         super().__init__(message)
         self.message = message
 

@@ -49,6 +49,9 @@ class Finding:
     data_source: str = ""
     published_date: str = ""
     last_modified_date: str = ""
+    # Set when Trivy suppressed the finding (ExperimentalModifiedFindings): by what, e.g.
+    # ".trivyignore (ignored)". It counts all the same; only a policy waiver lets it pass.
+    suppressed_by: str = ""
     _fingerprint: str = ""
 
     @property

@@ -54,6 +54,9 @@ class Policy:
     overrides: tuple[str, ...] = field(default=())
 
 
+# The largest limit (a 64-bit signed integer, what every consumer of the JSON summary reads).
+MAX_LIMIT = 2**63 - 1
+
 # With no policy the gate fails on any CRITICAL finding: the rule the project exists for.
 DEFAULT_THRESHOLDS = {Severity.CRITICAL: 0}
 DEFAULT_POLICY = Policy(thresholds=dict(DEFAULT_THRESHOLDS))
@@ -69,7 +72,7 @@ def policy_schema() -> dict[str, Any]:
 def _yaml_loader() -> type[yaml.SafeLoader]:
     """A safe loader that refuses duplicate keys (YAML silently keeps the last one)."""
 
-    class Loader(yaml.SafeLoader):
+    class Loader(_PolicyComposer):
         pass
 
     # Keep dates as text: PyYAML's own date parsing raises on 2030-13-45 instead of reporting.
@@ -81,7 +84,19 @@ def _yaml_loader() -> type[yaml.SafeLoader]:
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise yaml.constructor.ConstructorError(
+                    None, None, "YAML merge keys (<<) are not supported in a policy: write the "
+                    "keys out in full", key_node.start_mark)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain name, not a list or a map",
+                    key_node.start_mark)
             key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is not a name (quote it if it is one)",
+                    key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -91,6 +106,34 @@ def _yaml_loader() -> type[yaml.SafeLoader]:
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     return Loader
+
+
+# A policy is three levels deep; this leaves room and stays far from Python's recursion limit.
+_MAX_DEPTH = 32
+
+
+class _PolicyComposer(yaml.SafeLoader):
+    """Refuses anchors and aliases (a few hundred bytes of aliases expand into gigabytes: the
+    "billion laughs") and nesting deeper than a policy ever needs, while the document is being
+    composed, before anything is built from it."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&name, *name) are not allowed in a policy: "
+                "write the values out", event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > _MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {_MAX_DEPTH} levels: not a policy",
+                    event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _normalise(doc: Any, source: str) -> Any:
@@ -131,7 +174,10 @@ def parse_policy(text: str, source: str) -> Policy:
     try:
         doc = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
     except (yaml.YAMLError, ValueError) as exc:
-        raise PolicyError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
+        where = str(exc).replace('in "<unicode string>", ', "at ")
+        raise PolicyError(f"{source}: not valid YAML: {' '.join(where.split())}") from None
+    except RecursionError:
+        raise PolicyError(f"{source}: not valid YAML: nested too deeply") from None
     if doc is None:
         raise PolicyError(f"{source}: policy is empty; it needs at least `version: 1`")
     doc = _normalise(doc, source)
@@ -192,17 +238,23 @@ def with_overrides(
     max_counts: dict[Severity, int] | None = None,
     ignore_unfixed: bool = False,
 ) -> Policy:
-    """Apply the pipeline's CLI overrides; each named limit replaces the policy's."""
+    """Apply the pipeline's overrides: each named limit replaces the policy's, then --fail-on
+    sets every severity at or above it to 0. So where a limit and --fail-on disagree (an SSM
+    threshold of 5 CRITICAL with --fail-on HIGH), the strictest wins and the overrides say so;
+    the CLI refuses such a pair of its own flags before this."""
     thresholds = dict(policy.thresholds)
     notes = list(policy.overrides)
-    if fail_on is not None:
-        for severity in Severity:
-            if severity >= fail_on:
-                thresholds[severity] = 0
-        notes.append(f"--fail-on {fail_on.name}")
     for severity, limit in (max_counts or {}).items():
         thresholds[severity] = limit
         notes.append(f"--max-{severity.key} {limit}")
+    if fail_on is not None:
+        for severity in Severity:
+            if severity >= fail_on:
+                if thresholds.get(severity, 0) > 0 and severity in (max_counts or {}):
+                    notes.append(f"{severity.key} kept at 0, not {thresholds[severity]}: "
+                                 f"--fail-on {fail_on.name} is stricter")
+                thresholds[severity] = 0
+        notes.append(f"--fail-on {fail_on.name}")
     if ignore_unfixed:
         notes.append("--ignore-unfixed")
     return replace(

@@ -78,7 +78,16 @@ def read_report(path: str) -> _Input:
         raise _fail(path, f"cannot read report: {exc.strerror or exc}") from None
     if isinstance(data, bytes) and not data.strip():
         raise _fail(path, f"report is empty (did the scan fail?); {_HOW_TO_FIX}")
+    for mark, name in _BYTE_ORDER_MARKS:
+        if data[: len(mark)] == mark:
+            # Go's JSON reader (trivy convert) refuses a byte-order mark too.
+            raise _fail(path, f"starts with a {name} byte-order mark, which neither Trivy nor "
+                        "JSON allows: save the report as UTF-8 without a BOM (Trivy writes it "
+                        "so; an editor or PowerShell's Out-File added it)")
     return _Input(data)
+
+
+_BYTE_ORDER_MARKS = ((b"\xef\xbb\xbf", "UTF-8"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
 
 
 def _not_json(path: str, why: str) -> ReportError:
@@ -86,17 +95,29 @@ def _not_json(path: str, why: str) -> ReportError:
                  f"scan and {_HOW_TO_FIX}")
 
 
-def _decode_head(source: _Input, path: str) -> trivy_json.TrivyHead:
+def _decode_head(source: _Input, path: str) -> trivy_json.TrivyHead | trivy_json.StrictHead:
     bad = trivy_json.first_invalid_utf8(source.data)
     source.release()
     if bad is not None:
         raise _not_json(path, f"bytes that are not UTF-8 near byte {bad}")
     try:
+        try:
+            # Strict first: it refuses keys Trivy does not write, which is how a key spelled in
+            # another letter case is noticed without looking at every key in Python.
+            return trivy_json.STRICT_HEAD_DECODER.decode(source.data)
+        except msgspec.ValidationError as exc:
+            if not trivy_json.is_unknown_field(exc):
+                raise
+        finally:
+            source.release()
+        _refuse_misspelled_keys(source.data, path)
         return trivy_json.HEAD_DECODER.decode(source.data)
     except msgspec.ValidationError as exc:
         shape_error = _fail(path, trivy_json.explain(exc))
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _not_json(path, str(exc)) from None
+    except RecursionError:
+        raise _too_deep(path, "") from None
     finally:
         source.release()
     # Say first what is wrong with the file as a whole (foreign file, SchemaVersion), if anything.
@@ -106,6 +127,62 @@ def _decode_head(source: _Input, path: str) -> trivy_json.TrivyHead:
         raise shape_error from None
     _report_from_head(head_only, path, 0)
     raise shape_error
+
+
+def _too_deep(path: str, where: str) -> ReportError:
+    return _fail(path, f"{where + ': ' if where else ''}JSON nested too deeply to be a Trivy "
+                 "report; rerun the scan and " + _HOW_TO_FIX)
+
+
+def _misspelled(path: str, where: str, key: str, exact: str) -> ReportError:
+    return _fail(path, f"{where + ': ' if where else ''}key {key!r} is not spelled as Trivy "
+                 f"writes it ({exact!r}); Trivy reads keys ignoring case, scangate does not, so "
+                 "the two would read this report differently: refusing it. Gate the report "
+                 "Trivy wrote, unedited")
+
+
+def _refuse_misspelled_keys(data: trivy_json.Buffer, path: str) -> None:
+    """The slow check, run only when the strict decoder met a key it does not know: refuse a
+    top-level or result key that Go would read as one of Trivy's. Unknown keys that fold to
+    nothing Trivy has (a newer Trivy's additions) are fine and skipped."""
+    try:
+        top = trivy_json.KEYS_DECODER.decode(data)
+    except msgspec.MsgspecError:
+        return  # not an object: the permissive decoder says what is wrong
+    hit = trivy_json.misspelled_key(top, trivy_json.HEAD_KEYS)
+    if hit:
+        raise _misspelled(path, "", *hit)
+    results = top.get("Results")
+    if results is None:
+        return
+    try:
+        rows = trivy_json.LIST_OF_KEYS_DECODER.decode(results)
+    except msgspec.MsgspecError:
+        return
+    for number, row in enumerate(rows):
+        hit = trivy_json.misspelled_key(row, trivy_json.RESULT_KEYS)
+        if hit:
+            raise _misspelled(path, f"Results[{number}]", *hit)
+
+
+def _check_keys(entry: dict[str, Any], known: frozenset[str], path: str, where: str) -> None:
+    hit = trivy_json.misspelled_key(entry, known)
+    if hit:
+        raise _misspelled(path, where, *hit)
+
+
+def _lenient_vulnerability(raw: msgspec.Raw, path: str,
+                           where: str) -> trivy_json.TrivyVulnerability:
+    """A vulnerability with a key the strict type does not list: refuse it if the key is one
+    of Trivy's in another spelling, else read it (a field newer Trivy versions added)."""
+    try:
+        keys = trivy_json.KEYS_DECODER.decode(raw)
+    except msgspec.MsgspecError as exc:
+        raise _not_json(path, f"{where}: {exc}") from None
+    hit = trivy_json.misspelled_key(keys, trivy_json.VULNERABILITY_KEYS)
+    if hit:
+        raise _misspelled(path, where, *hit)
+    return trivy_json.VULNERABILITY_DECODER.decode(raw)
 
 
 def parse_report(data: bytes, path: str, index: int = 0) -> Report:
@@ -121,7 +198,8 @@ def _parse(source: _Input, path: str, index: int) -> Report:
     return report
 
 
-def _report_from_head(head: trivy_json.TrivyHead | trivy_json.TrivyHeadOnly, path: str,
+def _report_from_head(head: trivy_json.TrivyHead | trivy_json.StrictHead
+                      | trivy_json.TrivyHeadOnly, path: str,
                       index: int) -> Report:
     if head.SchemaVersion is None:
         hint = ""
@@ -193,6 +271,11 @@ def _list(value: object, key: str, where: str) -> list[Any]:
 
 
 def _severity(value: object, where: str) -> Severity:
+    if value is None:
+        raise ReportError(
+            f"{where}: no Severity. Trivy writes one for every finding (UNKNOWN, LOW, MEDIUM, "
+            "HIGH or CRITICAL); a report without it was edited or made by another tool: gate "
+            "the report Trivy wrote, or add the finding's Severity")
     try:
         return Severity.parse(value)
     except ValueError as exc:
@@ -208,7 +291,8 @@ def _read_result(report: Report, result: trivy_json.TrivyResult, source: _Input,
     vulns = result.Vulnerabilities or []
     secrets = _list(result.Secrets, "Secrets", at)
     misconfigs = _list(result.Misconfigurations, "Misconfigurations", at)
-    if not (vulns or secrets or misconfigs):
+    modified = _list(result.ExperimentalModifiedFindings, "ExperimentalModifiedFindings", at)
+    if not (vulns or secrets or misconfigs or modified):
         if result_class and result_class not in GATED_CLASSES:
             reason = (
                 "not gated by design"
@@ -220,16 +304,21 @@ def _read_result(report: Report, result: trivy_json.TrivyResult, source: _Input,
     # Findings are read wherever they appear, whatever the class says: never drop a finding
     # because a result is labelled oddly.
     findings = report.findings
-    decode = trivy_json.VULNERABILITY_DECODER.decode
+    decode = trivy_json.STRICT_VULNERABILITY_DECODER.decode
     read = 0
+    vuln: trivy_json.TrivyVulnerability
     for number, raw in enumerate(vulns):
         try:
             vuln = decode(raw)
         except msgspec.ValidationError as exc:
-            raise _fail(report.path,
-                        trivy_json.explain(exc, f"{where}.Vulnerabilities[{number}]")) from None
+            if not trivy_json.is_unknown_field(exc):
+                raise _fail(report.path, trivy_json.explain(
+                    exc, f"{where}.Vulnerabilities[{number}]")) from None
+            vuln = _lenient_vulnerability(raw, report.path, f"{where}.Vulnerabilities[{number}]")
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise _not_json(report.path, f"{where}.Vulnerabilities[{number}]: {exc}") from None
+        except RecursionError:
+            raise _too_deep(report.path, f"{where}.Vulnerabilities[{number}]") from None
         findings.append(_vulnerability(report, vuln, target, result_class, result_type,
                                        at, number))
         read += len(raw)
@@ -246,6 +335,52 @@ def _read_result(report: Report, result: trivy_json.TrivyResult, source: _Input,
             report.non_failing_misconfigurations += 1
         else:
             findings.append(finding)
+    for number, entry in enumerate(modified):
+        _modified_finding(report, entry, target, result_class, result_type,
+                          f"{at}.ExperimentalModifiedFindings[{number}]")
+
+
+# What Trivy can put in ExperimentalModifiedFindings[].Type (pkg/types/finding.go).
+_MODIFIED_TYPES = ("vulnerability", "secret", "misconfiguration", "license")
+
+
+def _modified_finding(report: Report, entry: object, target: str, result_class: str,
+                      result_type: str, where: str) -> None:
+    """A finding Trivy suppressed (a .trivyignore or trivy.yaml entry, an ignore policy, a VEX
+    statement) and listed because of --show-suppressed. Whoever wrote the suppression did not
+    go through the policy: the finding counts like any other unless a policy waiver covers
+    it."""
+    if not isinstance(entry, dict):
+        raise ReportError(f"{where}: is {type(entry).__name__}, not an object")
+    _check_keys(entry, trivy_json.MODIFIED_FINDING_KEYS, report.path, where)
+    kind, status, source = entry.get("Type"), entry.get("Status"), entry.get("Source")
+    raw = entry.get("Finding")
+    if kind not in _MODIFIED_TYPES:
+        raise ReportError(
+            f"{where}: Type {kind!r} is not one scangate knows ({', '.join(_MODIFIED_TYPES)}); "
+            "refusing the report rather than dropping a finding Trivy suppressed")
+    if kind == "license":
+        return  # licenses are not gated, suppressed or not
+    if not isinstance(raw, dict):
+        raise ReportError(f"{where}: Finding is missing or not an object")
+    inner = f"{where}.Finding"
+    finding: Finding | None
+    if kind == "vulnerability":
+        _check_keys(raw, trivy_json.VULNERABILITY_KEYS, report.path, inner)
+        try:
+            vuln = msgspec.convert(raw, trivy_json.TrivyVulnerability)
+        except msgspec.ValidationError as exc:
+            raise _fail(report.path, trivy_json.explain(exc, inner)) from None
+        finding = _checked_vulnerability(report, vuln, target, result_class, result_type, inner)
+    elif kind == "secret":
+        finding = _secret(report, raw, target, result_class, result_type, inner)
+    else:
+        finding = _misconfiguration(report, raw, target, result_class, result_type, inner)
+        if finding is None:
+            report.non_failing_misconfigurations += 1
+            return
+    finding.suppressed_by = (f"{_text(source) or 'Trivy'} ({_text(status) or 'suppressed'})")
+    report.findings.append(finding)
 
 
 def _required_id(entry: dict[str, Any], keys: tuple[str, ...], where: str) -> str:
@@ -264,7 +399,9 @@ def _score(entry: object) -> float | None:
     if isinstance(entry, dict):
         for key in ("V40Score", "V3Score"):
             value = entry.get(key)
-            if isinstance(value, _NUMBER) and not isinstance(value, bool) and value > 0:
+            # CVSS scores are 0.0-10.0: anything else is not a score (and a huge int would not
+            # even convert to a float).
+            if isinstance(value, _NUMBER) and not isinstance(value, bool) and 0 < value <= 10:
                 return float(value)
     return None
 
@@ -362,14 +499,24 @@ def _checked_vulnerability(report: Report, vuln: trivy_json.TrivyVulnerability, 
     return _vulnerability(report, normalized, target, result_class, result_type, where, -1)
 
 
-def _line(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+# Trivy's line numbers are Go ints; anything larger is not from Trivy, and no output could hold it.
+_MAX_LINE = 2**63 - 1
+
+
+def _line(value: object, where: str, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return 0
+    if value > _MAX_LINE:
+        raise ReportError(f"{where}: {name} {str(value)[:30]}... is larger than any line number "
+                          "Trivy writes (64 bits)")
+    return value
 
 
 def _secret(report: Report, secret: object, target: str, result_class: str,
             result_type: str, where: str) -> Finding:
     if not isinstance(secret, dict):
         raise ReportError(f"{where}: is {type(secret).__name__}, not an object")
+    _check_keys(secret, trivy_json.SECRET_KEYS, report.path, where)
     get = secret.get
     rule = _required_id(secret, ("RuleID",), where)
     title = _str(get("Title"), where, "Title") or rule
@@ -386,26 +533,35 @@ def _secret(report: Report, secret: object, target: str, result_class: str,
         primary_url="",
         references=[],
         report=report,
-        start_line=_line(get("StartLine")),
-        end_line=_line(get("EndLine")),
+        start_line=_line(get("StartLine"), where, "StartLine"),
+        end_line=_line(get("EndLine"), where, "EndLine"),
         # Trivy masks the secret in Match; never copy anything else of the code.
         message=_str(get("Match"), where, "Match"),
     )
+
+
+# Trivy's misconfiguration statuses (pkg/types/misconfiguration.go): PASS, FAIL, EXCEPTION.
+_NON_FAILING_STATUSES = frozenset({"PASS", "EXCEPTION"})
 
 
 def _misconfiguration(report: Report, misconfig: object, target: str, result_class: str,
                       result_type: str, where: str) -> Finding | None:
     if not isinstance(misconfig, dict):
         raise ReportError(f"{where}: is {type(misconfig).__name__}, not an object")
+    _check_keys(misconfig, trivy_json.MISCONFIGURATION_KEYS, report.path, where)
     get = misconfig.get
     status = get("Status")
-    # Only FAIL is a finding; a missing or unknown status fails closed (counted).
-    if isinstance(status, str) and status.upper() in ("PASS", "EXCEPTION"):
+    # Only Trivy's own spellings of its pass states are not findings, compared exactly (no
+    # case folding: Unicode folds other strings into PASS). Anything else is counted.
+    if type(status) is str and status in _NON_FAILING_STATUSES:
         return None
     cause = get("CauseMetadata")
     start = end = 0
     if isinstance(cause, dict):
-        start, end = _line(cause.get("StartLine")), _line(cause.get("EndLine"))
+        _check_keys(cause, trivy_json.CAUSE_KEYS, report.path, f"{where}.CauseMetadata")
+        at = f"{where}.CauseMetadata"
+        start, end = _line(cause.get("StartLine"), at, "StartLine"), _line(cause.get("EndLine"),
+                                                                            at, "EndLine")
     return Finding(
         kind="misconfiguration",
         id=_required_id(misconfig, ("ID", "AVDID"), where),

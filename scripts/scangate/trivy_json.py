@@ -50,6 +50,21 @@ class TrivyVulnerability(msgspec.Struct, gc=False):
     LastModifiedDate: Any = None
 
 
+class StrictVulnerability(TrivyVulnerability, gc=False, forbid_unknown_fields=True):
+    """The same row, refusing any key that is not one of Trivy's (see :func:`go_fold`): the
+    fast way to notice a key Trivy would read under another spelling. Fields scangate does not
+    use are kept as raw bytes, never decoded."""
+
+    VendorIDs: msgspec.Raw = msgspec.Raw()
+    Layer: msgspec.Raw = msgspec.Raw()
+    PkgRef: msgspec.Raw = msgspec.Raw()
+    Ref: msgspec.Raw = msgspec.Raw()
+    Fingerprint: msgspec.Raw = msgspec.Raw()
+    Custom: msgspec.Raw = msgspec.Raw()
+    CweIDs: msgspec.Raw = msgspec.Raw()
+    VendorSeverity: msgspec.Raw = msgspec.Raw()
+
+
 class TrivyResult(msgspec.Struct, gc=False):
     Target: Any = None
     Class: Any = None
@@ -58,6 +73,16 @@ class TrivyResult(msgspec.Struct, gc=False):
     # Few and small: read as plain objects and checked in report.py.
     Secrets: Any = None
     Misconfigurations: Any = None
+    # Findings Trivy suppressed (.trivyignore, VEX, ignore policy) and shows with
+    # --show-suppressed: {Type, Status, Statement, Source, Finding}. Counted like the others.
+    ExperimentalModifiedFindings: Any = None
+
+
+class StrictResult(TrivyResult, gc=False, forbid_unknown_fields=True):
+    Packages: msgspec.Raw = msgspec.Raw()
+    MisconfSummary: msgspec.Raw = msgspec.Raw()
+    Licenses: msgspec.Raw = msgspec.Raw()
+    CustomResources: msgspec.Raw = msgspec.Raw()
 
 
 class _HeadFields(msgspec.Struct, gc=False):
@@ -78,6 +103,12 @@ class TrivyHead(_HeadFields, gc=False):
     Results: list[TrivyResult] | None = None
 
 
+class StrictHead(_HeadFields, gc=False, forbid_unknown_fields=True):
+    ReportID: msgspec.Raw = msgspec.Raw()
+    ArtifactID: msgspec.Raw = msgspec.Raw()
+    Results: list[StrictResult] | None = None
+
+
 class TrivyHeadOnly(_HeadFields, gc=False):
     """The head with Results unread: when Results has the wrong shape, a wrong SchemaVersion
     or a foreign file is still what gets reported first."""
@@ -86,8 +117,71 @@ class TrivyHeadOnly(_HeadFields, gc=False):
 
 
 HEAD_DECODER = msgspec.json.Decoder(TrivyHead)
+STRICT_HEAD_DECODER = msgspec.json.Decoder(StrictHead)
 HEAD_ONLY_DECODER = msgspec.json.Decoder(TrivyHeadOnly)
 VULNERABILITY_DECODER = msgspec.json.Decoder(TrivyVulnerability)
+STRICT_VULNERABILITY_DECODER = msgspec.json.Decoder(StrictVulnerability)
+KEYS_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
+LIST_OF_KEYS_DECODER = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
+
+
+def is_unknown_field(error: msgspec.ValidationError) -> bool:
+    return str(error).startswith("Object contains unknown field")
+
+
+def _fields(*structs: type[msgspec.Struct]) -> frozenset[str]:
+    return frozenset(f.encode_name for struct in structs for f in msgspec.structs.fields(struct))
+
+
+# The keys Trivy's Go types have at each level of the report (as far as scangate reads it).
+# Go's encoding/json matches a key to a field ignoring case (with Unicode simple folding:
+# "results", "RESULTS" and "Re\u017fults" all fill Results), scangate matches exactly: a key that
+# folds to one of these without being it would be read by Trivy and missed by scangate.
+HEAD_KEYS = _fields(StrictHead) - {"runs", "$schema", "bomFormat", "spdxVersion"}
+RESULT_KEYS = _fields(StrictResult)
+VULNERABILITY_KEYS = _fields(StrictVulnerability)
+SECRET_KEYS = frozenset({"RuleID", "Category", "Severity", "Title", "StartLine", "EndLine",
+                         "Code", "Match", "Layer", "Offset"})
+MISCONFIGURATION_KEYS = frozenset({"Type", "ID", "AVDID", "Title", "Description", "Message",
+                                   "Namespace", "Query", "Resolution", "Severity", "PrimaryURL",
+                                   "References", "Status", "Layer", "CauseMetadata", "Traces"})
+MODIFIED_FINDING_KEYS = frozenset({"Type", "Status", "Statement", "Source", "Finding"})
+CAUSE_KEYS = frozenset({"StartLine", "EndLine"})
+
+
+def go_fold(name: str) -> str:
+    """A key as Go's encoding/json compares it: ASCII upper-cased, other characters replaced
+    by the smallest one of their case orbit (the Kelvin sign becomes K, the long s becomes S).
+    It may fold a little more than Go does (a dotless i becomes I): that refuses a report
+    with a strange key, never passes one."""
+    if name.isascii():
+        return name.upper()
+    out = []
+    for char in name:
+        if char.isascii():
+            out.append(char.upper())
+            continue
+        options = [c for c in (char, char.lower(), char.upper(), char.casefold()) if len(c) == 1]
+        smallest = min(options)
+        out.append(smallest.upper() if smallest.isascii() else smallest)
+    return "".join(out)
+
+
+_FOLDED: dict[frozenset[str], dict[str, str]] = {}
+
+
+def misspelled_key(keys: object, known: frozenset[str]) -> tuple[str, str] | None:
+    """The first key that Go would read as one of ``known`` but is not spelled like it:
+    (key, Trivy's spelling), or None."""
+    folded = _FOLDED.get(known)
+    if folded is None:
+        folded = _FOLDED[known] = {go_fold(k): k for k in known}
+    for key in keys:  # type: ignore[attr-defined]
+        if isinstance(key, str) and key not in known:
+            exact = folded.get(go_fold(key))
+            if exact is not None:
+                return key, exact
+    return None
 
 _JSON_TYPE_NAMES = {"object": "dict", "array": "list", "null": "None", "str": "str",
                     "int": "int", "float": "float", "bool": "bool"}

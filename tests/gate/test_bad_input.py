@@ -45,7 +45,10 @@ def assert_one_line_error(err: str, *needles: str) -> None:
         (b'{"SchemaVersion": 2, "Results": ["x"]}', "Results[0]: is str"),
         (b'{"$schema": "x", "version": "2.1.0", "runs": []}', "looks like SARIF"),
         (b'{"bomFormat": "CycloneDX"}', "looks like an SBOM"),
-        (b"\xff\xfe\x00garbage", "not valid JSON"),
+        (b"\xff\x00garbage", "not valid JSON"),
+        (b"\xff\xfe{\x00", "UTF-16 byte-order mark"),
+        # Go's JSON reader refuses a BOM too: say what it is and how to save the file.
+        (b'\xef\xbb\xbf{"SchemaVersion": 2, "Results": []}', "UTF-8 byte-order mark"),
     ],
 )
 def test_broken_reports_are_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -63,7 +66,7 @@ def test_broken_reports_are_errors(tmp_path: Path, capsys: pytest.CaptureFixture
         (lambda v: v.pop("VulnerabilityID"), "no VulnerabilityID"),
         (lambda v: v.update(VulnerabilityID=""), "no VulnerabilityID"),
         (lambda v: v.update(Severity="SEVERE"), "unknown severity 'SEVERE'"),
-        (lambda v: v.pop("Severity"), "unknown severity None"),
+        (lambda v: v.pop("Severity"), "Vulnerabilities[0]: no Severity"),
         (lambda v: v.update(Title=5), "Title is int"),
         (lambda v: v.update(References="x"), "References is not a list"),
         (lambda v: (v.pop("PkgName"), v.pop("PkgID")), "no PkgName or PkgID"),

@@ -9,13 +9,20 @@ import gc
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from scangate.errors import EXIT_PASS, EXIT_VIOLATION, OutputError, UsageError
 from scangate.gate import evaluate
 from scangate.outputs import gitlab, sarif, summary
 from scangate.outputs.atomic import OutputSet, check_writable
-from scangate.policy import DEFAULT_POLICY, Policy, load_policy_file, with_overrides
+from scangate.policy import (
+    DEFAULT_POLICY,
+    MAX_LIMIT,
+    Policy,
+    load_policy_file,
+    with_overrides,
+)
 from scangate.report import load_reports
 from scangate.severity import Severity
 
@@ -34,6 +41,8 @@ def _count(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
     if number < 0:
         raise argparse.ArgumentTypeError(f"{value!r} is negative")
+    if number > MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value!r} is larger than {MAX_LIMIT}")
     return number
 
 
@@ -57,7 +66,18 @@ def add_parser(subparsers: Any) -> None:
         parser.add_argument(f"--max-{severity.key}", type=_count, metavar="N",
                             help=f"allow at most N {severity.name} findings")
     parser.add_argument("--ignore-unfixed", action="store_true",
-                        help="do not count vulnerabilities without a fixed version")
+                        help="do not count vulnerabilities without a fixed version (never "
+                        "applies to secrets or misconfigurations)")
+    # For --policy ssm:... and --thresholds-from-ssm. The names match scangate.aws.identity's
+    # (its session_from_args reads them); not added through it so that a gate without SSM
+    # never imports boto3.
+    aws = parser.add_argument_group("AWS (for --policy ssm:... and --thresholds-from-ssm)")
+    aws.add_argument("--aws-region", metavar="REGION",
+                     help="SSM region (default: AWS_REGION, AWS_DEFAULT_REGION or config)")
+    aws.add_argument("--role-arn", metavar="ARN",
+                     help="IAM role to assume with the web identity token")
+    aws.add_argument("--web-identity-token-file", type=Path, metavar="FILE",
+                     help="file holding the CI job's OIDC ID token")
     parser.add_argument("--json-summary", metavar="PATH", help="write the JSON summary")
     parser.add_argument("--sarif", metavar="PATH", help="write SARIF 2.1.0 for code scanning")
     parser.add_argument("--sarif-category", action="append", default=[], metavar="CATEGORY",
@@ -88,25 +108,54 @@ def _outputs(args: argparse.Namespace) -> list[tuple[str, str]]:
     return chosen
 
 
+def _check_flags(args: argparse.Namespace) -> dict[Severity, int]:
+    """The --max-* limits given; refused when one loosens what --fail-on tightens (``--fail-on
+    LOW --max-critical 5`` would otherwise let five CRITICALs through a "fail on LOW")."""
+    given = {s: getattr(args, f"max_{s.key}") for s in Severity
+             if getattr(args, f"max_{s.key}") is not None}
+    if args.fail_on is not None:
+        for severity in sorted(given, reverse=True):
+            if severity >= args.fail_on and given[severity] > 0:
+                raise UsageError(
+                    f"--max-{severity.key} {given[severity]} contradicts --fail-on "
+                    f"{args.fail_on.name}, which allows no {severity.name} finding: drop one "
+                    "of the two")
+    return given
+
+
+def _ssm_access(args: argparse.Namespace) -> tuple[str, Any]:
+    """The region and boto3 session for SSM, or a one-line error naming gate's own flags."""
+    from scangate.aws.identity import session_from_args  # boto3 only when asked for
+
+    session = session_from_args(args)
+    region = session.region_name
+    if not region:
+        raise UsageError("SSM needs an AWS region: pass --aws-region or set AWS_REGION (or "
+                         "AWS_DEFAULT_REGION)")
+    return str(region), session
+
+
 def _load_policy(args: argparse.Namespace) -> Policy:
+    max_counts = _check_flags(args)
+    uses_ssm = bool(args.thresholds_from_ssm) or bool(args.policy and
+                                                       args.policy.startswith("ssm:"))
+    region, session = _ssm_access(args) if uses_ssm else (None, None)
     policy = DEFAULT_POLICY
     if args.policy:
         if args.policy.startswith("ssm:"):
-            from scangate.aws.ssm import load_policy_from_ssm  # boto3 only when asked for
+            from scangate.aws.ssm import load_policy_from_ssm
 
-            policy = load_policy_from_ssm(args.policy[len("ssm:"):])
+            policy = load_policy_from_ssm(args.policy[len("ssm:"):], region=region)
         else:
             policy = load_policy_file(args.policy)
-    max_counts: dict[Severity, int] = {}
+    limits: dict[Severity, int] = {}
     if args.thresholds_from_ssm:
         from scangate.aws.ssm import thresholds_from_ssm
 
-        max_counts.update(thresholds_from_ssm(args.thresholds_from_ssm))
-    for severity in Severity:
-        value = getattr(args, f"max_{severity.key}")
-        if value is not None:
-            max_counts[severity] = value
-    return with_overrides(policy, fail_on=args.fail_on, max_counts=max_counts,
+        limits.update(thresholds_from_ssm(args.thresholds_from_ssm, region=region,
+                                          session=session))
+    limits.update(max_counts)
+    return with_overrides(policy, fail_on=args.fail_on, max_counts=limits,
                           ignore_unfixed=args.ignore_unfixed)
 
 
@@ -165,12 +214,37 @@ def _run(args: argparse.Namespace) -> int:
                 writer.add(path, gitlab.build(result))
             else:
                 writer.add(path, markdown.encode("utf-8"))
-        writer.commit()
+        # Everything that can still fail happens before the outputs appear: a closed stdout or
+        # step summary must not leave a summary.json saying "pass" behind a run that exits 2.
         _append_step_summary(markdown)
+        if not args.quiet:
+            _print(summary.terminal(result, [path for _, path in outputs]))
+        writer.commit()
     except BaseException:
         # Whatever went wrong, no output of this run (or a stale one) may look like a result.
         writer.abort(stale_targets=[path for _, path in outputs])
         raise
-    if not args.quiet:
-        sys.stdout.write(summary.terminal(result, [path for _, path in outputs]))
     return EXIT_PASS if result.passed else EXIT_VIOLATION
+
+
+def _print(text: str) -> None:
+    """Write the terminal summary, or fail (exit 2) when stdout is closed or a broken pipe."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError) as exc:  # closed pipe, closed file, no stdout
+        _silence_stdout()
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "closed"
+        raise OutputError(f"stdout: cannot print the summary ({why}); no output of this run "
+                          "was kept: rerun with stdout open, or with --quiet") from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's own flush at exit does not fail
+    again on what is left in the buffer (and turn exit 2 into exit 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # lives until exit
