@@ -182,7 +182,7 @@ def test_enhanced_findings_one_per_package_closed_left_out(
     assert found[("GHSA-aaaa-bbbb-cccc", "requests")].pkg_path.endswith("METADATA")
     assert openssl.cvss_score == 7.5
     assert cli(["gate", "--report", str(out), "--quiet", "--fail-on", "high"]) == 1
-    assert cli(["gate", "--report", str(out), "--quiet", "--fail-on", "high",
+    assert cli(["gate", "--report", str(out), "--quiet", "--fail-on", "critical",
                 "--ignore-unfixed", "--max-high", "1"]) == 0
 
 
