@@ -93,8 +93,13 @@ def to_oci_layout(
     docker_manifest: bool = False,
     nested_index: bool = False,
     compress_archive: bool = False,
+    also: tuple[Path, ...] = (),
 ) -> Path:
-    """Rewrite a legacy docker-archive as an OCI image layout tarball (same config bytes)."""
+    """Rewrite a legacy docker-archive as an OCI image layout tarball (same config bytes).
+
+    ``also``: more legacy archives whose images join the same index (as Buildx writes one
+    manifest per platform).
+    """
     config, layers, _ = legacy_parts(legacy)
     blobs: dict[str, bytes] = {}
 
@@ -103,34 +108,39 @@ def to_oci_layout(
         blobs[f"blobs/sha256/{digest}"] = data
         return f"sha256:{digest}"
 
-    layer_descriptors = []
-    for layer in layers:
-        data = gzip.compress(layer, mtime=0) if gzip_layers else layer
-        layer_descriptors.append({"mediaType": OCI_LAYER_GZIP if gzip_layers else OCI_LAYER,
-                                  "digest": add(data), "size": len(data)})
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": add(config), "size": len(config)},
-        "layers": layer_descriptors,
-    }).encode()
-    descriptor = {"mediaType": OCI_MANIFEST, "digest": add(manifest), "size": len(manifest),
-                  "platform": {"architecture": "amd64", "os": "linux"}}
+    def manifest_for(config: bytes, layers: list[bytes]) -> tuple[dict[str, object], list[str]]:
+        layer_descriptors = []
+        for layer in layers:
+            data = gzip.compress(layer, mtime=0) if gzip_layers else layer
+            layer_descriptors.append({"mediaType": OCI_LAYER_GZIP if gzip_layers else OCI_LAYER,
+                                      "digest": add(data), "size": len(data)})
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": add(config), "size": len(config)},
+            "layers": layer_descriptors,
+        }).encode()
+        descriptor: dict[str, object] = {
+            "mediaType": OCI_MANIFEST, "digest": add(manifest), "size": len(manifest),
+            "platform": {"architecture": "amd64", "os": "linux"}}
+        return descriptor, [str(d["digest"]) for d in layer_descriptors]
+
+    descriptor, layer_digests = manifest_for(config, layers)
+    descriptors = [descriptor] + [manifest_for(*legacy_parts(path)[:2])[0] for path in also]
     if nested_index:  # Buildx: index.json -> image index -> manifest
         inner = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                            "manifests": [descriptor]}).encode()
-        descriptor = {"mediaType": OCI_INDEX, "digest": add(inner), "size": len(inner)}
+                            "manifests": descriptors}).encode()
+        descriptors = [{"mediaType": OCI_INDEX, "digest": add(inner), "size": len(inner)}]
     members: dict[str, bytes] = {
         "oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
         "index.json": json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                                  "manifests": [descriptor]}).encode(),
+                                  "manifests": descriptors}).encode(),
         **blobs,
     }
     if docker_manifest:  # Docker 25+ `docker save` also writes manifest.json into the blobs
         members["manifest.json"] = json.dumps([{
             "Config": f"blobs/sha256/{sha256_hex(config)}",
             "RepoTags": ["scangate-tests/oci:latest"],
-            "Layers": [f"blobs/sha256/{d['digest'].removeprefix('sha256:')}"
-                       for d in layer_descriptors],
+            "Layers": [f"blobs/sha256/{d.removeprefix('sha256:')}" for d in layer_digests],
         }]).encode()
     return write_tar(out, members, compress=compress_archive)
 

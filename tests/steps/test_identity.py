@@ -228,3 +228,29 @@ def test_sts_refusal_is_one_line(
     assert code == 2
     assert "sts:AssumeRoleWithWebIdentity" in err and err.count("\n") == 1
     assert not (tmp_path / "creds").exists()
+
+
+def test_helper_on_a_parser_that_keeps_its_own_region(
+    role: str, token_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How securityhub/notify/gate (which already have --region) adopt the helper."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--region")
+    identity.add_identity_arguments(parser, region=False)
+    args = parser.parse_args(["--region", "eu-west-1", "--role-arn", role,
+                              "--web-identity-token-file", str(token_file)])
+    monkeypatch.setenv("CI_JOB_ID", "5")
+    session = identity.session_from_args(args, region=args.region)
+    assert session.region_name == "eu-west-1"
+    caller = session.client("sts").get_caller_identity()
+    assert caller["Arn"].endswith("/scangate-gl-5")
+
+
+@pytest.mark.parametrize("command", ["assume-role", "push", "deploy", "pin-image"])
+def test_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert f"scangate {command}" in capsys.readouterr().out

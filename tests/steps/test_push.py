@@ -149,6 +149,22 @@ def test_push_oci_layouts(
     assert _pulled_image_id(result["image-uri"]) == built.image_id
 
 
+def test_push_picks_the_scanned_image_out_of_a_multi_image_index(
+    built: images.BuiltImage, repo: str, tmp_path: Path, docker_engine: str
+) -> None:
+    """Buildx writes one manifest per platform into one index; the one whose config is the
+    scanned image ID is pushed, whichever position it has."""
+    second = images.build_scratch_image(tmp_path, "second", uuid.uuid4().hex[:12])
+    try:
+        archive = images.to_oci_layout(second.archive, tmp_path / "multi.tar", gzip_layers=True,
+                                       nested_index=True, also=(built.archive,))
+        assert _push(archive, built.image_id, repo, tmp_path) == 0
+        result = json.loads((tmp_path / "push.json").read_text(encoding="utf-8"))
+        assert _pulled_image_id(result["image-uri"]) == built.image_id
+    finally:
+        docker_support.remove_image(second.tag)
+
+
 def test_push_gzipped_docker_archive(built: images.BuiltImage, repo: str, tmp_path: Path) -> None:
     archive = tmp_path / "image.tar.gz"
     archive.write_bytes(gzip.compress(built.archive.read_bytes()))
