@@ -37,7 +37,8 @@ def _digest(data: bytes) -> str:
 class RegistryDouble:
     host: str = ""
     # "put-digest", "manifest-by-digest", "manifest-by-tag", "config", "lose-tag",
-    # "foreign-location" (uploads sent to another host)
+    # "foreign-location" (uploads sent to another host); "redirect-blobs" is no lie: blobs are
+    # served through a redirect, as ECR does (to S3)
     tamper: set[str] = field(default_factory=set)
     basic: tuple[str, str] | None = None
     blobs: dict[str, bytes] = field(default_factory=dict)
@@ -93,10 +94,15 @@ def _handler(state: RegistryDouble) -> type[BaseHTTPRequestHandler]:
                 if digest not in state.blobs:
                     self._send(404)
                     return
-                body = state.blobs[digest]
-                if "config" in state.tamper and digest in state.config_digests:
-                    body = OTHER
-                self._send(200, body, {"Docker-Content-Digest": digest})
+                if "redirect-blobs" in state.tamper:  # as ECR sends blobs to S3
+                    self._send(307, headers={"Location": f"/storage/{digest}"})
+                    return
+                self._blob(digest)
+            elif (stored := path.removeprefix("/storage/")) != path:
+                if self.command == "HEAD":  # a presigned GET does not answer a HEAD
+                    self._send(403)
+                    return
+                self._blob(stored)
             elif match := _MANIFEST.match(path):
                 ref = match["ref"]
                 by_digest = ref.startswith("sha256:")
@@ -115,6 +121,12 @@ def _handler(state: RegistryDouble) -> type[BaseHTTPRequestHandler]:
                 self._send(200, body, {"Docker-Content-Digest": digest, "Content-Type": MEDIA})
             else:
                 self._send(404)
+
+        def _blob(self, digest: str) -> None:
+            body = state.blobs[digest]
+            if "config" in state.tamper and digest in state.config_digests:
+                body = OTHER
+            self._send(200, body, {"Docker-Content-Digest": digest})
 
         def do_POST(self) -> None:
             if not self._authorized():

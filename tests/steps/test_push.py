@@ -443,6 +443,15 @@ def test_a_registry_serving_another_digest_is_refused(
     assert not (tmp_path / "push.json").exists()
 
 
+def test_blobs_served_through_a_redirect(built: images.BuiltImage, tmp_path: Path) -> None:
+    """ECR answers blob requests with a redirect to S3: a HEAD is not followed (the presigned
+    GET would refuse it), a GET is, and the config is still checked against the image ID."""
+    with registry_double(tamper={"redirect-blobs"}) as double:
+        assert _push(built.archive, built.image_id, f"{double.host}/app", tmp_path) == 0
+        followed = [path for method, path, _ in double.requests if path.startswith("/storage/")]
+    assert followed == [f"/storage/{built.image_id}"]
+
+
 def test_a_failed_push_removes_an_old_result(
     built: images.BuiltImage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

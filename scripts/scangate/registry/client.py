@@ -25,7 +25,8 @@ MANIFEST_ACCEPT = ", ".join((
 ))
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the registry limit ECR and distribution apply
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
-TIMEOUT = (15.0, 600.0)  # connect, read (a layer upload can take minutes)
+TIMEOUT = (15.0, 600.0)
+REDIRECTS = (301, 302, 303, 307, 308)  # connect, read (a layer upload can take minutes)
 
 
 def _error_text(response: requests.Response) -> str:
@@ -76,9 +77,11 @@ class RegistryClient:
     # -- blobs ----------------------------------------------------------------------------
 
     def blob_exists(self, digest: str) -> bool:
-        response = self._request("HEAD", f"{self._base}/blobs/{digest}", (200, 404),
-                                 allow_redirects=True)
-        return response.status_code == 200
+        # A redirect (to ECR's S3 storage) means the blob exists. It is not followed: the
+        # target is a presigned GET, which a HEAD does not match.
+        response = self._request("HEAD", f"{self._base}/blobs/{digest}",
+                                 (200, 404, *REDIRECTS), allow_redirects=False)
+        return response.status_code != 404
 
     def upload_blob(self, digest: str, data: bytes | Path) -> None:
         start = self._request("POST", f"{self._base}/blobs/uploads/", (202,))
