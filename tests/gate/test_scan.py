@@ -181,3 +181,62 @@ def test_trivy_failure_is_one_bounded_line() -> None:
     message = trivy_failure(1, stderr)
     assert message.startswith("trivy exited 1: run error: ")
     assert "\n" not in message and "\x1b" not in message and len(message) < 700
+
+
+@pytest.fixture(scope="module")
+def leaky_image_tar(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The base image plus PyYAML 5.3.1's metadata (CVE-2020-14343, CRITICAL in the offline
+    DB) and a script with an AWS key (a CRITICAL secret)."""
+    from tests.support import docker as docker_support
+
+    context = tmp_path_factory.mktemp("leaky-image")
+    dist = context / "PyYAML-5.3.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: PyYAML\nVersion: 5.3.1\n")
+    (context / "deploy.sh").write_text(f"#!/bin/sh\nexport AWS_ACCESS_KEY_ID={FAKE_AWS_KEY}\n")
+    (context / "Dockerfile").write_text(
+        f"FROM {docker_engine}\n"
+        "COPY PyYAML-5.3.1.dist-info /usr/local/lib/python3.11/site-packages/"
+        "PyYAML-5.3.1.dist-info\nCOPY deploy.sh /app/deploy.sh\n")
+    tag = "scangate.local/test-scan-leaky:1"
+    docker_support.build_image(context, tag)
+    try:
+        return docker_support.save_image(tag, context / "image.tar")
+    finally:
+        docker_support.remove_image(tag)
+
+
+@pytest.mark.docker
+def test_an_image_scanned_from_a_hostile_checkout_still_fails(
+    leaky_image_tar: Path, hostile_project: Path, trivy_cache_dir: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pipeline's real shape: the image archive is scanned from the repository checkout,
+    where the .trivyignore and trivy.yaml live, with the attacker's pipeline variables."""
+    monkeypatch.chdir(hostile_project)
+    for name, value in HOSTILE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TRIVY_IGNOREFILE", str(hostile_project / ".trivyignore"))
+    report = tmp_path / "image.json"
+    assert _scan("--input", str(leaky_image_tar), "--output", str(report),
+                 cache=trivy_cache_dir) == 0
+    assert {CRITICAL, "aws-access-key-id"} <= _ids(report)
+    summary = tmp_path / "summary.json"
+    assert main(["gate", "--report", str(report), "--json-summary", str(summary),
+                 "--quiet"]) == 1
+    assert json.loads(summary.read_text())["counts"]["critical"] >= 2
+    # The same report with the suppression applied by Trivy itself (--show-suppressed, as
+    # `scangate scan` runs it) still fails: the gate counts what Trivy suppressed.
+    import subprocess
+
+    from tools.trivydb import offline_args
+
+    suppressed = tmp_path / "suppressed.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
+    subprocess.run([trivy_binary(), "image", *offline_args(trivy_cache_dir), "--quiet",
+                    "--format", "json", "--show-suppressed", "--config", "",
+                    "--ignorefile", str(hostile_project / ".trivyignore"),
+                    "--output", str(suppressed), "--input", str(leaky_image_tar)],
+                   env=env, check=True, capture_output=True, timeout=600)
+    assert CRITICAL not in _ids(suppressed)  # Trivy did drop it from Vulnerabilities
+    assert main(["gate", "--report", str(suppressed), "--quiet"]) == 1
