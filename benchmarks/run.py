@@ -1,7 +1,8 @@
 """Speed and memory of ``scangate gate`` against ``trivy convert --format sarif``.
 
-Generates a realistic Trivy JSON report (20,000 vulnerabilities, about 70 MB: long descriptions,
-many references, CVSS from several vendors), then runs, in turns:
+Generates a realistic Trivy JSON report (20,000 vulnerabilities, each with its own id so SARIF has
+one rule per finding, the worst case; about 80 MB: long descriptions, many references, CVSS from
+several vendors), then runs, in turns:
 
 - scangate: ``scangate gate`` writing SARIF + GitLab + JSON summary + Markdown summary;
 - trivy: ``trivy convert --format sarif`` of the same file (SARIF alone).
@@ -44,7 +45,9 @@ def make_report(vulns: int, seed: int = 7) -> dict[str, Any]:
     severities = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]
     rows = []
     for n in range(vulns):
-        cve = f"CVE-20{rng.randint(10, 25)}-{rng.randint(1000, 99999)}"
+        # A distinct id per row: one SARIF rule per finding, the writer's worst case (every
+        # result also builds, meters and stores a rule with its Markdown help).
+        cve = f"CVE-20{rng.randint(10, 25)}-{100000 + n}"
         pkg = rng.choice(packages)
         sev = rng.choices(severities, weights=[3, 15, 40, 35, 7])[0]
         fixed = f"1.{n % 9}.{n % 7}-1" if rng.random() < 0.7 else ""
@@ -127,7 +130,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
-    report = OUT / f"trivy-{args.vulns}.json"
+    report = OUT / f"trivy-{args.vulns}-unique.json"
     if not report.exists():
         report.write_text(json.dumps(make_report(args.vulns), indent=2), encoding="utf-8")
     size_mib = report.stat().st_size / 2**20

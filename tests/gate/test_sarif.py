@@ -436,3 +436,17 @@ def test_drop_warning_says_what_keeps_the_findings(tmp_path: Path,
     err = capsys.readouterr().err
     assert "drops 1" in err and "GitLab report (--gitlab-report) lists them all" in err
     assert "JSON and GitLab reports keep every finding" not in err
+
+
+def test_rule_help_markdown_has_no_injected_links_or_html(tmp_path: Path) -> None:
+    doc = make_sarif(tmp_path, [image_report([
+        vuln("CVE-1", pkg="a](https://evil.example) <b>", References=[
+            "https://nvd.nist.gov/vuln/detail/CVE-1", "javascript:alert(1)",
+            "https://x.example/a b", "https://ok.example/<script>"]),
+    ])])
+    (rule,) = doc["runs"][0]["tool"]["driver"]["rules"]
+    md = rule["help"]["markdown"]
+    assert "- <https://nvd.nist.gov/vuln/detail/CVE-1>" in md
+    assert "- `javascript:alert(1)`" in md and "- `https://x.example/a b`" in md
+    assert "- `https://ok.example/<script>`" in md
+    assert "| `a](https://evil.example) <b>` |" in md

@@ -29,7 +29,7 @@ from scangate import __version__
 from scangate.errors import UsageError
 from scangate.findings import Finding, Report
 from scangate.gate import Disposition, GateResult
-from scangate.outputs.text import http_url, md_code, md_link, one_line, truncate
+from scangate.outputs.text import http_url, md_code, one_line, truncate
 from scangate.policy import Waiver
 from scangate.severity import DEFAULT_SECURITY_SEVERITY, SARIF_LEVEL, Severity
 
@@ -176,6 +176,17 @@ def _uri(path: str) -> str:
     return "/".join(segments) or "."
 
 
+_HTTP = ("https://", "http://")
+
+
+def _autolink_safe(url: str) -> bool:
+    """A Markdown autolink ``<url>`` shows exactly ``url`` when nothing in it can end it or break
+    the line (CommonMark, autolinks): checked with string methods, as this runs for every
+    reference of every rule."""
+    return (url.startswith(_HTTP) and url.isascii() and url.isprintable()
+            and " " not in url and "<" not in url and ">" not in url)
+
+
 def _help(acc: _RuleAcc, description: str) -> tuple[str, str]:
     """Help as text and Markdown; ``description`` is the finding's, on one line."""
     f = acc.first
@@ -209,7 +220,11 @@ def _help(acc: _RuleAcc, description: str) -> tuple[str, str]:
         md = [f"**Misconfiguration {f.id}**", "", f"{title}. Severity: **{severity}**",
               "", f.description, "", f"Resolution: {f.resolution or 'see references'}"]
     if refs:
-        md += ["", "References:", *(f"- {md_link(r, r)}" for r in refs)]
+        md += ["", "References:"]
+        if _autolink_safe("".join(refs)) and all(r.startswith(_HTTP) for r in refs):
+            md += [f"- <{r}>" for r in refs]  # the usual case, checked at once
+        else:
+            md += [f"- <{r}>" if _autolink_safe(r) else f"- {md_code(r)}" for r in refs]
         text += ["References:", *refs]
     return "\n".join(t for t in text if t), "\n".join(md)
 
