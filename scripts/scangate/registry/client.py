@@ -1,8 +1,8 @@
 """The OCI distribution API, as much of it as pushing and reading back one image needs.
 
-Uploads are POST (open a session), PATCH (the whole blob), PUT ``?digest=`` (commit), the
-sequence ``docker push`` uses and ECR documents. Every answer that carries a digest is checked by
-the caller; this module only moves bytes and turns HTTP failures into one-line errors.
+Uploads are monolithic: POST (open a session), then one PUT ``?digest=`` with the whole blob
+(OCI distribution spec, "Pushing a blob monolithically"). Every answer that carries a digest is
+checked by the caller; this module only moves bytes and turns HTTP failures into one-line errors.
 """
 
 from __future__ import annotations
@@ -84,18 +84,22 @@ class RegistryClient:
         return response.status_code != 404
 
     def upload_blob(self, digest: str, data: bytes | Path) -> None:
+        """A monolithic upload: POST opens the session, one PUT ``?digest=`` sends the blob.
+
+        No PATCH: ECR answers a PATCH with 201 where the OCI distribution spec says 202, and
+        drops the data of later chunks (aws/containers-roadmap#2831); the monolithic PUT is what
+        other clients moved to for ECR (kitops-ml/kitops#822).
+        """
         start = self._request("POST", f"{self._base}/blobs/uploads/", (202,))
         location = self._location(start)
+        separator = "&" if "?" in location else "?"
+        url = f"{location}{separator}{urlencode({'digest': digest})}"
         headers = {"Content-Type": "application/octet-stream"}
         if isinstance(data, Path):
             with data.open("rb") as handle:
-                patched = self._request("PATCH", location, (202,), data=handle, headers=headers)
+                done = self._request("PUT", url, (201,), data=handle, headers=headers)
         else:
-            patched = self._request("PATCH", location, (202,), data=data, headers=headers)
-        location = self._location(patched)
-        separator = "&" if "?" in location else "?"
-        done = self._request("PUT", f"{location}{separator}{urlencode({'digest': digest})}",
-                             (201,), headers={"Content-Length": "0"})
+            done = self._request("PUT", url, (201,), data=data, headers=headers)
         stored = done.headers.get("Docker-Content-Digest")
         if stored is not None and stored != digest:
             raise RegistryError(
