@@ -18,7 +18,9 @@ def ecr_credentials(session: Any, account: str, region: str) -> tuple[str, str]:
     """(user, password) for the registry of ``account`` in ``region``."""
     try:
         ecr = session.client("ecr", region_name=region, config=STANDARD_RETRIES)
-        response = ecr.get_authorization_token(registryIds=[account])
+        # registryIds is deprecated: the token opens every registry the identity may use
+        # (the repository policy decides), including other accounts'.
+        response = ecr.get_authorization_token()
     except AWS_FAILURES as exc:
         raise describe(exc, f"ecr:GetAuthorizationToken for {account} in {region}",
                        needs="ecr:GetAuthorizationToken") from None
