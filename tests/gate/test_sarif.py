@@ -450,3 +450,15 @@ def test_rule_help_markdown_has_no_injected_links_or_html(tmp_path: Path) -> Non
     assert "- `javascript:alert(1)`" in md and "- `https://x.example/a b`" in md
     assert "- `https://ok.example/<script>`" in md
     assert "| `a](https://evil.example) <b>` |" in md
+
+
+def test_dockerfile_in_the_checkout_is_a_path_relative_to_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI runs scangate in the checkout and passes an absolute path: the alert must open at
+    the repository's file (``docker/Dockerfile``), not at ``home/runner/.../Dockerfile``."""
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM debian:12\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    doc = make_sarif(tmp_path, [image_report([vuln()])], "--dockerfile",
+                     str(tmp_path / "docker" / "Dockerfile"))
+    assert _uris(doc) == ["docker/Dockerfile"]

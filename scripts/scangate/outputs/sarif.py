@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -185,6 +186,15 @@ def _autolink_safe(url: str) -> bool:
     reference of every rule."""
     return (url.startswith(_HTTP) and url.isascii() and url.isprintable()
             and " " not in url and "<" not in url and ">" not in url)
+
+
+def _checkout_path(path: str) -> str:
+    """The Dockerfile as a path in the checkout: relative to the working directory (where CI
+    runs scangate) when it lies inside it, so the alert opens at the file; else as given."""
+    absolute, here = os.path.abspath(path), os.getcwd()
+    if absolute.startswith(here.rstrip(os.sep) + os.sep):
+        return os.path.relpath(absolute, here)
+    return path
 
 
 def _help(acc: _RuleAcc, description: str) -> tuple[str, str]:
@@ -586,7 +596,8 @@ def write(result: GateResult, category_args: list[str], dockerfile: str | None,
     runs = []
     for report, category in zip(reports, names, strict=True):
         anchored = from_line if report.is_image else None
-        run = _build_run(report, category, by_report[report.index], anchored, dockerfile)
+        run = _build_run(report, category, by_report[report.index], anchored,
+                         _checkout_path(dockerfile) if dockerfile else None)
         _cap_run(run)
         runs.append(run)
     # One run (the usual case): stop at the budget in the same pass. Several runs share the
