@@ -31,6 +31,8 @@ from tests.support.moto_server import MotoServer
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO_ROOT / "templates" / "k8s" / "user-authenticator"
 RBAC = REPO_ROOT / "templates" / "k8s" / "platform" / "deployer-rbac.yaml"
+# What the platform team applies once beside the pipeline's folder (docs/templates.md).
+PLATFORM_OBJECTS = REPO_ROOT / "templates" / "k8s" / "platform" / "user-authenticator"
 REPOSITORY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/user-authenticator"
 IMAGE = f"{REPOSITORY}@sha256:" + "ab" * 32
 NAMESPACE = "user-authenticator"
@@ -88,6 +90,16 @@ def deployment_only(tmp_path: Path) -> Path:
     folder = tmp_path / "manifests"
     folder.mkdir()
     shutil.copy(TEMPLATES / "deployment.yaml", folder / "deployment.yaml")
+    return folder
+
+
+@pytest.fixture
+def whole_service(tmp_path: Path) -> Path:
+    """The pipeline's Deployment and the platform's objects of the service in one folder."""
+    folder = tmp_path / "whole-service"
+    folder.mkdir()
+    for path in [TEMPLATES / "deployment.yaml", *sorted(PLATFORM_OBJECTS.glob("*.yaml"))]:
+        shutil.copy(path, folder / path.name)
     return folder
 
 
@@ -163,11 +175,12 @@ def test_deploy_from_push_record_with_a_role(
 
 
 def test_extended_allowed_kinds_apply_the_whole_folder(
-    cluster: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cluster: dict[str, Any], whole_service: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     kubectl, sha, log = _standin(tmp_path)
     kinds = "Deployment,Service,ServiceAccount,NetworkPolicy,PodDisruptionBudget"
-    assert _deploy(TEMPLATES, kubectl, sha, "--allowed-kinds", kinds) == 0
+    assert _deploy(whole_service, kubectl, sha, "--allowed-kinds", kinds) == 0
     calls = _calls(log)
     assert len(calls) == 2  # one apply, one rollout (only the Deployment rolls out)
     assert {d["kind"] for d in calls[0]["applied"]} == set(kinds.split(","))
@@ -177,11 +190,12 @@ def test_extended_allowed_kinds_apply_the_whole_folder(
 
 
 def test_kinds_the_rbac_does_not_grant_are_refused_before_applying(
-    cluster: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cluster: dict[str, Any], whole_service: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The repository's own manifests folder holds five objects the deployer may not apply."""
+    """The platform's objects of the service: five objects the deployer may not apply."""
     kubectl, sha, log = _standin(tmp_path)
-    err = _one_line(capsys, _deploy(TEMPLATES, kubectl, sha))
+    err = _one_line(capsys, _deploy(whole_service, kubectl, sha))
     assert "5 object(s) of kinds the deployer may not apply (allowed: Deployment)" in err
     for label in ("Service/user-authenticator", "ServiceAccount/user-authenticator",
                   "PodDisruptionBudget/user-authenticator", "NetworkPolicy/"):
@@ -343,6 +357,39 @@ def test_eks_token_matches_what_botocore_signs_for_aws_eks_get_token(moto: MotoS
     theirs_params = {k: v for k, v in parse_qsl(theirs.query) if k not in volatile}
     assert ours_params == theirs_params
     assert (ours.netloc, ours.path or "/") == (theirs.netloc, theirs.path or "/")
+
+
+# What EKS's authenticator accepts: kubernetes-sigs/aws-iam-authenticator pkg/token/token.go,
+# tokenVerifier.Verify and parameterWhitelist.
+AUTHENTICATOR_PARAMETERS = {"action", "version", "x-amz-algorithm", "x-amz-credential",
+                            "x-amz-date", "x-amz-expires", "x-amz-security-token",
+                            "x-amz-signature", "x-amz-signedheaders"}
+
+
+def test_eks_token_passes_the_authenticators_format_checks(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules aws-iam-authenticator's Verify applies before calling STS (source: pkg/token/
+    token.go): at most 4096 bytes, the k8s-aws-v1. prefix, unpadded base64url, an https URL on
+    an STS host with path "/", only whitelisted single-valued parameters, Action
+    GetCallerIdentity, x-k8s-aws-id signed, X-Amz-Expires within 0..900, X-Amz-Date present.
+    Presigning sends nothing, so this runs against the real STS host name offline."""
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "FwoGZXIvYXdzE" + "x" * 800)  # a role's session
+    token = eks_token(boto3.session.Session(region_name="eu-west-1"), CLUSTER, "eu-west-1")
+    assert len(token) <= 4096
+    url = urlsplit(_token_url(token))
+    assert url.scheme == "https"
+    assert url.hostname == "sts.eu-west-1.amazonaws.com"
+    assert url.path == "/"
+    pairs = parse_qsl(url.query, keep_blank_values=True)
+    keys = [key.lower() for key, _ in pairs]
+    assert set(keys) <= AUTHENTICATOR_PARAMETERS and len(keys) == len(set(keys))
+    params = {key.lower(): value for key, value in pairs}
+    assert params["action"] == "GetCallerIdentity"
+    assert "x-k8s-aws-id" in params["x-amz-signedheaders"].lower().split(";")
+    assert 0 <= int(params["x-amz-expires"]) <= 900
+    assert params["x-amz-date"]
+    assert params["x-amz-security-token"].startswith("FwoGZXIvYXdzE")
 
 
 # -- the default allowed kinds follow the RBAC -------------------------------------------------
