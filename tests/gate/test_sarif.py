@@ -462,3 +462,13 @@ def test_dockerfile_in_the_checkout_is_a_path_relative_to_it(
     doc = make_sarif(tmp_path, [image_report([vuln()])], "--dockerfile",
                      str(tmp_path / "docker" / "Dockerfile"))
     assert _uris(doc) == ["docker/Dockerfile"]
+
+
+def test_result_messages_link_only_to_http_urls(tmp_path: Path) -> None:
+    doc = make_sarif(tmp_path, [image_report([
+        vuln("CVE-1", PrimaryURL="https://avd.aquasec.com/nvd/cve-1"),
+        vuln("CVE-2", PrimaryURL="javascript:alert(1)"),
+    ])])
+    messages = {r["ruleId"]: r["message"]["text"] for r in doc["runs"][0]["results"]}
+    assert "Link: [CVE-1](https://avd.aquasec.com/nvd/cve-1)" in messages["CVE-1"]
+    assert "javascript" not in messages["CVE-2"]

@@ -273,7 +273,8 @@ def _message(f: Finding, disposition: Disposition, waiver: Waiver | None) -> str
                  f"Fixed Version: {f.fixed_version or 'no fix yet'}", f"Target: {f.target}"]
         if f.pkg_path:
             parts.append(f"Path: {f.pkg_path}")
-        if f.primary_url:
+        if f.primary_url and http_url(f.primary_url):
+            # A SARIF message may embed [text](target) links: only a checked http(s) URL.
             parts.append(f"Link: [{f.id}]({f.primary_url})")
     elif f.kind == "secret":
         parts = [f"Secret {f.id}: {one_line(f.title)}", f"Severity: {severity}",
