@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,37 @@ def test_an_image_scanned_from_a_hostile_checkout_still_fails(
                    env=env, check=True, capture_output=True, timeout=600)
     assert CRITICAL not in _ids(suppressed)  # Trivy did drop it from Vulnerabilities
     assert main(["gate", "--report", str(suppressed), "--quiet"]) == 1
+
+
+def test_trivy_runs_in_an_empty_directory_without_trivy_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hostile_project: Path,
+) -> None:
+    """What scangate hands Trivy, seen from inside. A stand-in for Trivy (a script that records
+    its working directory, environment and arguments) because the real binary cannot report
+    them; the real binary's behaviour is tested above."""
+    record = tmp_path / "record.json"
+    fake = tmp_path / "trivy"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        "out = sys.argv[sys.argv.index('--output') + 1]\n"
+        f"json.dump({{'cwd': os.getcwd(), 'listing': os.listdir('.'), 'argv': sys.argv,\n"
+        "           'env': sorted(k for k in os.environ if k.upper().startswith('TRIVY_'))},\n"
+        f"          open({str(record)!r}, 'w'))\n"
+        "json.dump({'SchemaVersion': 2, 'ArtifactName': 'x', 'ArtifactType': 'filesystem',\n"
+        "           'Results': []}, open(out, 'w'))\n")
+    fake.chmod(0o755)
+    monkeypatch.chdir(hostile_project)
+    monkeypatch.setenv("TRIVY_SEVERITY", "LOW")
+    monkeypatch.setenv("TRIVY_PASSWORD", "registry-secret")
+    out = tmp_path / "r.json"
+    assert main(["scan", "--fs", ".", "--output", str(out), "--trivy", str(fake)]) == 0
+    seen = json.loads(record.read_text())
+    assert seen["listing"] == [] and seen["cwd"] != str(hostile_project)
+    assert seen["env"] == ["TRIVY_PASSWORD"]
+    argv = seen["argv"]
+    assert argv[-1] == str(hostile_project)  # the target, made absolute
+    for flag in ("--config", "--ignorefile"):
+        given = Path(argv[argv.index(flag) + 1])
+        assert given.is_absolute() and not given.is_relative_to(hostile_project)
+    assert not Path(seen["cwd"]).exists()  # the scratch directory is gone
