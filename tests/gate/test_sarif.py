@@ -472,3 +472,15 @@ def test_result_messages_link_only_to_http_urls(tmp_path: Path) -> None:
     messages = {r["ruleId"]: r["message"]["text"] for r in doc["runs"][0]["results"]}
     assert "Link: [CVE-1](https://avd.aquasec.com/nvd/cve-1)" in messages["CVE-1"]
     assert "javascript" not in messages["CVE-2"]
+
+
+def test_a_budget_no_document_fits_is_an_error_not_a_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sarif_module, "GZIP_BUDGET", 100)
+    argv = ["gate", "--report", write(tmp_path / "a.json", image_report([vuln()])),
+            "--report", write(tmp_path / "b.json", image_report([vuln()], name="x/b:1")),
+            "--sarif", str(tmp_path / "o.sarif")]
+    assert main(argv) == 2
+    assert "split the reports" in capsys.readouterr().err
+    assert not (tmp_path / "o.sarif").exists()

@@ -27,7 +27,7 @@ from urllib.parse import quote
 import orjson
 
 from scangate import __version__
-from scangate.errors import UsageError
+from scangate.errors import OutputError, UsageError
 from scangate.findings import Finding, Report
 from scangate.gate import Disposition, GateResult
 from scangate.outputs.text import http_url, md_code, one_line, truncate
@@ -608,6 +608,10 @@ def write(result: GateResult, category_args: list[str], dockerfile: str | None,
     while size > GZIP_BUDGET:
         # Over GitHub's limit: cut by measured cost and write again (the rare case).
         before = sum(run.keep for run in runs)
+        if before == 0:
+            raise OutputError(
+                f"SARIF without any result is {size} bytes gzip, over the {GZIP_BUDGET}-byte "
+                "budget for GitHub's upload: split the reports over several scangate calls")
         _trim_to(runs, size)
         if sum(run.keep for run in runs) == before:
             for run in runs:  # nothing left to measure against: halve what is left
