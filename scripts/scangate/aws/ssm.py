@@ -39,18 +39,20 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
-def load_policy_from_ssm(parameter_name: str, *, region: str | None = None) -> Policy:
-    """Read a policy document (YAML) from a String or SecureString parameter, decrypted."""
-    return load_versioned_policy_from_ssm(parameter_name, region=region)[0]
+def load_policy_from_ssm(parameter_name: str, *, region: str | None = None,
+                        session: Any = None) -> Policy:
+    """Read a policy document (YAML) from a String or SecureString parameter, decrypted.
+    ``session``: a boto3 session (an assumed role's), default the default chain."""
+    return load_versioned_policy_from_ssm(parameter_name, region=region, session=session)[0]
 
 
-def load_versioned_policy_from_ssm(parameter_name: str, *,
-                                   region: str | None = None) -> tuple[Policy, int]:
+def load_versioned_policy_from_ssm(parameter_name: str, *, region: str | None = None,
+                                   session: Any = None) -> tuple[Policy, int]:
     """The policy and the parameter's version (SSM numbers every change; the monitor orders
     decisions by it)."""
     name = _check_name(parameter_name, "--policy")
     source = f"ssm:{name}"
-    ssm = _ssm(region)
+    ssm = _ssm(region, session)
     try:
         response = ssm.get_parameter(Name=name, WithDecryption=True)
     except AWS_FAILURES as exc:

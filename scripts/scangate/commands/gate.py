@@ -145,7 +145,8 @@ def _load_policy(args: argparse.Namespace) -> Policy:
         if args.policy.startswith("ssm:"):
             from scangate.aws.ssm import load_policy_from_ssm
 
-            policy = load_policy_from_ssm(args.policy[len("ssm:"):], region=region)
+            policy = load_policy_from_ssm(args.policy[len("ssm:"):], region=region,
+                                          session=session)
         else:
             policy = load_policy_file(args.policy)
     limits: dict[Severity, int] = {}
