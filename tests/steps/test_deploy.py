@@ -127,9 +127,15 @@ def test_deploy_pins_applies_and_waits(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")  # nor must AWS credentials
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")  # the proxy must
     kubectl, sha, log = _standin(tmp_path)
-    code = _deploy(deployment_only, kubectl, sha, "--rollout-timeout", "2m")
+    record = tmp_path / "deploy.json"
+    code = _deploy(deployment_only, kubectl, sha, "--rollout-timeout", "2m",
+                   "--output", str(record))
     out, err = capsys.readouterr()
     assert code == 0, err
+    deployed = json.loads(record.read_text(encoding="utf-8"))
+    assert deployed["images"] == [IMAGE]
+    assert (deployed["cluster"], deployed["namespace"]) == (CLUSTER, NAMESPACE)
+    assert deployed["objects"] == ["Deployment/user-authenticator"]
     apply, rollout = _calls(log)
     assert apply["argv"][2:] == ["apply", "--namespace", NAMESPACE, "--recursive",
                                  "--filename", apply["argv"][7], "--output", "name"]
@@ -281,8 +287,11 @@ def test_a_failed_rollout_fails_the_deploy(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     kubectl, sha, _ = _standin(tmp_path, fail="rollout")
-    err = _one_line(capsys, _deploy(deployment_only, kubectl, sha))
+    record = tmp_path / "deploy.json"
+    record.write_text('{"images": ["stale"]}', encoding="utf-8")
+    err = _one_line(capsys, _deploy(deployment_only, kubectl, sha, "--output", str(record)))
     assert "rollout of Deployment/user-authenticator: kubectl exited 1: error: timed out" in err
+    assert not record.exists()  # no record of a deploy that did not complete
 
 
 # -- the EKS token -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from scangate import __version__
 from scangate.aws.identity import add_identity_arguments, session_from_args, session_region
 from scangate.deploy.eks_auth import describe_cluster, eks_token, kubeconfig
 from scangate.deploy.errors import DeployError
@@ -22,6 +23,7 @@ from scangate.deploy.manifests import (
 )
 from scangate.errors import EXIT_PASS
 from scangate.k8s_pin import parse_pinned_image, pin_manifests
+from scangate.outputs.atomic import OutputSet, check_writable
 
 NAME = "deploy"
 # An EKS token is accepted for 15 minutes and a new one is made for every kubectl call; a
@@ -66,6 +68,9 @@ def add_parser(subparsers: Any) -> None:
                         help="sha256 of that kubectl binary; any other is refused")
     parser.add_argument("--rollout-timeout", type=_duration, default=300, metavar="DURATION",
                         help="per rollout, e.g. 300, 300s, 5m (default 5m, at most 14m)")
+    parser.add_argument("--output", type=Path, metavar="deploy.json",
+                        help="write what was deployed (cluster, namespace, region, images, "
+                        "objects) after every rollout completed")
     add_identity_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -110,6 +115,23 @@ def run(args: argparse.Namespace) -> int:
     if not _CLUSTER_RE.match(args.cluster):
         raise DeployError(f"--cluster {args.cluster!r} is not an EKS cluster name")
     images = _images(args)
+    targets = []
+    if args.output is not None:
+        check_writable(str(args.output), "--output")
+        targets.append(str(args.output))
+    outputs = OutputSet(targets)  # an earlier run's record goes at once
+    try:
+        result = _deploy(args, images)
+        if args.output is not None:
+            outputs.add(str(args.output), json.dumps(result, indent=2).encode("utf-8") + b"\n")
+        outputs.commit()
+    except BaseException:
+        outputs.abort(targets)
+        raise
+    return EXIT_PASS
+
+
+def _deploy(args: argparse.Namespace, images: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="scangate-deploy-") as tmp:
         work = Path(tmp)
         source: Path = args.manifests
@@ -149,4 +171,11 @@ def run(args: argparse.Namespace) -> int:
             waited += 1
     print(f"deployed {', '.join(images)} to {args.cluster}/{args.namespace}: "
           f"{len(objects)} object(s) applied, {waited} rollout(s) complete")
-    return EXIT_PASS
+    return {
+        "cluster": args.cluster,
+        "namespace": args.namespace,
+        "region": region,
+        "images": images,
+        "objects": [f"{obj.kind}/{obj.name}" for obj in objects],
+        "scangate-version": __version__,
+    }
