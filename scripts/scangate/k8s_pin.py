@@ -139,6 +139,17 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
     return " ".join(str(exc).split())
 
 
+def container_images(document: dict[str, Any]) -> list[str]:
+    """Every image a workload document (or List) runs: containers, init and ephemeral ones."""
+    images: list[str] = []
+    for _, _, pod_spec in _pod_specs(document):
+        for list_key in (*_CONTAINER_LISTS, "ephemeralContainers"):
+            containers = pod_spec.get(list_key) or []
+            if isinstance(containers, list):
+                images += [str(c.get("image")) for c in containers if isinstance(c, dict)]
+    return images
+
+
 def _load_documents(path: Path) -> list[Any]:
     try:
         text = path.read_text(encoding="utf-8")

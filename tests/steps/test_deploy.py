@@ -209,6 +209,38 @@ def test_kinds_the_rbac_does_not_grant_are_refused_before_applying(
     assert _calls(log) == []
 
 
+def _add_sidecar(folder: Path, image: str) -> None:
+    path = folder / "deployment.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["spec"]["template"]["spec"]["containers"].append({"name": "proxy", "image": image})
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+
+
+def test_an_image_not_pinned_by_digest_is_refused_before_applying(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The admission policy (templates/k8s/admission) refuses pods with unpinned images: the
+    apply would pass and the rollout hang, so deploy refuses first, naming the image."""
+    kubectl, sha, log = _standin(tmp_path)
+    _add_sidecar(deployment_only, "docker.io/envoyproxy/envoy:v1.30")
+    err = _one_line(capsys, _deploy(deployment_only, kubectl, sha))
+    assert "not pinned by digest: docker.io/envoyproxy/envoy:v1.30 in Deployment/" in err
+    assert _calls(log) == []
+
+
+def test_a_sidecar_pinned_by_digest_is_deployed(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kubectl, sha, log = _standin(tmp_path)
+    sidecar = "123456789012.dkr.ecr.us-east-1.amazonaws.com/envoy@sha256:" + "cd" * 32
+    _add_sidecar(deployment_only, sidecar)
+    assert _deploy(deployment_only, kubectl, sha) == 0, capsys.readouterr().err
+    containers = _calls(log)[0]["applied"][0]["spec"]["template"]["spec"]["containers"]
+    assert [c["image"] for c in containers] == [IMAGE, sidecar]
+
+
 def test_another_namespace_is_refused(
     cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from scangate.deploy.errors import DeployError
-from scangate.k8s_pin import yaml_problem
+from scangate.k8s_pin import container_images, yaml_problem
 
 # The kinds templates/k8s/platform/deployer-rbac.yaml lets the deployer apply (get + patch on
 # the resource); tests/steps/test_deploy.py fails when the two disagree. Extend both together.
@@ -29,12 +29,17 @@ _KIND_RE = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
+# What the cluster's admission policy (templates/k8s/admission) lets a pod run.
+_PINNED_RE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+
+
 @dataclass(frozen=True)
 class ManifestObject:
     file: Path
     kind: str
     name: str
     namespace: str | None
+    images: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -73,7 +78,7 @@ def _objects(document: Any, file: Path) -> list[ManifestObject]:
         )
     if namespace is not None and not isinstance(namespace, str):
         raise DeployError(f"{file}: {kind}/{name} has a metadata.namespace that is not text")
-    return [ManifestObject(file, kind, name, namespace)]
+    return [ManifestObject(file, kind, name, namespace, tuple(container_images(document)))]
 
 
 def load_objects(directory: Path) -> list[ManifestObject]:
@@ -95,7 +100,8 @@ def load_objects(directory: Path) -> list[ManifestObject]:
 
 
 def check_objects(objects: list[ManifestObject], allowed: tuple[str, ...], namespace: str) -> None:
-    """Refuse, naming every offender, objects of other kinds or in another namespace."""
+    """Refuse, naming every offender, objects of other kinds, images not pinned by digest and
+    objects in another namespace."""
     refused = [o.label for o in objects if o.kind not in allowed]
     if refused:
         raise DeployError(
@@ -103,6 +109,16 @@ def check_objects(objects: list[ManifestObject], allowed: tuple[str, ...], names
             f"(allowed: {', '.join(allowed)}): {'; '.join(refused)}. Move them out of the "
             "manifests folder (the platform team applies them) or extend the deployer RBAC and "
             "--allowed-kinds together"
+        )
+    unpinned = [f"{image} in {o.label}" for o in objects for image in o.images
+                if not _PINNED_RE.match(image)]
+    if unpinned:
+        # The admission policy refuses such pods: the apply would succeed and the rollout
+        # hang until its timeout. Say it now, before anything changes.
+        raise DeployError(
+            f"refusing to deploy: image(s) not pinned by digest: {'; '.join(unpinned)}. Pin "
+            "every container image as REPOSITORY@sha256:DIGEST (the pushed image is pinned by "
+            "--image; other images must be pinned in the manifests)"
         )
     elsewhere = [f"{o.label} in {o.namespace}" for o in objects
                  if o.namespace is not None and o.namespace != namespace]
