@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -72,12 +73,14 @@ def _delete_manifest(repository: str, digest: str) -> None:
         pass  # cleanup only: the registry is shared, a leftover tag is harmless
 
 
-def _run_demo(tmp_path: Path, *flags: str, repository: str, tag: str) -> DemoRun:
+def _run_demo(tmp_path: Path, *flags: str, repository: str, tag: str,
+              env: dict[str, str] | None = None) -> DemoRun:
     reports = tmp_path / "reports"
     cmd = [sys.executable, "-m", "tools.demo", *flags, "--reports-dir", str(reports),
            "--repository", repository, "--tag", tag]
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800,
+                          env=env)
     seconds = time.monotonic() - started
     output = proc.stdout + proc.stderr
     print(f"\n$ {' '.join(cmd)}  ({seconds:.0f}s, exit {proc.returncode})\n{output}")
@@ -89,12 +92,20 @@ def demo_runs(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         dict[str, DemoRun]]:
     """Both variants, once per module; afterwards their tags leave the registry and Docker."""
     suffix = uuid.uuid4().hex[:10]
+    # The vulnerable run also carries what an attacker sets as pipeline variables to hide its
+    # CRITICAL from Trivy (an ignore file naming it, a severity filter): the demo's scan step
+    # (`scangate scan`) must leave them out, so the gate still stops the release.
+    ignorefile = tmp_path_factory.mktemp("hostile") / ".trivyignore"
+    ignorefile.write_text("CVE-2020-14343\n")
+    hostile = {**os.environ, "TRIVY_IGNOREFILE": str(ignorefile), "TRIVY_SEVERITY": "LOW",
+               "TRIVY_IGNORE_UNFIXED": "true"}
     runs = {
         variant: _run_demo(
             tmp_path_factory.mktemp(variant), *flags,
-            repository=f"scangate-tests/demo-{variant}-{suffix}", tag=f"t-{suffix}",
+            repository=f"scangate-tests/demo-{variant}-{suffix}", tag=f"t-{suffix}", env=env,
         )
-        for variant, flags in (("clean", ()), ("vulnerable", ("--vulnerable",)))
+        for variant, flags, env in (("clean", (), None),
+                                    ("vulnerable", ("--vulnerable",), hostile))
     }  # fmt: skip
     yield runs
     for run in runs.values():

@@ -275,19 +275,18 @@ def save(demo: Demo, say: Say) -> None:
 # --- 4. scan ------------------------------------------------------------------------------------
 
 
-def trivy_env(demo: Demo) -> dict[str, str]:
-    """Offline, a developer's TRIVY_* settings must not point Trivy elsewhere than the test DB;
-    online they are kept (a DB mirror, a cache dir)."""
+def scan_command(demo: Demo, *target: str, output: Path, scanners: str) -> list[str]:
+    """`scangate scan`, the pipelines' scan step: Trivy runs in an empty directory with an empty
+    ignore file and config and without TRIVY_* variables, so nothing in the checkout (a
+    .trivyignore, a trivy.yaml) or the environment changes what it reports. Offline it reads
+    only the test DB in .tools/trivy-cache."""
+    cmd = [tool("scangate"), "scan", *target, "--output", str(output), "--scanners", scanners]
     if demo.online:
-        return dict(os.environ)
-    return {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
-
-
-def trivy_common(demo: Demo) -> list[str]:
-    quiet = ["--quiet", "--skip-version-check", "--disable-telemetry", "--format", "json"]
-    if demo.online:
-        return quiet
-    return [*quiet, "--cache-dir", str(trivydb.DEFAULT_CACHE_DIR), "--skip-check-update"]
+        # A DB mirror set for Trivy is kept: scangate scan drops TRIVY_* variables.
+        for repository in filter(None, os.environ.get("TRIVY_DB_REPOSITORY", "").split(",")):
+            cmd += ["--db-repository", repository.strip()]
+        return cmd
+    return [*cmd, "--cache-dir", str(trivydb.DEFAULT_CACHE_DIR), "--skip-db-update"]
 
 
 def load_json(path: Path) -> dict[str, Any]:
@@ -307,13 +306,9 @@ def count_results(doc: dict[str, Any], key: str) -> int:
 def scan(demo: Demo, say: Say) -> None:
     assert demo.tarball is not None
     image_report, config_report = demo.report("trivy-image.json"), demo.report("trivy-config.json")
-    db = [] if demo.online else trivydb.offline_args(trivydb.DEFAULT_CACHE_DIR)
-    common = trivy_common(demo)
-    image_cmd = [
-        tool("trivy"), "image", *common, *db, "--scanners", TRIVY_SCANNERS,
-        "--output", str(image_report), "--input", str(demo.tarball),
-    ]  # fmt: skip
-    demo.runner.run(image_cmd, log="trivy", timeout=900, env=trivy_env(demo))
+    image_cmd = scan_command(demo, "--input", str(demo.tarball), output=image_report,
+                             scanners=TRIVY_SCANNERS)
+    demo.runner.run(image_cmd, log="trivy", timeout=900)
     image_doc = load_json(image_report)
     scanned = (image_doc.get("Metadata") or {}).get("ImageID")
     if scanned != demo.image_id:
@@ -322,12 +317,9 @@ def scan(demo: Demo, say: Say) -> None:
         f"trivy image: {count_results(image_doc, 'Vulnerabilities')} vulnerabilities, "
         f"{count_results(image_doc, 'Secrets')} secrets -> {display(image_report)}"
     )
-    # Relative, so the findings' paths are the repository's (what SARIF anchors on).
-    config_cmd = [
-        tool("trivy"), "config", *common, "--output", str(config_report),
-        os.path.relpath(EXAMPLE_DIR, REPO_ROOT),
-    ]  # fmt: skip
-    demo.runner.run(config_cmd, log="trivy", timeout=600, env=trivy_env(demo))
+    config_cmd = scan_command(demo, "--fs", str(EXAMPLE_DIR), output=config_report,
+                              scanners="misconfig")
+    demo.runner.run(config_cmd, log="trivy", timeout=600)
     config_doc = load_json(config_report)
     failed = sum(
         1
