@@ -117,10 +117,10 @@ class World:
         values.update(overrides)
         return Config(**values)
 
-    def processor(self, **overrides: Any) -> Processor:
+    def processor(self, policy_ttl: float = 0.0, **overrides: Any) -> Processor:
         proc = Processor(config=self.config(**overrides), ecr=boto3.client("ecr"),
                          store=Store(boto3.client("dynamodb"), TABLE), sqs=boto3.client("sqs"),
-                         policy_ttl=0.0)
+                         policy_ttl=policy_ttl)
         return proc
 
     def push(self, repository: str, number: int, tag: str) -> str:

@@ -94,6 +94,9 @@ class Processor:
         self._policy = (time.monotonic(), policy, version)
         return policy, version
 
+    def forget_policy(self) -> None:
+        self._policy = None
+
     def slack_url(self) -> str:
         if self._slack_url is None:
             self._slack_url = ""
