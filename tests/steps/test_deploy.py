@@ -311,6 +311,20 @@ def test_rollout_timeout_is_bounded(timeout: str, deployment_only: Path, tmp_pat
     assert exc.value.code == 2
 
 
+def test_deploy_asks_for_role_credentials_that_outlive_the_rollouts() -> None:
+    """EKS tokens are signed with the role's credentials for every kubectl call; push and
+    assume-role keep the 15-minute default."""
+    from scangate._cli import build_parser
+
+    common = ["--role-arn", "arn:aws:iam::123456789012:role/r", "--web-identity-token-file", "t"]
+    deploy = build_parser().parse_args(["deploy", "--manifests", "m", "--namespace", "n",
+                                        "--cluster", "c", "--kubectl-sha256", "0" * 64, *common])
+    push = build_parser().parse_args(["push", "--archive", "a", "--image-id", "i",
+                                      "--repository", "r", "--tag", "t", "--output", "o",
+                                      *common])
+    assert (deploy.role_duration_seconds, push.role_duration_seconds) == (3600, 900)
+
+
 # -- kubectl failures --------------------------------------------------------------------------
 
 

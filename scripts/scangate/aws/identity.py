@@ -55,10 +55,12 @@ class AssumedRole:
     session_name: str
 
 
-def add_identity_arguments(parser: argparse.ArgumentParser, *, region: bool = True) -> None:
+def add_identity_arguments(
+    parser: argparse.ArgumentParser, *, region: bool = True, duration: int = DEFAULT_DURATION
+) -> None:
     """Add ``--role-arn``, ``--web-identity-token-file``, ``--role-session-name``,
-    ``--role-duration-seconds`` and (unless ``region=False``, for parsers that already have a
-    ``--region``) ``--aws-region``."""
+    ``--role-duration-seconds`` (default ``duration``) and (unless ``region=False``, for parsers
+    that already have a ``--region``) ``--aws-region``."""
     group = parser.add_argument_group(
         "AWS identity",
         "Default: the AWS default credential chain. With --role-arn and "
@@ -72,10 +74,10 @@ def add_identity_arguments(parser: argparse.ArgumentParser, *, region: bool = Tr
     group.add_argument("--role-session-name", metavar="NAME",
                        help="STS session name (default: scangate-<CI job id>, which CloudTrail "
                        "records)")
-    group.add_argument("--role-duration-seconds", type=_duration, default=DEFAULT_DURATION,
+    group.add_argument("--role-duration-seconds", type=_duration, default=duration,
                        metavar="SECONDS",
                        help=f"credential lifetime, {MIN_DURATION}..{MAX_DURATION} "
-                       f"(default {DEFAULT_DURATION})")
+                       f"(default {duration})")
     if region:
         group.add_argument("--aws-region", metavar="REGION",
                            help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or config)")

@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from scangate import __version__
-from scangate.aws.identity import add_identity_arguments, session_from_args, session_region
+from scangate.aws.identity import (
+    MAX_DURATION,
+    add_identity_arguments,
+    session_from_args,
+    session_region,
+)
 from scangate.deploy.eks_auth import describe_cluster, eks_token, kubeconfig
 from scangate.deploy.errors import DeployError
 from scangate.deploy.kubectl import Kubectl, install_kubectl
@@ -71,7 +76,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--output", type=Path, metavar="deploy.json",
                         help="write what was deployed (cluster, namespace, region, images, "
                         "objects) after every rollout completed")
-    add_identity_arguments(parser)
+    # Every kubectl call gets an EKS token signed with the role's credentials, so they must
+    # outlive the apply and all rollouts (each up to 14 minutes), not just the first call.
+    add_identity_arguments(parser, duration=MAX_DURATION)
     parser.set_defaults(run=run)
 
 
