@@ -508,3 +508,42 @@ def test_the_catalog_component_is_the_template() -> None:
         "templates/container-scan.yml")
     header = yaml.safe_load(glci.split_documents(COMPONENT.read_text(encoding="utf-8"))[0])
     assert "inputs" in header["spec"]
+
+
+SUMMARY_ARG = "--summary scangate-out/scangate/summary.json"
+
+
+@pytest.mark.parametrize("recorded, summary, expected", [
+    ("1", '{"decision": "fail"}', f"{SUMMARY_ARG} --gate-exit-code 1"),
+    ("0", '{"decision": "pass"}', f"{SUMMARY_ARG} --gate-exit-code 0"),
+    ("2", None, "--gate-exit-code 2"),
+    (None, None, "--gate-exit-code 2"),  # build or scan failed: no gate ran at all
+])
+def test_the_notify_job_alerts_on_a_failure_and_on_an_error(
+    tmp_path: Path, recorded: str | None, summary: str | None, expected: str,
+) -> None:
+    """Notify on fail and on error (issue 14): the report job's recorded exit code picks the
+    alert; without one (an error before the gate) it is an ERROR alert, never silence."""
+    inputs = {"sns-topic-arn": "arn:aws:sns:eu-west-1:123456789012:alerts",
+              "gate-role-arn": "arn:aws:iam::123456789012:role/gate", "aws-region": "eu-west-1"}
+    job = glci.merged_job(jobs_of(inputs), "scangate-notify")
+    assert when(job, BRANCH_PIPELINE) == "on_failure"
+    out = tmp_path / "scangate-out" / "scangate"
+    out.mkdir(parents=True)
+    if recorded is not None:
+        (out / "gate-exit-code").write_text(recorded + "\n", encoding="utf-8")
+    if summary is not None:
+        (out / "summary.json").write_text(summary, encoding="utf-8")
+    write_fake_scangate(tmp_path / "bin", 0, writes_summary=False)
+    job["variables"]["SCANGATE_SOURCE"] = ""
+    result = run_job_script(job, tmp_path, tmp_path / "bin", {"SCANGATE_ID_TOKEN": "a.b.c"})
+    assert result.returncode == 0, result.stderr
+    [call] = (tmp_path / "args").read_text(encoding="utf-8").splitlines()
+    assert call.startswith("notify --sns-topic-arn arn:aws:sns:eu-west-1:123456789012:alerts "
+                           "--skip-pass --aws-region eu-west-1 --role-arn "
+                           "arn:aws:iam::123456789012:role/gate --web-identity-token-file ")
+    assert call.endswith(expected), call
+    token_file = tmp_path / ".scangate-id-token"
+    assert token_file.read_text(encoding="utf-8") == "a.b.c"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert "a.b.c" not in call

@@ -6,13 +6,16 @@ A temporary git project holds the example service, the repository's policy, the 
 project (artifacts and the dotenv reports flow only as the template declares them), with:
 - the Docker engine and base image of tools/setup/30-docker.sh (`docker-mode: host`, the build
   arguments BASE_IMAGE and PIP_INDEX_URL, `build-network: host`);
-- the project's Trivy and the offline DB of tools/trivydb, seeded into the template's own
-  `cache:` directory (`.trivy-cache`, key `scangate-trivy-<version>`);
+- the project's Trivy (`trivy-sha256: ""`: the one on PATH) and the offline DB of
+  tools/trivydb, seeded into the template's own `cache:` directory (`.trivy-cache`, key
+  `scangate-trivy-<version>`; `trivy-skip-db-update: true`);
 - scangate from this checkout (`scangate-source: ""`: the one on PATH);
-- the registry on 127.0.0.1:5000 as the push target (`registry:`; no AWS role, so no STS).
+- the registry on 127.0.0.1:5000 as the push target (`registry:`; no AWS role, so no STS);
+- `CI_COMMIT_REF_PROTECTED=true`, standing for a protected default branch (push runs only there).
 
-No peer is mocked. Not exercised here: Docker-in-Docker, the AWS STS exchange and ECR login,
-and the deploy job beyond "it never starts after a failed gate" (no Kubernetes API server).
+No peer is mocked. Not exercised here: Docker-in-Docker, the Trivy download, the AWS STS
+exchange and ECR login, and the deploy job beyond "it never starts after a failed gate" (no
+Kubernetes API server).
 """
 
 from __future__ import annotations
@@ -52,13 +55,13 @@ GITLAB_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 RUN_ARGS = [
     "--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source",
     "--variable", "DOCKER_BUILDKIT=0",  # this engine's CLI has no buildx plugin
-    "--variable", "TRIVY_SKIP_DB_UPDATE=true",
-    "--variable", "TRIVY_SKIP_JAVA_DB_UPDATE=true",
-    "--variable", "TRIVY_OFFLINE_SCAN=true",
-    "--variable", "TRIVY_SKIP_CHECK_UPDATE=true",
-    "--variable", "TRIVY_SKIP_VERSION_CHECK=true",
-    "--variable", "TRIVY_DISABLE_TELEMETRY=true",
+    "--variable", "CI_COMMIT_REF_PROTECTED=true",  # a protected default branch
 ]
+# What an attacker with "Run pipeline" would set to loosen the gate (GitLab gives pipeline
+# variables precedence over the template's job variables).
+LOOSENED = ["--variable", "SCANGATE_MAX_CRITICAL=999", "--variable", "SCANGATE_MAX_HIGH=999",
+            "--variable", "SCANGATE_MAX_MEDIUM=999", "--variable", "SCANGATE_MAX_LOW=999",
+            "--variable", "SCANGATE_MAX_UNKNOWN=999"]
 
 
 def trivy_version() -> str:
@@ -108,6 +111,7 @@ def run_pipeline(
     registry: str,
     package_index: str,
     trivy_cache_dir: Path,
+    extra_args: list[str] | None = None,
 ) -> Pipeline:
     kind = "vulnerable" if vulnerable else "clean"
     repository = f"scangate-tests/gitlab-{kind}-{uuid.uuid4().hex[:12]}"
@@ -122,6 +126,8 @@ def run_pipeline(
         "build-network": "host",
         "docker-mode": "host",
         "trivy-version": version,
+        "trivy-sha256": "",
+        "trivy-skip-db-update": True,
         "policy": ".scangate/policy.yaml",
         "scangate-source": "",
         "push": True,
@@ -148,7 +154,7 @@ def run_pipeline(
     # The offline DB where the template's `cache:` puts Trivy's cache directory.
     cache = project / ".gitlab-ci-local" / "cache" / f"scangate-trivy-{version}" / ".trivy-cache"
     shutil.copytree(trivy_cache_dir / "db", cache / "db")
-    run = glci.run_gitlab_ci_local(project, RUN_ARGS, timeout=2400)
+    run = glci.run_gitlab_ci_local(project, [*RUN_ARGS, *(extra_args or [])], timeout=2400)
     return Pipeline(run=run, repository=repository, inputs=inputs)
 
 
@@ -180,6 +186,20 @@ def vulnerable_pipeline(
     pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-vulnerable"), vulnerable=True,
                             base_image=docker_engine, registry=registry,
                             package_index=package_index, trivy_cache_dir=trivy_cache_dir)
+    yield pipeline
+    cleanup(pipeline, registry)
+
+
+@pytest.fixture(scope="module")
+def loosened_pipeline(
+    tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
+    registry: str, package_index: str, trivy_cache_dir: Path,
+) -> Iterator[Pipeline]:
+    """The vulnerable image, with every limit variable set to 999 as pipeline variables."""
+    pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-loosened"), vulnerable=True,
+                            base_image=docker_engine, registry=registry,
+                            package_index=package_index, trivy_cache_dir=trivy_cache_dir,
+                            extra_args=LOOSENED)
     yield pipeline
     cleanup(pipeline, registry)
 
@@ -222,38 +242,44 @@ def check_gitlab_report(report: dict[str, Any], image_repository: str) -> None:
 # --- 1. the vulnerable example: the gate fails, nothing ships --------------------------------
 
 
-def test_vulnerable_gate_fails_and_push_and_deploy_never_start(
+def test_vulnerable_report_succeeds_enforce_fails_and_push_and_deploy_never_start(
     vulnerable_pipeline: Pipeline, registry: str,
 ) -> None:
+    """The report job publishes (exit 0: GitLab ingests reports of successful jobs only), the
+    enforce job fails the pipeline, and nothing after it starts."""
     run = vulnerable_pipeline.run
     assert run.returncode != 0, run.describe()
-    assert run.passed == [f"{PREFIX}-build", f"{PREFIX}-scan"], run.describe()
-    assert run.failed == [f"{PREFIX}-gate"], run.describe()
-    assert set(run.started) == {f"{PREFIX}-build", f"{PREFIX}-scan", f"{PREFIX}-gate"}
+    assert run.passed == [f"{PREFIX}-{job}" for job in ("build", "scan", "report")], run.describe()
+    assert run.failed == [f"{PREFIX}-enforce"], run.describe()
+    assert set(run.started) == {f"{PREFIX}-{job}" for job in ("build", "scan", "report",
+                                                                 "enforce")}
     for job in ("push", "deploy"):
         assert f"{PREFIX}-{job}" not in run.output.replace(f"{PREFIX}-{job}:", ""), run.describe()
         assert run.job_log(f"{PREFIX}-{job}") == ""
         assert not run.artifact(f"{PREFIX}-{job}", OUT).exists()
     status, _, body = registry_get(registry, f"/v2/{vulnerable_pipeline.repository}/tags/list")
     assert status == 404, (status, body[:300])
-    gate_log = run.job_log(f"{PREFIX}-gate")
-    assert "gate FAIL" in gate_log and "CVE-2020-14343" in gate_log, gate_log[-3000:]
+    report_log = run.job_log(f"{PREFIX}-report")
+    assert "gate FAIL" in report_log and "CVE-2020-14343" in report_log, report_log[-3000:]
+    assert "the enforce job decides" in report_log
+    enforce_log = run.job_log(f"{PREFIX}-enforce")
+    assert "the gate failed: the policy is violated" in enforce_log, enforce_log[-3000:]
 
 
-def test_vulnerable_reports_are_artifacts_of_the_failed_gate(vulnerable_pipeline: Pipeline) -> None:
-    """`artifacts: when: always`: the failed gate still hands over every report."""
-    summary = vulnerable_pipeline.json("gate", "summary.json")
+def test_vulnerable_reports_are_artifacts_of_the_report_job(vulnerable_pipeline: Pipeline) -> None:
+    """The report job hands over every report of the failed decision."""
+    summary = vulnerable_pipeline.json("report", "summary.json")
     assert summary["decision"] == "fail"
     assert summary["counts"]["critical"] >= 1 and summary["counts"]["high"] >= 1
     assert {v["severity"] for v in summary["violations"]} == {"critical", "high"}
-    report = vulnerable_pipeline.json("gate", "gl-container-scanning-report.json")
+    report = vulnerable_pipeline.json("report", "gl-container-scanning-report.json")
     check_gitlab_report(report, "scangate-test/user-authenticator")
     severities = {v["severity"] for v in report["vulnerabilities"]}
     assert {"Critical", "High"} <= severities
     names = {v["identifiers"][0]["value"] for v in report["vulnerabilities"]}
     assert {"CVE-2020-14343", "CVE-2022-29217"} <= names
-    assert vulnerable_pipeline.out("gate", "summary.md").read_text(encoding="utf-8").strip()
-    sarif = vulnerable_pipeline.json("gate", "scangate.sarif")
+    assert vulnerable_pipeline.out("report", "summary.md").read_text(encoding="utf-8").strip()
+    sarif = vulnerable_pipeline.json("report", "scangate.sarif")
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
     # The scan's report is of the built image, which the build recorded.
     image_id = vulnerable_pipeline.dotenv("build", "build.env")["SCANGATE_IMAGE_ID"]
@@ -268,12 +294,12 @@ def test_vulnerable_container_scanning_report_validates_against_gitlab_schema(
     if validator is None:
         pytest.skip("../shared/schemas/gitlab-container-scanning-report-format-15.2.1.json is "
                     "absent (structure is checked without it in the test above)")
-    report = vulnerable_pipeline.json("gate", "gl-container-scanning-report.json")
+    report = vulnerable_pipeline.json("report", "gl-container-scanning-report.json")
     errors = sorted(validator.iter_errors(report), key=str)
     assert not errors, [e.message for e in errors[:5]]
     sarif = sarif_validator()
     if sarif is not None:
-        assert not list(sarif.iter_errors(vulnerable_pipeline.json("gate", "scangate.sarif")))
+        assert not list(sarif.iter_errors(vulnerable_pipeline.json("report", "scangate.sarif")))
 
 
 # --- 2. a clean image: the gate passes, the scanned image reaches the registry ---------------
@@ -282,12 +308,12 @@ def test_vulnerable_container_scanning_report_validates_against_gitlab_schema(
 def test_clean_image_passes_and_is_pushed(clean_pipeline: Pipeline) -> None:
     run = clean_pipeline.run
     assert run.returncode == 0, run.describe()
-    expected = [f"{PREFIX}-{job}" for job in ("build", "scan", "gate", "push")]
+    expected = [f"{PREFIX}-{job}" for job in ("build", "scan", "report", "enforce", "push")]
     assert run.passed == expected, run.describe()
     assert run.failed == []
     assert f"{PREFIX}-deploy" not in run.started
-    assert clean_pipeline.json("gate", "summary.json")["decision"] == "pass"
-    report = clean_pipeline.json("gate", "gl-container-scanning-report.json")
+    assert clean_pipeline.json("report", "summary.json")["decision"] == "pass"
+    report = clean_pipeline.json("report", "gl-container-scanning-report.json")
     check_gitlab_report(report, "scangate-test/user-authenticator")
     validator = gitlab_validator()
     if validator is not None:
@@ -312,8 +338,12 @@ def test_registry_holds_the_scanned_image_under_the_recorded_digest(
     assert record["image-uri"] == f"{registry}/{repository}@{digest}"
     assert record["repository"] == f"{registry}/{repository}"
     assert record["archive-sha256"] == build["SCANGATE_IMAGE_ARCHIVE_SHA256"]
+    [tag] = record["tags"]
+    # The environment tag the ECR lifecycle rules act on: staging- on the default branch.
+    assert re.fullmatch(r"staging-[0-9a-f]{40}-\d+-\d+", tag), tag
     push_env = clean_pipeline.dotenv("push", "push.env")
-    assert push_env == {"SCANGATE_IMAGE_URI": record["image-uri"], "SCANGATE_IMAGE_DIGEST": digest}
+    assert push_env["SCANGATE_IMAGE_URI"] == record["image-uri"]
+    assert push_env["SCANGATE_IMAGE_DIGEST"] == digest
 
     # Read the registry directly, not through the job: manifest by digest, then by tag.
     status, _, manifest_bytes = registry_get(
@@ -325,7 +355,7 @@ def test_registry_holds_the_scanned_image_under_the_recorded_digest(
     status, _, config = registry_get(registry, f"/v2/{repository}/blobs/{image_id}")
     assert status == 200 and "sha256:" + hashlib.sha256(config).hexdigest() == image_id
     status, headers, _ = registry_get(
-        registry, f"/v2/{repository}/manifests/{record['tag']}", MANIFEST_TYPES)
+        registry, f"/v2/{repository}/manifests/{tag}", MANIFEST_TYPES)
     assert status == 200
     assert {k.lower(): v for k, v in headers.items()}["docker-content-digest"] == digest
 
@@ -333,13 +363,14 @@ def test_registry_holds_the_scanned_image_under_the_recorded_digest(
 # --- 3. the push job fails closed when what it would push is not what was scanned -----------
 
 
-def rerun_push_on_a_copy(pipeline: Pipeline, workdir: Path, tamper: Any) -> glci.PipelineRun:
-    """Copy the finished clean project, let ``tamper`` change the build job's artifacts, and
-    run the push job alone (gitlab-ci-local reuses the earlier jobs' artifacts and dotenv)."""
+def rerun_push_on_a_copy(pipeline: Pipeline, workdir: Path, tamper: Any,
+                         job: str = "build") -> glci.PipelineRun:
+    """Copy the finished clean project, let ``tamper`` change ``job``'s artifacts, and run the
+    push job alone (gitlab-ci-local reuses the earlier jobs' artifacts and dotenv)."""
     project = workdir / "project"
     shutil.copytree(pipeline.run.project, project, symlinks=True,
                     ignore=shutil.ignore_patterns("builds"))
-    artifacts = project / ".gitlab-ci-local" / "artifacts" / f"{PREFIX}-build"
+    artifacts = project / ".gitlab-ci-local" / "artifacts" / f"{PREFIX}-{job}"
     tamper(artifacts)
     return glci.run_gitlab_ci_local(project, [*RUN_ARGS, f"{PREFIX}-push"], timeout=900)
 
@@ -361,7 +392,7 @@ def test_push_refuses_a_tarball_that_is_not_the_scanned_one(
 
     run = rerun_push_on_a_copy(clean_pipeline, tmp_path, append_a_byte)
     assert run.returncode != 0 and run.failed == [f"{PREFIX}-push"], run.describe()
-    assert "is not the tarball that was scanned" in run.output, run.describe()
+    assert "this is not the archive that was scanned" in run.output, run.describe()
     assert tags(registry, clean_pipeline.repository) == before
 
 
@@ -381,5 +412,49 @@ def test_push_refuses_an_image_that_is_not_the_scanned_one(
 
     run = rerun_push_on_a_copy(clean_pipeline, tmp_path, swap_the_image_id)
     assert run.returncode != 0 and run.failed == [f"{PREFIX}-push"], run.describe()
-    assert f"not the scanned image {other}" in run.output, run.describe()
+    assert f"not --image-id {other}" in run.output, run.describe()
     assert tags(registry, clean_pipeline.repository) == before
+
+
+def test_push_rechecks_the_recorded_decision(
+    clean_pipeline: Pipeline, registry: str, tmp_path: Path,
+) -> None:
+    """Had enforce been bypassed (an allow_failure a caller added), push still reads the
+    decision itself: a summary that records a failure pushes nothing."""
+    before = tags(registry, clean_pipeline.repository)
+
+    def record_a_failure(artifacts: Path) -> None:
+        summary_path = artifacts / OUT / "summary.json"
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        summary["decision"] = "fail"
+        summary_path.write_text(json.dumps(summary), encoding="utf-8")
+
+    run = rerun_push_on_a_copy(clean_pipeline, tmp_path, record_a_failure, job="report")
+    assert run.returncode != 0 and run.failed == [f"{PREFIX}-push"], run.describe()
+    assert "the gate decided 'fail'" in run.output, run.describe()
+    assert tags(registry, clean_pipeline.repository) == before
+
+
+# --- 4. a pipeline variable cannot loosen the gate ------------------------------------------
+
+
+def test_limit_variables_passed_as_pipeline_variables_still_fail_the_pipeline(
+    loosened_pipeline: Pipeline, registry: str,
+) -> None:
+    """`--variable SCANGATE_MAX_CRITICAL=999` (and the other limits) overrides the template's
+    job variables, as a "Run pipeline" variable does on GitLab. The override check fails the
+    pipeline, enforce (which needs it) never starts, and nothing is pushed."""
+    run = loosened_pipeline.run
+    assert run.returncode != 0, run.describe()
+    # The attack is real: the override reached the gate, which passed the vulnerable image.
+    summary = loosened_pipeline.json("report", "summary.json")
+    assert summary["decision"] == "pass", summary
+    assert summary["policy"]["thresholds"]["critical"] == 999
+    # And it is stopped: the check fails, so neither enforce nor push starts.
+    assert f"{PREFIX}-overridden-inputs" in run.failed, run.describe()
+    log = run.job_log(f"{PREFIX}-overridden-inputs")
+    assert "overrides an input" in log and "SCANGATE_MAX_CRITICAL=999" in log, log[-2000:]
+    for job in ("enforce", "push", "deploy"):
+        assert f"{PREFIX}-{job}" not in run.started, run.describe()
+    status, _, body = registry_get(registry, f"/v2/{loosened_pipeline.repository}/tags/list")
+    assert status == 404, (status, body[:300])
