@@ -547,3 +547,41 @@ def test_the_notify_job_alerts_on_a_failure_and_on_an_error(
     assert token_file.read_text(encoding="utf-8") == "a.b.c"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert "a.b.c" not in call
+
+
+def test_the_report_job_reads_limits_from_ssm_through_the_gate_role(tmp_path: Path) -> None:
+    """Limits from SSM Parameter Store (issue 14) reach `scangate gate` with the job's ID token
+    as a file; the token itself is never an argument."""
+    inputs = {"thresholds-ssm-prefix": "/scangate/limits", "aws-region": "eu-west-1",
+              "gate-role-arn": "arn:aws:iam::123456789012:role/gate"}
+    job = glci.merged_job(jobs_of(inputs), "scangate-report")
+    job["variables"]["SCANGATE_SOURCE"] = ""
+    (tmp_path / "scangate-out" / "scangate").mkdir(parents=True)
+    write_fake_scangate(tmp_path / "bin", 0, writes_summary=True)
+    result = run_job_script(job, tmp_path, tmp_path / "bin", {"SCANGATE_ID_TOKEN": "x.y.z"})
+    assert result.returncode == 0, result.stderr
+    args = (tmp_path / "args").read_text(encoding="utf-8")
+    token_file = tmp_path / ".scangate-id-token"
+    assert (f"--thresholds-from-ssm /scangate/limits --role-arn "
+            f"arn:aws:iam::123456789012:role/gate --web-identity-token-file {token_file} "
+            "--aws-region eu-west-1") in args
+    assert "x.y.z" not in args
+
+
+def test_security_hub_imports_the_pushed_image_and_archives_what_is_gone() -> None:
+    """Issue 14: after the push, with the pushed image's identity (`--push-result`), and
+    `--archive-missing`; only on protected default-branch and tag pipelines."""
+    inputs = {"push": True, "securityhub": True, "registry": "r.example",
+              "aws-region": "eu-west-1",
+              "securityhub-role-arn": "arn:aws:iam::123456789012:role/publish"}
+    jobs = jobs_of(inputs)
+    job = jobs["scangate-securityhub"]
+    assert needs(job) == {"scangate-scan", "scangate-push"}
+    script = "\n".join(glci.script_lines(job))
+    assert '--push-result "$SCANGATE_OUT/push.json" --archive-missing' in script
+    assert '--role-arn "$SCANGATE_SECURITYHUB_ROLE_ARN"' in script
+    assert pipeline_jobs(inputs, BRANCH_PIPELINE)["scangate-securityhub"] == "on_success"
+    unprotected = {**BRANCH_PIPELINE, "CI_COMMIT_REF_PROTECTED": "false"}
+    assert pipeline_jobs(inputs, unprotected)["scangate-securityhub"] == "never"
+    assert pipeline_jobs({**inputs, "securityhub": False},
+                         BRANCH_PIPELINE)["scangate-securityhub"] == "never"
