@@ -87,7 +87,7 @@ def _copy_ignored(directory: str, names: list[str]) -> set[str]:
     }
 
 
-def snapshot_repository(dest: Path) -> str:
+def snapshot_repository(dest: Path, origin: str = "scangate/scangate") -> str:
     """Copy the working tree (tracked and untracked files git does not ignore) into a fresh git
     repository at dest, commit it, and return the commit: the checkout stand-in exports it."""
     listed = subprocess.run(
@@ -109,7 +109,7 @@ def snapshot_repository(dest: Path) -> str:
     subprocess.run([*git, "commit", "-q", "-m", "snapshot for act"], check=True)
     # act names the repository after the origin remote; nothing is ever fetched from it.
     subprocess.run(
-        [*git, "remote", "add", "origin", "https://github.com/scangate/scangate.git"], check=True
+        [*git, "remote", "add", "origin", f"https://github.com/{origin}.git"], check=True
     )
     return subprocess.run(
         [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
@@ -146,14 +146,24 @@ def run_act(
     env: Mapping[str, str],
     secrets: Mapping[str, str] | None = None,
     timeout: float = 1500,
+    event: str = "workflow_dispatch",
+    payload: Mapping[str, Any] | None = None,
+    self_dir: Path | None = None,
+    extra_local: Mapping[str, Path] | None = None,
 ) -> ActRun:
-    """Run `act workflow_dispatch` on repo/.github/workflows/<caller>; never raises on failure."""
+    """Run `act EVENT` on repo/.github/workflows/<caller>; never raises on failure. scangate's
+    own pinned actions come from self_dir (default: repo); extra_local maps more
+    `owner/repo@ref` (a remote reusable workflow) to directories; payload is the event JSON."""
     if not ACT.exists():
         raise FileNotFoundError(f"{ACT} is missing: {ACT_HINT}")
     (state / "records").mkdir(parents=True, exist_ok=True)
     (state / "artifacts").mkdir(parents=True, exist_ok=True)
+    event_args: list[str] = []
+    if payload is not None:
+        (state / "event.json").write_text(json.dumps(payload), encoding="utf-8")
+        event_args = ["--eventpath", str(state / "event.json")]
     cmd = [
-        str(ACT), "workflow_dispatch",
+        str(ACT), event, *event_args,
         "--workflows", str(repo / ".github" / "workflows" / caller),
         "--platform", "ubuntu-latest=-self-hosted",
         "--action-cache-path", str(state / "act-cache"),
@@ -163,7 +173,8 @@ def run_act(
         "--var-file", str(state / "none.vars"),
         "--input-file", str(state / "none.input"),
     ]  # fmt: skip
-    for key, directory in sorted(local_repositories(workflow_files(), repo).items()):
+    local = {**local_repositories(workflow_files(), self_dir or repo), **(extra_local or {})}
+    for key, directory in sorted(local.items()):
         cmd += ["--local-repository", f"{key}={directory}"]
     for key, value in sorted({**env, "SCANGATE_STANDIN_STATE": str(state)}.items()):
         cmd += ["--env", f"{key}={value}"]

@@ -1,25 +1,37 @@
-"""The reusable workflow end to end with act: build, scan, gate, Security Hub, push, deploy.
+"""The reusable workflow end to end with act, called as users call it: README's caller, verbatim.
 
-A caller workflow (written into a snapshot of this repository) calls
-`./.github/workflows/container-scan.yml` on examples/user-authenticator, exactly as a user's
-workflow would. act runs every job's steps on this machine. What is real here: the workflow's
-own logic, the composite actions (actions/gate installs scangate from the checked-out commit
-and runs it), `docker build`, Trivy (the real binary, with the offline test DB) on the very
-tarball the build job saved, `scangate securityhub` against a moto server (no Security Hub can
-be reached from here), and `skopeo` pushing to a distribution registry on 127.0.0.1:5000 (ECR's
-data plane stand-in). What is a test double: the third-party actions, which cannot be cloned
-offline; each is mapped to a small stand-in under tests/github/standins/ that does the same job
-locally (see the README there). There is no Kubernetes API server on these machines, so the
-deploy job is only shown never to start after a failed gate.
+Each test makes a caller repository of its own (`acme/service`: the example service at its
+root, `.scangate/policy.yaml`, and README.md's caller workflow as it is, pinning
+`scangate/scangate/.github/workflows/container-scan.yml@<SHA>`). act fetches that reusable
+workflow and its pinned `scangate/scangate/actions/*` from a snapshot of this repository
+(`--local-repository`, as the runner would download them: no checkout of scangate, no OIDC
+token, no extra input). What is real: the workflow's jobs, `needs`/`if` logic, matrix,
+artifacts between jobs (through the stand-ins' store), scangate's own actions (installed from
+the snapshot), `docker build`, Trivy (the real binary, offline test DB) run by `scangate scan`
+on the very tarball the build job saved, `scangate push` into a distribution registry on
+127.0.0.1:5000, `scangate securityhub` against a moto server. Test doubles: the third-party
+actions (tests/github/standins/, see the README there), which refuse what GitHub refuses.
+
+The Trivy release cannot be downloaded here. The tests seed the Actions cache stand-in with a
+tarball of the test Trivy binary under actions/trivy's key, and the snapshot's
+actions/trivy/checksums.txt pins that tarball's sha256 for the default version: the one edit of
+the snapshot, so the checksum check itself runs unchanged. The corrupted-cache test leaves the
+pin alone and seeds a tarball that does not match it.
 """
 
 from __future__ import annotations
 
+import datetime
+import gzip
+import hashlib
+import io
 import json
+import re
+import shutil
 import subprocess
-import urllib.error
-import urllib.request
-import uuid
+import sys
+import tarfile
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,26 +40,46 @@ import pytest
 import yaml
 from pytest_httpserver import HTTPServer
 
-from tests.github.actrun import ActRun, run_act, snapshot_repository
-from tests.support.docker import remove_image
+from tests.github.actrun import REPO_ROOT, SELF_REPOSITORY, ActRun, run_act, snapshot_repository
+from tests.github.test_caller_workflow import caller_text
+from tests.support.docker import BASE_IMAGE, remove_image
 from tests.support.moto_server import MotoServer, run_moto_server
 from tests.support.trivy import trivy_binary
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
-POLICY = ".scangate/policy.yaml"
-RECORD_OUTPUTS = """set -euo pipefail
-printf '%s' "$OUTPUTS" >"$SCANGATE_STANDIN_STATE/outputs.json"
-"""
+TRIVY_ASSET = "trivy_0.70.0_Linux-64bit.tar.gz"
+# actions/trivy's cache key for the default trivy-version on act's runner (Linux, X64).
+TRIVY_KEY = "scangate-trivy-0.70.0-Linux-X64"
+CRITICAL = "CVE-2020-14343"  # pyyaml in requirements-vulnerable.txt (tools/trivydb/fixtures)
+SHARED_SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+PR_NUMBER = 7
 
 
 @pytest.fixture(scope="module")
-def snapshot(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """One commit of the working tree for every act run of this module: (directory, commit)."""
-    repo = tmp_path_factory.mktemp("act") / "repo"
-    return repo, snapshot_repository(repo)
+def stand_in_trivy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(tarball, sha256): the test Trivy binary packed as the release asset is packed."""
+    path = tmp_path_factory.mktemp("trivy-release") / TRIVY_ASSET
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        tar.add(trivy_binary(), arcname="trivy")
+    path.write_bytes(gzip.compress(raw.getvalue(), compresslevel=1))
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def scangate_dir(
+    tmp_path_factory: pytest.TempPathFactory, stand_in_trivy: tuple[Path, str]
+) -> Path:
+    """This repository as the runner would download `scangate/scangate@<release>`."""
+    repo = tmp_path_factory.mktemp("scangate") / "scangate"
+    snapshot_repository(repo)
+    checksums = repo / "actions" / "trivy" / "checksums.txt"
+    text, count = re.subn(rf"^(0\.70\.0\s+{re.escape(TRIVY_ASSET)}\s+)[0-9a-f]{{64}}$",
+                          rf"\g<1>{stand_in_trivy[1]}", checksums.read_text(), flags=re.M)
+    assert count == 1, "actions/trivy/checksums.txt no longer pins 0.70.0 for Linux-64bit"
+    checksums.write_text(text)
+    return repo
 
 
 @pytest.fixture(scope="module")
@@ -56,327 +88,246 @@ def moto() -> Iterator[MotoServer]:
         yield server
 
 
-def _caller(
-    *,
-    name: str,
-    commit: str,
-    build_args: dict[str, str],
-    extra: dict[str, Any],
-    secrets: dict[str, str] | None = None,
-) -> str:
-    """A user's workflow: one job that calls the reusable workflow, one that records its outputs."""
-    with_: dict[str, Any] = {
-        "image-name": name,
-        "context": "examples/user-authenticator",
-        "build-args": "".join(f"{k}={v}\n" for k, v in build_args.items()),
-        "policy": POLICY,
-        # act has no OIDC token: name scangate's code explicitly (the same commit).
-        "scangate-repository": "scangate/scangate",
-        "scangate-ref": commit,
-        **extra,
-    }
-    doc = {
-        "name": "act-caller",
-        "on": {"workflow_dispatch": {}},
-        "permissions": {},
-        "jobs": {
-            "scan": {
-                "permissions": {"contents": "read", "security-events": "write",
-                                "actions": "read", "id-token": "write"},
-                "uses": "./.github/workflows/container-scan.yml",
-                "with": with_,
-                **({"secrets": secrets} if secrets else {}),
-            },
-            "verify": {
-                "needs": "scan",
-                "runs-on": "ubuntu-latest",
-                "timeout-minutes": 5,
-                "permissions": {},
-                "steps": [{
-                    "name": "Record the outputs",
-                    "env": {"OUTPUTS": "${{ toJSON(needs.scan.outputs) }}"},
-                    "run": RECORD_OUTPUTS,
-                }],
-            },
-        },
-    }  # fmt: skip
-    return yaml.safe_dump(doc, sort_keys=False)
+def _git(repo: Path, *args: str) -> str:
+    git = ["git", "-C", str(repo), "-c", "user.name=act", "-c", "user.email=act@localhost",
+           "-c", "commit.gpgsign=false"]  # fmt: skip
+    return subprocess.run([*git, *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _caller_repo(root: Path, package_index: str, requirements: str) -> tuple[Path, str]:
+    """acme/service: the example at its root, our policy, README's caller; returns (dir, sha)."""
+    repo = root / "service"
+    shutil.copytree(REPO_ROOT / "examples" / "user-authenticator", repo,
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    dockerfile = repo / "Dockerfile"
+    text = dockerfile.read_text()
+    # The build arguments' defaults point at what this machine has (no public registry or
+    # index is reachable); the caller passes no build-args, as README's does not.
+    text = re.sub(r"^ARG BASE_IMAGE=.*$", f"ARG BASE_IMAGE={BASE_IMAGE}", text, flags=re.M)
+    text = re.sub(r"^ARG PIP_INDEX_URL$", f"ARG PIP_INDEX_URL={package_index}", text, flags=re.M)
+    text = re.sub(r"^ARG REQUIREMENTS=.*$", f"ARG REQUIREMENTS={requirements}", text, flags=re.M)
+    dockerfile.write_text(text)
+    (repo / ".scangate").mkdir()
+    shutil.copy(REPO_ROOT / ".scangate" / "policy.yaml", repo / ".scangate" / "policy.yaml")
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "container-scan.yml").write_text(caller_text())
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "service")
+    _git(repo, "remote", "add", "origin", "https://github.com/acme/service.git")
+    return repo, _git(repo, "rev-parse", "HEAD")
+
+
+def _cache_store(root: Path, tarball: Path, refs: list[str]) -> Path:
+    """The Actions cache as a default branch would have it: the Trivy tarball and the DB."""
+    store = root / "cache"
+    store.mkdir()
+
+    def entry(key: str) -> Path:
+        return store / urllib.parse.quote(key, safe="-_.~")
+
+    entry(TRIVY_KEY).mkdir()
+    shutil.copy(tarball, entry(TRIVY_KEY) / TRIVY_ASSET)
+    db = REPO_ROOT / ".tools" / "trivy-cache" / "db"
+    today = datetime.datetime.now(datetime.UTC).date()
+    for ref in refs:
+        for day in (today, today + datetime.timedelta(days=1)):  # a run across midnight
+            shutil.copytree(db, entry(f"scangate-trivy-db-{ref}-{day.isoformat()}") / "db")
+    return store
+
+
+def _readme_self_pins() -> dict[str, str]:
+    """`owner/repo@ref` of README's `uses:` and of the workflow's own pins."""
+    refs = re.findall(rf"uses: ({re.escape(SELF_REPOSITORY)})/\S+@([0-9a-f]{{40}})",
+                      caller_text())
+    return {f"{repo}@{ref}": ref for repo, ref in refs}
 
 
 def _run(
-    snapshot: tuple[Path, str],
     tmp_path: Path,
+    caller: Path,
+    scangate: Path,
+    cache: Path,
     *,
-    caller: str,
-    trivy_cache_dir: Path,
-    registry: str,
-    extra_env: dict[str, str] | None = None,
+    event: str,
+    payload: dict[str, Any],
+    env: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
 ) -> ActRun:
-    repo, _ = snapshot
-    name = f"act-caller-{uuid.uuid4().hex[:8]}.yml"
-    (repo / ".github" / "workflows" / name).write_text(caller, encoding="utf-8")
-    env = {
-        "SCANGATE_STANDIN_SOURCE": str(repo),
-        "SCANGATE_STANDIN_TRIVY": trivy_binary(),
-        "SCANGATE_STANDIN_TRIVY_CACHE": str(trivy_cache_dir),
-        "SCANGATE_STANDIN_REGISTRY": registry,
-        **(extra_env or {}),
-    }
+    full_env = {
+        "SCANGATE_STANDIN_SOURCE": str(caller),
+        "SCANGATE_STANDIN_CACHE": str(cache),
+        # upload-sarif's validate.py needs jsonschema: the venv's interpreter has it.
+        "SCANGATE_STANDIN_VENV_PYTHON": str(Path(sys.executable)),
+        **({"SCANGATE_STANDIN_SARIF_SCHEMA": str(SHARED_SCHEMA)} if SHARED_SCHEMA.exists()
+           else {}),
+        **(env or {}),
+    }  # fmt: skip
+    extra = {key: scangate for key in _readme_self_pins()}
     try:
-        run = run_act(repo, name, tmp_path / "state", env, secrets)
+        run = run_act(caller, "container-scan.yml", tmp_path / "state", full_env, secrets,
+                      event=event, payload=payload, self_dir=scangate, extra_local=extra)
     finally:
-        (repo / ".github" / "workflows" / name).unlink()
-        # The build stand-in tagged the images in the local engine; their layers stay cached.
         for build in ActRun(0, "", 0, tmp_path / "state").records("build-push"):
             remove_image(build["tags"])
     print(f"act ran in {run.seconds:.1f}s (exit {run.returncode}); log: {run.state / 'act.log'}")
     return run
 
 
-def _registry_tags(registry: str, repository: str) -> list[str]:
-    try:
-        with urllib.request.urlopen(
-            f"http://{registry}/v2/{repository}/tags/list", timeout=10
-        ) as r:
-            return list(json.load(r).get("tags") or [])
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return []
-        raise
+def _artifact(run: ActRun, kind: str, name: str) -> Path:
+    """The newest attempt's `scangate-<kind>-<name>-<call>-<attempt>` artifact."""
+    found = sorted((run.state / "artifacts").glob(f"scangate-{kind}-{name}-*-*"))
+    assert found, f"no {kind} artifact for {name}: {list((run.state / 'artifacts').iterdir())}"
+    assert re.fullmatch(rf"scangate-{kind}-{re.escape(name)}-[0-9a-f]{{8}}-\d+", found[-1].name)
+    return found[-1]
 
 
-def _registry_manifest(
-    registry: str, repository: str, reference: str
-) -> tuple[str, dict[str, Any]]:
-    """(Docker-Content-Digest, manifest) of what the registry serves for repository:reference."""
-    request = urllib.request.Request(
-        f"http://{registry}/v2/{repository}/manifests/{reference}",
-        headers={
-            "Accept": "application/vnd.docker.distribution.manifest.v2+json, "
-            "application/vnd.oci.image.manifest.v1+json"
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.headers["Docker-Content-Digest"], json.load(response)
-
-
-def _tail(run: ActRun, lines: int = 80) -> str:
+def _tail(run: ActRun, lines: int = 120) -> str:
     return "\n".join(run.output.splitlines()[-lines:])
 
 
-def test_vulnerable_image_stops_the_release_with_every_report_published(
-    snapshot: tuple[Path, str],
+def _job_succeeded(run: ActRun, job: str) -> bool:
+    lines = run.output.splitlines()
+    return any(re.search(rf"/{re.escape(job)}\b.*Job succeeded", line) for line in lines)
+
+
+def test_fork_pull_request_adding_a_waiver_still_fails(
     tmp_path: Path,
-    trivy_cache_dir: Path,
-    registry: str,
+    scangate_dir: Path,
+    stand_in_trivy: tuple[Path, str],
     package_index: str,
-    moto: MotoServer,
+    registry: str,
 ) -> None:
-    """Two images at once (`images`, a matrix): one built from requirements-vulnerable.txt, one
-    clean. The vulnerable one's gate fails, the clean one's passes; each SARIF is uploaded with
-    its own category and every report is an artifact; Security Hub gets the findings; push and
-    deploy never start, for either image."""
-    _, commit = snapshot
-    suffix = uuid.uuid4().hex[:8]
-    vulnerable, clean = f"ua-vuln-{suffix}", f"ua-clean-{suffix}"
-    shared = {"BASE_IMAGE": "scangate.local/python-base:bookworm", "PIP_INDEX_URL": package_index}
-    images = [
-        {
-            "name": vulnerable,
-            "context": "examples/user-authenticator",
-            "build-args": [f"{k}={v}" for k, v in shared.items()]
-            + ["REQUIREMENTS=requirements-vulnerable.txt"],
-            "ecr-repository": f"scangate-act/{vulnerable}",
+    """A pull request from a fork (read-only token, no secrets, no OIDC token) whose tree adds
+    a waiver for the vulnerable image's CRITICAL and raises the limits: the base commit's policy
+    applies, the image FAILS, the summary shows the waiver as proposed, the SARIF upload is
+    refused (read-only token) without failing anything but the decision, and the reports are
+    artifacts."""
+    del registry  # the fixture only asserts the engine is up
+    caller, base = _caller_repo(tmp_path, package_index, "requirements-vulnerable.txt")
+    policy = caller / ".scangate" / "policy.yaml"
+    doc = yaml.safe_load(policy.read_text())
+    doc["thresholds"] = {"critical": 100, "high": 100, "medium": 100}
+    doc["waivers"] = [{"id": CRITICAL, "reason": "PR says it is fine", "expires": "2099-12-31"}]
+    policy.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _git(caller, "commit", "-q", "-am", "loosen the gate")
+    head = _git(caller, "rev-parse", "HEAD")
+    payload = {
+        "number": PR_NUMBER,
+        "pull_request": {
+            "number": PR_NUMBER,
+            "head": {"sha": head, "ref": "feature", "repo": {"fork": True,
+                                                             "full_name": "mallory/service"}},
+            "base": {"sha": base, "ref": "main", "repo": {"full_name": "acme/service"}},
         },
-        {
-            "name": clean,
-            "context": "examples/user-authenticator",
-            "ecr-repository": f"scangate-act/{clean}",
-        },
-    ]
-    moto.reset()
-    caller = _caller(
-        name=vulnerable,
-        commit=commit,
-        build_args=shared,
-        extra={
-            "images": json.dumps(images),
-            "aws-region": REGION,
-            "security-hub": True,
-            "publish-role-arn": f"arn:aws:iam::{ACCOUNT}:role/scangate-publish",
-            "push": True,
-            "push-role-arn": f"arn:aws:iam::{ACCOUNT}:role/scangate-push",
-            "deploy": True,
-            "deploy-role-arn": f"arn:aws:iam::{ACCOUNT}:role/scangate-deploy",
-            "eks-cluster": "act",
-            "manifests": "templates/k8s/user-authenticator",
-        },
-    )
-    run = _run(
-        snapshot,
-        tmp_path,
-        caller=caller,
-        trivy_cache_dir=trivy_cache_dir,
-        registry=registry,
-        extra_env={"SCANGATE_STANDIN_AWS_ENDPOINT_URL": moto.url},
-    )
+        "repository": {"full_name": "acme/service", "default_branch": "main"},
+    }  # fmt: skip
+    cache = _cache_store(tmp_path, stand_in_trivy[0],
+                         [f"refs/pull/{PR_NUMBER}/merge", "refs/heads/main"])
+    run = _run(tmp_path, caller, scangate_dir, cache, event="pull_request", payload=payload,
+               env={"SCANGATE_STANDIN_TOKEN": "read-only"})
 
     assert run.returncode != 0, "a failed gate must fail the run:\n" + _tail(run)
-
-    # Each image was gated on its own scanned tarball: the vulnerable one failed the policy.
-    decisions = {}
-    for name in (vulnerable, clean):
-        reports = run.artifact(f"scangate-reports-{name}")
-        summary = json.loads((reports / "summary.json").read_text(encoding="utf-8"))
-        decisions[name] = summary["decision"]
-        # Every report went into the artifact, the input Trivy report included.
-        assert {p.name for p in reports.iterdir()} >= {
-            "summary.json",
-            "summary.md",
-            "scangate.sarif",
-            "reports",
-        }
-        trivy_report = json.loads(next((reports / "reports").glob("*trivy.json")).read_text())
-        image = json.loads((run.artifact(f"scangate-scan-{name}") / "image.json").read_text())
-        assert trivy_report["Metadata"]["ImageID"] == image["image-id"]
-        if name == vulnerable:
-            assert summary["violations"], summary
-            assert summary["counts"]["critical"] + summary["counts"]["high"] > 0
-    assert decisions == {vulnerable: "fail", clean: "pass"}
-
-    # Both SARIF files were uploaded, the failed one too, each with the image's own category.
-    categories = set()
-    for upload in run.records("upload-sarif"):
-        sarif = json.loads(Path(upload["copy"]).read_text(encoding="utf-8"))
-        categories |= {r["automationDetails"]["id"] for r in sarif["runs"]}
-    assert categories == {f"scangate-{vulnerable}/", f"scangate-{clean}/"}
-    vulnerable_sarif = json.loads(
-        (run.artifact(f"scangate-reports-{vulnerable}") / "scangate.sarif").read_text()
+    reports = _artifact(run, "reports", "my-service")
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["decision"] == "fail", summary
+    assert summary["counts"]["critical"] >= 1, "the PR's waiver must not apply"
+    assert (reports / "scangate.sarif").is_file(), "the SARIF is kept whatever the upload did"
+    # The PR's policy is shown, not applied.
+    assert "Policy changes proposed by this pull request (not applied)" in run.output
+    assert CRITICAL in run.output.split("Policy changes proposed", 1)[1][:4000]
+    # The read-only token's refused upload was only a warning.
+    uploads = run.records("upload-sarif")
+    assert uploads and {u["accepted"] for u in uploads} == {"false"}, uploads
+    assert "Code scanning" in run.output or "SARIF upload to code scanning failed" in run.output
+    # scangate's code came from its pinned actions: nothing checked out our repository.
+    assert {c["repository"] for c in run.records("checkout")} <= {"acme/service", ""}, (
+        run.records("checkout")
     )
-    assert sum(len(r["results"]) for r in vulnerable_sarif["runs"]) > 0
-
-    # One build and one Trivy run per image, on the tarball that build saved, with the pinned
-    # Trivy version and its DB cache.
-    scans = run.records("trivy-action")
-    assert len(run.records("build-push")) == 2 and len(scans) == 2, scans
-    scanned_tarballs = {s["input_sha256"] for s in scans}
-    built_tarballs = {
-        json.loads((run.artifact(f"scangate-scan-{n}") / "image.json").read_text())[
-            "tarball-sha256"
-        ]
-        for n in (vulnerable, clean)
-    }
-    assert scanned_tarballs == built_tarballs
-    assert {(s["format"], s["version"], s["cache"]) for s in scans} == {("json", "v0.70.0", "true")}
-
-    # scangate came from the commit this workflow was called at.
-    scangate_checkouts = [c for c in run.records("checkout") if c["path"] == ".scangate-action"]
-    assert scangate_checkouts and {c["commit"] for c in scangate_checkouts} == {commit}
-
-    # Security Hub got the findings although the gate failed (the import needs only the scans).
-    import boto3
-
-    hub = boto3.client(
-        "securityhub",
-        endpoint_url=moto.url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    assert hub.get_findings(MaxResults=100)["Findings"], "no finding reached Security Hub"
-
-    # Push and deploy never started: no credentials for them, no registry login, nothing pushed.
-    roles = {r["role"] for r in run.records("configure-aws-credentials")}
-    assert roles == {f"arn:aws:iam::{ACCOUNT}:role/scangate-publish"}, roles
+    base_checkouts = [c for c in run.records("checkout") if c["path"] == ".scangate-base"]
+    assert [c["commit"] for c in base_checkouts] == [base]
+    # Nothing past the gate: no credentials, no push.
+    assert run.records("configure-aws-credentials") == []
     assert run.records("amazon-ecr-login") == []
-    assert run.records("setup-kubectl") == []
-    for name in (vulnerable, clean):
-        assert not run.artifact(f"scangate-push-{name}").exists()
-        assert _registry_tags(registry, f"scangate-act/{name}") == []
-    assert not any("Push the scanned tarball" in line for line in run.output.splitlines())
-    assert not any("Apply and wait for the rollout" in line for line in run.output.splitlines())
 
 
-def test_clean_image_passes_and_the_registry_holds_exactly_the_scanned_image(
-    snapshot: tuple[Path, str],
+def test_caller_in_another_repository_without_code_security_passes_and_pushes(
     tmp_path: Path,
-    trivy_cache_dir: Path,
-    registry: str,
+    scangate_dir: Path,
+    stand_in_trivy: tuple[Path, str],
     package_index: str,
+    registry: str,
+    moto: MotoServer,
     httpserver: HTTPServer,
 ) -> None:
-    """requirements.txt: the gate passes, push runs, and the registry holds exactly the image
-    Trivy scanned (its config digest) under the manifest digest the workflow outputs. The one
-    secret, a Slack webhook, is a local HTTP server here: it gets the summary."""
+    """A push to main of acme/service, a repository that cannot read ours and has no Code
+    Security: the clean image PASSES (the refused SARIF upload is a warning), is pushed under a
+    `prod-` tag to the registry, which then holds exactly the scanned image, and Security Hub
+    gets its findings as the pushed image. Deploy starts only after the push (there is no
+    Kubernetes here, so it stops at kubectl). No Slack message for a pass."""
     httpserver.expect_request("/slack-hook", method="POST").respond_with_data("ok")
-    _, commit = snapshot
-    name = f"ua-clean-{uuid.uuid4().hex[:8]}"
-    ecr_repository = f"scangate-act/{name}"
-    tag = f"act-{uuid.uuid4().hex[:12]}"
-    caller = _caller(
-        name=name,
-        commit=commit,
-        build_args={
-            "BASE_IMAGE": "scangate.local/python-base:bookworm",
-            "PIP_INDEX_URL": package_index,
-        },
-        extra={
-            "aws-region": REGION,
-            "push": True,
-            "push-role-arn": f"arn:aws:iam::{ACCOUNT}:role/scangate-push",
-            "ecr-repository": ecr_repository,
-            "image-tag": tag,
-        },
-        secrets={"slack-webhook-url": "${{ secrets.SLACK_WEBHOOK }}"},
-    )
-    run = _run(
-        snapshot,
-        tmp_path,
-        caller=caller,
-        trivy_cache_dir=trivy_cache_dir,
-        registry=registry,
-        secrets={"SLACK_WEBHOOK": httpserver.url_for("/slack-hook")},
-    )
+    caller, sha = _caller_repo(tmp_path, package_index, "requirements.txt")
+    payload = {"ref": "refs/heads/main", "after": sha,
+               "repository": {"full_name": "acme/service", "default_branch": "main"}}
+    cache = _cache_store(tmp_path, stand_in_trivy[0], ["refs/heads/main"])
+    moto.reset()
+    run = _run(tmp_path, caller, scangate_dir, cache, event="push", payload=payload,
+               env={"SCANGATE_STANDIN_CODE_SECURITY": "disabled",
+                    "SCANGATE_STANDIN_REGISTRY": registry,
+                    "SCANGATE_STANDIN_AWS_ENDPOINT_URL": moto.url},
+               secrets={"SLACK_WEBHOOK_URL": httpserver.url_for("/slack-hook")})  # fmt: skip
 
-    assert run.returncode == 0, "the clean image must pass end to end:\n" + _tail(run)
-    summary = json.loads((run.artifact(f"scangate-reports-{name}") / "summary.json").read_text())
+    reports = _artifact(run, "reports", "my-service")
+    summary = json.loads((reports / "summary.json").read_text())
     assert summary["decision"] == "pass", summary
+    uploads = run.records("upload-sarif")
+    assert uploads and {u["accepted"] for u in uploads} == {"false"}
+    assert _job_succeeded(run, "gate"), "a refused SARIF upload must not fail the gate:\n" + _tail(
+        run
+    )
+    pushed = json.loads((_artifact(run, "push", "my-service") / "push.json").read_text())
+    scanned = json.loads((_artifact(run, "scan", "my-service") / "trivy.json").read_text())
+    tags = pushed["tags"]
+    assert len(tags) == 1 and tags[0].startswith(f"prod-{sha}-"), tags
+    assert pushed["image-id"] == scanned["Metadata"]["ImageID"]
+    assert pushed["image-uri"].startswith(f"{registry}/my-service@sha256:")
+    assert run.records("setup-kubectl"), "deploy should start after the push"
+    assert {c["repository"] for c in run.records("checkout")} <= {"acme/service", ""}
+    assert httpserver.log == [], "a pass sends no alert"
 
-    scanned = json.loads((run.artifact(f"scangate-scan-{name}") / "trivy.json").read_text())
-    image_id = scanned["Metadata"]["ImageID"]
-    pushed = json.loads((run.artifact(f"scangate-push-{name}") / "push.json").read_text())
+    import boto3
 
-    # The registry holds exactly one tag, and it is the scanned image.
-    assert _registry_tags(registry, ecr_repository) == [tag]
-    digest, manifest = _registry_manifest(registry, ecr_repository, tag)
-    assert manifest["config"]["digest"] == image_id, "the registry holds another image"
-    assert digest == pushed["image-digest"]
-    assert pushed["image-uri"] == f"{registry}/{ecr_repository}@{digest}"
-
-    # The workflow's outputs, as the caller sees them.
-    outputs = json.loads((run.state / "outputs.json").read_text(encoding="utf-8"))
-    assert outputs["decision"] == "pass"
-    assert outputs["image-id"] == image_id
-    assert outputs["image-digest"] == digest
-    assert outputs["image-uri"] == f"{registry}/{ecr_repository}@{digest}"
-    assert set(json.loads(outputs["counts"])) == {"critical", "high", "medium", "low", "unknown"}
-    assert json.loads(outputs["results"])[name]["decision"] == "pass"
-
-    # The push used the push role, and the SARIF of a passing gate was uploaded too.
-    roles = [r["role"] for r in run.records("configure-aws-credentials")]
-    assert roles == [f"arn:aws:iam::{ACCOUNT}:role/scangate-push"]
-    assert len(run.records("upload-sarif")) == 1
-    # The Slack message went out, once, with the decision.
-    assert len(httpserver.log) == 1, httpserver.log
-    message = json.loads(httpserver.log[0][0].get_data(as_text=True))
-    assert "PASSED" in message["text"], message
-    # Nothing was rebuilt after the scan: one build, one scan.
-    assert len(run.records("build-push")) == 1 and len(run.records("trivy-action")) == 1
+    hub = boto3.client("securityhub", endpoint_url=moto.url, region_name="eu-west-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    findings = hub.get_findings(MaxResults=100)["Findings"]
+    assert findings, "no finding reached Security Hub"
+    assert {r["Type"] for f in findings for r in f["Resources"]} == {"AwsEcrContainerImage"}
 
 
-def test_skopeo_is_available() -> None:
-    """The push step uses skopeo (preinstalled on GitHub's Ubuntu runners; tools/setup/10-apt.sh
-    installs it here)."""
-    out = subprocess.run(["skopeo", "--version"], capture_output=True, text=True, check=True)
-    assert out.stdout.startswith("skopeo version")
+def test_a_corrupted_cached_trivy_fails_closed_for_every_image(
+    tmp_path: Path,
+    scangate_dir: Path,
+    stand_in_trivy: tuple[Path, str],
+    package_index: str,
+    registry: str,
+) -> None:
+    """The cache holds a Trivy tarball that is not the pinned one (a poisoned default-branch
+    cache): no Trivy runs, each image's scan fails with a message that says so, and each
+    image's gate still runs and decides `error`; nothing is pushed."""
+    del registry
+    caller, sha = _caller_repo(tmp_path, package_index, "requirements.txt")
+    cache = _cache_store(tmp_path, stand_in_trivy[0], ["refs/heads/main"])
+    poisoned = cache / TRIVY_KEY / TRIVY_ASSET
+    poisoned.write_bytes(poisoned.read_bytes() + b"\0")
+    payload = {"ref": "refs/heads/main", "after": sha,
+               "repository": {"full_name": "acme/service", "default_branch": "main"}}
+    run = _run(tmp_path, caller, scangate_dir, cache, event="push", payload=payload,
+               env={"SCANGATE_STANDIN_REGISTRY": "127.0.0.1:1"})
+
+    assert run.returncode != 0
+    assert "the cache is corrupted or poisoned" in run.output, _tail(run)
+    assert not list((run.state / "artifacts").glob("scangate-scan-*"))
+    assert not list((run.state / "artifacts").glob("scangate-push-*"))
+    assert "no Trivy report for my-service" in run.output, "the gate must still run and say why"
+    assert run.records("amazon-ecr-login") == []
+
