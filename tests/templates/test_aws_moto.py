@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -764,6 +765,12 @@ def test_gate_reads_its_limits_from_ssm_through_the_gate_role(
     assert main([*args, "--report", _trivy_report(tmp_path, 5)]) == 0
     assert json.loads(summary.read_text())["policy"]["thresholds"]["high"] == 5
     assert main([*args, "--report", _trivy_report(tmp_path, 6)]) == 1
+    # The same through gate's own flags (scangate.aws.identity), no AWS_ROLE_ARN in the way.
+    token, role = os.environ["AWS_WEB_IDENTITY_TOKEN_FILE"], os.environ["AWS_ROLE_ARN"]
+    monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE")
+    monkeypatch.delenv("AWS_ROLE_ARN")
+    assert main([*args, "--report", _trivy_report(tmp_path, 6), "--role-arn", role,
+                 "--web-identity-token-file", token]) == 1
 
     # The publish role may not read the limits; the gate role may not change them.
     monkeypatch.setenv("AWS_ROLE_ARN", github_stack["outputs"]["PublishRoleArn"])
