@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scangate.errors import EXIT_PASS, EXIT_VIOLATION, OutputError, UsageError
+from scangate.errors import EXIT_PASS, EXIT_VIOLATION, OutputError, PolicyError, UsageError
 from scangate.gate import evaluate
 from scangate.outputs import gitlab, sarif, summary
 from scangate.outputs.atomic import OutputSet, check_writable
@@ -155,9 +155,17 @@ def _load_policy(args: argparse.Namespace) -> Policy:
 
         limits.update(thresholds_from_ssm(args.thresholds_from_ssm, region=region,
                                           session=session))
+        for severity, limit in limits.items():
+            if limit > MAX_LIMIT:
+                raise PolicyError(f"{args.thresholds_from_ssm.rstrip('/')}/{severity.key}: "
+                                  f"{str(limit)[:30]}... is larger than {MAX_LIMIT}")
     limits.update(max_counts)
-    return with_overrides(policy, fail_on=args.fail_on, max_counts=limits,
-                          ignore_unfixed=args.ignore_unfixed)
+    policy = with_overrides(policy, fail_on=args.fail_on, max_counts=limits,
+                            ignore_unfixed=args.ignore_unfixed)
+    for note in policy.overrides:
+        if "is stricter" in note:  # --fail-on over a looser SSM threshold: say which won
+            print(f"scangate: note: {note}", file=sys.stderr)
+    return policy
 
 
 def _append_step_summary(text: str) -> None:
