@@ -26,6 +26,7 @@ _BLOB = re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
 _UPLOADS = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<id>[0-9a-f-]*)$")
 _MANIFEST = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")
 MEDIA = "application/vnd.oci.image.manifest.v1+json"
+TOKEN = "double-token-0123"
 OTHER = b'{"schemaVersion":2,"note":"not what was pushed"}'
 
 
@@ -41,6 +42,9 @@ class RegistryDouble:
     # served through a redirect, as ECR does (to S3)
     tamper: set[str] = field(default_factory=set)
     basic: tuple[str, str] | None = None
+    # Bearer mode (Docker Hub, GHCR, GitLab): /token trades these Basic credentials for a token
+    bearer: tuple[str, str] | None = None
+    token_requests: list[dict[str, list[str]]] = field(default_factory=list)
     blobs: dict[str, bytes] = field(default_factory=dict)
     manifests: dict[str, bytes] = field(default_factory=dict)  # digest -> body
     tags: dict[str, str] = field(default_factory=dict)  # tag -> digest
@@ -71,6 +75,8 @@ def _handler(state: RegistryDouble) -> type[BaseHTTPRequestHandler]:
         def _authorized(self) -> bool:
             auth = self.headers.get("Authorization")
             state.requests.append((self.command, self.path, auth))
+            if state.bearer is not None:
+                return self._bearer_authorized(auth)
             if state.basic is None:
                 return True
             expected = "Basic " + base64.b64encode(":".join(state.basic).encode()).decode()
@@ -78,6 +84,25 @@ def _handler(state: RegistryDouble) -> type[BaseHTTPRequestHandler]:
                 return True
             self._send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"no"}]}',
                        {"WWW-Authenticate": 'Basic realm="double"'})
+            return False
+
+        def _bearer_authorized(self, auth: str | None) -> bool:
+            assert state.bearer is not None
+            parts = urlsplit(self.path)
+            if parts.path == "/token":
+                state.token_requests.append(parse_qs(parts.query))
+                basic = "Basic " + base64.b64encode(":".join(state.bearer).encode()).decode()
+                if auth != basic:
+                    self._send(401, b'{"errors":[{"code":"DENIED","message":"bad login"}]}')
+                else:
+                    self._send(200, json.dumps({"token": TOKEN}).encode())
+                return False  # answered here
+            if auth == f"Bearer {TOKEN}":
+                return True
+            realm = f"http://{state.host}/token"
+            self._send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token"}]}',
+                       {"WWW-Authenticate": f'Bearer realm="{realm}",service="double",'
+                                            'scope="repository:app:pull"'})
             return False
 
         def do_HEAD(self) -> None:

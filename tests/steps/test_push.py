@@ -24,6 +24,7 @@ import requests
 from scangate._cli import main
 from scangate.registry.client import RegistryClient
 from scangate.registry.ecr_auth import ecr_credentials
+from scangate.registry.errors import RegistryError
 from scangate.registry.push import push_and_verify, read_archive
 from scangate.registry.reference import parse_repository
 
@@ -486,6 +487,44 @@ def test_ecr_login_credentials_reach_the_registry(
             push_and_verify(anonymous, image, blobs, ["t"], sha, lambda _: None)
 
 
+def test_registry_login_with_a_token_service(
+    built: images.BuiltImage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Docker Hub, GHCR and GitLab answer 401 with a Bearer challenge; the user and password
+    (read from a file) buy a pull+push token for the repository at the token service."""
+    password = tmp_path / "password"
+    password.write_text("s3cret\n", encoding="utf-8")
+    with registry_double(bearer=("ci", "s3cret")) as double:
+        code = _push(built.archive, built.image_id, f"{double.host}/app", tmp_path,
+                     "--registry-username", "ci", "--registry-password-file", str(password))
+        assert code == 0, capsys.readouterr().err
+        assert double.token_requests == [{"scope": ["repository:app:pull,push"],
+                                          "service": ["double"]}]
+        token_free = [r for r in double.requests if r[2] is None and r[1] != "/v2/"]
+        assert token_free == []
+        # Without credentials, or with wrong ones: one line, nothing pushed.
+        assert _push(built.archive, built.image_id, f"{double.host}/other", tmp_path) == 2
+        assert "HTTP 401" in capsys.readouterr().err
+        password.write_text("wrong\n", encoding="utf-8")
+        assert _push(built.archive, built.image_id, f"{double.host}/other", tmp_path,
+                     "--registry-username", "ci", "--registry-password-file",
+                     str(password)) == 2
+        assert f"GET http://{double.host}/token: HTTP 401" in capsys.readouterr().err
+        assert not any(p.startswith("/v2/other/") and m == "PUT" for m, p, _ in double.requests)
+    assert "s3cret" not in capsys.readouterr().out
+
+
+def test_registry_credentials_are_not_for_ecr(
+    built: images.BuiltImage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    password = tmp_path / "password"
+    password.write_text("x\n", encoding="utf-8")
+    code = _push(built.archive, built.image_id,
+                 "123456789012.dkr.ecr.us-east-1.amazonaws.com/app", tmp_path,
+                 "--registry-username", "AWS", "--registry-password-file", str(password))
+    assert "logged in to through AWS" in _refused(capsys, code)
+
+
 def test_role_arn_is_refused_for_a_registry_that_is_not_ecr(
     built: images.BuiltImage, repo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -509,4 +548,11 @@ def test_ecr_push_assumes_the_role_and_logs_in_through_boto3(
                  "--role-arn", "arn:aws:iam::123456789012:role/push",
                  "--web-identity-token-file", str(token))
     err = _refused(capsys, code)
-    assert f"https://{host}/v2/app/" in err and "cannot reach the registry" in err
+    assert f"GET https://{host}/v2/: cannot reach the registry" in err
+
+
+@pytest.mark.parametrize("realm", ["http://auth.example/token", "ftp://auth.example/t", ""])
+def test_credentials_go_to_an_https_token_service_only(realm: str) -> None:
+    client = RegistryClient(parse_repository("registry.example/app"), ("ci", "s3cret"))
+    with pytest.raises(RegistryError, match="refusing to send credentials"):
+        client._token({"realm": realm, "service": "registry"})

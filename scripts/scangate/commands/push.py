@@ -52,6 +52,11 @@ def add_parser(subparsers: Any) -> None:
                         help="where to write the result (image-uri, image-digest, tags, ...)")
     parser.add_argument("--dotenv", type=Path, metavar="push.env",
                         help="also write SCANGATE_IMAGE_* variables (GitLab dotenv report)")
+    parser.add_argument("--registry-username", metavar="USER",
+                        help="user for a registry that is not ECR (GitLab: $CI_REGISTRY_USER)")
+    parser.add_argument("--registry-password-file", type=Path, metavar="FILE",
+                        help="file holding that user's password or token (never on the "
+                        "command line)")
     add_identity_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -78,15 +83,36 @@ def _check_outputs(args: argparse.Namespace) -> list[str]:
     return targets
 
 
+def _password(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--registry-password-file {path}: cannot read it ({exc})") from None
+    password = text.rstrip("\r\n")
+    if not password or "\n" in password:
+        raise UsageError(f"--registry-password-file {path}: must hold exactly one line, the "
+                         "password or token")
+    return password
+
+
 def _client(args: argparse.Namespace, repository: Repository) -> RegistryClient:
     ecr = repository.ecr
+    credentials = (args.registry_username, args.registry_password_file)
+    if (credentials[0] is None) != (credentials[1] is None):
+        raise UsageError("--registry-username and --registry-password-file go together")
     if ecr is None:
         if args.role_arn:
             raise UsageError(
                 f"--role-arn is for ECR registries; {repository.host} is not one (its login "
                 "would not use the role)"
             )
+        if args.registry_username is not None:
+            return RegistryClient(repository, (args.registry_username,
+                                               _password(args.registry_password_file)))
         return RegistryClient(repository)
+    if args.registry_username is not None:
+        raise UsageError(f"{repository.host} is ECR: it is logged in to through AWS "
+                         "(--role-arn or ambient credentials), not --registry-username")
     account, region = ecr
     session = session_from_args(args, region=args.aws_region or region)
     return RegistryClient(repository, ecr_credentials(session, account, region))

@@ -7,6 +7,7 @@ checked by the caller; this module only moves bytes and turns HTTP failures into
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -42,7 +43,8 @@ def _error_text(response: requests.Response) -> str:
 
 
 class RegistryClient:
-    """One repository of one registry, with optional Basic credentials (ECR's login)."""
+    """One repository of one registry: anonymous, Basic credentials (ECR's login, or a user and
+    password), or a Bearer token from the registry's token service (Docker Hub, GHCR, GitLab)."""
 
     def __init__(self, repository: Repository, auth: tuple[str, str] | None = None) -> None:
         self.repository = repository
@@ -50,14 +52,72 @@ class RegistryClient:
         self.http.headers["User-Agent"] = f"scangate/{__version__}"
         # trust_env stays on: runners behind a proxy (HTTPS_PROXY) or with a private CA bundle
         # (REQUESTS_CA_BUNDLE) must work, as they do for boto3. TLS is always verified.
-        self.http.auth = auth
+        self._basic = auth
+        self._bearer: str | None = None
         self._base = f"{repository.base_url}/v2/{repository.path}"
 
     def close(self) -> None:
         self.http.close()
 
+    def login(self) -> None:
+        """Ask ``/v2/`` how to authenticate; fetch a pull+push token when told to (Bearer).
+
+        Done once, first, so no upload is ever sent twice for want of a token.
+        """
+        url = f"{self.repository.base_url}/v2/"
+        response = self._request("GET", url, (200, 401))
+        if response.status_code == 200:
+            return
+        challenge = response.headers.get("WWW-Authenticate", "")
+        scheme, _, params = challenge.partition(" ")
+        if scheme.lower() == "basic":
+            raise RegistryError(
+                f"GET {url}: HTTP 401: the registry wants credentials: for ECR pass --role-arn "
+                "(or ambient AWS credentials), else --registry-username and "
+                "--registry-password-file"
+            )
+        if scheme.lower() != "bearer":
+            raise RegistryError(f"GET {url}: HTTP 401 with an unknown challenge {challenge!r}")
+        self._bearer = self._token(_challenge_params(params))
+
+    def _token(self, params: dict[str, str]) -> str:
+        realm = params.get("realm", "")
+        target = urlsplit(realm)
+        loopback = target.hostname in ("127.0.0.1", "::1", "localhost")
+        if target.scheme != "https" and not (target.scheme == "http" and loopback):
+            raise RegistryError(
+                f"registry {self.repository.host}: token service {realm!r} is not https: "
+                "refusing to send credentials to it"
+            )
+        query = {"scope": f"repository:{self.repository.path}:pull,push"}
+        if params.get("service"):
+            query["service"] = params["service"]
+        try:
+            response = self.http.get(realm, params=query, auth=self._basic, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise RegistryError(f"GET {realm}: cannot reach the token service ({exc})") from None
+        if response.status_code != 200:
+            raise RegistryError(
+                f"GET {realm}: HTTP {response.status_code}: {_error_text(response)} (the "
+                "registry credentials may not push to this repository)"
+            )
+        try:
+            body = response.json()
+            token = body.get("token") or body.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"GET {realm}: the token service answered without a token")
+        return token
+
     def _request(self, method: str, url: str, expected: tuple[int, ...], **kwargs: Any
                  ) -> requests.Response:
+        if self._bearer is not None:
+            # A plain header: requests drops it on a redirect to another host (ECR to S3).
+            kwargs["headers"] = {**kwargs.get("headers", {}),
+                                 "Authorization": f"Bearer {self._bearer}"}
+        elif self._basic is not None:
+            kwargs["auth"] = self._basic
         try:
             response = self.http.request(method, url, timeout=TIMEOUT, **kwargs)
         except requests.RequestException as exc:
@@ -67,8 +127,8 @@ class RegistryClient:
         if response.status_code not in expected:
             hint = ""
             if response.status_code in (401, 403):
-                hint = (" (the push identity lacks access: for ECR pass --role-arn with a role "
-                        "allowed to push to this repository)")
+                hint = (" (the push identity lacks access to this repository: for ECR a role "
+                        "allowed to push to it, else registry credentials that may)")
             raise RegistryError(
                 f"{method} {url}: HTTP {response.status_code}: {_error_text(response)}{hint}"
             )
@@ -148,6 +208,11 @@ class RegistryClient:
         body = _read_limited(response, MAX_MANIFEST_BYTES, f"manifest {reference}")
         return (body, response.headers.get("Content-Type", ""),
                 response.headers.get("Docker-Content-Digest"))
+
+
+def _challenge_params(text: str) -> dict[str, str]:
+    """``realm="...",service="...",scope="..."`` as a dict (quoted values may hold commas)."""
+    return {key.lower(): value for key, value in re.findall(r'(\w+)="([^"]*)"', text)}
 
 
 def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:

@@ -63,6 +63,7 @@ def push_and_verify(
     manifest = image_manifest(image, blobs)
     digest = _sha256(manifest)
     name = client.repository.name
+    client.login()
 
     for blob in blobs:
         if client.blob_exists(blob.digest):
