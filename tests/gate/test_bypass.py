@@ -9,6 +9,7 @@ where one undoes the other, a misconfiguration status that only looks like PASS,
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,37 @@ def test_ignore_unfixed_still_ignores_unfixed_vulnerabilities(tmp_path: Path) ->
                          "--ignore-unfixed")
     assert code == 0
     assert summary is not None and summary["ignored_unfixed"] == 1
+
+
+def test_trivy_itself_reads_keys_ignoring_case(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The platform is the judge: `trivy convert` (Go's encoding/json) reads "results",
+    "vulnerabilities" and a long-s "Severity" written after the real one, and so sees a
+    CRITICAL. scangate must not see a LOW (or nothing) and pass: it refuses the report."""
+    import subprocess
+
+    from tests.support.trivy import trivy_binary
+
+    doc = {"SchemaVersion": 2, "ArtifactName": "x", "ArtifactType": "filesystem",
+           "results": [{"Target": "requirements.txt", "Class": "lang-pkgs", "Type": "pip",
+                        "vulnerabilities": [{"VulnerabilityID": "CVE-2020-14343",
+                                             "PkgName": "PyYAML", "InstalledVersion": "5.3.1",
+                                             "Severity": "LOW",
+                                             "\u017feverity": "CRITICAL"}]}]}
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(doc))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
+    converted = subprocess.run([trivy_binary(), "convert", "--format", "json", "--quiet",
+                                str(report)], capture_output=True, text=True, env=env,
+                               timeout=300, check=True)
+    seen = [(v["VulnerabilityID"], v["Severity"])
+            for r in json.loads(converted.stdout).get("Results") or []
+            for v in r.get("Vulnerabilities") or []]
+    assert seen == [("CVE-2020-14343", "CRITICAL")]
+    assert main(["gate", "--report", str(report), "--quiet"]) == 2
+    assert "not spelled as Trivy writes it" in capsys.readouterr().err
+    # Spelled as Trivy writes it, the same finding fails the gate.
+    fixed = json.dumps(doc).replace('"results"', '"Results"').replace(
+        '"vulnerabilities"', '"Vulnerabilities"').replace('"\\u017feverity"', '"Severity"')
+    report.write_text(fixed)
+    assert main(["gate", "--report", str(report), "--quiet"]) == 1
