@@ -460,6 +460,12 @@ def test_no_job_runs_in_a_merge_request_pipeline_by_default() -> None:
     skipped = pipeline_jobs({**EVERY_JOB_ON, "merge-request-pipelines": True}, branch_with_mr,
                             overridden)
     assert set(skipped.values()) == {"never"}, skipped
+    # The default branch's pipeline pushes even while a merge request from it is open (say to a
+    # release branch): skipping it would skip the release, and push's needs would be missing.
+    default_with_mr = {**BRANCH_PIPELINE, "CI_OPEN_MERGE_REQUESTS": "group/project!8"}
+    kept = pipeline_jobs({**EVERY_JOB_ON, "merge-request-pipelines": True}, default_with_mr)
+    for suffix in ("build", "scan", "report", "enforce", "push", "deploy", "securityhub"):
+        assert kept[f"scangate-{suffix}"] == "on_success", kept
 
 
 def test_a_pipeline_variable_named_like_an_input_variable_adds_the_failing_check() -> None:

@@ -412,6 +412,21 @@ def test_scan_runs_everywhere_and_publishing_only_on_the_default_branch_and_tags
         assert jobs[f"scangate-{suffix}"] == ("on_success" if publishes else "never"), (case, jobs)
 
 
+def test_gitlab_ci_local_adds_the_override_check_only_when_a_variable_overrides(
+    rules_project: Path,
+) -> None:
+    """The same rule as tests/gitlab/test_gitlab_rules.py, evaluated by gitlab-ci-local, where
+    `--variable` plays a pipeline variable (it takes precedence over job variables, as on
+    GitLab)."""
+    protected = {"CI_COMMIT_REF_PROTECTED": "true"}
+    clean = glci.list_jobs(rules_project, protected)
+    assert clean.get("scangate-overridden-inputs", {"when": "never"})["when"] == "never"
+    overridden = glci.list_jobs(rules_project, {**protected, "SCANGATE_MAX_CRITICAL": "999"})
+    assert overridden["scangate-overridden-inputs"]["when"] == "always"
+    enforce_needs = [n["job"] for n in overridden["scangate-enforce"]["needs"]]
+    assert "scangate-overridden-inputs" in enforce_needs
+
+
 def test_switches_off_remove_push_and_deploy(tmp_path: Path, gitlab_ci_local: Path) -> None:
     ci = yaml.safe_dump({"include": [{"local": glci.TEMPLATE_REL}]}, sort_keys=False)
     project = glci.make_project(tmp_path / "project", ci, {glci.TEMPLATE_REL: glci.TEMPLATE})
