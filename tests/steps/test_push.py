@@ -254,6 +254,16 @@ def test_archive_sha256_mismatch_is_refused(
     assert _nothing_pushed(repo)
 
 
+@pytest.mark.parametrize("flag", ["--archive-sha256", "--decision"])
+def test_an_empty_check_is_an_error_not_a_skipped_check(
+    built: images.BuiltImage, repo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    flag: str,
+) -> None:
+    """`--archive-sha256 "$UNSET_VARIABLE"` must not silently turn the check off."""
+    _refused(capsys, _push(built.archive, built.image_id, repo, tmp_path, flag, ""))
+    assert _nothing_pushed(repo)
+
+
 def test_duplicate_entries_are_refused(
     built: images.BuiltImage, repo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

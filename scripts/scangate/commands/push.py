@@ -145,8 +145,9 @@ def result_dotenv(result: PushResult) -> bytes:
 
 def run(args: argparse.Namespace) -> int:
     image_id = normalize_sha256(args.image_id, "--image-id")
+    # An empty value (a CI variable that was never set) is an error, not "no check".
     archive_sha256 = (normalize_sha256(args.archive_sha256, "--archive-sha256")
-                      if args.archive_sha256 else None)
+                      if args.archive_sha256 is not None else None)
     repository = parse_repository(args.repository)
     tags = _tags(args.tag)
     targets = _check_outputs(args)
