@@ -118,6 +118,8 @@ PLAN_DEFAULTS = {
     "INPUT_TAG_PREFIX": "",
     "INPUT_LIMITS_SSM_PREFIX": "",
     "INPUT_LIMITS_ROLE_ARN": "",
+    "INPUT_SNS_TOPIC_ARN": "",
+    "INPUT_NOTIFY_ROLE_ARN": "",
     "DEFAULT_BRANCH": "main",
 }
 ROLE = "arn:aws:iam::123456789012:role/scangate-{}"
@@ -721,3 +723,67 @@ def test_deploy_without_a_push_record_deploys_nothing(tmp_path: Path) -> None:
 def test_a_failed_deploy_fails_the_step(tmp_path: Path) -> None:
     step, _ = _deploy(tmp_path, {"api": "deploy/a"}, {"api": {1: "x"}}, exit_code=2)
     assert step.returncode == 2
+
+
+def test_alerts_go_out_for_failures_and_errors_not_passes(tmp_path: Path) -> None:
+    """results writes each image's summary (or an `.error` marker when there is none) and the
+    Slack step runs `scangate notify` for each: a fail with its summary, an error with
+    `--gate-exit-code 2` (scangate notify itself is tested in tests/aws)."""
+    step = _results(
+        tmp_path,
+        {
+            "api": {"image_id": "sha256:1", "summary": {"decision": "pass", "counts": _counts()}},
+            "worker": {"image_id": "sha256:2",
+                       "summary": {"decision": "fail", "counts": _counts(1)}},
+            "batch": {"image_id": "sha256:3"},
+        },
+    )  # fmt: skip
+    assert step.returncode == 0, step.output
+    assert step.outputs["decision"] == "error"
+    calls = _recording_scangate(tmp_path / "bin")
+    env = {"SCANGATE": str(tmp_path / "bin" / "scangate"), "SCANGATE_SLACK_WEBHOOK_URL": "x",
+           "SNS_TOPIC_ARN": ""}
+    sent = run_script(_script("results", "Send the alerts"), env, tmp_path)
+    assert sent.returncode == 0, sent.output
+    recorded = sorted(json.loads(line) for line in calls.read_text().splitlines())
+    assert recorded == sorted([
+        ["notify", "--gate-exit-code", "2"],
+        ["notify", "--summary", str(tmp_path / "scangate-notify" / "worker.json"),
+         "--gate-exit-code", "1", "--skip-pass"],
+    ])  # fmt: skip
+
+
+def test_plan_defaults_cover_the_steps_env() -> None:
+    """The plan tests give the step every variable its `env:` block names, no more."""
+    jobs = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]
+    step = next(s for s in jobs["plan"]["steps"] if s.get("name") == "Plan the images")
+    assert set(step["env"]) == set(PLAN_DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts"}, "needs notify-role-arn"),
+        ({"sns_topic_arn": "not-an-arn", "notify_role_arn": ROLE.format("notify"),
+          "aws_region": "eu-west-1"}, "not an SNS topic ARN"),
+        ({"limits_ssm_prefix": "/scangate/limits", "aws_region": "eu-west-1"},
+         "needs limits-role-arn"),
+        ({"tag_prefix": "bad tag/"}, "not a valid image tag"),
+    ],
+)  # fmt: skip
+def test_plan_refuses_half_configured_alerts_limits_and_tags(
+    tmp_path: Path, inputs: dict[str, str], message: str
+) -> None:
+    step = plan(tmp_path, **inputs)
+    assert step.returncode == 2, step.output
+    assert message in step.output
+
+
+@pytest.mark.parametrize(("ref", "prefix"), [("refs/heads/main", "prod-"),
+                                             ("refs/heads/feature", "dev-")])
+def test_tag_prefix_defaults_per_branch(tmp_path: Path, ref: str, prefix: str) -> None:
+    """The ECR lifecycle rules act on prod-/dev- prefixes (templates/aws)."""
+    env = {**PLAN_DEFAULTS, "GITHUB_REF": ref}
+    step = run_script(_script("plan", "Plan the images"), env, tmp_path)
+    assert step.returncode == 0, step.output
+    assert step.outputs["tag-prefix"] == prefix
