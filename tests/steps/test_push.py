@@ -427,6 +427,12 @@ def test_https_is_used_for_every_registry_but_loopback() -> None:
     ecr = parse_repository("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app")
     assert ecr.base_url.startswith("https://")
     assert ecr.ecr == ("123456789012", "eu-west-1")
+    dual_stack = parse_repository("123456789012.dkr-ecr.ap-south-1.on.aws/app")
+    assert dual_stack.ecr == ("123456789012", "ap-south-1")
+    assert parse_repository("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/a").ecr == (
+        "123456789012", "cn-north-1")
+    assert parse_repository("123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example/a"
+                            ).ecr is None
 
 
 # -- a registry that lies (test double) --------------------------------------------------------

@@ -21,9 +21,12 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 # distribution/reference: a tag is [\w][\w.-]{0,127}.
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-# <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]
+# <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn], and the dual-stack
+# <account>.dkr-ecr[-fips].<region>.on.aws (Amazon ECR docs, "Making requests to Amazon ECR
+# registries").
 _ECR_RE = re.compile(
-    r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$"
+    r"^(?P<account>[0-9]{12})\.(?:dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
+    r"(?:\.cn)?|dkr-ecr(?:-fips)?\.(?P<region6>[a-z0-9-]+)\.on\.aws)$"
 )
 
 
@@ -61,7 +64,7 @@ class Repository:
     def ecr(self) -> tuple[str, str] | None:
         """(account id, region) for an ECR private registry host, else None."""
         match = _ECR_RE.match(self.hostname)
-        return (match["account"], match["region"]) if match else None
+        return (match["account"], match["region"] or match["region6"]) if match else None
 
 
 def parse_repository(text: str) -> Repository:
