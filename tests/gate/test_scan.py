@@ -275,3 +275,38 @@ def test_trivy_runs_in_an_empty_directory_without_trivy_variables(
         given = Path(argv[argv.index(flag) + 1])
         assert given.is_absolute() and not given.is_relative_to(hostile_project)
     assert not Path(seen["cwd"]).exists()  # the scratch directory is gone
+
+
+def test_inline_ignore_comments_in_a_checkout_are_refused_for_misconfig_scans(
+    tmp_path: Path, trivy_cache_dir: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Trivy 0.76 obeys `# trivy:ignore:<id>` inside the scanned Dockerfile and drops the
+    finding entirely (not even in ExperimentalModifiedFindings): shown here with the real
+    binary, then refused by scangate scan unless the caller accepts such comments."""
+    project = tmp_path / "project"
+    project.mkdir()
+    dockerfile = project / "Dockerfile"
+    body = 'FROM debian:latest\nRUN apt-get update\nCMD ["bash"]\n'
+    out = tmp_path / "r.json"
+
+    def ids() -> set[str]:
+        data = json.loads(out.read_text())
+        return {m["ID"] for r in data.get("Results") or []
+                for m in r.get("Misconfigurations") or [] if m["Status"] == "FAIL"}
+
+    dockerfile.write_text(body)
+    assert _scan("--fs", str(project), "--output", str(out), "--scanners", "misconfig",
+                 cache=trivy_cache_dir) == 0
+    assert "DS-0001" in ids()  # ':latest' tag
+    dockerfile.write_text("# trivy:ignore:DS-0001\n" + body)
+    assert _scan("--fs", str(project), "--output", str(out), "--scanners", "misconfig",
+                 "--allow-inline-ignores", cache=trivy_cache_dir) == 0
+    assert "DS-0001" not in ids()  # gone without a trace
+    assert "warning" in capsys.readouterr().err
+    assert _scan("--fs", str(project), "--output", str(out), "--scanners", "misconfig",
+                 cache=trivy_cache_dir) == 2
+    err = capsys.readouterr().err
+    assert "Dockerfile:1: an inline trivy:ignore" in err and not out.exists()
+    # Vulnerability and secret scans do not obey such comments: not refused.
+    assert _scan("--fs", str(project), "--output", str(out), "--scanners", "vuln,secret",
+                 cache=trivy_cache_dir) == 0

@@ -85,6 +85,10 @@ def add_parser(subparsers: Any) -> None:
                         help="Trivy's timeout (default Trivy's, 5m)")
     parser.add_argument("--platform", metavar="OS/ARCH",
                         help="platform of a multi-platform image")
+    parser.add_argument("--allow-inline-ignores", action="store_true",
+                        help="with --fs and misconfig: accept trivy:ignore/tfsec:ignore comments "
+                        "in the scanned files (by default they are refused: Trivy drops what "
+                        "they name without a trace)")
     parser.set_defaults(run=run)
 
 
@@ -126,6 +130,35 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     return "image", reference
 
 
+# Comments Trivy's misconfiguration scanners obey in the scanned files themselves
+# (`# trivy:ignore:DS-0001` above a Dockerfile line, tfsec's older spelling in Terraform): the
+# finding is then dropped without a trace, not even with --show-suppressed (Trivy 0.76). No flag
+# turns them off, so a checkout carrying one is refused: waivers belong in the policy.
+_INLINE_IGNORES = (b"trivy:ignore", b"tfsec:ignore")
+_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn"})
+_MAX_CHECKED_FILE = 16 << 20
+
+
+def find_inline_ignore(root: str) -> tuple[str, int] | None:
+    """The first file (and line) under ``root`` with an inline ignore comment, or None."""
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if d not in _SKIPPED_DIRS)
+        for name in sorted(files):
+            path = os.path.join(directory, name)
+            try:
+                if os.path.islink(path) or os.path.getsize(path) > _MAX_CHECKED_FILE:
+                    continue
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                continue
+            for marker in _INLINE_IGNORES:
+                at = data.find(marker)
+                if at >= 0:
+                    return os.path.relpath(path, root), data.count(b"\n", 0, at) + 1
+    return None
+
+
 def trivy_failure(returncode: int, stderr: str) -> str:
     """Trivy's own reason, on one bounded line: its last FATAL/ERROR line, else its last line."""
     lines = [line for line in stderr.splitlines() if line.strip()]
@@ -148,6 +181,18 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(OSError):
         if os.path.isfile(output) and not os.path.islink(output):
             os.unlink(output)
+    if kind == "fs" and "misconfig" in args.scanners:
+        found = find_inline_ignore(target)
+        if found:
+            where = f"{os.path.join(args.fs, found[0])}:{found[1]}"
+            what = ("an inline trivy:ignore (or tfsec:ignore) comment makes Trivy drop a "
+                    "misconfiguration without a trace")
+            if not args.allow_inline_ignores:
+                raise ScanError(f"{where}: {what}; remove it and waive the finding in the "
+                                "policy (with a reason and an expiry), or pass "
+                                "--allow-inline-ignores to accept such comments")
+            print(f"scangate: scan: warning: {where}: {what} (--allow-inline-ignores)",
+                  file=sys.stderr)
     environment, dropped = scrubbed_environment(os.environ)
     if dropped:
         print(f"scangate: scan: ignoring {', '.join(dropped)} from the environment (scangate "
