@@ -112,6 +112,7 @@ def run_pipeline(
     package_index: str,
     trivy_cache_dir: Path,
     extra_args: list[str] | None = None,
+    caller_jobs: dict[str, Any] | None = None,
 ) -> Pipeline:
     kind = "vulnerable" if vulnerable else "clean"
     repository = f"scangate-tests/gitlab-{kind}-{uuid.uuid4().hex[:12]}"
@@ -143,6 +144,7 @@ def run_pipeline(
     ci = yaml.safe_dump({
         "stages": ["build", "test", "deploy"],
         "include": [{"local": glci.TEMPLATE_REL, "inputs": inputs}],
+        **(caller_jobs or {}),
     }, sort_keys=False)
     example = glci.REPO_ROOT / "examples" / "user-authenticator"
     files = {
@@ -200,6 +202,20 @@ def loosened_pipeline(
                             base_image=docker_engine, registry=registry,
                             package_index=package_index, trivy_cache_dir=trivy_cache_dir,
                             extra_args=LOOSENED)
+    yield pipeline
+    cleanup(pipeline, registry)
+
+
+@pytest.fixture(scope="module")
+def permissive_pipeline(
+    tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
+    registry: str, package_index: str, trivy_cache_dir: Path,
+) -> Iterator[Pipeline]:
+    """The vulnerable image, included by a caller who put `allow_failure: true` on enforce."""
+    pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-permissive"), vulnerable=True,
+                            base_image=docker_engine, registry=registry,
+                            package_index=package_index, trivy_cache_dir=trivy_cache_dir,
+                            caller_jobs={f"{PREFIX}-enforce": {"allow_failure": True}})
     yield pipeline
     cleanup(pipeline, registry)
 
@@ -458,3 +474,19 @@ def test_limit_variables_passed_as_pipeline_variables_still_fail_the_pipeline(
         assert f"{PREFIX}-{job}" not in run.started, run.describe()
     status, _, body = registry_get(registry, f"/v2/{loosened_pipeline.repository}/tags/list")
     assert status == 404, (status, body[:300])
+
+
+def test_allow_failure_on_enforce_still_ships_nothing(
+    permissive_pipeline: Pipeline, registry: str,
+) -> None:
+    """`needs:` treats an allowed failure as success (GitLab CI YAML reference, `allow_failure`),
+    so push starts; it reads the recorded decision itself and refuses (exit 1), so nothing
+    reaches the registry."""
+    run = permissive_pipeline.run
+    assert f"{PREFIX}-push" in run.started, run.describe()
+    assert f"{PREFIX}-push" in run.failed, run.describe()
+    push_log = run.job_log(f"{PREFIX}-push")
+    assert "the gate decided 'fail'" in push_log, push_log[-3000:]
+    status, _, body = registry_get(registry, f"/v2/{permissive_pipeline.repository}/tags/list")
+    assert status == 404, (status, body[:300])
+    assert not permissive_pipeline.out("push", "push.json").exists()
