@@ -47,6 +47,7 @@ class ScanRequest:
     db_repositories: tuple[str, ...] = ()
     java_db_repositories: tuple[str, ...] = ()
     skip_db_update: bool = False
+    offline_scan: bool = False
     timeout: str | None = None
     platform: str | None = None
 
@@ -81,10 +82,12 @@ def build_command(trivy: str, request: ScanRequest) -> list[str]:
     for repository in request.java_db_repositories:
         cmd += ["--java-db-repository", repository]
     if request.skip_db_update:
-        # Use only what is in the cache: the vulnerability DB, the Java DB and the checks
-        # bundle Trivy ships with; no lookup of dependencies over the network either.
-        cmd += ["--skip-db-update", "--skip-java-db-update", "--skip-check-update",
-                "--offline-scan"]
+        # Download nothing: the vulnerability and Java DBs in the cache, the checks bundle
+        # Trivy ships with.
+        cmd += ["--skip-db-update", "--skip-java-db-update", "--skip-check-update"]
+    if request.offline_scan:
+        # No lookups of dependencies over the network (Trivy may then identify fewer jars).
+        cmd.append("--offline-scan")
     if request.timeout:
         cmd += ["--timeout", request.timeout]
     if request.platform and subcommand == "image":

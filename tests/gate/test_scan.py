@@ -63,7 +63,7 @@ def _ids(report: Path) -> set[str]:
 
 def _scan(*args: str, cache: Path) -> int:
     return main(["scan", *args, "--cache-dir", str(cache), "--skip-db-update",
-                 "--trivy", trivy_binary()])
+                 "--offline-scan", "--trivy", trivy_binary()])
 
 
 def test_repository_files_and_trivy_variables_cannot_hide_a_critical(
@@ -163,6 +163,8 @@ def test_command_names_every_setting_trivy_would_otherwise_look_up(tmp_path: Pat
     assert pairs["--format"] == "json"
     assert "--show-suppressed" in cmd
     assert cmd[-2:] == ["--input", "/abs/image.tar"]
+    assert {"--skip-db-update", "--skip-java-db-update", "--skip-check-update"} <= set(cmd)
+    assert "--offline-scan" not in cmd  # only when asked: it can make Trivy identify less
     fs = build_command("/bin/trivy", ScanRequest(
         target_kind="fs", target="/abs/dir", output="/o", ignorefile="/i", config="/c"))
     assert fs[1] == "fs" and fs[-1] == "/abs/dir"

@@ -286,7 +286,8 @@ def scan_command(demo: Demo, *target: str, output: Path, scanners: str) -> list[
         for repository in filter(None, os.environ.get("TRIVY_DB_REPOSITORY", "").split(",")):
             cmd += ["--db-repository", repository.strip()]
         return cmd
-    return [*cmd, "--cache-dir", str(trivydb.DEFAULT_CACHE_DIR), "--skip-db-update"]
+    return [*cmd, "--cache-dir", str(trivydb.DEFAULT_CACHE_DIR), "--skip-db-update",
+            "--offline-scan"]
 
 
 def load_json(path: Path) -> dict[str, Any]:

@@ -76,8 +76,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--java-db-repository", action="append", default=[], metavar="REPO",
                         help="OCI repository of the Java DB (repeat for fallbacks)")
     parser.add_argument("--skip-db-update", action="store_true",
-                        help="download nothing: use the DBs in the cache and the checks Trivy "
-                        "ships with")
+                        help="download nothing: the vulnerability and Java DBs in the cache, "
+                        "the checks Trivy ships with")
+    parser.add_argument("--offline-scan", action="store_true",
+                        help="no network lookups of dependencies (Trivy's --offline-scan)")
     parser.add_argument("--scanners", type=_scanners, default=DEFAULT_SCANNERS,
                         metavar="LIST", help="comma-separated: vuln,secret,misconfig,license "
                         "(default: vuln,secret)")
@@ -218,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
                 cache_dir=os.path.abspath(args.cache_dir) if args.cache_dir else None,
                 db_repositories=tuple(args.db_repository),
                 java_db_repositories=tuple(args.java_db_repository),
-                skip_db_update=args.skip_db_update, timeout=args.timeout,
+                skip_db_update=args.skip_db_update, offline_scan=args.offline_scan,
+                timeout=args.timeout,
                 platform=args.platform)
             _run_trivy(build_command(trivy, request), workdir, environment)
             try:
