@@ -115,7 +115,7 @@ PLAN_DEFAULTS = {
     "INPUT_EKS_CLUSTER": "",
     "INPUT_EKS_NAMESPACE": "default",
     "INPUT_IMAGE_TAG": "",
-    "INPUT_TAG_PREFIX": "",
+    "INPUT_TAG_ENVIRONMENT": "",
     "INPUT_LIMITS_SSM_PREFIX": "",
     "INPUT_LIMITS_ROLE_ARN": "",
     "INPUT_SNS_TOPIC_ARN": "",
@@ -768,7 +768,9 @@ def test_plan_defaults_cover_the_steps_env() -> None:
           "aws_region": "eu-west-1"}, "not an SNS topic ARN"),
         ({"limits_ssm_prefix": "/scangate/limits", "aws_region": "eu-west-1"},
          "needs limits-role-arn"),
-        ({"tag_prefix": "bad tag/"}, "not a valid image tag"),
+        ({"tag_environment": "production"}, "must be prod, staging or dev"),
+        ({"push": "true", "push_role_arn": ROLE.format("push"), "aws_region": "eu-west-1",
+          "image_tag": "bad tag/"}, "image-tag is not a valid tag"),
     ],
 )  # fmt: skip
 def test_plan_refuses_half_configured_alerts_limits_and_tags(
@@ -779,11 +781,11 @@ def test_plan_refuses_half_configured_alerts_limits_and_tags(
     assert message in step.output
 
 
-@pytest.mark.parametrize(("ref", "prefix"), [("refs/heads/main", "prod-"),
-                                             ("refs/heads/feature", "dev-")])
-def test_tag_prefix_defaults_per_branch(tmp_path: Path, ref: str, prefix: str) -> None:
-    """The ECR lifecycle rules act on prod-/dev- prefixes (templates/aws)."""
+@pytest.mark.parametrize(("ref", "environment"), [("refs/heads/main", "prod"),
+                                                  ("refs/heads/feature", "dev")])
+def test_tag_environment_defaults_per_branch(tmp_path: Path, ref: str, environment: str) -> None:
+    """The ECR lifecycle rules act on prod-/dev- prefixes (templates/aws, scangate image-tag)."""
     env = {**PLAN_DEFAULTS, "GITHUB_REF": ref}
     step = run_script(_script("plan", "Plan the images"), env, tmp_path)
     assert step.returncode == 0, step.output
-    assert step.outputs["tag-prefix"] == prefix
+    assert step.outputs["tag-environment"] == environment
