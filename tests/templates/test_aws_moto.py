@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -267,9 +268,10 @@ def test_default_stack_deploys_and_outputs_what_the_workflows_consume(
     assert repository["imageTagMutability"] == "IMMUTABLE"
 
 
-def test_gitlab_stack_with_every_option_deploys(aws: Aws) -> None:
+@pytest.fixture(scope="module")
+def gitlab_stack(aws: Aws) -> dict[str, Any]:
     provider = _provider(aws, "gitlab.com")
-    stack = _deploy(
+    return _deploy(
         aws,
         "scangate-gitlab",
         {
@@ -288,6 +290,10 @@ def test_gitlab_stack_with_every_option_deploys(aws: Aws) -> None:
             "RoleNamePrefix": "gl",
         },
     )
+
+
+def test_gitlab_stack_with_every_option_deploys(aws: Aws, gitlab_stack: dict[str, Any]) -> None:
+    stack = gitlab_stack
     assert stack["outputs"]["PushRoleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/gl-push"
     iam: Any = aws.client("iam")
     for job in ("push", "publish", "gate", "deploy"):
@@ -918,3 +924,96 @@ def test_each_lifecycle_rule_selects_the_tags_the_pipelines_write(
     # The tags of the old format (<sha>-<run>-<attempt>) matched no rule: never expired.
     assert _matching_rule(rules, ["0123456789abcdef-42-1"]) is None
     assert _matching_rule(rules, []) == 1
+
+
+# --- trust, evaluated statically as IAM documents it --------------------------------------------
+
+
+def _trusts(trust: dict[str, Any], issuer: str, claims: dict[str, str]) -> bool:
+    """Whether the (one-statement) trust policy lets a web identity with these claims assume the
+    role, by IAM's documented condition operators: StringEquals exact, StringLike with * (any
+    run) and ? (one character); every key of every operator must match. moto does not evaluate
+    this (test_moto_does_not_evaluate_web_identity_trust)."""
+    (statement,) = trust["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"]["Federated"].endswith(f":oidc-provider/{issuer}")
+    for operator, keys in statement["Condition"].items():
+        for key, expected in keys.items():
+            claim_name = key.removeprefix(f"{issuer}:")
+            assert claim_name in ("aud", "sub"), key
+            value = claims[claim_name]
+            if operator == "StringEquals":
+                ok = value == expected
+            else:
+                assert operator == "StringLike", operator
+                ok = fnmatch.fnmatchcase(value, expected)
+            if not ok:
+                return False
+    return True
+
+
+def _github_sub(repository: str, context: str, workflow: str | None = None) -> str:
+    """The sub GitHub issues with the custom claim keys repo, context, job_workflow_ref (GitHub
+    docs, OpenID Connect reference, "Customizing the subject claims")."""
+    sub = f"repo:{repository}:{context}"
+    return f"{sub}:job_workflow_ref:{workflow}" if workflow else sub
+
+
+@pytest.mark.parametrize(("sub", "allowed"), [
+    # The reusable workflow at the pinned tag, in the push job's environment.
+    (_github_sub("example-org/user-authenticator", "environment:scangate-push", PIPELINE), True),
+    # The same workflow at another ref (a branch, an unreleased tag, a fork's copy).
+    (_github_sub("example-org/user-authenticator", "environment:scangate-push",
+                 "example-org/scangate/.github/workflows/scangate.yml@refs/heads/main"), False),
+    (_github_sub("example-org/user-authenticator", "environment:scangate-push",
+                 "example-org/scangate/.github/workflows/scangate.yml@refs/tags/v1.2.0-rc"),
+     False),
+    # Another workflow of the same repository on main: workflow_run, schedule, a copy.
+    (_github_sub("example-org/user-authenticator", "ref:refs/heads/main",
+                 "example-org/user-authenticator/.github/workflows/nightly.yml@refs/heads/main"),
+     False),
+    (_github_sub("example-org/user-authenticator", "environment:scangate-push",
+                 "example-org/user-authenticator/.github/workflows/scangate.yml@refs/heads/main"),
+     False),
+    # The default subject (no job_workflow_ref), or another job of the same workflow.
+    (_github_sub("example-org/user-authenticator", "environment:scangate-push"), False),
+    (_github_sub("example-org/user-authenticator", "environment:scangate-publish", PIPELINE),
+     False),
+    (_github_sub("example-org/other-app", "environment:scangate-push", PIPELINE), False),
+])
+def test_github_push_role_trusts_only_the_reusable_workflow_at_its_pinned_ref(
+    aws: Aws, github_stack: dict[str, Any], sub: str, allowed: bool
+) -> None:
+    trust = aws.client("iam").get_role(  # type: ignore[attr-defined]
+        RoleName="scangate-push")["Role"]["AssumeRolePolicyDocument"]
+    claims = {"aud": "sts.amazonaws.com", "sub": sub}
+    assert _trusts(trust, GITHUB_ISSUER, claims) is allowed
+    assert not _trusts(trust, GITHUB_ISSUER, dict(claims, aud="https://github.com/example-org"))
+
+
+def _gitlab_sub(ref_type: str, ref: str, environment: str | None = None) -> str:
+    """GitLab's sub: project_path:GROUP/PROJECT:ref_type:TYPE:ref:NAME (GitLab docs, "OpenID
+    Connect (OIDC) Authentication Using ID Tokens"), with ci_id_token_sub_claim_components
+    appending environment."""
+    sub = f"project_path:example-group/user-authenticator:ref_type:{ref_type}:ref:{ref}"
+    return f"{sub}:environment:{environment}" if environment else sub
+
+
+@pytest.mark.parametrize(("sub", "allowed"), [
+    (_gitlab_sub("tag", "v1.2.0", "push"), True),
+    (_gitlab_sub("tag", "v2", "push"), True),
+    (_gitlab_sub("branch", "v1.2.0", "push"), False),  # a branch named like a release tag
+    (_gitlab_sub("branch", "main", "push"), False),
+    (_gitlab_sub("tag", "release-1", "push"), False),
+    (_gitlab_sub("tag", "v1.2.0", "publish"), False),  # another job of the same pipeline
+    (_gitlab_sub("tag", "v1.2.0"), False),
+    ("project_path:example-group/user-authenticator-fork:ref_type:tag:ref:v1:environment:push",
+     False),
+])
+def test_gitlab_push_role_trusts_protected_release_tags_of_its_job(
+    aws: Aws, gitlab_stack: dict[str, Any], sub: str, allowed: bool
+) -> None:
+    trust = aws.client("iam").get_role(  # type: ignore[attr-defined]
+        RoleName="gl-push")["Role"]["AssumeRolePolicyDocument"]
+    assert _trusts(trust, "gitlab.com", {"aud": "sts.amazonaws.com", "sub": sub}) is allowed
