@@ -159,3 +159,22 @@ def test_a_mirror_re_pins_to_its_own_repository(copy: Path) -> None:
 @pytest.mark.parametrize("version", ["1.2", "v1.2.3", "1.2.3-rc1", ""])
 def test_release_refuses_a_version_that_is_not_semver(copy: Path, version: str) -> None:
     assert release.main([version, "--root", str(copy)]) == 2
+
+
+def test_the_pinned_commit_has_every_subcommand_the_workflow_runs() -> None:
+    """The workflow runs the scangate of its pinned commit: each subcommand it calls must exist
+    there (a re-pin to an older commit would otherwise fail only on GitHub)."""
+    _, commit, _ = _env()
+    if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        pytest.skip(f"{commit} is not in this clone (shallow?); the release script checks it")
+    text = WORKFLOW.read_text(encoding="utf-8")
+    called = set(re.findall(r'"\$SCANGATE" ([a-z][a-z-]+)', text))
+    called |= set(re.findall(r"\bargs=\(([a-z][a-z-]+) ", text))
+    called |= {"gate"}  # actions/gate/gate.sh
+    assert {"scan", "push", "deploy", "image-tag", "securityhub", "notify"} <= called, called
+    missing = sorted(
+        name for name in called
+        if _git("cat-file", "-e",
+                f"{commit}:scripts/scangate/commands/{name.replace('-', '_')}.py").returncode
+    )  # fmt: skip
+    assert not missing, f"{commit} has no scangate {missing}: re-pin with tools/release.py"
