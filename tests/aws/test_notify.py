@@ -342,3 +342,17 @@ def test_skip_pass_sends_nothing_on_pass_and_alerts_on_fail(
                 "--sns-topic-arn", topic]) == 0
     (envelope,) = _received(queue)
     assert envelope["MessageAttributes"]["decision"]["Value"] == "fail"
+
+
+def test_slack_error_alert_says_the_gate_did_not_decide(
+    httpserver: HTTPServer, cli: Cli, tmp_path: Path
+) -> None:
+    httpserver.expect_request(SECRET_PATH, method="POST").respond_with_data("ok")
+    url = httpserver.url_for(SECRET_PATH)
+    assert cli(["notify", "--gate-exit-code", "2", "--slack-webhook-url", url]) == 0
+    (entry,) = httpserver.log
+    payload = entry[0].get_json()
+    assert payload["text"] == "scangate gate ERROR for acme/app (main 0123456789ab)"
+    body = json.dumps(payload["blocks"])
+    assert "did not reach a decision (exit code 2): nothing was pushed" in body
+    assert "<https://github.example/acme/app/actions/runs/42|View the run>" in body
