@@ -789,3 +789,49 @@ def test_tag_environment_defaults_per_branch(tmp_path: Path, ref: str, environme
     step = run_script(_script("plan", "Plan the images"), env, tmp_path)
     assert step.returncode == 0, step.output
     assert step.outputs["tag-environment"] == environment
+
+
+# --- scan: the real scangate scan and Trivy, fail closed ----------------------------------------
+
+
+def _scan(tmp_path: Path, cache_dir: Path) -> Step:
+    from tests.github.test_standins import OCI_LAYOUT, _legacy_tar
+
+    (tmp_path / "scangate-image").mkdir(parents=True)
+    (tmp_path / "scangate-scan").mkdir()
+    _legacy_tar(tmp_path / "legacy.tar")
+    subprocess.run([sys.executable, str(OCI_LAYOUT), str(tmp_path / "legacy.tar"),
+                    str(tmp_path / "scangate-image" / "image.tar"), "x/y:z"], check=True,
+                   capture_output=True)  # fmt: skip
+    env = {
+        "SCANGATE": SCANGATE,
+        "TRIVY": str(Path(sys.executable).with_name("trivy")),
+        "INPUT_SCANNERS": "vuln,secret",
+        "INPUT_DB_REPOSITORY": "",
+        "RUNNER_TEMP": str(tmp_path),
+    }
+    script = _script("scan", "Scan the tarball with Trivy").replace(
+        "$RUNNER_TEMP/scangate-trivy-db", str(cache_dir)
+    )
+    return run_script(script, env, tmp_path)
+
+
+def test_scan_without_a_db_fails_closed(tmp_path: Path) -> None:
+    """No DB in the cache and no way to download one (this machine is offline, as a runner whose
+    DB download fails): the step fails with scangate's one line and writes no report."""
+    step = _scan(tmp_path, tmp_path / "empty-cache")
+    assert step.returncode == 2, step.output
+    assert "failed to download vulnerability DB" in step.output
+    assert not (tmp_path / "scangate-scan" / "trivy.json").exists()
+
+
+def test_scan_with_the_db_reports_the_image(tmp_path: Path, trivy_cache_dir: Path) -> None:
+    import shutil
+
+    # A copy, as a restored cache would be: Trivy also writes its layer cache there.
+    shutil.copytree(trivy_cache_dir / "db", tmp_path / "cache" / "db")
+    step = _scan(tmp_path, tmp_path / "cache")
+    assert step.returncode == 0, step.output
+    report = json.loads((tmp_path / "scangate-scan" / "trivy.json").read_text())
+    assert report["ArtifactType"] == "container_image"
+    assert report["Metadata"]["ImageID"].startswith("sha256:")
