@@ -1,0 +1,405 @@
+# scangate continuous registry monitoring (the same resources as
+# templates/aws/scangate-monitoring.yaml; tests/monitor/test_templates.py keeps them equal).
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  region    = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+  # EventBridge patterns, shared word for word with the CloudFormation template.
+  rules = {
+    ecr-image-scan          = "ECR basic scan completed"
+    inspector2-scan         = "Inspector (ECR enhanced scanning) initial scan completed"
+    inspector2-finding      = "Inspector finding created, updated or closed on a container image"
+    scangate-image-deployed = "An image was deployed (or withdrawn); sent by the deploy pipeline"
+  }
+  parameters = compact([var.policy_parameter_name, var.slack_webhook_parameter_name])
+}
+
+resource "aws_kms_key" "monitor" {
+  description             = "scangate monitoring (queues, table, topic, logs, function environment)"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  # A key policy ("*" is this key): inline JSON, as in ../main.tf.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersKeyThroughIam"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        # EventBridge writes to the encrypted queue, CloudWatch alarms publish to the topic.
+        Sid       = "ServicesEncryptMessages"
+        Effect    = "Allow"
+        Principal = { Service = ["events.amazonaws.com", "cloudwatch.amazonaws.com"] }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
+      },
+      {
+        Sid       = "LogsEncryptTheLogGroup"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+        "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"]
+        Resource = "*"
+        Condition = { ArnLike = {
+          "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${var.name}"
+        } }
+      },
+    ]
+  })
+}
+
+resource "aws_sqs_queue" "dead_letter" {
+  name                      = "${var.name}-dlq"
+  kms_master_key_id         = aws_kms_key.monitor.arn
+  message_retention_seconds = 1209600
+}
+
+resource "aws_sqs_queue" "events" {
+  name                      = "${var.name}-events"
+  kms_master_key_id         = aws_kms_key.monitor.arn
+  message_retention_seconds = 86400
+  # Six times the function timeout, as Lambda's SQS documentation recommends.
+  visibility_timeout_seconds = 360
+  # The function dead-letters a record itself (with its reason) on the 3rd attempt; this is the
+  # backstop for a crash or a timeout.
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dead_letter.arn
+    maxReceiveCount     = 5
+  })
+}
+
+resource "aws_cloudwatch_event_rule" "scan" {
+  for_each      = local.rules
+  name          = "${var.name}-${each.key}"
+  description   = each.value
+  event_pattern = file("${path.module}/patterns/${each.key}.json")
+}
+
+resource "aws_cloudwatch_event_rule" "sweep" {
+  name                = "${var.name}-sweep"
+  description         = "Re-evaluate every deployed image"
+  schedule_expression = var.sweep_schedule
+}
+
+resource "aws_cloudwatch_event_target" "scan" {
+  for_each = local.rules
+  rule     = aws_cloudwatch_event_rule.scan[each.key].name
+  arn      = aws_sqs_queue.events.arn
+}
+
+resource "aws_cloudwatch_event_target" "sweep" {
+  rule = aws_cloudwatch_event_rule.sweep.name
+  arn  = aws_sqs_queue.events.arn
+}
+
+data "aws_iam_policy_document" "events_queue" {
+  statement {
+    sid       = "OnlyTheseRulesSend"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.events.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = concat([for rule in aws_cloudwatch_event_rule.scan : rule.arn], [aws_cloudwatch_event_rule.sweep.arn])
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "events" {
+  queue_url = aws_sqs_queue.events.id
+  policy    = data.aws_iam_policy_document.events_queue.json
+}
+
+resource "aws_dynamodb_table" "monitor" {
+  name                        = var.name
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  range_key                   = "sk"
+  deletion_protection_enabled = true
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.monitor.arn
+  }
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+  attribute {
+    name = "deployed_pk"
+    type = "S"
+  }
+  attribute {
+    name = "fixed_severity"
+    type = "S"
+  }
+  attribute {
+    name = "fixed_at"
+    type = "S"
+  }
+
+  # Sparse: only images marked deployed carry deployed_pk (the sweep's list).
+  global_secondary_index {
+    name               = "deployed"
+    hash_key           = "deployed_pk"
+    range_key          = "pk"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["repository", "registry_id", "digest", "decision"]
+  }
+
+  # Sparse: only fixed findings; mean time to remediate per severity in one Query.
+  global_secondary_index {
+    name               = "fixed"
+    hash_key           = "fixed_severity"
+    range_key          = "fixed_at"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["repository", "vulnerability_id", "package", "first_seen", "mttr_seconds"]
+  }
+}
+
+resource "aws_sns_topic" "alerts" {
+  name              = "${var.name}-alerts"
+  kms_master_key_id = aws_kms_key.monitor.arn
+}
+
+resource "aws_cloudwatch_log_group" "monitor" {
+  name              = "/aws/lambda/${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.monitor.arn
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "monitor" {
+  # Read scan findings of any repository in this account and region; no write to ECR.
+  statement {
+    sid       = "ReadScanFindings"
+    actions   = ["ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:DescribeImageScanFindings"]
+    resources = ["arn:${local.partition}:ecr:${local.region}:${local.account}:repository/*"]
+  }
+  statement {
+    sid       = "ReadPolicy"
+    actions   = ["ssm:GetParameter"]
+    resources = [for name in local.parameters : "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${name}"]
+  }
+  statement {
+    sid       = "RecordDecisions"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+    resources = [aws_dynamodb_table.monitor.arn, "${aws_dynamodb_table.monitor.arn}/index/deployed"]
+  }
+  statement {
+    sid       = "ConsumeEvents"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"]
+    resources = [aws_sqs_queue.events.arn]
+  }
+  statement {
+    sid       = "DeadLetter"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+  }
+  statement {
+    sid       = "Alert"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts.arn]
+  }
+  statement {
+    sid       = "UseTheKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.monitor.arn]
+  }
+  # X-Ray has no resource-level permissions: "*" is the only resource it accepts.
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.monitor.arn}:*"]
+  }
+}
+
+resource "aws_iam_role" "monitor" {
+  name               = var.name
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+}
+
+resource "aws_iam_role_policy" "monitor" {
+  name   = var.name
+  role   = aws_iam_role.monitor.id
+  policy = data.aws_iam_policy_document.monitor.json
+}
+
+resource "aws_lambda_function" "monitor" {
+  #checkov:skip=CKV_AWS_117: Talks only to AWS APIs and optionally Slack; a VPC would need NAT or interface endpoints and adds nothing to what the role allows.
+  #checkov:skip=CKV_AWS_272: The zip is built reproducibly from hash-pinned locks; code signing needs a Signer profile the operator owns (set code_signing_config_arn).
+  function_name                  = var.name
+  description                    = "scangate continuous registry monitoring"
+  role                           = aws_iam_role.monitor.arn
+  runtime                        = "python3.11"
+  handler                        = "scangate.monitor.handler.handler"
+  filename                       = var.lambda_zip
+  source_code_hash               = filebase64sha256(var.lambda_zip)
+  timeout                        = 60
+  memory_size                    = 512
+  reserved_concurrent_executions = var.reserved_concurrency
+  kms_key_arn                    = aws_kms_key.monitor.arn
+
+  dead_letter_config {
+    target_arn = aws_sqs_queue.dead_letter.arn
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_group  = aws_cloudwatch_log_group.monitor.name
+    log_format = "Text"
+  }
+
+  environment {
+    variables = {
+      SCANGATE_TABLE                   = aws_dynamodb_table.monitor.name
+      SCANGATE_POLICY_PARAMETER        = var.policy_parameter_name
+      SCANGATE_QUEUE_URL               = aws_sqs_queue.events.url
+      SCANGATE_DLQ_URL                 = aws_sqs_queue.dead_letter.url
+      SCANGATE_SNS_TOPIC_ARN           = aws_sns_topic.alerts.arn
+      SCANGATE_SLACK_WEBHOOK_PARAMETER = var.slack_webhook_parameter_name
+      SCANGATE_MAX_ATTEMPTS            = "3"
+    }
+  }
+}
+
+resource "aws_lambda_event_source_mapping" "events" {
+  function_name                      = aws_lambda_function.monitor.arn
+  event_source_arn                   = aws_sqs_queue.events.arn
+  batch_size                         = 10
+  maximum_batching_window_in_seconds = 5
+  function_response_types            = ["ReportBatchItemFailures"]
+}
+
+resource "aws_inspector2_enabler" "ecr" {
+  count          = var.enable_inspector ? 1 : 0
+  account_ids    = [local.account]
+  resource_types = ["ECR"]
+}
+
+resource "aws_ecr_registry_scanning_configuration" "enhanced" {
+  count     = var.enable_inspector ? 1 : 0
+  scan_type = "ENHANCED"
+  rule {
+    scan_frequency = "CONTINUOUS_SCAN"
+    repository_filter {
+      filter      = "*"
+      filter_type = "WILDCARD"
+    }
+  }
+  depends_on = [aws_inspector2_enabler.ecr]
+}
+
+resource "aws_cloudwatch_metric_alarm" "failing_deployed_images" {
+  alarm_name          = "${var.name}-failing-deployed-images"
+  alarm_description   = "A deployed image fails the policy (see the ${var.name} table)"
+  namespace           = "Scangate/Monitor"
+  metric_name         = "FailingDeployedImages"
+  dimensions          = { Service = "scangate-monitor" }
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "processor_errors" {
+  alarm_name          = "${var.name}-errors"
+  alarm_description   = "The monitor function failed (crash, timeout)"
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.monitor.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "dead_letters" {
+  alarm_name          = "${var.name}-dead-letters"
+  alarm_description   = "Events the monitor could not process wait in the dead-letter queue"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+}
+
+resource "aws_cloudwatch_dashboard" "monitor" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = [
+      { type = "metric", x = 0, y = 0, width = 12, height = 6, properties = {
+        title = "Failing deployed images", region = local.region, stat = "Maximum",
+        metrics = [["Scangate/Monitor", "FailingDeployedImages", "Service", "scangate-monitor"],
+      ["Scangate/Monitor", "DeployedImages", "Service", "scangate-monitor"]] } },
+      { type = "metric", x = 12, y = 0, width = 12, height = 6, properties = {
+        title = "Counted findings by severity (all repositories)", region = local.region,
+        metrics = [
+          [{ expression = "SUM(SEARCH('{Scangate/Monitor,Repository} MetricName=\"FindingsCritical\"', 'Maximum', 3600))", label = "CRITICAL", id = "c" }],
+      [{ expression = "SUM(SEARCH('{Scangate/Monitor,Repository} MetricName=\"FindingsHigh\"', 'Maximum', 3600))", label = "HIGH", id = "h" }]] } },
+      { type = "metric", x = 0, y = 6, width = 12, height = 6, properties = {
+        title = "Processing latency (ms)", region = local.region,
+      metrics = [[{ expression = "AVG(SEARCH('{Scangate/Monitor,Repository} MetricName=\"ProcessingLatency\"', 'p90', 300))", label = "p90", id = "l" }]] } },
+      { type = "metric", x = 12, y = 6, width = 12, height = 6, properties = {
+        title = "Errors and dead letters", region = local.region, stat = "Sum",
+        metrics = [["AWS/Lambda", "Errors", "FunctionName", aws_lambda_function.monitor.function_name],
+      ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.dead_letter.name]] } },
+    ]
+  })
+}

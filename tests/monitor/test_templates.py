@@ -1,0 +1,107 @@
+"""The monitoring templates: cfn-lint clean, CloudFormation and Terraform agree (patterns,
+table, permissions), no wildcard action, and the runtime matches the packaged zip.
+(checkov and trivy config run over templates/ in tests/templates/test_scanners.py, which
+covers these files too.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hcl2
+
+from tests.monitor.world import CFN, REPO_ROOT, cfn_template
+from tools.monitor_package import PYTHON_VERSION
+
+TERRAFORM = REPO_ROOT / "templates" / "terraform" / "monitoring"
+PATTERN_FILES = {"EcrScanRule": "ecr-image-scan", "InspectorScanRule": "inspector2-scan",
+                 "InspectorFindingRule": "inspector2-finding",
+                 "DeployedRule": "scangate-image-deployed"}
+
+
+def _terraform() -> dict[str, Any]:
+    with (TERRAFORM / "main.tf").open(encoding="utf-8") as handle:
+        return dict(hcl2.load(handle))
+
+
+def _unquote(value: Any) -> Any:
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if isinstance(value, list):
+        return [_unquote(v) for v in value]
+    if isinstance(value, dict):
+        return {_unquote(k): _unquote(v) for k, v in value.items() if k != "__is_block__"}
+    return value
+
+
+def _resource(kind: str, name: str) -> dict[str, Any]:
+    for block in _unquote(_terraform())["resource"]:
+        if kind in block and name in block[kind]:
+            return dict(block[kind][name])
+    raise AssertionError(f"{kind}.{name} not in {TERRAFORM / 'main.tf'}")
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    tool = REPO_ROOT / ".venv" / "bin" / "cfn-lint"
+    result = subprocess.run([str(tool), "--include-checks", "I", "--", str(CFN)],
+                            capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+
+
+def test_terraform_rules_use_the_cloudformation_patterns() -> None:
+    resources = cfn_template()["Resources"]
+    for rule, name in PATTERN_FILES.items():
+        pattern = json.loads((TERRAFORM / "patterns" / f"{name}.json").read_text())
+        assert pattern == resources[rule]["Properties"]["EventPattern"], name
+    rules = _unquote(_terraform())["locals"][0]["rules"]
+    assert sorted(rules) == sorted(PATTERN_FILES.values())
+
+
+def test_table_keys_and_indexes_agree() -> None:
+    cfn = cfn_template()["Resources"]["Table"]["Properties"]
+    tf = _resource("aws_dynamodb_table", "monitor")
+    assert {a["AttributeName"] for a in cfn["AttributeDefinitions"]} == \
+        {a["name"] for a in tf["attribute"]}
+    cfn_indexes = {i["IndexName"]: ([k["AttributeName"] for k in i["KeySchema"]],
+                                    i["Projection"]["NonKeyAttributes"])
+                   for i in cfn["GlobalSecondaryIndexes"]}
+    tf_indexes = {i["name"]: ([i["hash_key"], i["range_key"]], i["non_key_attributes"])
+                  for i in tf["global_secondary_index"]}
+    assert cfn_indexes == tf_indexes
+    assert cfn["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert cfn["SSESpecification"]["SSEType"] == "KMS"
+    assert tf["point_in_time_recovery"][0]["enabled"] is True
+
+
+def _cfn_actions() -> dict[str, list[str]]:
+    statements = cfn_template()["Resources"]["Role"]["Properties"]["Policies"][0][
+        "PolicyDocument"]["Statement"]
+    return {s["Sid"]: sorted([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+            for s in statements}
+
+
+def test_role_actions_agree_and_none_is_a_wildcard() -> None:
+    cfn = _cfn_actions()
+    for block in _unquote(_terraform())["data"]:
+        document = block.get("aws_iam_policy_document", {}).get("monitor")
+        if document:
+            tf = {s["sid"]: sorted(s["actions"]) for s in document["statement"]}
+    assert cfn == tf
+    for actions in cfn.values():
+        for action in actions:
+            service, _, name = action.partition(":")
+            assert service and name and "*" not in action, action
+
+
+def test_runtime_and_handler_match_the_package() -> None:
+    function = cfn_template()["Resources"]["Function"]["Properties"]
+    tf = _resource("aws_lambda_function", "monitor")
+    assert function["Runtime"] == tf["runtime"] == f"python{PYTHON_VERSION}"
+    assert function["Handler"] == tf["handler"] == "scangate.monitor.handler.handler"
+    mapping = cfn_template()["Resources"]["EventSource"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert _resource("aws_lambda_event_source_mapping", "events")[
+        "function_response_types"] == ["ReportBatchItemFailures"]
+    assert Path(REPO_ROOT / "scripts" / "scangate" / "monitor" / "handler.py").exists()
