@@ -102,3 +102,18 @@ def test_provider_is_pinned_to_one_version() -> None:
     (terraform,) = _load("versions.tf")["terraform"]
     (providers,) = terraform["required_providers"]
     assert re.fullmatch(r"= \d+\.\d+\.\d+", providers["aws"]["version"])
+
+
+def test_lifecycle_prefixes_are_the_tag_format_environments() -> None:
+    """The rules select the prefixes scangate image-tag writes (scangate.aws.tags); the moto test
+    of the rules against pushed tags is test_aws_moto's lifecycle test."""
+    from scangate.aws.tags import ENVIRONMENTS
+
+    variables = {k: v for block in _load("variables.tf")["variable"] for k, v in block.items()}
+    prefixes = {variables[f"{name}_tag_prefix"]["default"]
+                for name in ("production", "staging", "development")}
+    assert prefixes == set(ENVIRONMENTS.values())
+    template, _ = decode(str(CFN_TEMPLATE))
+    assert template is not None
+    assert {template["Parameters"][f"{name}TagPrefix"]["Default"]
+            for name in ("Production", "Staging", "Development")} == prefixes
