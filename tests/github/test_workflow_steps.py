@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -835,3 +836,54 @@ def test_scan_with_the_db_reports_the_image(tmp_path: Path, trivy_cache_dir: Pat
     report = json.loads((tmp_path / "scangate-scan" / "trivy.json").read_text())
     assert report["ArtifactType"] == "container_image"
     assert report["Metadata"]["ImageID"].startswith("sha256:")
+
+
+def test_every_artifact_name_is_per_call_and_per_attempt() -> None:
+    """Artifact names are unique per run and an existing name fails the upload (upload-artifact
+    v4+ README): each name carries plan's call id and the uploading job's run attempt, so two
+    calls in one run and "Re-run failed jobs" never collide."""
+    text = WORKFLOW.read_text(encoding="utf-8")
+    names = re.findall(r"^\s+(?:name|artifact-name): (scangate-[a-z]+-.*)$", text, re.M)
+    assert {n.split("-")[1] for n in names} == {"image", "scan", "reports", "push"}, names
+    for name in names:
+        assert name.endswith("-${{ needs.plan.outputs.call }}-${{ github.run_attempt }}"), name
+    for pattern in re.findall(r"^\s+pattern: (scangate-.*)$", text, re.M):
+        assert "${{ needs.plan.outputs.call }}" in pattern, pattern
+
+
+def test_push_tags_with_this_jobs_attempt(tmp_path: Path) -> None:
+    """The default tag is scangate image-tag's, with the push job's own run attempt (a re-run
+    never reuses an immutable tag); scangate push gets the scanned archive, its sha256, the
+    image ID and the gate's decision."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = bin_dir / "calls.jsonl"
+    stub = bin_dir / "scangate"
+    stub.write_text(
+        "#!/usr/bin/env bash\n"
+        f"jq -cn '$ARGS.positional' --args -- \"$@\" >>'{calls}'\n"
+        'case "$1" in\n'
+        '  image-tag) echo "prod-tag-from-scangate" ;;\n'
+        '  push) out=""; while [ $# -gt 0 ]; do [ "$1" = --output ] && out=$2; shift; done\n'
+        '        echo \'{"image-uri": "r/x@sha256:1"}\' >"$out" ;;\n'
+        "esac\n"
+    )
+    stub.chmod(0o755)
+    image = tmp_path / "scangate-image"
+    image.mkdir()
+    (image / "image.json").write_text(json.dumps({"tarball-sha256": "ab" * 32}))
+    env = {"SCANGATE": str(stub), "REGISTRY": "127.0.0.1:5000", "REPOSITORY": "api",
+           "REGION": "eu-west-1", "INPUT_IMAGE_TAG": "", "TAG_ENVIRONMENT": "prod",
+           "IMAGE_NAME": "api", "IMAGE_ID": "sha256:" + "c" * 64, "GITHUB_RUN_ATTEMPT": "3"}
+    step = run_script(_script("push", "Push the scanned tarball"), env, tmp_path)
+    assert step.returncode == 0, step.output
+    image_tag, push = (json.loads(line) for line in calls.read_text().splitlines())
+    assert image_tag == ["image-tag", "--environment", "prod", "--sha", SHA, "--run", "42",
+                         "--attempt", "3"]
+    value = dict(zip(push[1::2], push[2::2], strict=False))
+    assert push[0] == "push"
+    assert value["--tag"] == "prod-tag-from-scangate"
+    assert value["--archive-sha256"] == "ab" * 32
+    assert value["--image-id"] == "sha256:" + "c" * 64
+    assert value["--decision"].endswith("scangate-reports/summary.json")
+    assert value["--repository"] == "127.0.0.1:5000/api"
