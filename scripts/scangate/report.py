@@ -218,6 +218,11 @@ def _report_from_head(head: trivy_json.TrivyHead | trivy_json.StrictHead
     metadata = head.Metadata or {}
     if not isinstance(metadata, dict):
         raise _fail(path, "Metadata is not an object")
+    # The image's identity (ImageID, RepoTags, RepoDigests) is read from here and checked by
+    # `scangate push`: it must be what Trivy would read too.
+    _check_keys(metadata, trivy_json.METADATA_KEYS, path, "Metadata")
+    if isinstance(metadata.get("OS"), dict):
+        _check_keys(metadata["OS"], trivy_json.OS_KEYS, path, "Metadata.OS")
     return Report(
         path=path,
         index=index,

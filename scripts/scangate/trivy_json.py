@@ -145,6 +145,9 @@ SECRET_KEYS = frozenset({"RuleID", "Category", "Severity", "Title", "StartLine",
 MISCONFIGURATION_KEYS = frozenset({"Type", "ID", "AVDID", "Title", "Description", "Message",
                                    "Namespace", "Query", "Resolution", "Severity", "PrimaryURL",
                                    "References", "Status", "Layer", "CauseMetadata", "Traces"})
+METADATA_KEYS = frozenset({"Size", "OS", "ImageID", "DiffIDs", "RepoTags", "RepoDigests",
+                           "ImageConfig", "Layers", "Reference"})
+OS_KEYS = frozenset({"Family", "Name", "EOSL", "Extended"})
 MODIFIED_FINDING_KEYS = frozenset({"Type", "Status", "Statement", "Source", "Finding"})
 CAUSE_KEYS = frozenset({"StartLine", "EndLine"})
 

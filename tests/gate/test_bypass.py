@@ -287,3 +287,15 @@ def test_trivy_itself_reads_keys_ignoring_case(tmp_path: Path,
         '"vulnerabilities"', '"Vulnerabilities"').replace('"\\u017feverity"', '"Severity"')
     report.write_text(fixed)
     assert main(["gate", "--report", str(report), "--quiet"]) == 1
+
+
+@pytest.mark.parametrize(("key", "where"), [("imageid", None), ("REPOTAGS", None),
+                                            ("family", "OS")])
+def test_image_identity_keys_in_another_case_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, where: str | None,
+) -> None:
+    doc = image_report([vuln(severity="LOW")])
+    target = doc["Metadata"] if where is None else doc["Metadata"][where]
+    target[key] = "sha256:" + "0" * 64 if key == "imageid" else ["other"]
+    assert gate(tmp_path, doc)[0] == 2
+    assert "not spelled as Trivy writes it" in capsys.readouterr().err
