@@ -94,10 +94,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"scangate: notify: {exc.message}", file=sys.stderr)
     if args.sns_topic_arn:
         from scangate.aws.identity import session_from_args
-        from scangate.aws.sns import publish
+        from scangate.aws.sns import check_topic_arn, publish
 
         try:
-            session = session_from_args(args)
+            # The role is assumed in the topic's region, where the message is published.
+            session = session_from_args(args, check_topic_arn(args.sns_topic_arn))
             message_id = publish(args.sns_topic_arn, message.headline, message.text(),
                                  {"decision": summary.decision}, session=session)
             _say(f"published to {args.sns_topic_arn} (MessageId {message_id})")

@@ -94,18 +94,10 @@ def _progress(message: str) -> None:
     print(f"scangate: securityhub: {message}", file=sys.stderr)
 
 
-def _destination(args: argparse.Namespace, session: Any) -> Any:
-    from scangate.aws.asff import Destination, default_product_arn
-    from scangate.aws.clients import (
-        AWS_FAILURES,
-        client,
-        describe,
-        partition_for,
-        resolve_region,
-    )
+def _region(args: argparse.Namespace) -> str:
+    """The import's region: the product's, else --region, else the environment or config."""
+    from scangate.aws.clients import resolve_region
 
-    if args.account_id is not None and not _ACCOUNT.fullmatch(args.account_id):
-        raise UsageError(f"--account-id {args.account_id!r} is not a 12-digit AWS account id")
     region = args.region
     if args.product_arn:
         match = _PRODUCT_ARN.fullmatch(args.product_arn)
@@ -116,7 +108,13 @@ def _destination(args: argparse.Namespace, session: Any) -> Any:
             raise UsageError(f"--product-arn is in {match['region']} but --region is {region}: "
                              "findings are imported in the product's region")
         region = match["region"]
-    region = resolve_region(region)
+    return resolve_region(region)
+
+
+def _destination(args: argparse.Namespace, region: str, session: Any) -> Any:
+    from scangate.aws.asff import Destination, default_product_arn
+    from scangate.aws.clients import AWS_FAILURES, client, describe, partition_for
+
     account = args.account_id
     if account is None:
         if args.dry_run:
@@ -178,14 +176,18 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.asff_out, "--asff-out")
         if os.path.realpath(args.asff_out) in {os.path.realpath(p) for p in args.report}:
             raise UsageError(f"{args.asff_out}: --asff-out would overwrite an input report")
+    if args.account_id is not None and not _ACCOUNT.fullmatch(args.account_id):
+        raise UsageError(f"--account-id {args.account_id!r} is not a 12-digit AWS account id")
     identity = _identity(args)
+    region = _region(args)
     reports = load_reports(args.report)
     session = None
     if not args.dry_run:
         from scangate.aws.identity import session_from_args
 
-        session = session_from_args(args, args.region)
-    destination = _destination(args, session)
+        # The role is assumed in the import's region (STS has no default region).
+        session = session_from_args(args, region)
+    destination = _destination(args, region, session)
 
     from scangate.aws.asff import build_records, resources_of
     from scangate.aws.clients import client
