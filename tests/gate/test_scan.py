@@ -312,3 +312,16 @@ def test_inline_ignore_comments_in_a_checkout_are_refused_for_misconfig_scans(
     # Vulnerability and secret scans do not obey such comments: not refused.
     assert _scan("--fs", str(project), "--output", str(out), "--scanners", "vuln,secret",
                  cache=trivy_cache_dir) == 0
+
+
+def test_only_comments_in_files_trivy_checks_count_as_inline_ignores(tmp_path: Path) -> None:
+    from scangate.commands.scan import find_inline_ignore
+
+    (tmp_path / "README.md").write_text("Never write # trivy:ignore:DS-0001 here.\n")
+    (tmp_path / "scan.py").write_text('MARK = b"# trivy:ignore"\n')
+    (tmp_path / "values.yaml").write_text("name: trivy:ignore-me\n")
+    assert find_inline_ignore(str(tmp_path)) is None
+    sub = tmp_path / "infra"
+    sub.mkdir()
+    (sub / "main.tf").write_text('resource "x" "y" {\n  a = 1 // tfsec:ignore:aws-s3\n}\n')
+    assert find_inline_ignore(str(tmp_path)) == (os.path.join("infra", "main.tf"), 2)
