@@ -59,7 +59,7 @@ def table_definition() -> dict[str, Any]:
                                   "BillingMode")}
 
 
-def manifest(number: int) -> str:
+def _manifest(number: int) -> str:
     config = "sha256:" + hashlib.sha256(f"config-{number}".encode()).hexdigest()
     return json.dumps({
         "schemaVersion": 2,
@@ -129,17 +129,19 @@ class World:
             ecr.create_repository(repositoryName=repository)
         except ecr.exceptions.RepositoryAlreadyExistsException:
             pass
-        digest = str(ecr.put_image(repositoryName=repository, imageManifest=manifest(number),
+        digest = str(ecr.put_image(repositoryName=repository, imageManifest=_manifest(number),
                                    imageTag=tag)["image"]["imageId"]["imageDigest"])
         self.images[digest] = (repository, number, tag)
         return digest
 
-    def scan(self, digest: str, findings: list[dict[str, Any]], completed: dt.datetime) -> None:
+    def scan(self, digest: str, findings: list[dict[str, Any]], completed: dt.datetime,
+             manifest: str | None = None) -> None:
         """A new scan result for the image (see the module docstring for why it is re-put)."""
         repository, number, tag = self.images[digest]
         ecr = boto3.client("ecr")
         ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])
-        ecr.put_image(repositoryName=repository, imageManifest=manifest(number), imageTag=tag)
+        ecr.put_image(repositoryName=repository, imageManifest=manifest or _manifest(number),
+                      imageTag=tag)
         ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
         counts: dict[str, int] = {}
         for finding in findings:
