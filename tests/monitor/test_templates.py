@@ -105,3 +105,33 @@ def test_runtime_and_handler_match_the_package() -> None:
     assert _resource("aws_lambda_event_source_mapping", "events")[
         "function_response_types"] == ["ReportBatchItemFailures"]
     assert Path(REPO_ROOT / "scripts" / "scangate" / "monitor" / "handler.py").exists()
+
+
+CODEBUILD = REPO_ROOT / "templates" / "codebuild"
+
+
+def test_codebuild_project_is_lint_clean_and_its_role_has_no_wildcard_action() -> None:
+    tool = REPO_ROOT / ".venv" / "bin" / "cfn-lint"
+    project = CODEBUILD / "project.yaml"
+    result = subprocess.run([str(tool), "--include-checks", "I", "--", str(project)],
+                            capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+    import yaml
+
+    from tests.monitor.world import _CfnLoader
+
+    doc = yaml.load(project.read_text(encoding="utf-8"), Loader=_CfnLoader)
+    statements = doc["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"]
+    actions = []
+    for statement in statements:
+        if "If" in statement:  # !If [condition, statement, !Ref AWS::NoValue]
+            statement = statement["If"][1]
+        found = statement["Action"]
+        actions += [found] if isinstance(found, str) else found
+    assert actions and all("*" not in a for a in actions), actions
+    variables = {v["Name"] for v in doc["Resources"]["Project"]["Properties"]["Environment"][
+        "EnvironmentVariables"]}
+    buildspec = (CODEBUILD / "buildspec.yml").read_text(encoding="utf-8")
+    for name in variables:
+        assert f"${name}" in buildspec or f"${{{name}" in buildspec, name
