@@ -287,7 +287,11 @@ def write_fake_scangate(bin_dir: Path, exit_code: int, writes_summary: bool) -> 
     script.write_text(
         "#!/bin/sh\n"
         'if [ "$1" = --version ]; then echo "scangate test double"; exit 0; fi\n'
+        'if [ "$1" = image-tag ]; then echo staging-0123456-1-2; fi\n'
         'printf "%s\\n" "$*" >> "$SCANGATE_TEST_ARGS"\n'
+        # Every call, its arguments separated by US (\037), for the real parser to read back.
+        'for a in "$@"; do printf "%s\\037" "$a"; done >> "$SCANGATE_TEST_ARGS.argv"\n'
+        'echo >> "$SCANGATE_TEST_ARGS.argv"\n'
         f"prev=\n{write}\n"
         f"exit {exit_code}\n", encoding="utf-8")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
@@ -591,3 +595,46 @@ def test_security_hub_imports_the_pushed_image_and_archives_what_is_gone() -> No
     assert pipeline_jobs(inputs, unprotected)["scangate-securityhub"] == "never"
     assert pipeline_jobs({**inputs, "securityhub": False},
                          BRANCH_PIPELINE)["scangate-securityhub"] == "never"
+
+
+@pytest.mark.parametrize("job_name", ["report", "push", "securityhub", "notify"])
+def test_every_scangate_call_of_a_job_parses_with_the_real_cli(
+    tmp_path: Path, job_name: str,
+) -> None:
+    """The arguments each job passes to scangate (every input on) are accepted by scangate's
+    own parser (`scangate._cli.build_parser`), so a renamed or removed option fails here, not in
+    a user's pipeline. The calls are recorded by the test double above, then parsed for real."""
+    from scangate._cli import build_parser
+
+    inputs = {"push": True, "securityhub": True, "registry": "123456789012.dkr.ecr.eu-west-1"
+              ".amazonaws.com", "aws-region": "eu-west-1", "ecr-repository": "team/app",
+              "push-role-arn": "arn:aws:iam::123456789012:role/push",
+              "securityhub-role-arn": "arn:aws:iam::123456789012:role/publish",
+              "gate-role-arn": "arn:aws:iam::123456789012:role/gate",
+              "sns-topic-arn": "arn:aws:sns:eu-west-1:123456789012:alerts",
+              "thresholds-ssm-prefix": "/scangate/limits", "policy": ".scangate/policy.yaml",
+              "fail-on": "HIGH", "max-critical": "0", "max-high": "5", "max-medium": "20",
+              "max-low": "100", "max-unknown": "100", "ignore-unfixed": True,
+              "image-tag": "release-1"}
+    job = glci.merged_job(jobs_of(inputs), f"scangate-{job_name}")
+    job["variables"]["SCANGATE_SOURCE"] = ""
+    out = tmp_path / "scangate-out" / "scangate"
+    out.mkdir(parents=True)
+    (out / "gate-exit-code").write_text("1\n", encoding="utf-8")
+    (out / "summary.json").write_text('{"decision": "fail"}', encoding="utf-8")
+    write_fake_scangate(tmp_path / "bin", 0, writes_summary=True)
+    env = {"SCANGATE_ID_TOKEN": "a.b.c", "CI_COMMIT_SHA": "0" * 40, "CI_PIPELINE_ID": "1",
+           "CI_JOB_ID": "2", "SCANGATE_IMAGE_ID": "sha256:" + "1" * 64,
+           "SCANGATE_IMAGE_ARCHIVE_SHA256": "2" * 64, "CI_PROJECT_NAME": "app"}
+    result = run_job_script(job, tmp_path, tmp_path / "bin", env)
+    assert result.returncode == 0, result.stderr
+    calls = [line.split("\037")[:-1] for line in
+             (tmp_path / "args.argv").read_text(encoding="utf-8").splitlines()]
+    commands = [argv[0] for argv in calls]
+    assert job_name.replace("report", "gate") in commands, commands
+    parser = build_parser()
+    for argv in calls:
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"scangate refuses the {job_name} job's call: {argv}")
