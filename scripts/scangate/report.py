@@ -50,6 +50,9 @@ class _Input:
 
     def __init__(self, data: trivy_json.Buffer) -> None:
         self.data = data
+        # Vulnerability keys of a newer Trivy met in this report (see
+        # trivy_json.strict_vulnerability_decoder).
+        self.learned_keys: frozenset[str] = frozenset()
 
     def release(self) -> None:
         if isinstance(self.data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
@@ -171,10 +174,11 @@ def _check_keys(entry: dict[str, Any], known: frozenset[str], path: str, where: 
         raise _misspelled(path, where, *hit)
 
 
-def _lenient_vulnerability(raw: msgspec.Raw, path: str,
+def _lenient_vulnerability(raw: msgspec.Raw, source: _Input, path: str,
                            where: str) -> trivy_json.TrivyVulnerability:
     """A vulnerability with a key the strict type does not list: refuse it if the key is one
-    of Trivy's in another spelling, else read it (a field newer Trivy versions added)."""
+    of Trivy's in another spelling, else read it (a field newer Trivy versions added) and let
+    the strict decoder accept that key from now on."""
     try:
         keys = trivy_json.KEYS_DECODER.decode(raw)
     except msgspec.MsgspecError as exc:
@@ -182,6 +186,7 @@ def _lenient_vulnerability(raw: msgspec.Raw, path: str,
     hit = trivy_json.misspelled_key(keys, trivy_json.VULNERABILITY_KEYS)
     if hit:
         raise _misspelled(path, where, *hit)
+    source.learned_keys |= keys.keys() - trivy_json.VULNERABILITY_KEYS
     return trivy_json.VULNERABILITY_DECODER.decode(raw)
 
 
@@ -309,7 +314,7 @@ def _read_result(report: Report, result: trivy_json.TrivyResult, source: _Input,
     # Findings are read wherever they appear, whatever the class says: never drop a finding
     # because a result is labelled oddly.
     findings = report.findings
-    decode = trivy_json.STRICT_VULNERABILITY_DECODER.decode
+    decode = trivy_json.strict_vulnerability_decoder(source.learned_keys).decode
     read = 0
     vuln: trivy_json.TrivyVulnerability
     for number, raw in enumerate(vulns):
@@ -319,7 +324,9 @@ def _read_result(report: Report, result: trivy_json.TrivyResult, source: _Input,
             if not trivy_json.is_unknown_field(exc):
                 raise _fail(report.path, trivy_json.explain(
                     exc, f"{where}.Vulnerabilities[{number}]")) from None
-            vuln = _lenient_vulnerability(raw, report.path, f"{where}.Vulnerabilities[{number}]")
+            vuln = _lenient_vulnerability(raw, source, report.path,
+                                          f"{where}.Vulnerabilities[{number}]")
+            decode = trivy_json.strict_vulnerability_decoder(source.learned_keys).decode
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise _not_json(report.path, f"{where}.Vulnerabilities[{number}]: {exc}") from None
         except RecursionError:

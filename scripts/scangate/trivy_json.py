@@ -12,6 +12,7 @@ typed, so a wrong shape is caught here and explained by :func:`explain`.
 from __future__ import annotations
 
 import codecs
+import functools
 import mmap
 import re
 from typing import Any
@@ -123,6 +124,28 @@ VULNERABILITY_DECODER = msgspec.json.Decoder(TrivyVulnerability)
 STRICT_VULNERABILITY_DECODER = msgspec.json.Decoder(StrictVulnerability)
 KEYS_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
 LIST_OF_KEYS_DECODER = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
+
+
+# More keys than this and a report is not a newer Trivy's: the lenient path reads it, slowly.
+_MAX_LEARNED_KEYS = 64
+
+
+@functools.cache
+def strict_vulnerability_decoder(
+    learned: frozenset[str] = frozenset(),
+) -> msgspec.json.Decoder[StrictVulnerability]:
+    """The strict decoder, also accepting ``learned``: keys a newer Trivy writes that are not
+    any of the known ones in another spelling. Learning them once per report keeps a report
+    from a newer Trivy on the fast path instead of checking every row the slow way."""
+    if not learned or len(learned) > _MAX_LEARNED_KEYS:
+        return STRICT_VULNERABILITY_DECODER
+    extra = msgspec.defstruct(
+        "StrictVulnerabilityWithNewerFields",
+        [(f"learned_{n}", msgspec.Raw, msgspec.field(default=msgspec.Raw(), name=key))
+         for n, key in enumerate(sorted(learned))],
+        bases=(StrictVulnerability,), forbid_unknown_fields=True, gc=False)
+    decoder: msgspec.json.Decoder[StrictVulnerability] = msgspec.json.Decoder(extra)
+    return decoder
 
 
 def is_unknown_field(error: msgspec.ValidationError) -> bool:

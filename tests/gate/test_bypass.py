@@ -299,3 +299,17 @@ def test_image_identity_keys_in_another_case_are_refused(
     target[key] = "sha256:" + "0" * 64 if key == "imageid" else ["other"]
     assert gate(tmp_path, doc)[0] == 2
     assert "not spelled as Trivy writes it" in capsys.readouterr().err
+
+
+def test_a_newer_trivys_field_is_learned_and_a_later_misspelling_still_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = [vuln(f"CVE-2024-{n:04d}", severity="LOW", NewerTrivyField=n) for n in range(5)]
+    doc = json.dumps(image_report(rows))
+    assert gate(tmp_path, json.loads(doc))[0] == 0
+    # The fifth row also carries "severity": Go would read CRITICAL there.
+    tampered = doc.replace('"NewerTrivyField": 4', '"NewerTrivyField": 4, "severity": "CRITICAL"')
+    report = tmp_path / "tampered.json"
+    report.write_text(tampered)
+    assert main(["gate", "--report", str(report), "--quiet"]) == 2
+    assert "Vulnerabilities[4]: key 'severity'" in capsys.readouterr().err
