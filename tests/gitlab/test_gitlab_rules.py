@@ -11,6 +11,7 @@ it encodes. The rendering is glci.interpolate: GitLab's
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
@@ -288,6 +289,9 @@ def write_fake_scangate(bin_dir: Path, exit_code: int, writes_summary: bool) -> 
         "#!/bin/sh\n"
         'if [ "$1" = --version ]; then echo "scangate test double"; exit 0; fi\n'
         'if [ "$1" = image-tag ]; then echo staging-0123456-1-2; fi\n'
+        'if [ "$1" = scan ]; then for a in "$@"; do if [ "$prev" = --output ]; then '
+        'printf \'{"Metadata": {"ImageID": "%s"}}\' "$SCANGATE_IMAGE_ID" > "$a"; fi; '
+        'prev=$a; done; fi\n'
         'printf "%s\\n" "$*" >> "$SCANGATE_TEST_ARGS"\n'
         # Every call, its arguments separated by US (\037), for the real parser to read back.
         'for a in "$@"; do printf "%s\\037" "$a"; done >> "$SCANGATE_TEST_ARGS.argv"\n'
@@ -597,7 +601,7 @@ def test_security_hub_imports_the_pushed_image_and_archives_what_is_gone() -> No
                          BRANCH_PIPELINE)["scangate-securityhub"] == "never"
 
 
-@pytest.mark.parametrize("job_name", ["report", "push", "securityhub", "notify"])
+@pytest.mark.parametrize("job_name", ["scan", "report", "push", "securityhub", "notify"])
 def test_every_scangate_call_of_a_job_parses_with_the_real_cli(
     tmp_path: Path, job_name: str,
 ) -> None:
@@ -622,10 +626,17 @@ def test_every_scangate_call_of_a_job_parses_with_the_real_cli(
     out.mkdir(parents=True)
     (out / "gate-exit-code").write_text("1\n", encoding="utf-8")
     (out / "summary.json").write_text('{"decision": "fail"}', encoding="utf-8")
+    (out / "image.tar.gz").write_bytes(b"an archive")
     write_fake_scangate(tmp_path / "bin", 0, writes_summary=True)
+    # The scan job with trivy-sha256 empty runs the trivy on PATH: a double of its --version.
+    trivy = tmp_path / "bin" / "trivy"
+    trivy.write_text("#!/bin/sh\necho 'Version: 0.75.0'\n", encoding="utf-8")
+    trivy.chmod(0o755)
+    job["variables"]["SCANGATE_TRIVY_SHA256"] = ""
     env = {"SCANGATE_ID_TOKEN": "a.b.c", "CI_COMMIT_SHA": "0" * 40, "CI_PIPELINE_ID": "1",
            "CI_JOB_ID": "2", "SCANGATE_IMAGE_ID": "sha256:" + "1" * 64,
-           "SCANGATE_IMAGE_ARCHIVE_SHA256": "2" * 64, "CI_PROJECT_NAME": "app"}
+           "SCANGATE_IMAGE_ARCHIVE_SHA256": hashlib.sha256(b"an archive").hexdigest(),
+           "CI_PROJECT_NAME": "app"}
     result = run_job_script(job, tmp_path, tmp_path / "bin", env)
     assert result.returncode == 0, result.stderr
     calls = [line.split("\037")[:-1] for line in
