@@ -263,8 +263,8 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
     """A push to main of acme/service, a repository that cannot read ours and has no Code
     Security: the clean image PASSES (the refused SARIF upload is a warning), is pushed under a
     `prod-` tag to the registry, which then holds exactly the scanned image, and Security Hub
-    gets its findings as the pushed image. Deploy starts only after the push (there is no
-    Kubernetes here, so it stops at kubectl). No Slack message for a pass."""
+    gets its findings as the pushed image (by digest). Deploy starts only after the push (there
+    is no Kubernetes here, so it stops at kubectl). No Slack message for a pass."""
     httpserver.expect_request("/slack-hook", method="POST").respond_with_data("ok")
     caller, sha = _caller_repo(tmp_path, package_index, "requirements.txt")
     payload = {"ref": "refs/heads/main", "after": sha,
@@ -301,7 +301,12 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     findings = hub.get_findings(MaxResults=100)["Findings"]
     assert findings, "no finding reached Security Hub"
-    assert {r["Type"] for f in findings for r in f["Resources"]} == {"AwsEcrContainerImage"}
+    # The resource is the pushed image by digest. This registry is not ECR, so scangate names
+    # it `Container` REGISTRY/REPO@DIGEST; the AwsEcrContainerImage form for ECR hosts is
+    # tested in tests/aws.
+    assert {(r["Type"], r["Id"]) for f in findings for r in f["Resources"]} == {
+        ("Container", pushed["image-uri"])
+    }
 
 
 def test_a_corrupted_cached_trivy_fails_closed_for_every_image(
