@@ -177,12 +177,16 @@ def test_checkov_reports_no_failed_check(directory: str, framework: str) -> None
 
 def _reason_in_source(skipped: dict[str, Any]) -> bool:
     """checkov drops the reason of some inline skips from its JSON; find it in the file."""
-    path = TEMPLATES / skipped["repo_file_path"].lstrip("/")
-    if not path.exists():
-        path = next(TEMPLATES.rglob(Path(skipped["file_path"]).name))
+    # checkov names the file relative to the scanned directory (/main.tf, /monitoring/main.tf).
+    relative = skipped["file_path"].lstrip("/")
+    paths = [TEMPLATES / scanned / relative for scanned in ("aws", "terraform", "k8s")
+             if (TEMPLATES / scanned / relative).is_file()]
     pattern = rf"{skipped['check_id']}\s*[:=]\s*\S.{{10,}}"
-    return re.search(pattern, path.read_text(encoding="utf-8")) is not None or (
-        re.search(rf"id: {skipped['check_id']}\s*\n\s*comment: \S", path.read_text()) is not None
+    return any(
+        re.search(pattern, path.read_text(encoding="utf-8")) is not None
+        or re.search(rf"id: {skipped['check_id']}\s*\n\s*comment: \S", path.read_text())
+        is not None
+        for path in paths
     )
 
 
