@@ -40,6 +40,12 @@ fi
 if [ -n "${INPUT_PRODUCT_ARN:-}" ]; then
   args+=(--product-arn "$INPUT_PRODUCT_ARN")
 fi
+if [ -n "${INPUT_PUSH_RESULT:-}" ]; then
+  args+=(--push-result "$INPUT_PUSH_RESULT")
+fi
+if [ -n "${INPUT_REPOSITORY:-}" ]; then
+  args+=(--repository "$INPUT_REPOSITORY")
+fi
 flag archive-missing "${INPUT_ARCHIVE_MISSING:-false}"
 flag dry-run "${INPUT_DRY_RUN:-false}"
 asff=${INPUT_ASFF_OUT:-${RUNNER_TEMP:?}/scangate-asff.json}
