@@ -148,7 +148,12 @@ def test_clean_variant_passes_pushes_the_scanned_image_and_pins_it(
     _assert_valid_outputs(run)
     # Findings went to Security Hub (moto) as well: the clean image has LOW/MEDIUM OS findings.
     assert record["securityhub_imported"] == summary["findings_total"] > 0
-    assert [s["status"] for s in record["steps"]] == ["ok"] * 8
+    assert [s["status"] for s in record["steps"]] == ["ok"] * 9
+    # The monitoring step: the pushed digest, rescanned with a new CRITICAL, turned FAIL once.
+    assert record["monitor"]["digest"] == digest
+    assert record["monitor"]["decision_before"] == "pass"
+    assert record["monitor"]["decision_after"] == "fail"
+    assert len(record["monitor"]["alerts"]) == 1 and record["monitor"]["dead_letters"] == 0
 
 
 def test_vulnerable_variant_is_stopped_at_the_gate_and_pushes_nothing(
@@ -180,7 +185,8 @@ def test_vulnerable_variant_is_stopped_at_the_gate_and_pushes_nothing(
     # Findings of a stopped release are imported too: they are the ones to fix.
     assert record["securityhub_imported"] == summary["findings_total"]
     assert record["securityhub_by_severity"]["CRITICAL"] >= 1
-    assert [s["status"] for s in record["steps"]][-2:] == ["skipped", "skipped"]
+    assert [s["status"] for s in record["steps"]][-3:] == ["skipped"] * 3
+    assert record["monitor"] is None
 
 
 def test_a_pushed_tag_is_never_overwritten(

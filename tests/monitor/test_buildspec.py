@@ -138,9 +138,11 @@ def _run_build(world: World, workdir: Path, findings: list[dict[str, Any]]) -> t
          "application/vnd.oci.image.manifest.v1+json",
          f"http://{REGISTRY}/v2/{repository}/manifests/{push['image-digest']}"],
         capture_output=True, text=True, check=True).stdout
-    [tag] = [t for t in push["tags"]]
-    digest = ecr.put_image(repositoryName=repository, imageManifest=manifest,
-                           imageTag=tag)["image"]["imageId"]["imageDigest"]
+    [tag] = push["tags"]
+    # PutImage's imageDigest: the digest of the manifest, as ECR records the pushed image.
+    digest = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag,
+                           imageDigest=push["image-digest"])["image"]["imageId"]["imageDigest"]
+    assert digest == push["image-digest"]
     world.images[digest] = (repository, 0, tag)
     world.scan(digest, findings, dt.datetime(2026, 4, 1, tzinfo=dt.UTC), manifest=manifest)
     return build, build.phase("post_build")

@@ -156,6 +156,9 @@ def test_new_critical_on_a_deployed_image_alerts_even_when_still_failing(world: 
      "scan-status 'FAILED'"),
     (json.dumps({k: v for k, v in samples.INSPECTOR2_SCAN.items() if k != "detail"}),
      "no 'detail'"),
+    (json.dumps({k: v for k, v in samples.retarget(
+        samples.ECR_IMAGE_SCAN, repository=REPO, digest="sha256:" + "a" * 64).items()
+        if k not in ("account", "resources")}), "no 'account' (nor a resource ARN"),
 ])
 def test_malformed_events_go_to_the_dead_letter_queue_with_the_reason(
         world: World, body: str, reason: str) -> None:
@@ -164,6 +167,17 @@ def test_malformed_events_go_to_the_dead_letter_queue_with_the_reason(
     [dead] = world.drain(world.dlq_url)
     assert dead["Body"] == body
     assert reason in dead["MessageAttributes"]["reason"]["StringValue"]
+
+
+def test_the_account_comes_from_the_resource_arn_when_the_event_has_none(
+        world: World) -> None:
+    proc = world.processor()
+    digest = world.push(REPO, 1, "1.0")
+    world.scan(digest, [], T0)
+    event = samples.retarget(samples.ECR_IMAGE_SCAN, repository=REPO, digest=digest)
+    del event["account"]
+    assert handler.handle(proc, sqs_event([json.dumps(event)])) == {"batchItemFailures": []}
+    assert proc.store.state(f"123456789012/{REPO}@{digest}") is not None
 
 
 def test_a_failing_record_is_retried_alone_then_dead_lettered(world: World) -> None:

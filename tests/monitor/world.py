@@ -19,11 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
 from scangate.monitor.processor import Config, Processor
 from scangate.monitor.store import Store
 
 from tests.support.moto_server import MotoServer
+from tools.demo.monitor import (  # noqa: F401 - re-exported
+    _CfnLoader,
+    cfn_template,
+    table_definition,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CFN = REPO_ROOT / "templates" / "aws" / "scangate-monitoring.yaml"
@@ -31,32 +35,6 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 POLICY_NAME = "/scangate/monitor/policy"
 TABLE = "scangate-monitor"
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation YAML: short-form intrinsics (!Ref, !Sub, ...) become plain values."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node, deep=True)}
-    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
-def cfn_template() -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.load(CFN.read_text(encoding="utf-8"), Loader=_CfnLoader)
-    return doc
-
-
-def table_definition() -> dict[str, Any]:
-    props = cfn_template()["Resources"]["Table"]["Properties"]
-    return {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
-                                  "BillingMode")}
 
 
 def _manifest(number: int) -> str:
@@ -141,7 +119,7 @@ class World:
         ecr = boto3.client("ecr")
         ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])
         ecr.put_image(repositoryName=repository, imageManifest=manifest or _manifest(number),
-                      imageTag=tag)
+                      imageTag=tag, imageDigest=digest)
         ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
         counts: dict[str, int] = {}
         for finding in findings:

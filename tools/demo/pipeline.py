@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tools import pkgindex, trivydb
-from tools.demo import registry
+from tools.demo import monitor, registry
 from tools.demo.console import Progress, Say
 from tools.demo.procs import REPO_ROOT, SETUP_HINT, DemoError, Runner, aws_env, moto_server, tool
 
@@ -44,7 +44,7 @@ OUTPUT_FILES = (
     "demo.json",
 )
 OUTPUT_DIRS = ("k8s", "logs")
-STEPS = 8
+STEPS = 9
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,7 @@ class Demo:
     securityhub_by_severity: dict[str, int] = field(default_factory=dict)
     pushed: registry.PushedImage | None = None
     manifests: list[str] = field(default_factory=list)
+    monitor: dict[str, Any] = field(default_factory=dict)
 
     def report(self, name: str) -> Path:
         return self.options.reports_dir / name
@@ -505,9 +506,13 @@ def run_steps(demo: Demo, progress: Progress) -> int:
             push(demo, say)
         with progress.step("pin the Kubernetes manifests to the pushed digest") as say:
             pin(demo, say)
+        with progress.step("watch the registry: a new CVE turns the deployed image FAIL "
+                           "(monitor, local moto server)") as say:
+            monitor.step(demo, say)
     else:
         progress.skip("push to the registry", "the gate failed, so nothing is pushed")
         progress.skip("pin the Kubernetes manifests", "nothing was pushed")
+        progress.skip("watch the registry", "nothing was pushed")
     return demo.gate_code
 
 
@@ -530,5 +535,6 @@ def record(demo: Demo, progress: Progress, exit_code: int, error: str | None) ->
         "pushed": demo.pushed.by_digest if demo.pushed else None,
         "digest": demo.pushed.digest if demo.pushed else None,
         "manifests": demo.manifests,
+        "monitor": demo.monitor or None,
         "steps": progress.timings,
     }

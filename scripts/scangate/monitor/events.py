@@ -25,6 +25,7 @@ _REPO_NAME = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-
 _REPO_ARN = re.compile(r"arn:aws[a-z-]*:ecr:[a-z0-9-]+:(?P<account>[0-9]{12}):repository/"
                        r"(?P<name>.+)")
 _ACCOUNT = re.compile(r"[0-9]{12}")
+_ARN_ACCOUNT = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(?P<account>[0-9]{12}):")
 
 OWN_SOURCE = "scangate.monitor"
 DEPLOYED = "Scangate Image Deployed"
@@ -108,9 +109,7 @@ def parse(event: object) -> Action:
     detail = _field(event, "detail", where)
     if not isinstance(detail, dict):
         raise MalformedEvent(f"{where}: detail is not an object")
-    account = _text(_field(event, "account", where), f"{where}: account")
-    if not _ACCOUNT.fullmatch(account):
-        raise MalformedEvent(f"{where}: account {account[:40]!r} is not a 12-digit account id")
+    account = _account(event, detail, where)
     if (source, kind) == ("aws.ecr", "ECR Image Scan"):
         status = detail.get("scan-status")
         if status != "COMPLETE":
@@ -130,6 +129,26 @@ def parse(event: object) -> Action:
             return Evaluate(action.image, event_id, kind, deployed)
         return action
     raise MalformedEvent(f"unknown event: source {source[:80]!r}, detail-type {kind[:80]!r}")
+
+
+def _account(event: dict[str, Any], detail: dict[str, Any], where: str) -> str:
+    """The event's account; else the account of its resource ARNs or its registry-id.
+
+    EventBridge always sets ``account``; the fallbacks serve callers of PutEvents and emulators
+    that leave it out (moto's SQS target drops it)."""
+    found = {str(event["account"])} if "account" in event else set()
+    for resource in event.get("resources") or []:
+        match = _ARN_ACCOUNT.match(resource) if isinstance(resource, str) else None
+        if match and not found:
+            found.add(match["account"])
+    if not found and isinstance(detail.get("registry-id"), str):
+        found.add(detail["registry-id"])
+    if not found:
+        raise MalformedEvent(f"{where}: no 'account' (nor a resource ARN or registry-id)")
+    [account] = found
+    if not _ACCOUNT.fullmatch(account):
+        raise MalformedEvent(f"{where}: account {account[:40]!r} is not a 12-digit account id")
+    return account
 
 
 def _from_detail(detail: dict[str, Any], account: str, event_id: str, kind: str,
