@@ -222,3 +222,91 @@ def test_throttling_is_retried_with_backoff(world: World) -> None:
                                                   jitter=lambda: 1.0))
     assert store.state("123456789012/x@sha256:" + "0" * 64) is None
     assert store.counter.retries == 2 and waits == [0.5, 1.0]
+
+
+def test_enhanced_findings_from_the_documented_inspector_finding_are_judged(
+        world: World) -> None:
+    """ECR enhanced scanning answers DescribeImageScanFindings with Inspector's findings; the
+    documented Inspector2 Finding event's own finding is used as one (its severity raised)."""
+    proc = world.processor()
+    digest = world.push(REPO, 1, "1.0")
+    finding = json.loads(json.dumps(samples.INSPECTOR2_FINDING["detail"]))
+    finding["severity"] = "CRITICAL"
+    closed = json.loads(json.dumps(finding))
+    closed["status"], closed["findingArn"] = "CLOSED", closed["findingArn"] + "-closed"
+    closed["packageVulnerabilityDetails"]["vulnerabilityId"] = "CVE-2019-00000"
+    world.scan(digest, [], T0, enhanced=[finding, closed])
+    body = _event(samples.INSPECTOR2_FINDING, digest, "i")
+    assert handler.handle(proc, sqs_event([body])) == {"batchItemFailures": []}
+    state = proc.store.state(f"123456789012/{REPO}@{digest}")
+    assert state and state["decision"] == "fail" and state["counts"]["critical"] == 1
+    assert state["scan_type"] == "ENHANCED"
+    [item] = proc.store.inventory(f"123456789012/{REPO}@{digest}").values()
+    assert item["vulnerability_id"] == "CVE-2019-17498" and item["package"] == "libssh2"
+    assert item["installed_version"] == "1.4.3-12.amzn2.2"
+
+
+def test_slack_gets_the_same_alert_as_sns(world: World) -> None:
+    """The Slack webhook is a real HTTP server on loopback (scangate.notify allows http only
+    there); its URL comes from an SSM SecureString, as the templates configure it."""
+    import http.server
+    import threading
+
+    received: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/services/T000/B000/secret"
+        boto3.client("ssm").put_parameter(Name="/scangate/monitor/slack", Value=url,
+                                          Type="SecureString")
+        proc = world.processor(slack_parameter="/scangate/monitor/slack")
+        digest = world.push(REPO, 1, "1.0")
+        world.scan(digest, [basic_finding("CVE-2026-0001", "CRITICAL", "openssl")], T0)
+        handler.handle(proc, sqs_event([_event(samples.ECR_IMAGE_SCAN, digest, "s")]))
+    finally:
+        server.shutdown()
+    [payload] = received
+    [sns] = world.alerts()
+    assert payload["text"] == sns["Subject"]
+    assert "CVE-2026-0001 CRITICAL in openssl" in json.dumps(payload["blocks"])
+
+
+def test_metrics_are_embedded_metric_format(world: World) -> None:
+    """Each EMF document names its metrics and dimensions, and carries each as a top-level key
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/
+    CloudWatch_Embedded_Metric_Format_Specification.html)."""
+    proc = world.processor()
+    proc.metrics_stream = io.StringIO()
+    digest = world.push(REPO, 1, "1.0")
+    world.set_policy("thresholds:\n  critical: 0\n")
+    world.scan(digest, [basic_finding("CVE-2026-0001", "HIGH", "openssl")], T0)
+    handler.handle(proc, sqs_event([_event(samples.ECR_IMAGE_SCAN, digest, "m"),
+                                    json.dumps(samples.SCHEDULED)]))
+    documents = [json.loads(line) for line in proc.metrics_stream.getvalue().splitlines()]
+    names = set()
+    for document in documents:
+        [directive] = document["_aws"]["CloudWatchMetrics"]
+        assert isinstance(document["_aws"]["Timestamp"], int)
+        assert directive["Namespace"] == "Scangate/Monitor"
+        for dimension_set in directive["Dimensions"]:
+            assert all(isinstance(document[d], str) for d in dimension_set)
+        for metric in directive["Metrics"]:
+            assert isinstance(document[metric["Name"]], float)
+            names.add(metric["Name"])
+    image = next(d for d in documents if "Repository" in d)
+    assert image["FindingsHigh"] == 1.0 and image["ImageFailing"] == 0.0
+    assert image["ProcessingLatency"] > 0
+    assert {"FindingsCritical", "FailingDeployedImages", "DeployedImages"} <= names

@@ -113,7 +113,7 @@ class World:
         return digest
 
     def scan(self, digest: str, findings: list[dict[str, Any]], completed: dt.datetime,
-             manifest: str | None = None) -> None:
+             manifest: str | None = None, enhanced: list[dict[str, Any]] | None = None) -> None:
         """A new scan result for the image (see the module docstring for why it is re-put)."""
         repository, number, tag = self.images[digest]
         ecr = boto3.client("ecr")
@@ -132,6 +132,11 @@ class World:
                 "imageScanCompletedAt": completed.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "vulnerabilitySourceUpdatedAt": completed.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "findings": findings, "findingSeverityCounts": counts}}
+        if enhanced is not None:
+            # Enhanced scanning (Inspector): status ACTIVE, findings under enhancedFindings.
+            response["imageScanStatus"]["status"] = "ACTIVE"
+            response["imageScanFindings"]["enhancedFindings"] = enhanced
+            del response["imageScanFindings"]["findings"]
         body = json.dumps({"results": [response], "region": REGION}).encode()
         request = urllib.request.Request(
             self.moto.url + "/moto-api/static/ecr/scan-finding-results", data=body,
