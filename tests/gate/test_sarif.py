@@ -357,6 +357,8 @@ def test_categories_are_unique_as_github_compares_them(tmp_path: Path,
     ({"Severity": "CRITICAL", "SeveritySource": "nvd", "CVSS": {"nvd": {"V3Score": 0}}}, "9.5"),
     # Out of range in a hostile report: bounded.
     ({"Severity": "LOW", "SeveritySource": "nvd", "CVSS": {"nvd": {"V3Score": 99}}}, "10.0"),
+    ({"Severity": "LOW", "SeveritySource": "nvd",
+      "CVSS": {"nvd": {"V3Score": 10**400}}}, "10.0"),
     ({"Severity": "LOW", "SeveritySource": "nvd", "CVSS": {"nvd": {"V3Score": -4}}}, "0.1"),
     ({"Severity": "HIGH", "SeveritySource": "nvd", "CVSS": {"nvd": {"V3Score": "9.9"}}}, "8.0"),
     # UNKNOWN: Trivy writes 0.0 (GitHub: no security severity); kept a low alert instead.
