@@ -135,3 +135,72 @@ def test_codebuild_project_is_lint_clean_and_its_role_has_no_wildcard_action() -
     buildspec = (CODEBUILD / "buildspec.yml").read_text(encoding="utf-8")
     for name in variables:
         assert f"${name}" in buildspec or f"${{{name}" in buildspec, name
+
+
+def test_codebuild_terraform_role_equals_the_cloudformation_role() -> None:
+    import yaml
+
+    from tests.monitor.world import _CfnLoader
+
+    doc = yaml.load((CODEBUILD / "project.yaml").read_text(encoding="utf-8"),
+                    Loader=_CfnLoader)
+    cfn = {}
+    for statement in doc["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"][
+            "Statement"]:
+        if "If" in statement:
+            statement = statement["If"][1]
+        found = statement["Action"]
+        cfn[statement["Sid"]] = sorted([found] if isinstance(found, str) else found)
+    with (CODEBUILD / "terraform" / "main.tf").open(encoding="utf-8") as handle:
+        tf_doc = _unquote(dict(hcl2.load(handle)))
+    tf = {}
+    for block in tf_doc["data"]:
+        document = block.get("aws_iam_policy_document", {}).get("pipeline")
+        if not document:
+            continue
+        for statement in document["statement"]:
+            tf[statement["sid"]] = sorted(statement["actions"])
+        for dynamic in document.get("dynamic", []):
+            content = dynamic["statement"]["content"][0]
+            tf[content["sid"]] = sorted(content["actions"])
+    assert cfn == tf
+
+
+def test_codebuild_templates_pass_checkov_and_trivy(tmp_path: Path) -> None:
+    """The same scanners tests/templates runs over templates/aws and templates/terraform."""
+    checkov = REPO_ROOT / ".tools" / "checkov-venv" / "bin" / "checkov"
+    for framework in ("cloudformation", "terraform"):
+        result = subprocess.run(
+            [str(checkov), "--directory", str(CODEBUILD), "--framework", framework,
+             "--skip-download", "--output", "json"],
+            capture_output=True, text=True, check=False, timeout=600)
+        report = json.loads(result.stdout)
+        if isinstance(report, list):
+            (report,) = [r for r in report if r["check_type"] == framework]
+        failed = [c["check_id"] for c in report["results"]["failed_checks"]]
+        assert not failed, (framework, failed)
+        assert report["results"]["passed_checks"], framework
+    trivy = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "trivy"), "config", "--quiet", "--skip-check-update",
+         "--cache-dir", str(tmp_path / "cache"), "--format", "json", str(CODEBUILD)],
+        capture_output=True, text=True, check=False, timeout=300)
+    assert trivy.returncode == 0, trivy.stderr
+    findings = [(r["Target"], m["ID"]) for r in json.loads(trivy.stdout).get("Results") or []
+                for m in r.get("Misconfigurations") or [] if m["Status"] == "FAIL"]
+    assert not findings, findings
+
+
+def test_codebuild_terraform_is_formatted() -> None:
+    """`terraform fmt -check` (templates/terraform's own check does not reach this directory);
+    skipped like it when Terraform is not installed (the project does not install it)."""
+    import shutil
+
+    import pytest
+
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not installed (the project does not install it)")
+    result = subprocess.run([terraform, "fmt", "-check", "-diff", "-recursive",
+                             str(CODEBUILD / "terraform")],
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
