@@ -348,3 +348,50 @@ def test_a_corrupted_cached_trivy_fails_closed(
     assert "no Trivy report for my-service" in run.output, "the gate must still run and say why"
     assert run.records("amazon-ecr-login") == []
 
+
+
+def test_one_broken_image_does_not_skip_the_others_gate(
+    tmp_path: Path,
+    scangate_dir: Path,
+    stand_in_trivy: tuple[Path, str],
+    package_index: str,
+    registry: str,
+    httpserver: HTTPServer,
+) -> None:
+    """Two images (`images`), one whose build fails: the other is still scanned and gated
+    (PASS, with its reports), the broken one's gate decides `error`, nothing is pushed (a
+    release is all or nothing), and the Slack alert goes out for the error."""
+    del registry
+    httpserver.expect_request("/slack-hook", method="POST").respond_with_data("ok")
+    caller, sha = _caller_repo(tmp_path, package_index, "requirements.txt")
+    doc = yaml.safe_load(caller_text())
+    doc["on"] = doc.pop(True)  # YAML 1.1 reads the key `on` as a boolean
+    job = next(iter(doc["jobs"].values()))
+    job["with"] = {
+        "images": json.dumps([{"name": "api", "context": "."},
+                              {"name": "broken", "context": ".", "dockerfile": "Nope.Dockerfile"}]),
+        "policy": ".scangate/policy.yaml",
+        "push": True,
+        "aws-region": "eu-west-1",
+        "push-role-arn": "arn:aws:iam::123456789012:role/scangate-push",
+    }  # fmt: skip
+    workflow = caller / ".github" / "workflows" / "container-scan.yml"
+    workflow.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _git(caller, "commit", "-q", "-am", "two images")
+    sha = _git(caller, "rev-parse", "HEAD")
+    payload = {"ref": "refs/heads/main", "after": sha,
+               "repository": {"full_name": "acme/service", "default_branch": "main"}}
+    cache = _cache_store(tmp_path, stand_in_trivy[0], ["refs/heads/main"])
+    run = _run(tmp_path, caller, scangate_dir, cache, event="push", payload=payload,
+               env={"SCANGATE_STANDIN_REGISTRY": "127.0.0.1:1"},
+               secrets={"SLACK_WEBHOOK_URL": httpserver.url_for("/slack-hook")})  # fmt: skip
+
+    assert run.returncode != 0
+    summary = json.loads((_artifact(run, "reports", "api") / "summary.json").read_text())
+    assert summary["decision"] == "pass", summary
+    assert not list((run.state / "artifacts").glob("scangate-scan-broken-*"))
+    assert "no Trivy report for broken" in run.output, _tail(run)
+    assert run.records("amazon-ecr-login") == [], "push must wait for every image's pass"
+    assert len(httpserver.log) == 1, httpserver.log
+    message = json.loads(httpserver.log[0][0].get_data(as_text=True))
+    assert "ERROR" in json.dumps(message), message
