@@ -83,6 +83,8 @@ def test_pass_to_fail_alerts_once_with_the_new_findings_and_recovery_alerts(
     assert "fixed_at" not in inventory["CVE-2026-0001"]
     [fixed] = proc.store.fixed("CRITICAL")
     assert fixed["mttr_seconds"] == 7200 and fixed["repository"] == REPO
+    assert proc.store.mean_time_to_remediate("CRITICAL") == (1, 7200.0)
+    assert proc.store.mean_time_to_remediate("HIGH") == (0, None)
     decisions = [h["decision"] for h in proc.store.history(key)]
     assert decisions == ["pass", "fail", "pass"]
 
@@ -310,3 +312,32 @@ def test_metrics_are_embedded_metric_format(world: World) -> None:
     assert image["FindingsHigh"] == 1.0 and image["ImageFailing"] == 0.0
     assert image["ProcessingLatency"] > 0
     assert {"FindingsCritical", "FailingDeployedImages", "DeployedImages"} <= names
+
+
+def test_mark_deployed_command_reaches_the_monitor_through_the_rule(world: World) -> None:
+    """`scangate mark-deployed` -> EventBridge (the template's DeployedRule) -> the queue ->
+    the handler: the image is marked deployed and evaluated; --withdrawn unmarks it."""
+    from scangate import _cli
+
+    from tests.monitor.test_rules import template_patterns
+
+    events = boto3.client("events")
+    sqs = boto3.client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=world.queue_url,
+                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="DeployedRule",
+                    EventPattern=json.dumps(template_patterns()["DeployedRule"]))
+    events.put_targets(Rule="DeployedRule", Targets=[{"Id": "queue", "Arn": arn}])
+    proc = world.processor()
+    digest = world.push(REPO, 1, "1.0")
+    world.scan(digest, [], T0)
+    key = f"123456789012/{REPO}@{digest}"
+    for flags, deployed in (([], True), (["--withdrawn"], False)):
+        assert _cli.main(["mark-deployed", "--repository", REPO, "--digest", digest,
+                          "--registry-id", "123456789012", *flags]) == 0
+        [message] = world.drain(world.queue_url)
+        assert handler.handle(proc, sqs_event([message["Body"]])) == {"batchItemFailures": []}
+        state = proc.store.state(key)
+        assert state and bool(state.get("deployed")) is deployed
+        assert ("deployed_pk" in state) is deployed
+    assert _cli.main(["mark-deployed", "--repository", REPO, "--digest", "sha256:abc"]) == 2

@@ -138,6 +138,13 @@ class Store:
                                 KeyConditionExpression="fixed_severity = :s",
                                 ExpressionAttributeValues=_item({":s": severity})))
 
+    def mean_time_to_remediate(self, severity: str) -> tuple[int, float | None]:
+        """(findings fixed, mean seconds from first seen to fixed) for one severity, from the
+        sparse ``fixed`` index (one Query, every page)."""
+        times = [int(item["mttr_seconds"]) for item in self.fixed(severity)
+                 if "mttr_seconds" in item]
+        return len(times), (sum(times) / len(times) if times else None)
+
     # --- writes --------------------------------------------------------------------------
 
     def set_deployed(self, image_key: str, deployed: bool) -> None:
