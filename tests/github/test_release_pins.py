@@ -94,6 +94,9 @@ def test_the_pinned_commit_holds_the_actions_at_that_version() -> None:
          if _git("cat-file", "-e", f"{commit}:{p.lstrip('/')}/action.yml").returncode != 0}
     )  # fmt: skip
     assert not missing, f"{commit} has no {missing}: re-pin with tools/release.py"
+    # actions/setup installs the dependencies from that commit's hash-pinned lock.
+    assert _git("cat-file", "-e", f"{commit}:requirements/runtime.lock").returncode == 0
+    assert "--hash=sha256:" in _git("show", f"{commit}:requirements/runtime.lock").stdout
 
 
 # --- the release script on a copy of this repository ---------------------------------------------
