@@ -341,3 +341,34 @@ def test_mark_deployed_command_reaches_the_monitor_through_the_rule(world: World
         assert state and bool(state.get("deployed")) is deployed
         assert ("deployed_pk" in state) is deployed
     assert _cli.main(["mark-deployed", "--repository", REPO, "--digest", "sha256:abc"]) == 2
+
+
+def test_an_inspector_update_without_a_new_scan_time_is_still_news(world: World) -> None:
+    """Continuous rescans: Inspector updates findings (a new CVE) while the image's
+    imageScanCompletedAt stays; the finding's updatedAt makes the result newer."""
+    proc = world.processor()
+    digest = world.push(REPO, 1, "1.0")
+    key = f"123456789012/{REPO}@{digest}"
+
+    def finding(vuln: str, severity: str, updated: str) -> dict:
+        doc = json.loads(json.dumps(samples.INSPECTOR2_FINDING["detail"]))
+        doc["severity"], doc["updatedAt"] = severity, updated
+        doc["findingArn"] += vuln
+        doc["packageVulnerabilityDetails"]["vulnerabilityId"] = vuln
+        return doc
+
+    world.scan(digest, [], T0, enhanced=[finding("CVE-2026-0001", "LOW", "2026-01-05T10:00:00Z")])
+    handler.handle(proc, sqs_event([_event(samples.INSPECTOR2_SCAN, digest, "a")]))
+    world.scan(digest, [], T0, enhanced=[
+        finding("CVE-2026-0001", "LOW", "2026-01-05T10:00:00Z"),
+        finding("CVE-2026-0002", "CRITICAL", "2026-01-06T08:00:00Z")])
+    handler.handle(proc, sqs_event([_event(samples.INSPECTOR2_FINDING, digest, "b")]))
+    state = proc.store.state(key)
+    assert state and state["decision"] == "fail"
+    assert state["last_scan"] == "2026-01-06T08:00:00.000Z"
+    [alert] = world.alerts()
+    assert "CVE-2026-0002" in alert["Message"]
+    # The documented sample's console-style times ("Dec 3, 2021, ...") are not times: ignored.
+    world.scan(digest, [], T0, enhanced=[finding("CVE-2026-0003", "LOW", "Dec 3, 2021, 6:02 PM")])
+    handler.handle(proc, sqs_event([_event(samples.INSPECTOR2_FINDING, digest, "c")]))
+    assert proc.store.state(key)["last_scan"] == "2026-01-06T08:00:00.000Z"  # older: ignored

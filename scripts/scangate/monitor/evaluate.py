@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from scangate.aws.ecr import ScanReader, find_image
+from scangate.aws.ecr import Scan, ScanReader, find_image
 from scangate.aws.ecr_report import to_trivy
 from scangate.findings import Finding
 from scangate.gate import Disposition, GateResult, evaluate
@@ -79,6 +79,26 @@ def _epoch_ms(value: str, fallback: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _scan_time(scan: Scan, now: dt.datetime) -> int:
+    """When the scan's content last changed: its completion, or later when Inspector updated a
+    finding of a continuously rescanned image (a new CVE, a closed one) without a new
+    ``imageScanCompletedAt``. Without this, such an update would look like the stored result
+    and change nothing."""
+    times = [_epoch_ms(scan.completed_at, now)]
+    for finding in scan.enhanced:
+        for field in ("updatedAt", "lastObservedAt"):
+            value = finding.get(field)
+            if isinstance(value, str):
+                try:
+                    value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                except ValueError:
+                    continue  # not a time: never let it pass for "now"
+            if isinstance(value, dt.datetime):
+                moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+                times.append(int(moment.timestamp() * 1000))
+    return max(times)
+
+
 def _observed(finding: Finding, disposition: Disposition) -> Observed:
     return Observed(
         fingerprint=finding.fingerprint,
@@ -105,7 +125,7 @@ def judge(ecr: Any, ref: ImageRef, policy: Policy, policy_version: int,
         tags=image.tags,
         repository_uri=image.repository_uri,
         scan_type=scan.scan_type,
-        scanned_at_ms=_epoch_ms(scan.completed_at, now),
+        scanned_at_ms=_scan_time(scan, now),
         decision=result.decision,
         counts={s.key: result.counts[s] for s in DESCENDING},
         violations=[{"severity": v.severity.key, "count": v.count, "limit": v.limit}
