@@ -107,11 +107,13 @@ def security_severity(finding: Finding) -> float:
     ``pkg/report/sarif.go``): the CVSS v3 base score of the source the severity came from
     (``SeveritySource``) when it is not 0, else a number for the severity. Never another
     vendor's score: the score and the severity must tell the same story. Bounded to 0-10."""
-    if finding.kind == "vulnerability" and finding.cvss and finding.severity_source:
-        entry = finding.cvss.get(finding.severity_source)
-        if isinstance(entry, dict):
+    cvss = finding.cvss  # only vulnerabilities have one
+    if cvss and finding.severity_source:
+        entry = cvss.get(finding.severity_source)
+        if type(entry) is dict:
             score = entry.get("V3Score")
-            if (isinstance(score, int | float) and not isinstance(score, bool)
+            # type(), not isinstance: exact int or float (True is no score); once per finding.
+            if ((type(score) is float or type(score) is int)
                     and score == score and score != 0):  # score == score: not NaN
                 return float(min(max(score, 0), 10))
     return DEFAULT_SECURITY_SEVERITY[finding.severity]
@@ -180,6 +182,14 @@ def _uri(path: str) -> str:
 _HTTP = ("https://", "http://")
 
 
+def _plain_cells(package: str, installed: str, fixed: str) -> bool:
+    """True when the three cells are plain code spans as they are (what ``md_code`` would
+    write), checked at once: the usual package row."""
+    row = package + installed + fixed
+    return (bool(package) and bool(installed) and row.isascii() and row.isprintable()
+            and "`" not in row and "|" not in row and " " not in row)
+
+
 def _autolink_safe(url: str) -> bool:
     """A Markdown autolink ``<url>`` shows exactly ``url`` when nothing in it can end it or break
     the line (CommonMark, autolinks): checked with string methods, as this runs for every
@@ -215,8 +225,12 @@ def _help(acc: _RuleAcc, description: str) -> tuple[str, str]:
               "| Package | Installed Version | Fixed Version |", "| --- | --- | --- |"]
         for package, installed, fixed in rows:
             text.append(f"Package: {package} {installed}, fixed in {fixed or 'no fix yet'}")
-            md.append(f"| {md_code(package)} | {md_code(installed)} "
-                      f"| {md_code(fixed) if fixed else 'no fix yet'} |")
+            fix = f"`{fixed}`" if fixed else "no fix yet"
+            if _plain_cells(package, installed, fixed):
+                md.append(f"| `{package}` | `{installed}` | {fix} |")
+            else:
+                md.append(f"| {md_code(package)} | {md_code(installed)} "
+                          f"| {md_code(fixed) if fixed else 'no fix yet'} |")
         if more > 0:
             md.append(f"| ... and {more} more | | |")
     elif f.kind == "secret":
@@ -335,7 +349,7 @@ def _build_run(report: Report, category: str,
 
 
 def _result(run: _Run, finding: Finding, disposition: Disposition,
-            waiver: Waiver | None, occurrence: int) -> dict[str, Any]:
+            waiver: Waiver | None, fingerprint: str, occurrence: int) -> dict[str, Any]:
     report = run.report
     if run.from_line is not None and run.dockerfile is not None and finding.kind == "vulnerability":
         uri, line = run.uri(run.dockerfile), run.from_line
@@ -346,7 +360,6 @@ def _result(run: _Run, finding: Finding, disposition: Disposition,
     else:
         uri, line = run.uri(finding.target or report.artifact_id), finding.start_line or 1
     end_line = max(finding.end_line, line) if finding.kind != "vulnerability" else line
-    fingerprint = finding.fingerprint
     if occurrence > 1:
         # Trivy can list an identical row twice: each gets its own alert, as in GitLab.
         fingerprint = f"{fingerprint}:{occurrence}"
@@ -499,9 +512,10 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
                     break
                 if position:
                     sink(b",")
-                occurrence = occurrences[finding.fingerprint] = (
-                    occurrences.get(finding.fingerprint, 0) + 1)
-                chunk = dumps(_result(run, finding, disposition, waiver, occurrence))
+                fingerprint = finding.fingerprint
+                occurrence = occurrences[fingerprint] = occurrences.get(fingerprint, 0) + 1
+                chunk = dumps(_result(run, finding, disposition, waiver, fingerprint,
+                                      occurrence))
                 sink(chunk)
                 rule_bytes = 0
                 if finding.id not in used:

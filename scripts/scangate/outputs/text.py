@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 MARKER = " ... [truncated by scangate]"
@@ -86,8 +87,10 @@ _HTTP_URL = re.compile(
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
+@functools.lru_cache(maxsize=4096)
 def http_url(url: str) -> str | None:
-    """``url`` when it is a plain http(s) URL, else None."""
+    """``url`` when it is a plain http(s) URL, else None. Cached: a finding's primary URL is
+    checked for its rule and again for its result."""
     if _HTTP_URL.fullmatch(url) is None or url.count("#") > 1:
         return None
     if "%" in url and _BAD_PERCENT.search(url):
