@@ -372,3 +372,19 @@ def test_an_inspector_update_without_a_new_scan_time_is_still_news(world: World)
     world.scan(digest, [], T0, enhanced=[finding("CVE-2026-0003", "LOW", "Dec 3, 2021, 6:02 PM")])
     handler.handle(proc, sqs_event([_event(samples.INSPECTOR2_FINDING, digest, "c")]))
     assert proc.store.state(key)["last_scan"] == "2026-01-06T08:00:00.000Z"  # older: ignored
+
+
+def test_direct_eventbridge_invocation_is_processed_and_anything_else_refused(
+        world: World) -> None:
+    proc = world.processor()
+    digest = world.push(REPO, 1, "1.0")
+    world.scan(digest, [], T0)
+    event = samples.retarget(samples.ECR_IMAGE_SCAN, repository=REPO, digest=digest)
+    assert handler.handle(proc, event) == {"batchItemFailures": []}
+    assert proc.store.state(f"123456789012/{REPO}@{digest}") is not None
+    with pytest.raises(handler.NotAnSqsBatch):
+        handler.handle(proc, {"hello": "world"})
+    missing = samples.retarget(samples.ECR_IMAGE_SCAN, repository=REPO,
+                               digest="sha256:" + "e" * 64)
+    with pytest.raises(handler.ScangateError):
+        handler.handle(proc, missing)  # Lambda's async retry takes it from here

@@ -107,10 +107,27 @@ def process_record(proc: Processor, record: dict[str, Any]) -> bool:
     return True
 
 
+class NotAnSqsBatch(ScangateError):
+    """The function was invoked with something that is neither an SQS batch nor an event."""
+
+
 def handle(proc: Processor, event: dict[str, Any]) -> dict[str, Any]:
     failures = []
     records = event.get("Records") if isinstance(event, dict) else None
-    for record in records if isinstance(records, list) else []:
+    if not isinstance(records, list):
+        if isinstance(event, dict) and "detail-type" in event:
+            # Invoked by EventBridge directly (a rule targeting the function): one event, and a
+            # failure raises so Lambda's asynchronous retries and dead-letter queue take it.
+            record = {"messageId": str(event.get("id") or ""), "body": json.dumps(event),
+                      "attributes": {"ApproximateReceiveCount": "1"}}
+            if not process_record(proc, record):
+                raise ScangateError(f"monitor: event {record['messageId']} failed; see the "
+                                    "log line above (Lambda retries it)")
+            return {"batchItemFailures": []}
+        # Never silently succeed on an invocation that processed nothing.
+        raise NotAnSqsBatch("monitor: invoked with neither an SQS batch (Records) nor an "
+                            "EventBridge event; the templates connect it to the SQS queue")
+    for record in records:
         if not isinstance(record, dict):
             continue
         if not process_record(proc, record):
@@ -126,6 +143,8 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         reason = exc.message if isinstance(exc, ScangateError) else repr(exc)
         _log("ERROR", "monitor cannot start", reason=reason)
         records = event.get("Records") if isinstance(event, dict) else None
+        if not isinstance(records, list):
+            raise  # not a batch: fail the invocation itself (Lambda retries it)
         return {"batchItemFailures": [{"itemIdentifier": str(r.get("messageId") or "")}
-                                      for r in records or [] if isinstance(r, dict)]}
+                                      for r in records if isinstance(r, dict)]}
     return handle(proc, event)
