@@ -139,7 +139,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     """Lambda's entry point."""
     try:
         proc = processor()
-    except Exception as exc:  # noqa: BLE001 - misconfiguration: retry every record, say why
+    except Exception as exc:  # misconfiguration: retry every record (re-raised), say why
         reason = exc.message if isinstance(exc, ScangateError) else repr(exc)
         _log("ERROR", "monitor cannot start", reason=reason)
         records = event.get("Records") if isinstance(event, dict) else None
