@@ -131,3 +131,14 @@ def test_sarif_refusal_is_a_warning_in_the_step_summary(tmp_path: Path) -> None:
     assert "::warning title=scangate code scanning::" in proc.stdout
     text = summary.read_text(encoding="utf-8")
     assert "Code Security" in text and "scangate-reports-x" in text
+
+
+def test_push_and_publish_can_have_subjects_of_their_own() -> None:
+    """Role trust is per OIDC subject, and a job in an environment gets
+    `repo:OWNER/REPO:environment:NAME` (GitHub docs, "OpenID Connect reference", subject
+    claims): the push and Security Hub jobs take their environment from inputs, so their roles
+    can trust one job each."""
+    jobs = _jobs()
+    assert jobs["push"]["environment"] == "${{ inputs.push-environment }}"
+    assert jobs["security-hub"]["environment"] == "${{ inputs.publish-environment }}"
+    assert jobs["deploy"]["environment"] == "${{ inputs.environment }}"
