@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -27,6 +29,12 @@ NOT_GATED_CLASSES = {"license", "license-file", "custom"}
 _SEVERITY_BY_NAME = {s.name: s for s in Severity}
 
 _HOW_TO_FIX = "write it with `trivy <image|fs|repo> --format json --output FILE`"
+
+# msgspec refuses deep nesting through Python's recursion limit, which anything else in the
+# process may have raised (a test runner, a library, an embedding program). Reading runs under
+# a limit of its own, so "nested too deeply" means the same thing everywhere; Trivy's reports
+# nest about ten levels.
+_MAX_NESTING = 200
 
 
 def _fail(path: str, problem: str) -> ReportError:
@@ -194,11 +202,27 @@ def parse_report(data: bytes, path: str, index: int = 0) -> Report:
     return _parse(_Input(data), path, index)
 
 
+@contextlib.contextmanager
+def _bounded_nesting() -> Iterator[None]:
+    depth = 0
+    frame = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + _MAX_NESTING)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
 def _parse(source: _Input, path: str, index: int) -> Report:
-    head = _decode_head(source, path)
-    report = _report_from_head(head, path, index)
-    for number, result in enumerate(head.Results or ()):
-        _read_result(report, result, source, f"Results[{number}]")
+    with _bounded_nesting():
+        head = _decode_head(source, path)
+        report = _report_from_head(head, path, index)
+        for number, result in enumerate(head.Results or ()):
+            _read_result(report, result, source, f"Results[{number}]")
     source.release()
     return report
 
