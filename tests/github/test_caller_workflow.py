@@ -156,3 +156,19 @@ def test_actionlint_accepts_the_caller_against_the_local_workflow(tmp_path: Path
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode != 0 and "image-nam" in proc.stdout
+
+
+def test_the_pinned_workflow_takes_every_input_the_caller_passes() -> None:
+    """README pins a commit: that commit's workflow (not only this one) must declare every
+    input and secret the caller passes, or GitHub refuses the run."""
+    (job,) = _calling_jobs(_load(caller_text()))
+    commit = job["uses"].rsplit("@", 1)[1]
+    proc = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "show", f"{commit}:.github/workflows/container-scan.yml"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        pytest.skip(f"{commit} is not in this clone (shallow?)")
+    call = _load(proc.stdout)["on"]["workflow_call"]
+    assert not set(job["with"]) - set(call["inputs"]), set(job["with"]) - set(call["inputs"])
+    assert not set(job["secrets"]) - set(call["secrets"])
