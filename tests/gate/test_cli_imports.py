@@ -1,0 +1,32 @@
+"""``scangate gate`` runs in every pipeline: it must not load what only other subcommands use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.reports import image_report, vuln, write
+
+PROBE = """
+import sys
+from scangate._cli import main
+code = main(sys.argv[1:])
+print(code, ",".join(sorted(m for m in ("boto3", "botocore", "requests") if m in sys.modules)))
+"""
+
+
+def test_gate_does_not_import_boto3(tmp_path: Path) -> None:
+    report = write(tmp_path / "r.json", image_report([vuln()]))
+    out = subprocess.run([sys.executable, "-c", PROBE, "gate", "--quiet", "--report", report,
+                          "--sarif", str(tmp_path / "o.sarif")],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    assert out.split() == ["0"], out
+
+
+def test_every_subcommand_is_still_reachable() -> None:
+    out = subprocess.run([sys.executable, "-c", PROBE, "nope"], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert out.returncode == 2
+    for command in ("gate", "scan", "securityhub", "push", "deploy", "pin-image"):
+        assert f"'{command}'" in out.stderr
