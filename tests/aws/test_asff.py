@@ -26,9 +26,10 @@ from scangate.aws.asff import (
     newer_than,
     size_of,
 )
-from scangate.aws.image import from_uri, load_push_result, parse_repository
+from scangate.aws.image import from_uri, load_push_result
 from scangate.errors import UsageError
 from scangate.findings import Report
+from scangate.registry.reference import parse_repository
 from scangate.report import load_reports, parse_report
 
 from tests.aws import reports
@@ -125,6 +126,23 @@ def test_ecr_image_resource_is_the_image_digest() -> None:
     }
     assert record["ProductFields"]["scangate/ImageDigest"] == reports.DIGEST
     validate_asff([record])
+
+
+@pytest.mark.parametrize(("host", "partition", "region"), [
+    ("123456789012.dkr-ecr.eu-west-1.on.aws", "aws", "eu-west-1"),
+    ("123456789012.dkr-ecr-fips.us-gov-west-1.on.aws", "aws-us-gov", "us-gov-west-1"),
+    ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", "aws-cn", "cn-north-1"),
+])
+def test_every_ecr_endpoint_form_is_an_ecr_image(host: str, partition: str, region: str) -> None:
+    """An image pushed through the dual-stack endpoint <account>.dkr-ecr.<region>.on.aws is the
+    same ECR image as through dkr.ecr (Amazon ECR User Guide, "Making requests to Amazon ECR
+    registries"), so its findings sit on the same AwsEcrContainerImage resource."""
+    doc = reports.report([reports.vulnerability(1, "openssl")], repo=f"{host}/team/app")
+    resource = _records(doc)[0]["Resources"][0]
+    assert resource["Type"] == "AwsEcrContainerImage"
+    assert resource["Id"] == (
+        f"arn:{partition}:ecr:{region}:123456789012:repository/team/app/{reports.DIGEST}")
+    assert (resource["Partition"], resource["Region"]) == (partition, region)
 
 
 def _tarball_report(repo: str = reports.ECR_REPO, tag: str = "prod-1a2b3c4-7-1") -> dict[str, Any]:
@@ -228,7 +246,7 @@ def test_image_uri_must_be_registry_repository_at_digest(uri: str) -> None:
     (json.dumps({"image-uri": f"{reports.ECR_REPO}@{reports.DIGEST}",
                  "image-digest": "sha256:" + "00" * 32}), "inconsistent"),
     (json.dumps({"image-uri": f"{reports.ECR_REPO}@{reports.DIGEST}", "tags": ["bad tag"]}),
-     "not an image tag"),
+     "not a valid tag"),
 ])
 def test_broken_push_result_is_a_usage_error(tmp_path: Path, content: str,
                                              fragment: str) -> None:

@@ -22,11 +22,12 @@ import boto3
 import pytest
 import requests
 from scangate._cli import main
+from scangate.errors import UsageError
 from scangate.registry.client import RegistryClient
 from scangate.registry.ecr_auth import ecr_credentials
 from scangate.registry.errors import RegistryError
 from scangate.registry.push import push_and_verify, read_archive
-from scangate.registry.reference import parse_repository
+from scangate.registry.reference import check_tag, parse_repository
 
 from tests.steps import images
 from tests.steps.registry_double import registry_double
@@ -418,6 +419,14 @@ def test_bad_tag(built: images.BuiltImage, repo: str, tmp_path: Path,
     assert "not a valid tag" in _refused(capsys, code)
 
 
+def test_a_newline_cannot_hide_in_a_host_or_tag() -> None:
+    """A trailing newline passes a '$'-anchored regex; it would reach the registry URL."""
+    with pytest.raises(UsageError, match="not a registry host"):
+        parse_repository("registry.example\n/app")
+    with pytest.raises(UsageError, match="not a valid tag"):
+        check_tag("v1\n")
+
+
 def test_https_is_used_for_every_registry_but_loopback() -> None:
     assert parse_repository("127.0.0.1:5000/a").base_url == "http://127.0.0.1:5000"
     assert parse_repository("localhost:5000/a").base_url == "http://localhost:5000"
@@ -426,11 +435,13 @@ def test_https_is_used_for_every_registry_but_loopback() -> None:
     assert parse_repository("127.0.0.1.nip.io/a").base_url == "https://127.0.0.1.nip.io"
     ecr = parse_repository("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app")
     assert ecr.base_url.startswith("https://")
-    assert ecr.ecr == ("123456789012", "eu-west-1")
+    assert ecr.ecr == ("123456789012", "eu-west-1", "aws")
     dual_stack = parse_repository("123456789012.dkr-ecr.ap-south-1.on.aws/app")
-    assert dual_stack.ecr == ("123456789012", "ap-south-1")
+    assert dual_stack.ecr == ("123456789012", "ap-south-1", "aws")
     assert parse_repository("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/a").ecr == (
-        "123456789012", "cn-north-1")
+        "123456789012", "cn-north-1", "aws-cn")
+    assert parse_repository("123456789012.dkr-ecr-fips.us-gov-west-1.on.aws/a").ecr == (
+        "123456789012", "us-gov-west-1", "aws-us-gov")
     assert parse_repository("123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example/a"
                             ).ecr is None
 

@@ -23,10 +23,11 @@ from typing import Any
 import orjson
 
 from scangate import __version__
-from scangate.aws.image import DIGEST, MAX_TAGS, PushedImage, Repository, parse_repository
+from scangate.aws.image import MAX_TAGS, PushedImage
 from scangate.errors import UsageError
 from scangate.findings import Finding, Report
 from scangate.outputs.text import one_line, truncate
+from scangate.registry.reference import DIGEST, Repository, parse_repository
 from scangate.severity import Severity
 
 SCHEMA_VERSION = "2018-10-08"
@@ -187,7 +188,7 @@ def _pushed_resource(report: Report, image: PushedImage, destination: Destinatio
                 "ImageName": truncate(image.uri, 1024),
             })},
         }
-    registry, region, partition = ecr
+    registry, region, partition = ecr.account, ecr.region, ecr.partition
     path = image.repository.path
     return {
         "Type": "AwsEcrContainerImage",

@@ -17,7 +17,7 @@ from scangate.registry.client import RegistryClient
 from scangate.registry.decision import check_decision
 from scangate.registry.ecr_auth import ecr_credentials
 from scangate.registry.push import PushResult, push_and_verify, read_archive
-from scangate.registry.reference import Repository, check_tag, parse_repository
+from scangate.registry.reference import Repository, check_tags, parse_repository
 
 NAME = "push"
 
@@ -59,15 +59,6 @@ def add_parser(subparsers: Any) -> None:
                         "command line)")
     add_identity_arguments(parser)
     parser.set_defaults(run=run)
-
-
-def _tags(values: list[str]) -> list[str]:
-    tags: list[str] = []
-    for value in values:
-        tag = check_tag(value)
-        if tag not in tags:
-            tags.append(tag)
-    return tags
 
 
 def _check_outputs(args: argparse.Namespace) -> list[str]:
@@ -113,7 +104,7 @@ def _client(args: argparse.Namespace, repository: Repository) -> RegistryClient:
     if args.registry_username is not None:
         raise UsageError(f"{repository.host} is ECR: it is logged in to through AWS "
                          "(--role-arn or ambient credentials), not --registry-username")
-    account, region = ecr
+    account, region = ecr.account, ecr.region
     session = session_from_args(args, region=args.aws_region or region)
     return RegistryClient(repository, ecr_credentials(session, account, region))
 
@@ -149,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     archive_sha256 = (normalize_sha256(args.archive_sha256, "--archive-sha256")
                       if args.archive_sha256 is not None else None)
     repository = parse_repository(args.repository)
-    tags = _tags(args.tag)
+    tags = list(check_tags(args.tag))
     targets = _check_outputs(args)
     outputs = OutputSet(targets)  # clears results of an earlier run at once
     try:

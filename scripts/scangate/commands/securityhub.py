@@ -71,7 +71,8 @@ def add_parser(subparsers: Any) -> None:
 
 def _identity(args: argparse.Namespace) -> Any:
     from scangate.aws.asff import Identity
-    from scangate.aws.image import from_uri, load_push_result, parse_repository
+    from scangate.aws.image import from_uri, load_push_result
+    from scangate.registry.reference import parse_repository
 
     if args.push_result and args.image_uri:
         raise UsageError("--push-result and --image-uri both name the pushed image: pass one")

@@ -1,7 +1,9 @@
-"""Registry repositories and tags as the push step accepts them.
+"""Image references: registry repositories, tags and digests, parsed in one place.
 
-``--repository`` is ``REGISTRY/PATH`` with an explicit registry host (never an implied Docker
-Hub), no tag and no digest. The scheme is chosen here, not by the user: HTTPS, except for a
+``REGISTRY/PATH`` always has an explicit registry host (never an implied Docker Hub), no tag and
+no digest. Every step that names an image parses it here (``scangate push``'s ``--repository``,
+the Security Hub resource of scangate.aws.image), so they agree on what a repository, a tag, a
+digest and an ECR registry are. The scheme is chosen here, not by the user: HTTPS, except for a
 registry on the loopback interface (a local test registry), which is spoken to in plain HTTP.
 """
 
@@ -9,28 +11,39 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from scangate.errors import UsageError
 
-_HOST_RE = re.compile(
-    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-    r"|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?$"
-)
+# Every pattern is applied with fullmatch: '$' would also accept a trailing newline.
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-fA-F:]+\])(?::[0-9]{{1,5}})?")
+# distribution/reference: lower-case path components, separators . _ __ -.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 # distribution/reference: a tag is [\w][\w.-]{0,127}.
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn], and the dual-stack
 # <account>.dkr-ecr[-fips].<region>.on.aws (Amazon ECR docs, "Making requests to Amazon ECR
 # registries").
-_ECR_RE = re.compile(
-    r"^(?P<account>[0-9]{12})\.(?:dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
-    r"(?:\.cn)?|dkr-ecr(?:-fips)?\.(?P<region6>[a-z0-9-]+)\.on\.aws)$"
+_ECR = re.compile(
+    r"(?P<account>[0-9]{12})\.(?:dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
+    r"(?P<china>\.cn)?|dkr-ecr(?:-fips)?\.(?P<region6>[a-z0-9-]+)\.on\.aws)"
 )
 
 
-@dataclass(frozen=True)
+class EcrRegistry(NamedTuple):
+    """An ECR private registry: the account that owns it, its region and AWS partition."""
+
+    account: str
+    region: str
+    partition: str = "aws"
+
+
+@dataclass(frozen=True, slots=True)
 class Repository:
     host: str  # host[:port] as given
     path: str  # repository path inside the registry
@@ -61,44 +74,64 @@ class Repository:
         return f"{'http' if self.loopback else 'https'}://{self.host}"
 
     @property
-    def ecr(self) -> tuple[str, str] | None:
-        """(account id, region) for an ECR private registry host, else None."""
-        match = _ECR_RE.match(self.hostname)
-        return (match["account"], match["region"] or match["region6"]) if match else None
+    def ecr(self) -> EcrRegistry | None:
+        """The ECR private registry this host is (either endpoint form), else None."""
+        match = _ECR.fullmatch(self.hostname)
+        if not match:
+            return None
+        region = match["region"] or match["region6"]
+        partition = "aws-cn" if match["china"] else "aws"
+        if region.startswith("us-gov-"):
+            partition = "aws-us-gov"
+        return EcrRegistry(match["account"], region, partition)
 
 
-def parse_repository(text: str) -> Repository:
+def parse_repository(text: str, what: str = "--repository") -> Repository:
+    """``REGISTRY/PATH`` (no scheme, tag or digest); ``what`` names the value in errors."""
     value = text.strip()
     if "://" in value:
         raise UsageError(
-            f"--repository {text!r}: give REGISTRY/REPOSITORY without a scheme (HTTPS is used, "
+            f"{what} {text!r}: give REGISTRY/REPOSITORY without a scheme (HTTPS is used, "
             "plain HTTP only for a registry on 127.0.0.1/localhost)"
         )
     if "@" in value or ":" in value.rpartition("/")[2]:
         raise UsageError(
-            f"--repository {text!r} has a tag or digest: pass the repository alone and the tags "
+            f"{what} {text!r} has a tag or digest: pass the repository alone and the tags "
             "with --tag"
         )
     host, _, path = value.partition("/")
+    # A first component without '.' or ':' (and not localhost) is a Docker Hub path, no registry.
     if not path or not ("." in host or ":" in host or host == "localhost"):
         raise UsageError(
-            f"--repository {text!r}: name the registry explicitly, e.g. "
+            f"{what} {text!r}: name the registry explicitly, e.g. "
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/app or 127.0.0.1:5000/app"
         )
-    if not _HOST_RE.match(host):
-        raise UsageError(f"--repository {text!r}: {host!r} is not a registry host[:port]")
-    if not _PATH_RE.match(path):
+    if not _HOST.fullmatch(host):
+        raise UsageError(f"{what} {text!r}: {host!r} is not a registry host[:port]")
+    if not _PATH.fullmatch(path):
         raise UsageError(
-            f"--repository {text!r}: {path!r} is not a repository path (lowercase letters, "
+            f"{what} {text!r}: {path!r} is not a repository path (lowercase letters, "
             "digits, separators . _ - and /)"
         )
     return Repository(host=host, path=path)
 
 
-def check_tag(tag: str) -> str:
-    if not _TAG_RE.match(tag):
+def check_tag(tag: object, what: str = "--tag") -> str:
+    if not isinstance(tag, str) or not _TAG.fullmatch(tag):
         raise UsageError(
-            f"--tag {tag!r} is not a valid tag (up to 128 letters, digits, _ . -, not starting "
+            f"{what} {tag!r} is not a valid tag (up to 128 letters, digits, _ . -, not starting "
             "with . or -)"
         )
     return tag
+
+
+def check_tags(tags: Iterable[object], what: str = "--tag") -> tuple[str, ...]:
+    """Each tag checked, duplicates dropped, order kept."""
+    return tuple(dict.fromkeys(check_tag(tag, what) for tag in tags))
+
+
+def check_digest(value: str, what: str) -> str:
+    if not DIGEST.fullmatch(value):
+        raise UsageError(f"{what} {value!r} is not a sha256 digest (sha256: and 64 lower-case "
+                         "hex digits)")
+    return value
