@@ -16,6 +16,9 @@ from tests.support import docker as docker_support
 from tests.support.trivy import CACHE_DIR, ensure_db, run_trivy
 from tools.pkgindex import PackageIndexError, serve_index
 
+# moto_session, aws_env, moto: one definition for every area that talks to AWS.
+pytest_plugins = ("tests.support.aws_fixtures",)
+
 TrivyRunner = Callable[..., dict[str, Any]]
 
 

@@ -3,38 +3,16 @@ beyond 64 bits, and --fail-on against looser thresholds from Parameter Store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from scangate._cli import main
 
-from tests.support.moto_server import MotoServer, run_moto_server
+from tests.support.moto_server import MotoServer
 from tests.support.reports import image_report, vuln, write
 
 PREFIX = "/scangate-test/thresholds"
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with run_moto_server() as server:
-        yield server
-
-
-@pytest.fixture()
-def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> MotoServer:
-    """No real AWS configuration leaks in; the region comes only from where a test puts it."""
-    moto_server.reset()
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_DEFAULT_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for key, value in moto_server.env().items():
-        monkeypatch.setenv(key, value)
-    return moto_server
 
 
 def _put(name: str, value: str) -> None:
