@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from scangate.errors import ScangateError
+from scangate.registry.reference import DIGEST
 
 # The repository part of an image reference (distribution/reference grammar, simplified):
 # an optional registry host[:port], then lowercase path components separated by '/'.
@@ -29,7 +30,6 @@ _HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY_RE = re.compile(rf"^{_HOST}?{_COMPONENT}(?:/{_COMPONENT})*$")
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 # Where a workload kind keeps its pod spec.
 _POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -88,7 +88,7 @@ def parse_pinned_image(image: str) -> PinnedImage:
             f"--image {image!r} has no digest: pass REPOSITORY@sha256:<64 hex digits> "
             "(the digest printed by the push step), never a tag alone"
         )
-    if not _DIGEST_RE.match(digest):
+    if not DIGEST.fullmatch(digest):
         raise ScangateError(
             f"--image {image!r}: digest {digest!r} is not sha256: followed by 64 lowercase "
             "hex digits"

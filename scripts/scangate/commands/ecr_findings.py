@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import re
 import sys
 from typing import Any
 
@@ -12,9 +11,9 @@ import orjson
 
 from scangate.errors import EXIT_PASS, UsageError
 from scangate.outputs.atomic import OutputSet, check_writable
+from scangate.registry.reference import DIGEST
 
 NAME = "ecr-findings"
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 DEFAULT_TIMEOUT = 600.0
 
 
@@ -57,7 +56,7 @@ def _progress(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.digest is not None and not _DIGEST.fullmatch(args.digest):
+    if args.digest is not None and not DIGEST.fullmatch(args.digest):
         raise UsageError(f"--digest {args.digest!r} is not sha256:<64 lowercase hex digits>")
     if args.tag is not None and not args.tag.strip():
         raise UsageError("--tag is empty")

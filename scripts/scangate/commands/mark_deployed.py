@@ -14,11 +14,11 @@ from typing import Any
 
 from scangate.aws.identity import add_identity_arguments
 from scangate.errors import EXIT_PASS, AwsError, UsageError
+from scangate.registry.reference import DIGEST
 
 NAME = "mark-deployed"
 SOURCE = "scangate.monitor"
 DETAIL_TYPE = "Scangate Image Deployed"
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _ACCOUNT = re.compile(r"[0-9]{12}")
 _REPOSITORY = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
 
@@ -46,7 +46,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not _DIGEST.fullmatch(args.digest):
+    if not DIGEST.fullmatch(args.digest):
         raise UsageError(f"--digest {args.digest!r} is not sha256:<64 lowercase hex digits>")
     if not _REPOSITORY.fullmatch(args.repository) or len(args.repository) > 256:
         raise UsageError(f"--repository {args.repository!r} is not an ECR repository name")

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from scangate.errors import ScangateError
+from scangate.registry.reference import DIGEST
 
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _REPO_NAME = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
 _REPO_ARN = re.compile(r"arn:aws[a-z-]*:ecr:[a-z0-9-]+:(?P<account>[0-9]{12}):repository/"
                        r"(?P<name>.+)")
@@ -79,7 +79,7 @@ def _text(value: object, where: str) -> str:
 
 def _digest(value: object, where: str) -> str:
     digest = _text(value, where)
-    if not _DIGEST.fullmatch(digest):
+    if not DIGEST.fullmatch(digest):
         raise MalformedEvent(f"{where} {digest[:80]!r} is not sha256:<64 lowercase hex>")
     return digest
 

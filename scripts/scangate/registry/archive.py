@@ -19,7 +19,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import re
 import shutil
 import tarfile
 import zlib
@@ -29,8 +28,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from scangate.registry.errors import ArchiveError
+from scangate.registry.reference import DIGEST
 
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1024 * 1024
@@ -86,7 +85,7 @@ def normalize_sha256(text: str, flag: str) -> str:
     value = text.strip().lower()
     if not value.startswith("sha256:"):
         value = "sha256:" + value
-    if not DIGEST_RE.match(value):
+    if not DIGEST.fullmatch(value):
         raise ArchiveError(f"{flag} {text!r} is not a sha256 digest (64 hex digits)")
     return value
 
@@ -200,7 +199,7 @@ class ImageArchive:
             raise ArchiveError(f"--archive {self.path}: {name!r} is not JSON ({exc})") from None
 
     def _blob_member(self, digest: Any) -> str:
-        if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+        if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
             raise ArchiveError(f"--archive {self.path}: descriptor digest {digest!r} is not "
                                "sha256:<64 hex>")
         return "blobs/sha256/" + digest.removeprefix("sha256:")
@@ -292,7 +291,7 @@ class ImageArchive:
         rootfs = document.get("rootfs") if isinstance(document, dict) else None
         diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
         if not isinstance(diff_ids, list) or not all(
-            isinstance(d, str) and DIGEST_RE.match(d) for d in diff_ids
+            isinstance(d, str) and DIGEST.fullmatch(d) for d in diff_ids
         ):
             raise ArchiveError(f"--archive {self.path}: the image config has no valid "
                                "rootfs.diff_ids")

@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scangate.registry.archive import DIGEST_RE
 from scangate.registry.errors import DecisionError, NotPassedError
+from scangate.registry.reference import DIGEST
 
 MAX_SUMMARY_BYTES = 64 * 1024 * 1024
 
@@ -38,7 +38,7 @@ def _recorded_image_ids(summary: dict[str, Any], path: Path) -> list[str]:
             if isinstance(report, dict) and report.get("image_id") is not None:
                 found.append(report["image_id"])
     for value in found:
-        if not isinstance(value, str) or not DIGEST_RE.match(value):
+        if not isinstance(value, str) or not DIGEST.fullmatch(value):
             raise DecisionError(
                 f"--decision {path}: recorded image id {value!r} is not sha256:<64 hex>"
             )
