@@ -12,7 +12,6 @@ matched no container at all is an error (exit 2), so a deployment is never silen
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +20,7 @@ from typing import Any
 import yaml
 
 from scangate.errors import ScangateError
-from scangate.registry.reference import DIGEST
-
-# The repository part of an image reference (distribution/reference grammar, simplified):
-# an optional registry host[:port], then lowercase path components separated by '/'.
-_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
-_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)"
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY_RE = re.compile(rf"^{_HOST}?{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+from scangate.registry.reference import DIGEST, IMAGE_NAME, TAG
 
 # Where a workload kind keeps its pod spec.
 _POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -93,12 +84,12 @@ def parse_pinned_image(image: str) -> PinnedImage:
             f"--image {image!r}: digest {digest!r} is not sha256: followed by 64 lowercase "
             "hex digits"
         )
-    if not _REPOSITORY_RE.match(repository):
+    if not IMAGE_NAME.fullmatch(repository):
         raise ScangateError(
             f"--image {image!r}: {repository!r} is not a valid image repository "
             "(lowercase path components, optional registry host)"
         )
-    if tag is not None and not _TAG_RE.match(tag):
+    if tag is not None and not TAG.fullmatch(tag):
         raise ScangateError(f"--image {image!r}: {tag!r} is not a valid tag")
     return PinnedImage(repository=repository, digest=digest)
 

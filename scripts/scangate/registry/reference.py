@@ -25,7 +25,9 @@ _HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-fA-F:]+\])(?::[0-9]{{1,
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 # distribution/reference: a tag is [\w][\w.-]{0,127}.
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# A repository as a manifest or `docker pull` writes it: the registry host may be left out.
+IMAGE_NAME = re.compile(rf"(?:{_HOST.pattern}/)?{_PATH.pattern}")
 # <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn], and the dual-stack
 # <account>.dkr-ecr[-fips].<region>.on.aws (Amazon ECR docs, "Making requests to Amazon ECR
 # registries").
@@ -117,7 +119,7 @@ def parse_repository(text: str, what: str = "--repository") -> Repository:
 
 
 def check_tag(tag: object, what: str = "--tag") -> str:
-    if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+    if not isinstance(tag, str) or not TAG.fullmatch(tag):
         raise UsageError(
             f"{what} {tag!r} is not a valid tag (up to 128 letters, digits, _ . -, not starting "
             "with . or -)"
