@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from tests.support.moto_server import MotoServer
 from tools.demo.monitor import (  # noqa: F401 - re-exported
     _CfnLoader,
     cfn_template,
+    seed_scan,
     table_definition,
 )
 
@@ -121,28 +121,7 @@ class World:
         ecr.put_image(repositoryName=repository, imageManifest=manifest or _manifest(number),
                       imageTag=tag, imageDigest=digest)
         ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
-        counts: dict[str, int] = {}
-        for finding in findings:
-            counts[finding["severity"]] = counts.get(finding["severity"], 0) + 1
-        response = {
-            "registryId": ACCOUNT, "repositoryName": repository,
-            "imageId": {"imageDigest": digest},
-            "imageScanStatus": {"status": "COMPLETE", "description": "complete"},
-            "imageScanFindings": {
-                "imageScanCompletedAt": completed.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "vulnerabilitySourceUpdatedAt": completed.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "findings": findings, "findingSeverityCounts": counts}}
-        if enhanced is not None:
-            # Enhanced scanning (Inspector): status ACTIVE, findings under enhancedFindings.
-            response["imageScanStatus"]["status"] = "ACTIVE"
-            response["imageScanFindings"]["enhancedFindings"] = enhanced
-            del response["imageScanFindings"]["findings"]
-        body = json.dumps({"results": [response], "region": REGION}).encode()
-        request = urllib.request.Request(
-            self.moto.url + "/moto-api/static/ecr/scan-finding-results", data=body,
-            method="POST", headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        seed_scan(self.moto.url, repository, digest, findings, completed, enhanced=enhanced)
 
     def drain(self, url: str) -> list[dict[str, Any]]:
         sqs = boto3.client("sqs")

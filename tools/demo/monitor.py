@@ -93,19 +93,26 @@ def _basic_findings(report: dict[str, Any]) -> list[dict[str, Any]]:
     return findings
 
 
-def _seed_scan(endpoint: str, repository: str, digest: str, findings: list[dict[str, Any]],
-               completed: dt.datetime) -> None:
+def seed_scan(endpoint: str, repository: str, digest: str, findings: list[dict[str, Any]],
+              completed: dt.datetime, *, enhanced: list[dict[str, Any]] | None = None) -> None:
     """ECR's scan result for the image (moto does not scan: results are seeded through its
-    documented /moto-api/static/ecr/scan-finding-results)."""
+    documented /moto-api/static/ecr/scan-finding-results, and moto answers that result for the
+    image from then on). ``enhanced``: an enhanced (Inspector) scan, status ACTIVE, its findings
+    under enhancedFindings."""
     counts: dict[str, int] = {}
     for finding in findings:
         counts[finding["severity"]] = counts.get(finding["severity"], 0) + 1
     stamp = completed.strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = json.dumps({"region": REGION, "results": [{
+    result: dict[str, Any] = {
         "registryId": ACCOUNT, "repositoryName": repository, "imageId": {"imageDigest": digest},
         "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed."},
         "imageScanFindings": {"imageScanCompletedAt": stamp, "vulnerabilitySourceUpdatedAt": stamp,
-                              "findings": findings, "findingSeverityCounts": counts}}]}).encode()
+                              "findings": findings, "findingSeverityCounts": counts}}
+    if enhanced is not None:
+        result["imageScanStatus"]["status"] = "ACTIVE"
+        result["imageScanFindings"]["enhancedFindings"] = enhanced
+        del result["imageScanFindings"]["findings"]
+    body = json.dumps({"region": REGION, "results": [result]}).encode()
     request = urllib.request.Request(  # noqa: S310 - http:// to the local moto server
         endpoint + "/moto-api/static/ecr/scan-finding-results", data=body, method="POST",
         headers={"Content-Type": "application/json"})
@@ -213,7 +220,7 @@ def run(endpoint: str, *, policy_text: str, repository: str, tag: str, digest: s
 
         findings = _basic_findings(report)
         ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
-        _seed_scan(endpoint, repository, digest, findings, released)
+        seed_scan(endpoint, repository, digest, findings, released)
         stack.put_event("scangate.monitor", "Scangate Image Deployed",
                         {"repository-name": repository, "image-digest": digest}, arn)
         stack.put_event("aws.ecr", "ECR Image Scan", scan_detail, arn)
@@ -242,7 +249,7 @@ def run(endpoint: str, *, policy_text: str, repository: str, tag: str, digest: s
         ecr.put_image(repositoryName=repository, imageManifest=manifest.decode(), imageTag=tag,
                       imageDigest=digest)
         ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
-        _seed_scan(endpoint, repository, digest, [*findings, new],
+        seed_scan(endpoint, repository, digest, [*findings, new],
                    released + dt.timedelta(days=1))
         stack.put_event("aws.ecr", "ECR Image Scan", scan_detail, arn)
         stack.put_event("aws.ecr", "ECR Image Scan", scan_detail, arn)  # EventBridge may repeat it
