@@ -25,6 +25,7 @@ from tests.support.moto_server import MotoServer
 from tools.demo.monitor import (  # noqa: F401 - re-exported
     _CfnLoader,
     cfn_template,
+    create_resources,
     seed_scan,
     table_definition,
 )
@@ -68,17 +69,9 @@ class World:
 
     @classmethod
     def create(cls, moto: MotoServer) -> World:
-        world = cls(moto)
-        boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
-        sqs = boto3.client("sqs")
-        world.dlq_url = sqs.create_queue(QueueName="scangate-monitor-dlq")["QueueUrl"]
-        world.queue_url = sqs.create_queue(QueueName="scangate-monitor-events")["QueueUrl"]
-        world.alerts_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-        sns = boto3.client("sns")
-        world.topic_arn = sns.create_topic(Name="scangate-monitor-alerts")["TopicArn"]
-        alerts_arn = sqs.get_queue_attributes(QueueUrl=world.alerts_url,
-                                              AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=world.topic_arn, Protocol="sqs", Endpoint=alerts_arn)
+        made = create_resources()
+        world = cls(moto, queue_url=made.queue, dlq_url=made.dlq, alerts_url=made.inbox,
+                    topic_arn=made.topic)
         world.set_policy("thresholds:\n  critical: 0\n  high: 1\n")
         return world
 

@@ -17,6 +17,7 @@ import json
 import os
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,34 @@ def seed_scan(endpoint: str, repository: str, digest: str, findings: list[dict[s
         pass
 
 
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What the monitor works with, made on moto: event queue, dead letters, alerts topic and
+    the queue subscribed to it (standing in for the e-mail or chat an alert goes to)."""
+
+    queue: str
+    dlq: str
+    topic: str
+    inbox: str
+
+
+def create_resources() -> Resources:
+    """The table (keys and indexes from the template), the queues, the topic, a subscriber."""
+    import boto3
+
+    boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="scangate-monitor-events")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName="scangate-monitor-dlq")["QueueUrl"]
+    inbox = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox,
+                                         AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns = boto3.client("sns")
+    topic = sns.create_topic(Name="scangate-monitor-alerts")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+    return Resources(queue=queue, dlq=dlq, topic=topic, inbox=inbox)
+
+
 class Stack:
     """The monitoring stack's pieces on moto, and the event path through them."""
 
@@ -127,14 +156,8 @@ class Stack:
         import boto3
 
         self.boto3 = boto3
-        boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
-        sqs = boto3.client("sqs")
-        self.queue = sqs.create_queue(QueueName="scangate-monitor-events")["QueueUrl"]
-        self.dlq = sqs.create_queue(QueueName="scangate-monitor-dlq")["QueueUrl"]
-        self.inbox = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
-        sns = boto3.client("sns")
-        self.topic = sns.create_topic(Name="scangate-monitor-alerts")["TopicArn"]
-        sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=self._arn(self.inbox))
+        made = create_resources()
+        self.queue, self.dlq, self.topic, self.inbox = made.queue, made.dlq, made.topic, made.inbox
         boto3.client("ssm").put_parameter(Name=POLICY_PARAMETER, Type="SecureString",
                                           Value=policy_text)
         events = boto3.client("events")
