@@ -10,9 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import hcl2
-
 from tests.monitor.world import CFN, REPO_ROOT, cfn_template
+from tests.support.hcl import load_terraform
 from tools.monitor_package import PYTHON_VERSION
 
 TERRAFORM = REPO_ROOT / "templates" / "terraform" / "monitoring"
@@ -22,22 +21,11 @@ PATTERN_FILES = {"EcrScanRule": "ecr-image-scan", "InspectorScanRule": "inspecto
 
 
 def _terraform() -> dict[str, Any]:
-    with (TERRAFORM / "main.tf").open(encoding="utf-8") as handle:
-        return dict(hcl2.load(handle))
-
-
-def _unquote(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, list):
-        return [_unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {_unquote(k): _unquote(v) for k, v in value.items() if k != "__is_block__"}
-    return value
+    return load_terraform(TERRAFORM / "main.tf")
 
 
 def _resource(kind: str, name: str) -> dict[str, Any]:
-    for block in _unquote(_terraform())["resource"]:
+    for block in _terraform()["resource"]:
         if kind in block and name in block[kind]:
             return dict(block[kind][name])
     raise AssertionError(f"{kind}.{name} not in {TERRAFORM / 'main.tf'}")
@@ -55,7 +43,7 @@ def test_terraform_rules_use_the_cloudformation_patterns() -> None:
     for rule, name in PATTERN_FILES.items():
         pattern = json.loads((TERRAFORM / "patterns" / f"{name}.json").read_text())
         assert pattern == resources[rule]["Properties"]["EventPattern"], name
-    rules = _unquote(_terraform())["locals"][0]["rules"]
+    rules = _terraform()["locals"][0]["rules"]
     assert sorted(rules) == sorted(PATTERN_FILES.values())
 
 
@@ -84,7 +72,7 @@ def _cfn_actions() -> dict[str, list[str]]:
 
 def test_role_actions_agree_and_none_is_a_wildcard() -> None:
     cfn = _cfn_actions()
-    for block in _unquote(_terraform())["data"]:
+    for block in _terraform()["data"]:
         document = block.get("aws_iam_policy_document", {}).get("monitor")
         if document:
             tf = {s["sid"]: sorted(s["actions"]) for s in document["statement"]}
@@ -151,8 +139,7 @@ def test_codebuild_terraform_role_equals_the_cloudformation_role() -> None:
             statement = statement["If"][1]
         found = statement["Action"]
         cfn[statement["Sid"]] = sorted([found] if isinstance(found, str) else found)
-    with (CODEBUILD / "terraform" / "main.tf").open(encoding="utf-8") as handle:
-        tf_doc = _unquote(dict(hcl2.load(handle)))
+    tf_doc = load_terraform(CODEBUILD / "terraform" / "main.tf")
     tf = {}
     for block in tf_doc["data"]:
         document = block.get("aws_iam_policy_document", {}).get("pipeline")

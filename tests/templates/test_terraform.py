@@ -11,26 +11,15 @@ import json
 import re
 from typing import Any
 
-import hcl2
 import pytest
 from cfnlint.decode import decode
 
+from tests.support.hcl import load_terraform
 from tests.templates.conftest import CFN_TEMPLATE, POLICIES, TERRAFORM
 
 
-def _unquote(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, list):
-        return [_unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {_unquote(k): _unquote(v) for k, v in value.items() if k != "__is_block__"}
-    return value
-
-
 def _load(name: str) -> dict[str, Any]:
-    with (TERRAFORM / name).open(encoding="utf-8") as handle:
-        return dict(_unquote(hcl2.load(handle)))
+    return load_terraform(TERRAFORM / name)
 
 
 def _policy_documents() -> dict[str, Any]:
