@@ -210,12 +210,8 @@ def test_a_passing_summary_message() -> None:
 def test_sns_publish_reaches_a_subscribed_queue(
     moto: MotoServer, cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
-    topic = sns.create_topic(Name="scangate-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    topic, queue = _subscribed_queue()
+    sqs = boto3.client("sqs")
     assert cli(["notify", "--summary", summary_file(tmp_path), "--sns-topic-arn", topic]) == 0
     assert f"published to {topic}" in capsys.readouterr().out
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
