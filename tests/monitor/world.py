@@ -23,6 +23,10 @@ from scangate.monitor.store import Store
 
 from tests.support.moto_server import MotoServer
 from tools.demo.monitor import (  # noqa: F401 - re-exported
+    ACCOUNT,
+    CFN,
+    REGION,
+    TABLE,
     _CfnLoader,
     cfn_template,
     create_resources,
@@ -31,11 +35,7 @@ from tools.demo.monitor import (  # noqa: F401 - re-exported
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CFN = REPO_ROOT / "templates" / "aws" / "scangate-monitoring.yaml"
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 POLICY_NAME = "/scangate/monitor/policy"
-TABLE = "scangate-monitor"
 
 
 def _manifest(number: int) -> str:
