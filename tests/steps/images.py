@@ -67,13 +67,7 @@ def read_members(archive: Path) -> dict[str, bytes]:
 
 
 def write_tar(path: Path, members: dict[str, bytes], *, compress: bool = False) -> Path:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    raw = buffer.getvalue()
+    raw = layer_tar(members)
     path.write_bytes(gzip.compress(raw, mtime=0) if compress else raw)
     return path
 
@@ -157,6 +151,7 @@ def rewrite_legacy(
 
 
 def layer_tar(files: dict[str, bytes]) -> bytes:
+    """An uncompressed tar of regular files (an image layer, or a whole archive's members)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, data in files.items():
