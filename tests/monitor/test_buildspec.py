@@ -31,6 +31,7 @@ import yaml
 from tests.monitor.world import REPO_ROOT, World, basic_finding
 from tests.support.docker import REGISTRY, docker_available
 from tests.support.trivy import ensure_db, trivy_binary
+from tools.pkgindex import DEFAULT_WHEELHOUSE, download
 
 BUILDSPEC = REPO_ROOT / "templates" / "codebuild" / "buildspec.yml"
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -85,6 +86,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir.mkdir()
     (workdir / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
     (workdir / "hello.txt").write_text("hello\n")
+    # The install phase reads runtime.lock's wheels from the wheelhouse (no index here): put them
+    # there first, as a fresh clone's wheelhouse may not hold them yet.
+    download([REPO_ROOT / "requirements" / "runtime.lock"], DEFAULT_WHEELHOUSE)
     env = _base_env(workdir, {})
     build = CodeBuild(workdir, env, root / "install-state.sh")
     assert build.phase("install") == 0, build.log[-1]
@@ -106,7 +110,7 @@ def _base_env(workdir: Path, extra: dict[str, str]) -> dict[str, str]:
         "CODEBUILD_SRC_DIR": str(workdir), "CODEBUILD_BUILD_NUMBER": "7",
         "CODEBUILD_RESOLVED_SOURCE_VERSION": "0123456789abcdef0123456789abcdef01234567",
         "SCANGATE_SOURCE": str(REPO_ROOT),
-        "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(REPO_ROOT / ".tools" / "wheelhouse"),
+        "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(DEFAULT_WHEELHOUSE),
         "SCANGATE_TRIVY": trivy_binary(),
         "SCANGATE_SCAN_FLAGS": f"--cache-dir {cache} --skip-db-update --offline-scan",
         "SCANGATE_TAG_ENVIRONMENT": "dev",
