@@ -343,6 +343,52 @@ def test_mark_deployed_command_reaches_the_monitor_through_the_rule(world: World
     assert _cli.main(["mark-deployed", "--repository", REPO, "--digest", "sha256:abc"]) == 2
 
 
+def test_mark_deployed_from_a_deploy_record_sends_each_deployed_digest(
+        world: World, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The pipelines pass `scangate deploy --output`'s record: every image in it reaches the
+    monitor through the rule with its digest (never a tag) and its registry's account."""
+    from scangate import _cli
+
+    from tests.monitor.test_rules import template_patterns
+
+    events = boto3.client("events")
+    sqs = boto3.client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=world.queue_url,
+                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="DeployedRule",
+                    EventPattern=json.dumps(template_patterns()["DeployedRule"]))
+    events.put_targets(Rule="DeployedRule", Targets=[{"Id": "queue", "Arn": arn}])
+    proc = world.processor()
+    digests = [world.push(REPO, 1, "1.0"), world.push("team/api", 2, "2.0")]
+    for digest in digests:
+        world.scan(digest, [], T0)
+    host = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    record = tmp_path / "deploy.json"
+    record.write_text(json.dumps({"cluster": "c", "namespace": "n", "images": [
+        f"{host}/{REPO}@{digests[0]}", f"{host}/team/api@{digests[1]}"]}), encoding="utf-8")
+    assert _cli.main(["mark-deployed", "--deploy-record", str(record)]) == 0
+    messages = world.drain(world.queue_url)
+    details = sorted((json.loads(m["Body"])["detail"]["repository-name"],
+                      json.loads(m["Body"])["detail"]["image-digest"],
+                      json.loads(m["Body"])["detail"]["registry-id"]) for m in messages)
+    assert details == sorted([(REPO, digests[0], "123456789012"),
+                              ("team/api", digests[1], "123456789012")])
+    assert handler.handle(proc, sqs_event([m["Body"] for m in messages])) == {
+        "batchItemFailures": []}
+    assert proc.store.state(f"123456789012/team/api@{digests[1]}")["deployed"]
+    # A tag instead of a digest, a non-ECR registry, mixing flags, no record: exit 2, one line.
+    for images in ([f"{host}/{REPO}:1.0"], [f"127.0.0.1:5000/{REPO}@{digests[0]}"], []):
+        record.write_text(json.dumps({"images": images}), encoding="utf-8")
+        capsys.readouterr()
+        assert _cli.main(["mark-deployed", "--deploy-record", str(record)]) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert _cli.main(["mark-deployed", "--deploy-record", str(record),
+                      "--digest", digests[0]]) == 2
+    assert _cli.main(["mark-deployed", "--deploy-record", str(tmp_path / "absent.json")]) == 2
+    assert _cli.main(["mark-deployed", "--repository", REPO]) == 2
+    assert world.drain(world.queue_url) == []
+
+
 def test_an_inspector_update_without_a_new_scan_time_is_still_news(world: World) -> None:
     """Continuous rescans: Inspector updates findings (a new CVE) while the image's
     imageScanCompletedAt stays; the finding's updatedAt makes the result newer."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from scangate.aws.identity import add_identity_arguments
 from scangate.errors import EXIT_PASS, AwsError, UsageError
-from scangate.registry.reference import DIGEST
+from scangate.registry.reference import DIGEST, parse_repository
 
 NAME = "mark-deployed"
 SOURCE = "scangate.monitor"
@@ -31,10 +32,15 @@ def add_parser(subparsers: Any) -> None:
         "stack (templates/aws/scangate-monitoring.yaml, templates/terraform/monitoring). Exit 0 "
         "when EventBridge accepted it, 2 otherwise.",
     )
-    parser.add_argument("--repository", required=True, metavar="NAME",
+    parser.add_argument("--repository", metavar="NAME",
                         help="ECR repository name (team/app)")
-    parser.add_argument("--digest", required=True, metavar="sha256:HEX",
+    parser.add_argument("--digest", metavar="sha256:HEX",
                         help="the deployed image's digest")
+    parser.add_argument("--deploy-record", action="append", default=[], type=Path,
+                        metavar="deploy.json",
+                        help="instead of --repository/--digest: every image (REGISTRY/REPO@DIGEST) "
+                        "of this `scangate deploy --output` record, its account as --registry-id "
+                        "(repeatable)")
     parser.add_argument("--registry-id", metavar="ACCOUNT",
                         help="registry (account) of the repository (default: the event's account)")
     parser.add_argument("--withdrawn", action="store_true",
@@ -45,22 +51,69 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    if not DIGEST.fullmatch(args.digest):
-        raise UsageError(f"--digest {args.digest!r} is not sha256:<64 lowercase hex digits>")
-    if not _REPOSITORY.fullmatch(args.repository) or len(args.repository) > 256:
-        raise UsageError(f"--repository {args.repository!r} is not an ECR repository name")
-    if args.registry_id is not None and not _ACCOUNT.fullmatch(args.registry_id):
-        raise UsageError(f"--registry-id {args.registry_id!r} is not a 12-digit account id")
+def _check(repository: str, digest: str, registry_id: str | None, what: str) -> None:
+    if not DIGEST.fullmatch(digest):
+        raise UsageError(f"{what}: digest {digest!r} is not sha256:<64 lowercase hex digits>")
+    if not _REPOSITORY.fullmatch(repository) or len(repository) > 256:
+        raise UsageError(f"{what}: repository {repository!r} is not an ECR repository name")
+    if registry_id is not None and not _ACCOUNT.fullmatch(registry_id):
+        raise UsageError(f"{what}: registry id {registry_id!r} is not a 12-digit account id")
 
-    from scangate.aws.clients import AWS_FAILURES, describe
+
+def _from_record(path: Path) -> list[tuple[str, str, str | None]]:
+    """(repository, digest, account) of every image a deploy record names; the pipelines
+    pass the record so the digest sent is the one deployed, never a tag."""
+    what = f"--deploy-record {path}"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{what}: cannot read a JSON deploy record: {exc}") from None
+    images = document.get("images") if isinstance(document, dict) else None
+    if not isinstance(images, list) or not images:
+        raise UsageError(f"{what}: no \"images\" list (write it with scangate deploy --output)")
+    found: list[tuple[str, str, str | None]] = []
+    for image in images:
+        if not isinstance(image, str) or image.count("@") != 1:
+            raise UsageError(f"{what}: image {image!r} is not REGISTRY/REPOSITORY@sha256:DIGEST")
+        name, _, digest = image.partition("@")
+        repository = parse_repository(name, what)
+        ecr = repository.ecr
+        if ecr is None:
+            raise UsageError(f"{what}: {repository.host} is not an ECR registry: the monitor "
+                             "watches ECR images only")
+        _check(repository.path, digest, ecr.account, what)
+        found.append((repository.path, digest, ecr.account))
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.deploy_record:
+        if args.repository or args.digest or args.registry_id:
+            raise UsageError("--deploy-record names the images: drop --repository, --digest "
+                             "and --registry-id")
+        images = [image for path in args.deploy_record for image in _from_record(path)]
+    elif args.repository is None or args.digest is None:
+        raise UsageError("give --repository and --digest, or --deploy-record deploy.json")
+    else:
+        _check(args.repository, args.digest, args.registry_id, "--repository/--digest")
+        images = [(args.repository, args.digest, args.registry_id)]
+
     from scangate.aws.identity import session_from_args
 
-    detail: dict[str, Any] = {"repository-name": args.repository, "image-digest": args.digest,
-                              "deployed": not args.withdrawn}
-    if args.registry_id:
-        detail["registry-id"] = args.registry_id
     events = session_from_args(args).client("events")
+    for repository, digest, registry_id in images:
+        _send(events, args, repository, digest, registry_id)
+    return EXIT_PASS
+
+
+def _send(events: Any, args: argparse.Namespace, repository: str, digest: str,
+          registry_id: str | None) -> None:
+    from scangate.aws.clients import AWS_FAILURES, describe
+
+    detail: dict[str, Any] = {"repository-name": repository, "image-digest": digest,
+                              "deployed": not args.withdrawn}
+    if registry_id:
+        detail["registry-id"] = registry_id
     try:
         response = events.put_events(Entries=[{
             "Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": json.dumps(detail),
@@ -72,6 +125,5 @@ def run(args: argparse.Namespace) -> int:
         raise AwsError(f"EventBridge refused the event: {entry.get('ErrorCode')}: "
                        f"{entry.get('ErrorMessage')}")
     state = "withdrawn" if args.withdrawn else "deployed"
-    print(f"mark-deployed: {args.repository}@{args.digest} {state} "
+    print(f"mark-deployed: {repository}@{digest} {state} "
           f"(event {(response.get('Entries') or [{}])[0].get('EventId', '?')})")
-    return EXIT_PASS
