@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from tests.support import docker as docker_support
+from tests.support.aws_fixtures import aws_env, moto, moto_session  # noqa: F401 - fixtures
 from tests.support.trivy import CACHE_DIR, ensure_db, run_trivy
 from tools.pkgindex import PackageIndexError, serve_index
 
-# moto_session, aws_env, moto: one definition for every area that talks to AWS.
-pytest_plugins = ("tests.support.aws_fixtures",)
+# aws_env, moto, moto_session (imported above): one definition for every area that talks to
+# AWS; an area's conftest may override one (tests/steps's aws_env, tests/monitor's moto_session).
 
 TrivyRunner = Callable[..., dict[str, Any]]
 

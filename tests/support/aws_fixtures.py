@@ -1,4 +1,4 @@
-"""The moto fixtures every AWS-facing test area shares (a pytest plugin, see tests/conftest.py).
+"""The moto fixtures every AWS-facing test area shares (imported by tests/conftest.py).
 
 ``moto_session`` is one real moto server per session (tests/support/moto_server.py); ``moto``
 resets it and points boto3 at it, with ``aws_env`` keeping real AWS configuration out. An area
