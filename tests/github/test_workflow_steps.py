@@ -121,6 +121,7 @@ PLAN_DEFAULTS = {
     "INPUT_LIMITS_ROLE_ARN": "",
     "INPUT_SNS_TOPIC_ARN": "",
     "INPUT_NOTIFY_ROLE_ARN": "",
+    "INPUT_MONITORING_EVENT_BUS": "",
     "DEFAULT_BRANCH": "main",
 }
 ROLE = "arn:aws:iam::123456789012:role/scangate-{}"
@@ -233,6 +234,20 @@ def test_plan_rejects_bad_images(tmp_path: Path, images: str, message: str) -> N
             },
             "deploy needs manifests",
         ),
+        ({"monitoring_event_bus": "default"}, "monitoring-event-bus needs deploy"),
+        (
+            {
+                "push": "true",
+                "deploy": "true",
+                "aws_region": "eu-west-1",
+                "push_role_arn": ROLE.format("push"),
+                "deploy_role_arn": ROLE.format("deploy"),
+                "eks_cluster": "prod",
+                "manifests": "deploy/k8s",
+                "monitoring_event_bus": "default; rm -rf /",
+            },
+            "monitoring-event-bus must be an EventBridge bus",
+        ),
     ],
 )
 def test_plan_fails_early_on_aws_inputs_that_would_fail_later(
@@ -256,6 +271,7 @@ def test_plan_accepts_a_complete_release(tmp_path: Path) -> None:
         eks_cluster="prod",
         manifests="deploy/k8s",
         image_tag="v1.2.3",
+        monitoring_event_bus="arn:aws:events:eu-west-1:123456789012:event-bus/default",
     )
     assert step.returncode == 0, step.output
 
@@ -724,6 +740,94 @@ def test_deploy_without_a_push_record_deploys_nothing(tmp_path: Path) -> None:
 def test_a_failed_deploy_fails_the_step(tmp_path: Path) -> None:
     step, _ = _deploy(tmp_path, {"api": "deploy/a"}, {"api": {1: "x"}}, exit_code=2)
     assert step.returncode == 2
+
+
+MARK = "Tell the registry monitor what is deployed"
+
+
+def _recording_deployer(bin_dir: Path) -> Path:
+    """Like _recording_scangate, but `deploy` also writes its --output record the way
+    `scangate deploy` does (tests/steps proves that record against moto): the images it got."""
+    calls = _recording_scangate(bin_dir)
+    script = bin_dir / "scangate"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        f"jq -cn '$ARGS.positional' --args -- \"$@\" >>'{calls}'\n"
+        'if [ "$1" = deploy ]; then\n'
+        '  images=(); out=""\n'
+        '  while [ $# -gt 0 ]; do\n'
+        '    case $1 in\n'
+        '      --push-record) images+=("$(jq -r \'.["image-uri"]\' "$2")"); shift ;;\n'
+        '      --output) out=$2; shift ;;\n'
+        '    esac; shift\n'
+        '  done\n'
+        '  [ -n "$out" ] && jq -n \'{images: $ARGS.positional}\' --args -- "${images[@]}" >"$out"\n'
+        'fi\n'
+    )
+    return calls
+
+
+def test_mark_deployed_runs_after_a_successful_deploy_with_the_deploy_roles_identity() -> None:
+    """GitHub adds `success() &&` to a step `if:` without a status function (GitHub docs,
+    "Expressions", Status check functions), so the step runs only after every deploy and
+    rollout succeeded; it runs in the deploy job after "Assume the deploy role", whose OIDC
+    web identity credentials are the ones it uses (no other role, no secret), and it gets its
+    inputs through env only."""
+    steps = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]["deploy"]["steps"]
+    names = [step.get("name") for step in steps]
+    mark = steps[names.index(MARK)]
+    assert names.index("Assume the deploy role") < names.index(DEPLOY) < names.index(MARK)
+    assert mark["if"] == "inputs.monitoring-event-bus != ''"
+    assert not re.search(r"always\(|failure\(|cancelled\(|success\(", mark["if"])
+    assert "continue-on-error" not in mark
+    assert "${{" not in mark["run"]
+    assert mark["env"]["EVENT_BUS"] == "${{ inputs.monitoring-event-bus }}"
+    assert "--role-arn" not in mark["run"] and "AWS_" not in json.dumps(mark["env"])
+    between = steps[names.index("Assume the deploy role") + 1:names.index(MARK)]
+    assert not any("configure-aws-credentials" in step.get("uses", "") for step in between)
+
+
+def test_mark_deployed_sends_the_deploy_records_digests(tmp_path: Path) -> None:
+    """The deploy step writes one record per manifests directory; the mark step passes every
+    record to `scangate mark-deployed --deploy-record` (which sends the digests in it, tested
+    against moto in tests/monitor), never a tag."""
+    calls = _recording_deployer(tmp_path / "bin")
+    uris = {n: f"{ECR_REPO}-{n}@sha256:" + c * 64 for n, c in (("api", "a"), ("batch", "b"))}
+    for name, uri in uris.items():
+        record = tmp_path / "scangate-push" / f"scangate-push-{name}-{CALL}-1"
+        record.mkdir(parents=True)
+        (record / "push.json").write_text(json.dumps({"image-uri": uri}))
+    env = {
+        "SCANGATE": str(tmp_path / "bin" / "scangate"), "KUBECTL": "/opt/kubectl",
+        "KUBECTL_SHA256": "a" * 64, "CALL": CALL, "CLUSTER": "prod", "NAMESPACE": "ns",
+        "REGION": "eu-west-1", "ROLLOUT_TIMEOUT": "5m",
+        "MATRIX": json.dumps([{"name": "api", "manifests": "deploy/a"},
+                              {"name": "batch", "manifests": "deploy/b"}]),
+    }
+    assert run_script(_script("deploy", DEPLOY), env, tmp_path).returncode == 0
+    mark_env = {"SCANGATE": env["SCANGATE"], "EVENT_BUS": "scangate", "REGION": "eu-west-1"}
+    step = run_script(_script("deploy", MARK), mark_env, tmp_path)
+    assert step.returncode == 0, step.output
+    recorded = [json.loads(line) for line in calls.read_text().splitlines()]
+    deploys = [call for call in recorded if call[0] == "deploy"]
+    (mark,) = [call for call in recorded if call[0] == "mark-deployed"]
+    outputs = sorted(call[call.index("--output") + 1] for call in deploys)
+    records = sorted(mark[i + 1] for i, arg in enumerate(mark) if arg == "--deploy-record")
+    assert records == outputs and len(records) == 2
+    sent = sorted(image for record in records
+                  for image in json.loads(Path(record).read_text())["images"])
+    assert sent == sorted(uris.values())
+    assert mark[mark.index("--event-bus") + 1] == "scangate"
+    assert "--repository" not in mark and "--digest" not in mark
+
+
+def test_mark_deployed_without_a_deploy_record_fails(tmp_path: Path) -> None:
+    _recording_scangate(tmp_path / "bin")
+    step = run_script(_script("deploy", MARK), {"SCANGATE": str(tmp_path / "bin" / "scangate"),
+                                                "EVENT_BUS": "default", "REGION": "eu-west-1"},
+                      tmp_path)
+    assert step.returncode == 2
+    assert "no deploy record" in step.output
 
 
 def test_alerts_go_out_for_failures_and_errors_not_passes(tmp_path: Path) -> None:
