@@ -649,3 +649,63 @@ def test_every_scangate_call_of_a_job_parses_with_the_real_cli(
             parser.parse_args(argv)
         except SystemExit:
             pytest.fail(f"scangate refuses the {job_name} job's call: {argv}")
+
+
+DEPLOY_INPUTS = {"push": True, "deploy": True, "aws-region": "eu-west-1",
+                 "registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                 "ecr-repository": "team/app", "eks-cluster": "prod",
+                 "deploy-role-arn": "arn:aws:iam::123456789012:role/deploy",
+                 "monitoring-event-bus": "default"}
+
+
+def _run_deploy(tmp_path: Path, inputs: dict[str, Any], scangate_exit: int = 0,
+                ) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """The deploy job's script with the scangate double above and a python3 double for the
+    kubectl download (no network here; the job's sha256sum check runs for real on its bytes)."""
+    job = glci.merged_job(jobs_of(inputs), "scangate-deploy")
+    job["variables"]["SCANGATE_SOURCE"] = ""
+    job["variables"]["SCANGATE_KUBECTL_SHA256"] = hashlib.sha256(b"kubectl").hexdigest()
+    (tmp_path / "scangate-out" / "scangate").mkdir(parents=True)
+    write_fake_scangate(tmp_path / "bin", scangate_exit, writes_summary=False)
+    python3 = tmp_path / "bin" / "python3"
+    python3.write_text("#!/bin/sh\nprintf kubectl > \"$4\"\n", encoding="utf-8")
+    python3.chmod(0o755)
+    result = run_job_script(job, tmp_path, tmp_path / "bin", {"SCANGATE_ID_TOKEN": "d.e.f"})
+    argv = tmp_path / "args.argv"
+    calls = [line.split("\037")[:-1]
+             for line in (argv.read_text(encoding="utf-8").splitlines() if argv.exists() else [])]
+    return result, [call for call in calls if call and call[0] != "--version"]
+
+
+def test_the_deploy_job_marks_the_deployed_digests_with_the_deploy_role(tmp_path: Path) -> None:
+    """monitoring-event-bus (issue 15): after `scangate deploy` succeeded, the same job runs
+    `scangate mark-deployed` with the deploy record (`deploy --output`: the digests applied,
+    never a tag) and the deploy role through the job's ID token as a 0600 file, never the token
+    on a command line. The calls parse with scangate's real parser."""
+    from scangate._cli import build_parser
+
+    result, calls = _run_deploy(tmp_path, DEPLOY_INPUTS)
+    assert result.returncode == 0, result.stderr
+    deploy, mark = calls
+    assert deploy[0] == "deploy" and mark[0] == "mark-deployed"
+    record = deploy[deploy.index("--output") + 1]
+    assert record == "scangate-out/scangate/deploy.json"
+    assert mark[mark.index("--deploy-record") + 1] == record
+    assert "--repository" not in mark and "--digest" not in mark
+    assert mark[mark.index("--event-bus") + 1] == "default"
+    assert mark[mark.index("--role-arn") + 1] == "arn:aws:iam::123456789012:role/deploy"
+    token_file = Path(mark[mark.index("--web-identity-token-file") + 1])
+    assert token_file == tmp_path / ".scangate-id-token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert "d.e.f" not in " ".join(mark)
+    for call in calls:
+        build_parser(call).parse_args(call)
+
+
+def test_no_mark_deployed_after_a_failed_deploy_or_without_the_input(tmp_path: Path) -> None:
+    result, calls = _run_deploy(tmp_path / "failed", DEPLOY_INPUTS, scangate_exit=2)
+    assert result.returncode != 0
+    assert [call[0] for call in calls] == ["deploy"]
+    result, calls = _run_deploy(tmp_path / "off", {**DEPLOY_INPUTS, "monitoring-event-bus": ""})
+    assert result.returncode == 0, result.stderr
+    assert [call[0] for call in calls] == ["deploy"]
