@@ -321,6 +321,33 @@ resource "aws_iam_role_policy_attachment" "ci" {
   policy_arn = aws_iam_policy.ci[each.key].arn
 }
 
+# With the monitoring stack: after a successful deploy the job tells the registry monitor which
+# digests now run (`scangate mark-deployed`, the pipelines' monitoring-event-bus input), so it
+# re-evaluates them and alerts on a new CRITICAL. A policy of its own, only when
+# monitoring_event_bus is set: one bus, no other events action (the role cannot change rules or
+# targets), and the deploy policy stays the standalone deploy-policy.json.
+data "aws_iam_policy_document" "deploy_monitoring" {
+  statement {
+    sid       = "MarkDeployedOnOneBus"
+    effect    = "Allow"
+    actions   = ["events:PutEvents"]
+    resources = ["arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/${var.monitoring_event_bus}"]
+  }
+}
+
+resource "aws_iam_policy" "deploy_monitoring" {
+  count       = var.monitoring_event_bus == "" ? 0 : 1
+  name        = "${var.role_name_prefix}-deploy-monitoring"
+  description = "scangate deploy job: send the mark-deployed event to the monitoring stack's one event bus"
+  policy      = data.aws_iam_policy_document.deploy_monitoring.json
+}
+
+resource "aws_iam_role_policy_attachment" "deploy_monitoring" {
+  count      = var.monitoring_event_bus == "" ? 0 : 1
+  role       = aws_iam_role.ci["deploy"].name
+  policy_arn = aws_iam_policy.deploy_monitoring[0].arn
+}
+
 resource "aws_eks_access_entry" "deploy" {
   count             = var.create_eks_access_entry ? 1 : 0
   cluster_name      = var.eks_cluster_name

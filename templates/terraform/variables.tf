@@ -169,6 +169,16 @@ variable "deploy_kubernetes_group" {
   default     = "scangate-deployers"
 }
 
+variable "monitoring_event_bus" {
+  description = "EventBridge bus (name, this account and region) of the registry monitoring stack (templates/terraform/monitoring; its rule is on default). Set: the deploy role may send the deploy job's `scangate mark-deployed` event to it (events:PutEvents on that bus only). Empty: no such permission."
+  type        = string
+  default     = ""
+  validation {
+    condition     = can(regex("^$|^[A-Za-z0-9._-]{1,256}$", var.monitoring_event_bus))
+    error_message = "monitoring_event_bus is an event bus name (or empty)."
+  }
+}
+
 variable "role_name_prefix" {
   description = "Role and policy names are PREFIX-push, PREFIX-publish, PREFIX-gate and PREFIX-deploy."
   type        = string

@@ -219,8 +219,9 @@ def test_default_stack_deploys_and_outputs_what_the_workflows_consume(
         for logical, resource in template["Resources"].items()
         if resource["Type"] not in UNSUPPORTED_BY_MOTO
     }
-    # LowThreshold is empty by default: no parameter, no limit (the seed's critical/high/medium).
-    assert set(resources) == expected - {"LowThresholdParameter"}
+    # LowThreshold is empty by default: no parameter, no limit (the seed's critical/high/medium);
+    # MonitoringEventBus too: the deploy role gets no events permission.
+    assert set(resources) == expected - {"LowThresholdParameter", "DeployMonitoringPolicy"}
     ssm: Any = aws.client("ssm")
     stored = ssm.get_parameters_by_path(Path=THRESHOLDS)["Parameters"]
     assert {p["Name"]: (p["Type"], p["Value"]) for p in stored} == {
@@ -288,6 +289,7 @@ def gitlab_stack(aws: Aws) -> dict[str, Any]:
             "CreateEksAccessEntry": "true",
             "EksClusterName": CLUSTER,
             "RoleNamePrefix": "gl",
+            "MonitoringEventBus": "default",
         },
     )
 
@@ -345,6 +347,32 @@ def test_deployed_policies_equal_the_standalone_json(
     assert _attached_document(aws, f"scangate-{job}") == render(
         POLICIES / f"{job}-policy.json", values
     )
+
+
+def test_the_deploy_role_may_mark_deployed_on_the_monitoring_bus_only(
+    aws: Aws, github_stack: dict[str, Any], gitlab_stack: dict[str, Any]
+) -> None:
+    """MonitoringEventBus set (the GitLab stack): the deploy role gets, besides the standalone
+    deploy policy, a policy of its own with events:PutEvents on that one bus, for the
+    pipelines' `scangate mark-deployed` step; unset (the GitHub stack): one policy, the
+    standalone document (test above), no events permission at all."""
+    iam: Any = aws.client("iam")
+    documents = {}
+    for attached in iam.list_attached_role_policies(RoleName="gl-deploy")["AttachedPolicies"]:
+        version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+        documents[attached["PolicyName"]] = iam.get_policy_version(
+            PolicyArn=attached["PolicyArn"], VersionId=version)["PolicyVersion"]["Document"]
+    assert set(documents) == {"gl-deploy", "gl-deploy-monitoring"}
+    values = {"PARTITION": "aws", "REGION": REGION, "ACCOUNT_ID": ACCOUNT_ID,
+              "EKS_CLUSTER_NAME": CLUSTER}
+    assert documents["gl-deploy"] == render(POLICIES / "deploy-policy.json", values)
+    assert documents["gl-deploy-monitoring"] == {"Version": "2012-10-17", "Statement": [{
+        "Sid": "MarkDeployedOnOneBus",
+        "Effect": "Allow",
+        "Action": "events:PutEvents",
+        "Resource": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/default",
+    }]}
+    assert "events:" not in json.dumps(_attached_document(aws, "scangate-deploy"))
 
 
 @pytest.mark.parametrize(
