@@ -2,7 +2,11 @@
 
 Each test makes a caller repository of its own (`acme/service`: the example service at its
 root, `.scangate/policy.yaml`, and README.md's caller workflow as it is, pinning
-`scangate/scangate/.github/workflows/container-scan.yml@<SHA>`). act fetches that reusable
+`scangate/scangate/.github/workflows/container-scan.yml@<SHA>`). The fork pull request and the
+other-repository caller also gate the vulnerable build in the same act run: README's job is
+left as it is and a copy of it (`_with_vulnerable_call`: renamed, another image name and ECR
+repository, `build-args: REQUIREMENTS=requirements-vulnerable.txt`) follows it, so each of
+these callers gates both images. act fetches that reusable
 workflow and its pinned `scangate/scangate/actions/*` from a snapshot of this repository
 (`--local-repository`, as the runner would download them: no checkout of scangate, no OIDC
 token, no extra input). What is real: the workflow's jobs, `needs`/`if` logic, matrix,
@@ -31,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -55,6 +60,7 @@ TRIVY_KEY = "scangate-trivy-0.70.0-Linux-X64"
 CRITICAL = "CVE-2020-14343"  # pyyaml in requirements-vulnerable.txt (tools/trivydb/fixtures)
 SHARED_SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 PR_NUMBER = 7
+CLEAN, VULNERABLE = "my-service", "my-service-vulnerable"
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +125,32 @@ def _caller_repo(root: Path, package_index: str, requirements: str) -> tuple[Pat
     return repo, _git(repo, "rev-parse", "HEAD")
 
 
+def _with_vulnerable_call(repo: Path) -> None:
+    """Add a second caller job to README's caller: the same job, text for text, renamed and
+    gating `my-service-vulnerable`, the same context built with
+    `REQUIREMENTS=requirements-vulnerable.txt` (a documented input of the example's Dockerfile)
+    and its own ECR repository. Two calls rather than one call with two `images`: a call's push
+    waits for every image's pass (a release is all or nothing), and the clean image must still
+    be pushed while the vulnerable one fails. One act run gates both; README's job is unchanged."""
+    text = caller_text()
+    head, job = text.split("jobs:\n", 1)
+    copy = job
+    for old, new in (
+        ("  container-scan:\n", "  container-scan-vulnerable:\n"),
+        (f"      image-name: {CLEAN}\n",
+         f"      image-name: {VULNERABLE}\n"
+         "      build-args: REQUIREMENTS=requirements-vulnerable.txt\n"),
+        (f"      ecr-repository: {CLEAN}\n", f"      ecr-repository: {VULNERABLE}\n"),
+    ):  # fmt: skip
+        assert copy.count(old) == 1, f"README's caller no longer has {old.strip()!r} once"
+        copy = copy.replace(old, new)
+    workflow = head + "jobs:\n" + job.rstrip("\n") + "\n\n" + copy
+    doc = yaml.safe_load(workflow)
+    assert list(doc["jobs"]) == ["container-scan", "container-scan-vulnerable"], list(doc["jobs"])
+    (repo / ".github" / "workflows" / "container-scan.yml").write_text(workflow)
+    _git(repo, "commit", "-q", "-am", "gate the vulnerable build too")
+
+
 def _cache_store(root: Path, tarball: Path, refs: list[str]) -> Path:
     """The Actions cache as a default branch would have it: the Trivy tarball and the DB."""
     store = root / "cache"
@@ -176,11 +208,21 @@ def _run(
 
 
 def _artifact(run: ActRun, kind: str, name: str) -> Path:
-    """The newest attempt's `scangate-<kind>-<name>-<call>-<attempt>` artifact."""
-    found = sorted((run.state / "artifacts").glob(f"scangate-{kind}-{name}-*-*"))
+    """The newest attempt's `scangate-<kind>-<name>-<call>-<attempt>` artifact (`my-service`
+    is not `my-service-vulnerable`'s)."""
+    pattern = re.compile(rf"scangate-{kind}-{re.escape(name)}-[0-9a-f]{{8}}-(\d+)")
+    found = sorted(
+        (int(m[1]), p)
+        for p in (run.state / "artifacts").glob(f"scangate-{kind}-{name}-*-*")
+        if (m := pattern.fullmatch(p.name))
+    )
     assert found, f"no {kind} artifact for {name}: {list((run.state / 'artifacts').iterdir())}"
-    assert re.fullmatch(rf"scangate-{kind}-{re.escape(name)}-[0-9a-f]{{8}}-\d+", found[-1].name)
-    return found[-1]
+    return found[-1][1]
+
+
+def _has_artifact(run: ActRun, kind: str, name: str) -> bool:
+    pattern = re.compile(rf"scangate-{kind}-{re.escape(name)}-[0-9a-f]{{8}}-\d+")
+    return any(pattern.fullmatch(p.name) for p in (run.state / "artifacts").iterdir())
 
 
 def _tail(run: ActRun, lines: int = 120) -> str:
@@ -200,12 +242,15 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
     registry: str,
 ) -> None:
     """A pull request from a fork (read-only token, no secrets, no OIDC token) whose tree adds
-    a waiver for the vulnerable image's CRITICAL and raises the limits: the base commit's policy
-    applies, the image FAILS, the summary shows the waiver as proposed, the SARIF upload is
-    refused (read-only token) without failing anything but the decision, and the reports are
-    artifacts."""
+    a waiver for the vulnerable image's CRITICAL and raises the limits, to a caller that gates
+    the clean and the vulnerable build (README's job and its copy): the base commit's policy
+    applies to both, the vulnerable image FAILS and the clean one PASSES, the summary shows the
+    waiver as proposed, the SARIF uploads are refused (read-only token) without failing
+    anything but the decision, both images' reports are artifacts, and nothing is pushed."""
     del registry  # the fixture only asserts the engine is up
-    caller, base = _caller_repo(tmp_path, package_index, "requirements-vulnerable.txt")
+    caller, _ = _caller_repo(tmp_path, package_index, "requirements.txt")
+    _with_vulnerable_call(caller)
+    base = _git(caller, "rev-parse", "HEAD")
     policy = caller / ".scangate" / "policy.yaml"
     doc = yaml.safe_load(policy.read_text())
     doc["thresholds"] = {"critical": 100, "high": 100, "medium": 100}
@@ -229,27 +274,37 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
                env={"SCANGATE_STANDIN_TOKEN": "read-only"})
 
     assert run.returncode != 0, "a failed gate must fail the run:\n" + _tail(run)
-    reports = _artifact(run, "reports", "my-service")
-    summary = json.loads((reports / "summary.json").read_text())
+    vulnerable = _artifact(run, "reports", VULNERABLE)
+    summary = json.loads((vulnerable / "summary.json").read_text())
     assert summary["decision"] == "fail", summary
     assert summary["counts"]["critical"] >= 1, "the PR's waiver must not apply"
-    assert (reports / "scangate.sarif").is_file(), "the SARIF is kept whatever the upload did"
+    clean = _artifact(run, "reports", CLEAN)
+    summary = json.loads((clean / "summary.json").read_text())
+    assert summary["decision"] == "pass", summary
+    for reports in (vulnerable, clean):
+        assert (reports / "scangate.sarif").is_file(), "the SARIF is kept whatever the upload did"
+    assert _job_succeeded(run, f"Gate ({CLEAN})"), (
+        "the clean image's gate must pass:\n" + _tail(run)
+    )
+    assert not _job_succeeded(run, f"Gate ({VULNERABLE})")
     # The PR's policy is shown, not applied.
-    assert "Policy changes proposed by this pull request (not applied)" in run.output
-    assert CRITICAL in run.output.split("Policy changes proposed", 1)[1][:4000]
-    # The read-only token's refused upload was only a warning.
+    proposed = run.output.split("Policy changes proposed by this pull request (not applied)")
+    assert len(proposed) > 1, _tail(run)
+    assert any(CRITICAL in part[:4000] for part in proposed[1:])
+    # The read-only token's refused uploads were only warnings.
     uploads = run.records("upload-sarif")
-    assert uploads and {u["accepted"] for u in uploads} == {"false"}, uploads
+    assert len(uploads) == 2 and {u["accepted"] for u in uploads} == {"false"}, uploads
     assert "Code scanning" in run.output or "SARIF upload to code scanning failed" in run.output
     # scangate's code came from its pinned actions: nothing checked out our repository.
     assert {c["repository"] for c in run.records("checkout")} <= {"acme/service", ""}, (
         run.records("checkout")
     )
     base_checkouts = [c for c in run.records("checkout") if c["path"] == ".scangate-base"]
-    assert [c["commit"] for c in base_checkouts] == [base]
-    # Nothing past the gate: no credentials, no push.
+    assert [c["commit"] for c in base_checkouts] == [base, base], base_checkouts
+    # Nothing past the gate: no credentials, no push, for either image.
     assert run.records("configure-aws-credentials") == []
     assert run.records("amazon-ecr-login") == []
+    assert not list((run.state / "artifacts").glob("scangate-push-*"))
 
 
 def test_caller_in_another_repository_without_code_security_passes_and_pushes(
@@ -262,12 +317,16 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
     httpserver: HTTPServer,
 ) -> None:
     """A push to main of acme/service, a repository that cannot read ours and has no Code
-    Security: the clean image PASSES (the refused SARIF upload is a warning), is pushed under a
-    `prod-` tag to the registry, which then holds exactly the scanned image, and Security Hub
-    gets its findings as the pushed image (by digest). Deploy starts only after the push (there
-    is no Kubernetes here, so it stops at kubectl). No Slack message for a pass."""
+    Security, gating the clean build (README's job) and the vulnerable one (its copy): the
+    vulnerable image FAILS, is not pushed, and the Slack alert goes out for it alone; the clean
+    image PASSES (the refused SARIF upload is a warning), is pushed under a `prod-` tag to the
+    registry, which then holds exactly the scanned image, and Security Hub gets its findings as
+    the pushed image (by digest) and the vulnerable image's under its ECR repository. Deploy
+    starts only after the push (there is no Kubernetes here, so it stops at kubectl)."""
     httpserver.expect_request("/slack-hook", method="POST").respond_with_data("ok")
-    caller, sha = _caller_repo(tmp_path, package_index, "requirements.txt")
+    caller, _ = _caller_repo(tmp_path, package_index, "requirements.txt")
+    _with_vulnerable_call(caller)
+    sha = _git(caller, "rev-parse", "HEAD")
     payload = {"ref": "refs/heads/main", "after": sha,
                "repository": {"full_name": "acme/service", "default_branch": "main"}}
     cache = _cache_store(tmp_path, stand_in_trivy[0], ["refs/heads/main"])
@@ -278,24 +337,36 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
                     "SCANGATE_STANDIN_AWS_ENDPOINT_URL": moto.url},
                secrets={"SLACK_WEBHOOK_URL": httpserver.url_for("/slack-hook")})  # fmt: skip
 
-    reports = _artifact(run, "reports", "my-service")
+    assert run.returncode != 0, "the vulnerable image's failed gate must fail the run"
+    summary = json.loads((_artifact(run, "reports", VULNERABLE) / "summary.json").read_text())
+    assert summary["decision"] == "fail", summary
+    assert summary["counts"]["critical"] >= 1, summary
+    assert (_artifact(run, "reports", VULNERABLE) / "scangate.sarif").is_file()
+    assert not _has_artifact(run, "push", VULNERABLE), "a failed image must never be pushed"
+    missing = urllib.request.Request(f"http://{registry}/v2/{VULNERABLE}/tags/list")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(missing, timeout=10)
+    assert refused.value.code == 404, "the registry must not know the vulnerable image"
+
+    reports = _artifact(run, "reports", CLEAN)
     summary = json.loads((reports / "summary.json").read_text())
     assert summary["decision"] == "pass", summary
+    assert (reports / "scangate.sarif").is_file()
     uploads = run.records("upload-sarif")
-    assert uploads and {u["accepted"] for u in uploads} == {"false"}
-    assert _job_succeeded(run, "Gate (my-service)"), (
+    assert len(uploads) == 2 and {u["accepted"] for u in uploads} == {"false"}, uploads
+    assert _job_succeeded(run, f"Gate ({CLEAN})"), (
         "a refused SARIF upload must not fail the gate:\n" + _tail(run)
     )
-    pushed = json.loads((_artifact(run, "push", "my-service") / "push.json").read_text())
-    scanned = json.loads((_artifact(run, "scan", "my-service") / "trivy.json").read_text())
+    pushed = json.loads((_artifact(run, "push", CLEAN) / "push.json").read_text())
+    scanned = json.loads((_artifact(run, "scan", CLEAN) / "trivy.json").read_text())
     tags = pushed["tags"]
     assert len(tags) == 1 and tags[0].startswith(f"prod-{sha}-"), tags
     assert pushed["image-id"] == scanned["Metadata"]["ImageID"]
-    assert pushed["image-uri"].startswith(f"{registry}/my-service@sha256:")
+    assert pushed["image-uri"].startswith(f"{registry}/{CLEAN}@sha256:")
     # Read the registry directly: the manifest it serves for the tag is the pushed digest, and
     # its config is the image Trivy scanned.
     request = urllib.request.Request(
-        f"http://{registry}/v2/my-service/manifests/{tags[0]}",
+        f"http://{registry}/v2/{CLEAN}/manifests/{tags[0]}",
         headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
                            "application/vnd.docker.distribution.manifest.v2+json"},
     )  # fmt: skip
@@ -304,7 +375,10 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
         assert json.load(response)["config"]["digest"] == scanned["Metadata"]["ImageID"]
     assert run.records("setup-kubectl"), "deploy should start after the push"
     assert {c["repository"] for c in run.records("checkout")} <= {"acme/service", ""}
-    assert httpserver.log == [], "a pass sends no alert"
+    # One alert, from the vulnerable image's call (the clean call's pass sends none).
+    assert len(httpserver.log) == 1, httpserver.log
+    alert = httpserver.log[0][0].get_data(as_text=True)
+    assert "gate FAILED" in alert and "critical 1" in alert, alert
 
     import boto3
 
@@ -312,12 +386,18 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     findings = hub.get_findings(MaxResults=100)["Findings"]
     assert findings, "no finding reached Security Hub"
-    # The resource is the pushed image by digest. This registry is not ECR, so scangate names
-    # it `Container` REGISTRY/REPO@DIGEST; the AwsEcrContainerImage form for ECR hosts is
-    # tested in tests/aws.
-    assert {(r["Type"], r["Id"]) for f in findings for r in f["Resources"]} == {
-        ("Container", pushed["image-uri"])
-    }
+    # The clean image's resource is the pushed image by digest. This registry is not ECR, so
+    # scangate names it `Container` REGISTRY/REPO@DIGEST; the AwsEcrContainerImage form for
+    # ECR hosts is tested in tests/aws. The vulnerable image was not pushed: its findings are
+    # filed under its ECR repository.
+    resources = {(r["Type"], r["Id"]) for f in findings for r in f["Resources"]}
+    assert ("Container", pushed["image-uri"]) in resources, resources
+    others = resources - {("Container", pushed["image-uri"])}
+    assert others and all(VULNERABLE in rid for _, rid in others), resources
+    critical = [f for f in findings if CRITICAL in json.dumps(f)]
+    assert critical and all(
+        r["Id"] != pushed["image-uri"] for f in critical for r in f["Resources"]
+    ), "the CRITICAL belongs to the vulnerable image"
 
 
 def test_a_corrupted_cached_trivy_fails_closed(
