@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scangate.errors import NotifyError
+from scangate.outputs.text import one_line, printable, truncate
 from scangate.severity import DESCENDING, Severity
 
 DECISIONS = ("pass", "fail")
@@ -29,6 +30,7 @@ ERROR = "error"
 # The gate's exit codes: 0 pass, 1 policy violated; anything else, it did not decide.
 EXIT_DECISIONS = {0: "pass", 1: "fail"}
 SLACK_TEXT_MAX = 2900  # a section block holds 3,000 characters
+IMAGE_NAME_MAX = 200
 SLACK_ATTEMPTS = 5
 RETRY_AFTER_CAP = 30.0
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -190,19 +192,28 @@ def summary_for_exit_code(path: str | None, exit_code: int) -> Summary:
     return summary
 
 
+def _subject(image: str | None, context: str) -> str:
+    """Whom the alert is about: the image first, so the alerts of two calls in one run differ."""
+    if image:
+        return f" for {image}" + (f" in {context}" if context else "")
+    return f" for {context}" if context else ""
+
+
 def build_message(summary: Summary, env: Mapping[str, str] | None = None,
-                  exit_code: int | None = None) -> Message:
+                  exit_code: int | None = None, image: str | None = None) -> Message:
     env = os.environ if env is None else env
+    if image is not None:
+        image = truncate(one_line(printable(image)), IMAGE_NAME_MAX)
     if summary.decision == ERROR:
         context = run_context(env)
-        headline = "scangate gate ERROR" + (f" for {context}" if context else "")
+        headline = "scangate gate ERROR" + _subject(image, context)
         code = f" (exit code {exit_code})" if exit_code is not None else ""
         lines = [f"The gate did not reach a decision{code}: nothing was pushed.",
                  "Open the run's log for the one-line error (what, where, how to fix)."]
         return Message(headline=headline, lines=lines, link=run_link(env))
     verdict = "PASSED" if summary.decision == "pass" else "FAILED"
     context = run_context(env)
-    headline = f"scangate gate {verdict}" + (f" for {context}" if context else "")
+    headline = f"scangate gate {verdict}" + _subject(image, context)
     counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
     lines = [f"Findings counted: {counts}"]
     extras = []
@@ -217,7 +228,8 @@ def build_message(summary: Summary, env: Mapping[str, str] | None = None,
                      f"(limit {violation['limit']})")
     for waiver in summary.expired_waivers:
         lines.append(f"Expired waiver: {waiver['id']} (expired {waiver['expires']})")
-    if summary.artifacts:
+    # With the image named, the scanned files (a runner-local tarball path) add nothing.
+    if summary.artifacts and not image:
         shown = summary.artifacts[:5]
         more = f" and {len(summary.artifacts) - 5} more" if len(summary.artifacts) > 5 else ""
         lines.append("Artifacts: " + ", ".join(shown) + more)

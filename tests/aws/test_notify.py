@@ -352,3 +352,34 @@ def test_slack_error_alert_says_the_gate_did_not_decide(
     body = json.dumps(payload["blocks"])
     assert "did not reach a decision (exit code 2): nothing was pushed" in body
     assert "<https://github.example/acme/app/actions/runs/42|View the run>" in body
+
+
+def test_the_image_is_named_first_so_two_images_alerts_differ(
+    moto: MotoServer, cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that gates two images sends two alerts: each names its image (first, before the
+    run's context), and no runner-local file path stands in for it."""
+    topic, queue = _subscribed_queue()
+    sqs = boto3.client("sqs")
+    for image in ("my-service", "my-service-vulnerable"):
+        assert cli(["notify", "--summary", summary_file(tmp_path), "--gate-exit-code", "1",
+                    "--sns-topic-arn", topic, "--image", image]) == 0
+    assert cli(["notify", "--gate-exit-code", "2", "--sns-topic-arn", topic,
+                "--image", "broken\x1b[31m\nname"]) == 0
+    bodies = [json.loads(m["Body"]) for m in
+              sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]]
+    subjects = sorted(b["Subject"] for b in bodies)
+    assert subjects == [
+        "scangate gate ERROR for broken name in acme/app (main 0123456789ab)",
+        "scangate gate FAILED for my-service in acme/app (main 0123456789ab)",
+        "scangate gate FAILED for my-service-vulnerable in acme/app (main 0123456789ab)",
+    ]
+    assert not any("Artifacts:" in b["Message"] for b in bodies)
+
+
+def test_without_an_image_the_artifacts_still_say_what_was_scanned() -> None:
+    counts = dict.fromkeys(("critical", "high", "medium", "low", "unknown"), 0)
+    summary = parse_summary({"decision": "fail", "counts": counts, "violations": [],
+                             "reports": [{"artifact_name": "app.tar"}]}, "s.json")
+    assert "Artifacts: app.tar" in build_message(summary, env={}).lines
+    assert "Artifacts: app.tar" not in build_message(summary, env={}, image="app").lines

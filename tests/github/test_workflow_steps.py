@@ -852,9 +852,9 @@ def test_alerts_go_out_for_failures_and_errors_not_passes(tmp_path: Path) -> Non
     assert sent.returncode == 0, sent.output
     recorded = sorted(json.loads(line) for line in calls.read_text().splitlines())
     assert recorded == sorted([
-        ["notify", "--gate-exit-code", "2"],
+        ["notify", "--gate-exit-code", "2", "--image", "batch"],
         ["notify", "--summary", str(tmp_path / "scangate-notify" / "worker.json"),
-         "--gate-exit-code", "1", "--skip-pass"],
+         "--gate-exit-code", "1", "--skip-pass", "--image", "worker"],
     ])  # fmt: skip
 
 

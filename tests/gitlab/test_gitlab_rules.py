@@ -550,11 +550,13 @@ def test_the_notify_job_alerts_on_a_failure_and_on_an_error(
         (out / "summary.json").write_text(summary, encoding="utf-8")
     write_fake_scangate(tmp_path / "bin", 0, writes_summary=False)
     job["variables"]["SCANGATE_SOURCE"] = ""
-    result = run_job_script(job, tmp_path, tmp_path / "bin", {"SCANGATE_ID_TOKEN": "a.b.c"})
+    result = run_job_script(job, tmp_path, tmp_path / "bin", {"SCANGATE_ID_TOKEN": "a.b.c",
+                                                              "CI_PROJECT_NAME": "My-App"})
     assert result.returncode == 0, result.stderr
     [call] = (tmp_path / "args").read_text(encoding="utf-8").splitlines()
+    # The alert names the image (image-name, else the project's name in lower case).
     assert call.startswith("notify --sns-topic-arn arn:aws:sns:eu-west-1:123456789012:alerts "
-                           "--skip-pass --aws-region eu-west-1 --role-arn "
+                           "--skip-pass --image my-app --aws-region eu-west-1 --role-arn "
                            "arn:aws:iam::123456789012:role/gate --web-identity-token-file ")
     assert call.endswith(expected), call
     token_file = tmp_path / ".scangate-id-token"

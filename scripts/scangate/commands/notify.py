@@ -35,6 +35,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--slack-webhook-url", metavar="URL",
                         help=f"Slack incoming-webhook URL (default: ${WEBHOOK_ENV})")
     parser.add_argument("--sns-topic-arn", metavar="ARN", help="SNS topic to publish to")
+    parser.add_argument("--image", metavar="NAME",
+                        help="the image the decision is about (the pipeline's image name), named "
+                        "in the alert's headline; alerts of several images in one run then "
+                        "differ")
     add_identity_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.skip_pass and summary.decision == "pass":
         _say("the gate passed: nothing sent (--skip-pass)")
         return EXIT_PASS
-    message = build_message(summary, exit_code=args.gate_exit_code)
+    message = build_message(summary, exit_code=args.gate_exit_code, image=args.image)
     failures: list[str] = []
     if webhook:
         from scangate.notify import post_slack, slack_payload
