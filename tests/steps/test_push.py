@@ -311,10 +311,11 @@ def test_decision_fail_is_refused_with_exit_1(
 @pytest.mark.parametrize(
     ("summary", "message"),
     [
-        ({"decision": "pass", "image_id": "sha256:" + "cd" * 32}, "is about image"),
+        ({"decision": "pass", "reports": [{"image_id": "sha256:" + "cd" * 32}]},
+         "is about image"),
         ({"decision": "pass", "reports": [{"image_id": None}]}, "records no image id"),
         ({"decision": "pass"}, "records no image id"),
-        ({"decision": "pass", "image_id": "latest"}, "is not sha256"),
+        ({"decision": "pass", "reports": [{"image_id": "latest"}]}, "is not sha256"),
         ({"counts": {}}, "no \"decision\""),
         ([], "no \"decision\""),
     ],

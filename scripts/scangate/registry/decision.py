@@ -3,12 +3,11 @@
 A pipeline can be told to carry on after a failed gate (GitLab ``allow_failure``, a GitHub
 ``if: always()``, a variable). So push reads the ``summary.json`` that ``scangate gate
 --json-summary`` wrote and refuses unless it records a pass FOR THIS IMAGE ID. The summary is
-read defensively (other versions may add or move fields): anything missing, unexpected or
-contradictory refuses the push.
+read defensively: anything missing, unexpected or contradictory refuses the push.
 
-Where the image ID may be recorded (every place present must agree, at least one must exist):
-top-level ``image_id``; ``image.id`` / ``image.image_id``; ``target.image_id``; and
-``image_id`` of each entry of ``reports`` (null for a report that is not of an image).
+The image ID is where scangate.outputs.summary writes it: ``image_id`` of each entry of
+``reports`` (null for a report that is not of an image). Every recorded ID must be this image's,
+and at least one must exist.
 """
 
 from __future__ import annotations
@@ -25,12 +24,6 @@ MAX_SUMMARY_BYTES = 64 * 1024 * 1024
 
 def _recorded_image_ids(summary: dict[str, Any], path: Path) -> list[str]:
     found: list[Any] = []
-    if "image_id" in summary:
-        found.append(summary["image_id"])
-    for key, fields in (("image", ("id", "image_id")), ("target", ("image_id",))):
-        node = summary.get(key)
-        if isinstance(node, dict):
-            found += [node[field] for field in fields if field in node]
     reports = summary.get("reports")
     if isinstance(reports, list):
         for report in reports:
