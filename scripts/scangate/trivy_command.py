@@ -32,6 +32,11 @@ KEPT_VARIABLES = frozenset({"TRIVY_USERNAME", "TRIVY_PASSWORD", "TRIVY_REGISTRY_
 # A Go duration as Trivy's --timeout takes it: 10m, 1h30m, 90s.
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
 
+# Trivy's log lines: "2026-01-01T00:00:00Z\tFATAL\tFatal error\t<message>".
+_LOG_PREFIX = re.compile(r"^\S+\t(?:FATAL|ERROR|WARN|INFO|DEBUG)\t(?:Fatal error\t)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_TRIVY_MESSAGE = 600
+
 
 @dataclass(frozen=True, slots=True)
 class ScanRequest:
@@ -109,3 +114,14 @@ def scrubbed_environment(environ: Mapping[str, str]) -> tuple[dict[str, str], li
         else:
             kept[name] = value
     return kept, sorted(dropped)
+
+
+def trivy_failure(returncode: int, stderr: str) -> str:
+    """Trivy's own reason, on one bounded line: its last FATAL/ERROR line, else its last line."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    chosen = next((line for line in reversed(lines) if "\tFATAL\t" in line or
+                   "\tERROR\t" in line), lines[-1] if lines else "")
+    text = _CONTROL.sub(" ", _LOG_PREFIX.sub("", chosen)).strip()
+    if len(text) > _MAX_TRIVY_MESSAGE:
+        text = text[:_MAX_TRIVY_MESSAGE] + "..."
+    return f"trivy exited {returncode}: {text or 'no message'}"

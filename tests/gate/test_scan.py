@@ -16,8 +16,13 @@ from pathlib import Path
 
 import pytest
 from scangate._cli import main
-from scangate.commands.scan import trivy_failure
-from scangate.trivy_command import ALL_SEVERITIES, ScanRequest, build_command, scrubbed_environment
+from scangate.trivy_command import (
+    ALL_SEVERITIES,
+    ScanRequest,
+    build_command,
+    scrubbed_environment,
+    trivy_failure,
+)
 
 from tests.support.trivy import trivy_binary
 
@@ -315,7 +320,7 @@ def test_inline_ignore_comments_in_a_checkout_are_refused_for_misconfig_scans(
 
 
 def test_only_comments_in_files_trivy_checks_count_as_inline_ignores(tmp_path: Path) -> None:
-    from scangate.commands.scan import find_inline_ignore
+    from scangate.inline_ignores import find_inline_ignore
 
     (tmp_path / "README.md").write_text("Never write # trivy:ignore:DS-0001 here.\n")
     (tmp_path / "scan.py").write_text('MARK = b"# trivy:ignore"\n')

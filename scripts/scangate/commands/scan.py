@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from scangate.errors import EXIT_PASS, ReportError, ScanError, UsageError
+from scangate.inline_ignores import find_inline_ignore
 from scangate.outputs.atomic import check_writable
 from scangate.report import load_report
 from scangate.trivy_command import (
@@ -30,12 +31,10 @@ from scangate.trivy_command import (
     build_command,
     is_duration,
     scrubbed_environment,
+    trivy_failure,
 )
 
-# Trivy's log lines: "2026-01-01T00:00:00Z\tFATAL\tFatal error\t<message>".
-_LOG_PREFIX = re.compile(r"^\S+\t(?:FATAL|ERROR|WARN|INFO|DEBUG)\t(?:Fatal error\t)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_MAX_TRIVY_MESSAGE = 600
 
 
 def _scanners(value: str) -> tuple[str, ...]:
@@ -130,59 +129,6 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
             or any(c.isspace() for c in reference):
         raise UsageError(f"{reference!r}: --image is not an image reference")
     return "image", reference
-
-
-# Comments Trivy's misconfiguration scanners obey in the scanned files themselves
-# (`# trivy:ignore:DS-0001` above a Dockerfile line, tfsec's older spelling in Terraform): the
-# finding is then dropped without a trace, not even with --show-suppressed (Trivy 0.76). No flag
-# turns them off, so a checkout carrying one is refused: waivers belong in the policy. They are
-# looked for in comments (`#`, `//`, `/*`), on their own line or after the code they silence.
-_INLINE_IGNORE = re.compile(rb"(?:#|//|/\*)[ \t]*(?:trivy|tfsec):ignore")
-# Files Trivy's misconfiguration scanners parse and that can hold comments: Dockerfiles,
-# Terraform, YAML (Kubernetes, CloudFormation, Helm, Ansible). A README or a script that
-# mentions such a comment is not one.
-_CHECKED_SUFFIXES = (".tf", ".tfvars", ".hcl", ".yaml", ".yml", ".tpl", ".dockerfile",
-                     ".containerfile")
-_CHECKED_PREFIXES = ("dockerfile", "containerfile")
-_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn"})
-_MAX_CHECKED_FILE = 16 << 20
-
-
-def _checked(name: str) -> bool:
-    lowered = name.lower()
-    return lowered.endswith(_CHECKED_SUFFIXES) or lowered.startswith(_CHECKED_PREFIXES)
-
-
-def find_inline_ignore(root: str) -> tuple[str, int] | None:
-    """The first file (and line) under ``root`` with an inline ignore comment, or None."""
-    for directory, subdirs, files in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if d not in _SKIPPED_DIRS)
-        for name in sorted(files):
-            if not _checked(name):
-                continue
-            path = os.path.join(directory, name)
-            try:
-                if os.path.islink(path) or os.path.getsize(path) > _MAX_CHECKED_FILE:
-                    continue
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            except OSError:
-                continue
-            match = _INLINE_IGNORE.search(data)
-            if match:
-                return os.path.relpath(path, root), data.count(b"\n", 0, match.start()) + 1
-    return None
-
-
-def trivy_failure(returncode: int, stderr: str) -> str:
-    """Trivy's own reason, on one bounded line: its last FATAL/ERROR line, else its last line."""
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    chosen = next((line for line in reversed(lines) if "\tFATAL\t" in line or
-                   "\tERROR\t" in line), lines[-1] if lines else "")
-    text = _CONTROL.sub(" ", _LOG_PREFIX.sub("", chosen)).strip()
-    if len(text) > _MAX_TRIVY_MESSAGE:
-        text = text[:_MAX_TRIVY_MESSAGE] + "..."
-    return f"trivy exited {returncode}: {text or 'no message'}"
 
 
 def run(args: argparse.Namespace) -> int:
