@@ -13,6 +13,19 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.name
 
+  # The key policy of both keys (repository, alerts): its Resource "*" is the key itself; the
+  # account administers the key through IAM, and each key's users get their use elsewhere.
+  account_administered_key_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AccountAdministersKeyThroughIam"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
+
   security_hub_product_arn = "arn:${local.partition}:securityhub:${local.region}:${local.account_id}:product/${local.account_id}/default"
   oidc_provider_arn        = var.create_oidc_provider ? aws_iam_openid_connect_provider.ci[0].arn : var.oidc_provider_arn
 
@@ -59,16 +72,7 @@ resource "aws_kms_key" "repository" {
   deletion_window_in_days = 30
   # A key policy: its Resource "*" is this key. The account administers the key through IAM;
   # ECR uses it through the grant it creates with the repository (no key access for CI roles).
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministersKeyThroughIam"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
-  })
+  policy = local.account_administered_key_policy
 }
 
 resource "aws_ecr_repository" "this" {
@@ -373,16 +377,7 @@ resource "aws_kms_key" "alerts" {
   deletion_window_in_days = 30
   # The account administers the key through IAM; the gate role's policy grants its use through
   # SNS only (kms:ViaService).
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministersKeyThroughIam"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
-  })
+  policy = local.account_administered_key_policy
 }
 
 resource "aws_sns_topic" "alerts" {
