@@ -9,8 +9,8 @@ cannot contain its own SHA, so a release is three commits:
 2. **pins**: the workflow's self-pins and ``SCANGATE_*`` name commit 1 and VERSION; tagged
    ``vVERSION`` (annotated). Between 1 and 2 nothing but the workflow changes, checked here, so
    the actions at the tag are the actions the pins name;
-3. **docs**: README.md's pins (the caller workflow, the composite actions) name the tag's commit;
-   the generated README blocks are rewritten (``python -m tools.gendocs --write``).
+3. **docs**: the pins in README.md (the callers) and docs/*.md (the composite actions) name the
+   tag's commit; the generated blocks are rewritten (``python -m tools.gendocs --write``).
 
 ``--repository`` re-pins to a mirror (a private copy, GHES): its own name replaces the current
 one everywhere. Only the files the release writes are committed (``git commit -- PATHS``); the
@@ -30,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = Path(".github/workflows/container-scan.yml")
 VERSION_FILE = Path("scripts/scangate/__init__.py")
 README = Path("README.md")
+DOCS = Path("docs")
 # What the pinned commit must hold unchanged at the tag: the code the workflow runs.
 PINNED_CODE = ("actions", "scripts", "requirements", "pyproject.toml")
 
@@ -77,6 +78,11 @@ def self_uses(repository: str) -> re.Pattern[str]:
     )
 
 
+def doc_files(root: Path) -> list[Path]:
+    """README.md and docs/*.md, relative to root: where the release rewrites pins."""
+    return [README, *sorted(p.relative_to(root) for p in (root / DOCS).glob("*.md"))]
+
+
 def rewrite_pins(text: str, old_repository: str, repository: str, commit: str,
                  version: str) -> str:
     """Point every self ``uses:`` at repository@commit # vversion."""
@@ -117,7 +123,7 @@ def release(root: Path, version: str, repository: str | None = None, tag: bool =
         raise ReleaseError(f"version {version!r} is not X.Y.Z")
     if repository is not None and not REPOSITORY_RE.match(repository):
         raise ReleaseError(f"--repository {repository!r} is not OWNER/NAME")
-    touched = [WORKFLOW, VERSION_FILE, README]
+    touched = [WORKFLOW, VERSION_FILE, *doc_files(root)]
     dirty = _git(root, "status", "--porcelain", "--", *map(str, touched))
     if dirty:
         raise ReleaseError(f"uncommitted changes in the files a release writes; commit them "
@@ -150,18 +156,20 @@ def release(root: Path, version: str, repository: str | None = None, tag: bool =
         _git(root, "-c", "tag.gpgsign=false", "tag", "-a", tag_name, "-m",
              f"scangate {version} (its actions pinned at {code})", pins)
 
-    # 3. README pins the tagged commit; generated blocks refreshed
-    readme = root / README
-    readme.write_text(
-        rewrite_pins(readme.read_text(encoding="utf-8"), old_repository, repository, pins,
-                     version),
-        encoding="utf-8",
-    )
+    # 3. README and docs pin the tagged commit; generated blocks refreshed
+    for name in doc_files(root):
+        path = root / name
+        path.write_text(
+            rewrite_pins(path.read_text(encoding="utf-8"), old_repository, repository, pins,
+                         version),
+            encoding="utf-8",
+        )
     gendocs = subprocess.run([sys.executable, "-m", "tools.gendocs", "--write"], cwd=root,
                              capture_output=True, text=True)
     if gendocs.returncode != 0:
         raise ReleaseError(f"tools.gendocs --write failed: {gendocs.stderr.strip()}")
-    docs = _commit(root, f"Release v{version}: README pins {repository}@{pins}", [README])
+    docs = _commit(root, f"Release v{version}: README pins {repository}@{pins}",
+                   doc_files(root))
     return Release(version, code, pins, docs, tag_name)
 
 

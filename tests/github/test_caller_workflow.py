@@ -1,6 +1,7 @@
-"""README's caller workflow is a workflow GitHub would run, input by input.
+"""README's caller workflows are workflows GitHub would run, input by input.
 
-The test extracts the YAML block under `<!-- caller-workflow -->` in README.md, checks each key
+The test extracts the YAML blocks under `<!-- caller-workflow -->` (the full release) and
+`<!-- caller-workflow-scan-only -->` in README.md, checks each key
 against container-scan.yml's `workflow_call` (names, types, secrets), checks the permissions it
 grants cover every job's (GitHub docs, "Reusing workflows": a called workflow's jobs cannot
 have more permissions than the caller grants, and asking for more fails the run at start-up),
@@ -26,6 +27,8 @@ from tests.github.actrun import REPO_ROOT, SELF_REPOSITORY
 README = REPO_ROOT / "README.md"
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-scan.yml"
 MARKER = "<!-- caller-workflow -->"
+SCAN_ONLY = "<!-- caller-workflow-scan-only -->"
+CALLERS = pytest.mark.parametrize("marker", [MARKER, SCAN_ONLY], ids=["full", "scan-only"])
 LEVEL = {"none": 0, "read": 1, "write": 2}
 EXPRESSION = re.compile(r"^\$\{\{.*\}\}$", re.DOTALL)
 
@@ -38,11 +41,12 @@ def _load(text: str) -> dict[str, Any]:
     return doc
 
 
-def caller_text() -> str:
+def caller_text(marker: str = MARKER) -> str:
     text = README.read_text(encoding="utf-8")
-    at = text.index(MARKER)
+    assert text.count(marker) == 1, f"README.md must hold {marker} once"
+    at = text.index(marker)
     match = re.search(r"```yaml\n(.*?)```", text[at:], re.DOTALL)
-    assert match, f"no ```yaml block after {MARKER}"
+    assert match, f"no ```yaml block after {marker}"
     return match.group(1)
 
 
@@ -56,20 +60,33 @@ def _calling_jobs(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [j for j in doc["jobs"].values() if "container-scan.yml" in str(j.get("uses", ""))]
 
 
-def test_the_caller_is_complete() -> None:
-    doc = _load(caller_text())
+@CALLERS
+def test_the_caller_is_complete(marker: str) -> None:
+    doc = _load(caller_text(marker))
     assert set(doc["on"]) >= {"push", "pull_request"}, "a caller needs on: push and pull_request"
     assert doc["permissions"] == {}
     (job,) = _calling_jobs(doc)
     uses = job["uses"]
     assert uses.startswith(f"{SELF_REPOSITORY}/.github/workflows/container-scan.yml@")
     assert re.fullmatch(r"[0-9a-f]{40}", uses.rsplit("@", 1)[1]), "pin by full commit SHA"
-    assert job["secrets"] == {"slack-webhook-url": "${{ secrets.SLACK_WEBHOOK_URL }}"}
+    if marker == MARKER:
+        assert job["secrets"] == {"slack-webhook-url": "${{ secrets.SLACK_WEBHOOK_URL }}"}
 
 
-def test_every_with_key_is_an_input_of_the_right_type() -> None:
+def test_the_scan_only_caller_sends_nothing_anywhere() -> None:
+    """Scan only: no AWS role, no push, deploy or Security Hub; the same pinned workflow."""
+    (job,) = _calling_jobs(_load(caller_text(SCAN_ONLY)))
+    (full,) = _calling_jobs(_load(caller_text(MARKER)))
+    assert job["uses"] == full["uses"]
+    switched_on = {k for k in ("push", "deploy", "security-hub") if job["with"].get(k)}
+    assert not switched_on, switched_on
+    assert not [k for k in job["with"] if k.endswith("role-arn")]
+
+
+@CALLERS
+def test_every_with_key_is_an_input_of_the_right_type(marker: str) -> None:
     inputs = _call()["inputs"]
-    (job,) = _calling_jobs(_load(caller_text()))
+    (job,) = _calling_jobs(_load(caller_text(marker)))
     problems = []
     for key, value in job["with"].items():
         spec = inputs.get(key)
@@ -114,8 +131,9 @@ def _short(granted: dict[str, str]) -> list[str]:
     ]
 
 
-def test_readme_caller_grants_what_every_job_asks() -> None:
-    (job,) = _calling_jobs(_load(caller_text()))
+@CALLERS
+def test_readme_caller_grants_what_every_job_asks(marker: str) -> None:
+    (job,) = _calling_jobs(_load(caller_text(marker)))
     assert not _short(job["permissions"]), _short(job["permissions"])
 
 
@@ -125,7 +143,10 @@ def test_repository_ci_grants_what_every_job_asks() -> None:
         assert not _short(job["permissions"]), _short(job["permissions"])
 
 
-def test_actionlint_accepts_the_caller_against_the_local_workflow(tmp_path: Path) -> None:
+@CALLERS
+def test_actionlint_accepts_the_caller_against_the_local_workflow(
+    tmp_path: Path, marker: str,
+) -> None:
     actionlint = Path(sys.executable).with_name("actionlint")
     if not actionlint.exists():
         found = shutil.which("actionlint")
@@ -140,9 +161,9 @@ def test_actionlint_accepts_the_caller_against_the_local_workflow(tmp_path: Path
     local = re.sub(
         rf"uses: {re.escape(SELF_REPOSITORY)}/\.github/workflows/container-scan\.yml@\S+.*",
         "uses: ./.github/workflows/container-scan.yml",
-        caller_text(),
+        caller_text(marker),
     )
-    assert local != caller_text()
+    assert local != caller_text(marker)
     (workflows / "caller.yml").write_text(local, encoding="utf-8")
     proc = subprocess.run(
         [str(actionlint), "-no-color", "-shellcheck=", str(workflows / "caller.yml")],
@@ -158,10 +179,11 @@ def test_actionlint_accepts_the_caller_against_the_local_workflow(tmp_path: Path
     assert proc.returncode != 0 and "image-nam" in proc.stdout
 
 
-def test_the_pinned_workflow_takes_every_input_the_caller_passes() -> None:
+@CALLERS
+def test_the_pinned_workflow_takes_every_input_the_caller_passes(marker: str) -> None:
     """README pins a commit: that commit's workflow (not only this one) must declare every
     input and secret the caller passes, or GitHub refuses the run."""
-    (job,) = _calling_jobs(_load(caller_text()))
+    (job,) = _calling_jobs(_load(caller_text(marker)))
     commit = job["uses"].rsplit("@", 1)[1]
     proc = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "show", f"{commit}:.github/workflows/container-scan.yml"],
@@ -171,4 +193,4 @@ def test_the_pinned_workflow_takes_every_input_the_caller_passes() -> None:
         pytest.skip(f"{commit} is not in this clone (shallow?)")
     call = _load(proc.stdout)["on"]["workflow_call"]
     assert not set(job["with"]) - set(call["inputs"]), set(job["with"]) - set(call["inputs"])
-    assert not set(job["secrets"]) - set(call["secrets"])
+    assert not set(job.get("secrets") or {}) - set(call["secrets"])

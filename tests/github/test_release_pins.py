@@ -25,6 +25,7 @@ WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 ACTIONS = sorted((REPO_ROOT / "actions").glob("*/action.yml"))
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-scan.yml"
 README = REPO_ROOT / "README.md"
+DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
 
 
 def _env() -> tuple[str, str, str]:
@@ -71,12 +72,13 @@ def test_the_workflow_never_checks_out_scangate() -> None:
             assert ".scangate-action" not in str(step.get("uses", "")), (job_id, step["name"])
 
 
-def test_readme_pins_name_the_same_version() -> None:
+def test_readme_and_docs_pins_name_the_same_version() -> None:
     _, _, version = _env()
-    refs = _self_refs([README])
-    assert {r[1] for r in refs} >= {"/.github/workflows/container-scan.yml", "/actions/gate"}
+    refs = _self_refs([README, *DOCS])
+    assert "/.github/workflows/container-scan.yml" in {r[1] for r in _self_refs([README])}
+    assert "/actions/gate" in {r[1] for r in refs}
     assert {r[3] for r in refs} == {f"v{version}"}, refs
-    assert len({r[2] for r in refs}) == 1, f"README pins several commits: {refs}"
+    assert len({r[2] for r in refs}) == 1, f"README and docs pin several commits: {refs}"
 
 
 def _git(*args: str) -> subprocess.CompletedProcess[str]:
@@ -131,10 +133,14 @@ def test_release_pins_its_own_code_and_tags(copy: Path) -> None:
     )
     assert '__version__ = "9.8.7"' in _run(copy, "show",
                                            f"{made.code_commit}:scripts/scangate/__init__.py")
-    # README pins the tagged commit
-    readme = (copy / "README.md").read_text(encoding="utf-8")
-    refs = {(m["ref"], m["comment"]) for m in release.self_uses(SELF_REPOSITORY).finditer(readme)}
-    assert refs == {(made.pins_commit, "v9.8.7")}
+    # README and docs pin the tagged commit
+    for page in [copy / "README.md", *sorted((copy / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        refs = {(m["ref"], m["comment"]) for m in release.self_uses(SELF_REPOSITORY).finditer(text)}
+        assert refs <= {(made.pins_commit, "v9.8.7")}, page
+        if page.name in ("README.md", "github-reference.md"):
+            assert refs, f"{page.name} lost its pins"
+    assert _run(copy, "status", "--porcelain") == ""
     # a release is immutable
     with pytest.raises(release.ReleaseError, match="exists already"):
         release.release(copy, "9.8.7")

@@ -95,10 +95,10 @@ def yaml_blocks(markdown: str) -> list[str]:
     return re.findall(r"```yaml\n(.*?)```", markdown, re.DOTALL)
 
 
-def gitlab_section(readme: str) -> str:
-    match = re.search(r"<!-- BEGIN SECTION: gitlab -->(.*?)<!-- END SECTION: gitlab -->",
-                      readme, re.DOTALL)
-    assert match, "README.md has no gitlab section"
+def gitlab_quick_start(readme: str) -> str:
+    """README's GitLab quick start: from its heading to the next `## ` heading."""
+    match = re.search(r"^## Quick start: GitLab\n(.*?)(?=^## )", readme, re.DOTALL | re.MULTILINE)
+    assert match, "README.md has no `## Quick start: GitLab` section"
     return match.group(1)
 
 
@@ -150,7 +150,8 @@ def test_the_schema_check_is_not_vacuous(tmp_path: Path) -> None:
 def test_including_pipelines_validate(tmp_path: Path) -> None:
     """The repository's own .gitlab-ci.yml and every `include:` example in the docs."""
     paths = [DOGFOOD]
-    docs = gitlab_section(README.read_text(encoding="utf-8")) + DOCS.read_text(encoding="utf-8")
+    docs = (gitlab_quick_start(README.read_text(encoding="utf-8"))
+            + DOCS.read_text(encoding="utf-8"))
     examples = [block for block in yaml_blocks(docs) if "include:" in block]
     assert len(examples) >= 3, "expected remote, project and README include examples"
     spec, _ = glci.load_template()
@@ -460,18 +461,21 @@ def test_the_repository_pipeline_includes_the_template_twice(
 # --- docs ----------------------------------------------------------------------------------
 
 
-def test_readme_blocks_are_generated_from_the_template() -> None:
-    readme = README.read_text(encoding="utf-8")
-    section = gitlab_section(readme)
-    for name, content in gendocs_gitlab.render().items():
+def test_doc_blocks_are_generated_from_the_template() -> None:
+    """The include to copy is in README's quick start, the inputs table in docs/gitlab.md."""
+    where = {"gitlab-include": gitlab_quick_start(README.read_text(encoding="utf-8")),
+             "gitlab-inputs": DOCS.read_text(encoding="utf-8")}
+    blocks = gendocs_gitlab.render()
+    assert set(blocks) == set(where)
+    for name, content in blocks.items():
         match = re.search(rf"<!-- BEGIN GENERATED: {name} -->\n(.*?)<!-- END GENERATED: {name} -->",
-                          section, re.DOTALL)
-        assert match, f"README gitlab section has no block {name}"
-        assert match.group(1) == content, f"README block {name} is stale: run `make docs`"
+                          where[name], re.DOTALL)
+        assert match, f"no block {name} where it belongs"
+        assert match.group(1) == content, f"block {name} is stale: run `make docs`"
 
 
 def test_readme_integrity_is_the_template_hash() -> None:
-    section = gitlab_section(README.read_text(encoding="utf-8"))
+    section = gitlab_quick_start(README.read_text(encoding="utf-8"))
     integrity = re.search(r"integrity: (sha256-[A-Za-z0-9+/]{43}=)", section)
     assert integrity and integrity.group(1) == gendocs_gitlab.integrity()
 
@@ -487,7 +491,7 @@ def test_inputs_table_lists_every_input() -> None:
 
 
 def test_docs_show_the_aws_trust_policy_for_the_gitlab_sub() -> None:
-    text = gitlab_section(README.read_text(encoding="utf-8"))
+    text = DOCS.read_text(encoding="utf-8")
     assert "project_path:GROUP/PROJECT:ref_type:branch:ref:main" in text
     policies = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.DOTALL)]
     statement = policies[0]["Statement"][0]

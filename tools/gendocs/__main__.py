@@ -1,11 +1,11 @@
-"""``python -m tools.gendocs --write | --check``."""
+"""``python -m tools.gendocs --write | --check``: README.md and docs/*.md against the YAML."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from tools.gendocs import README, apply, blocks
+from tools.gendocs import REPO_ROOT, refreshed
 
 
 def main() -> int:
@@ -14,13 +14,16 @@ def main() -> int:
     mode.add_argument("--write", action="store_true")
     mode.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    current = README.read_text(encoding="utf-8")
-    fresh = apply(current, blocks())
-    if args.write:
-        README.write_text(fresh, encoding="utf-8")
-        return 0
-    if fresh != current:
-        print("README.md is out of date with the YAML: run `make docs`", file=sys.stderr)
+    stale = []
+    for path, (current, fresh) in refreshed().items():
+        if fresh == current:
+            continue
+        if args.write:
+            path.write_text(fresh, encoding="utf-8")
+        else:
+            stale.append(str(path.relative_to(REPO_ROOT)))
+    if stale:
+        print(f"{', '.join(stale)} out of date with the YAML: run `make docs`", file=sys.stderr)
         return 1
     return 0
 
