@@ -52,6 +52,9 @@ class Finding:
     # Set when Trivy suppressed the finding (ExperimentalModifiedFindings): by what, e.g.
     # ".trivyignore (ignored)". It counts all the same; only a policy waiver lets it pass.
     suppressed_by: str = ""
+    # Set by a baseline comparison (scangate.baseline): "new" or "unchanged"; "" when the run
+    # was not compared with a baseline.
+    change: str = ""
     _fingerprint: str = ""
 
     @property

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import Enum
 
+from scangate.baseline import UNCHANGED, Baseline, Comparison, compare
 from scangate.findings import Finding, Report
 from scangate.policy import Policy, Waiver
 from scangate.severity import DESCENDING, Severity
@@ -16,6 +17,8 @@ class Disposition(Enum):
     WAIVED = "waived"
     IGNORED_UNFIXED = "ignored_unfixed"
     CLASS_NOT_COUNTED = "class_not_counted"
+    # Also in the baseline, at a severity the policy gates on new findings only (new_only).
+    NOT_NEW = "not_new"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,11 @@ class GateResult:
     waived: int = 0
     ignored_unfixed: int = 0
     class_not_counted: int = 0
+    not_new: int = 0
+    # The baseline comparison, when a baseline was given (used or not: it says which).
+    comparison: Comparison | None = None
+    # Why new_only was not applied, when it was not.
+    new_only_note: str = ""
     violations: list[Violation] = field(default_factory=list)
     expired_waivers: list[Waiver] = field(default_factory=list)
     unused_waivers: list[Waiver] = field(default_factory=list)
@@ -55,8 +63,25 @@ class GateResult:
         return len(self.decisions)
 
 
-def evaluate(reports: list[Report], policy: Policy, today: dt.date) -> GateResult:
+def _compare(reports: list[Report], baseline: Baseline) -> Comparison:
+    by_artifact: dict[str, list[Finding]] = {}
+    for report in reports:
+        by_artifact.setdefault(report.artifact_id, []).extend(report.findings)
+    return compare(by_artifact, baseline)
+
+
+def evaluate(reports: list[Report], policy: Policy, today: dt.date,
+             baseline: Baseline | None = None) -> GateResult:
     result = GateResult(reports=reports, policy=policy, today=today)
+    if baseline is not None:
+        result.comparison = _compare(reports, baseline)
+    # new_only needs a baseline that was read: without one every finding counts (fail closed).
+    new_only = policy.new_only
+    if new_only and (baseline is None or not baseline.used):
+        result.new_only_note = (
+            "new_only not applied: no baseline given (--baseline)" if baseline is None else
+            f"new_only not applied: baseline {baseline.path} {baseline.reason}")
+        new_only = frozenset()
     active = [w for w in policy.waivers if not w.is_expired(today)]
     result.expired_waivers = [w for w in policy.waivers if w.is_expired(today)]
     # Waivers indexed by id so 20,000 findings x 100 waivers stays linear.
@@ -87,6 +112,9 @@ def evaluate(reports: list[Report], policy: Policy, today: dt.date) -> GateResul
                 elif ignore_unfixed and finding.kind == "vulnerability" and not finding.fixable:
                     disposition = Disposition.IGNORED_UNFIXED
                     result.ignored_unfixed += 1
+                elif finding.change == UNCHANGED and finding.severity in new_only:
+                    disposition = Disposition.NOT_NEW
+                    result.not_new += 1
                 else:
                     disposition = Disposition.COUNTED
                     counts[finding.severity] += 1

@@ -50,6 +50,8 @@ class Policy:
     ignore_unfixed: bool = False
     classes: frozenset[Kind] = frozenset(KINDS)
     waivers: tuple[Waiver, ...] = ()
+    # Severities at which only findings new against the baseline count (gate --baseline).
+    new_only: frozenset[Severity] = frozenset()
     source: str = "built-in default"
     overrides: tuple[str, ...] = field(default=())
 
@@ -149,6 +151,9 @@ def _normalise(doc: Any, source: str) -> Any:
                 raise PolicyError(f"{source}: thresholds: {key!r} given twice (names ignore case)")
             lowered[name] = value
         doc["thresholds"] = lowered
+    new_only = doc.get("new_only")
+    if isinstance(new_only, list):
+        doc["new_only"] = [v.lower() if isinstance(v, str) else v for v in new_only]
     waivers = doc.get("waivers")
     if isinstance(waivers, list):
         for waiver in waivers:
@@ -216,6 +221,7 @@ def parse_policy(text: str, source: str) -> Policy:
         ignore_unfixed=bool(doc.get("ignore_unfixed", False)),
         classes=frozenset(doc.get("classes") or KINDS),
         waivers=tuple(waivers),
+        new_only=frozenset(Severity.parse(v) for v in doc.get("new_only") or ()),
         source=source,
     )
 

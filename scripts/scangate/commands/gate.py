@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from scangate.baseline import load_baseline
 from scangate.errors import EXIT_PASS, EXIT_VIOLATION, OutputError, PolicyError, UsageError
-from scangate.gate import evaluate
+from scangate.gate import GateResult, evaluate
 from scangate.outputs import gitlab, sarif, summary
 from scangate.outputs.atomic import OutputSet, check_writable
+from scangate.outputs.text import printable
 from scangate.policy import (
     DEFAULT_POLICY,
     MAX_LIMIT,
@@ -65,6 +67,11 @@ def add_parser(subparsers: Any) -> None:
     for severity in reversed(list(Severity)):
         parser.add_argument(f"--max-{severity.key}", type=_count, metavar="N",
                             help=f"allow at most N {severity.name} findings")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="summary.json or Trivy JSON report of the base (the base branch's "
+                        "or the deployed image's scan): classify every finding as new, "
+                        "unchanged or fixed, and apply the policy's new_only; a missing or "
+                        "unreadable baseline is not used and every finding counts")
     parser.add_argument("--ignore-unfixed", action="store_true",
                         help="do not count vulnerabilities without a fixed version (never "
                         "applies to secrets or misconfigurations)")
@@ -168,6 +175,20 @@ def _load_policy(args: argparse.Namespace) -> Policy:
     return policy
 
 
+def _note_baseline(result: GateResult) -> None:
+    """Say on stderr when a baseline or new_only was asked for and not used: the run then gates
+    on every finding, which must not look like a comparison."""
+    comparison = result.comparison
+    if comparison is not None and not comparison.baseline.used:
+        print(f"scangate: note: baseline {printable(comparison.baseline.path)} not used "
+              f"({printable(comparison.baseline.reason)}): every finding counts",
+              file=sys.stderr)
+    if result.new_only_note:
+        print(f"scangate: note: {printable(result.new_only_note)}", file=sys.stderr)
+    for note in comparison.notes if comparison is not None else ():
+        print(f"scangate: note: baseline: {printable(note)}", file=sys.stderr)
+
+
 def _append_step_summary(text: str) -> None:
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
@@ -205,13 +226,17 @@ def _run(args: argparse.Namespace) -> int:
         inputs.append(("--policy", args.policy))
     if args.dockerfile:
         inputs.append(("--dockerfile", args.dockerfile))
+    if args.baseline:
+        inputs.append(("--baseline", args.baseline))
     for flag, path in outputs:
         check_writable(path, flag, inputs)
     writer = OutputSet(path for _, path in outputs)
     try:
         policy = _load_policy(args)
         reports = load_reports(args.report)
-        result = evaluate(reports, policy, dt.datetime.now(dt.UTC).date())
+        base = load_baseline(args.baseline) if args.baseline else None
+        result = evaluate(reports, policy, dt.datetime.now(dt.UTC).date(), base)
+        _note_baseline(result)
         markdown = summary.markdown(result)
         for flag, path in outputs:
             if flag == "--json-summary":

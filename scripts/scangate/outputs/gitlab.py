@@ -109,6 +109,9 @@ def _vulnerability(finding: Finding, disposition: Disposition, waiver: Waiver | 
                         f"{waiver.reason}")
     elif disposition is Disposition.IGNORED_UNFIXED:
         description += "\n\nNot counted by the gate: no fix is available yet."
+    elif disposition is Disposition.NOT_NEW:
+        description += ("\n\nNot counted by the gate: also in the baseline, and the policy "
+                        "counts only new findings of this severity.")
     vuln: dict[str, Any] = {
         "id": vuln_id,
         "name": truncate(name, 255),
@@ -117,6 +120,10 @@ def _vulnerability(finding: Finding, disposition: Disposition, waiver: Waiver | 
         "identifiers": [_identifier(finding)],
         "location": _location(finding, image, report_os),
     }
+    if finding.change:
+        # Shown on the vulnerability's page; the report schema's generic "details" field.
+        vuln["details"] = {"scangate_change": {
+            "type": "text", "name": "Compared with the baseline", "value": finding.change}}
     if finding.kind == "vulnerability":
         if finding.fixed_version:
             vuln["solution"] = truncate(

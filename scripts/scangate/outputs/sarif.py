@@ -302,6 +302,9 @@ def _message(f: Finding, disposition: Disposition, waiver: Waiver | None) -> str
         parts.append("Not counted by the gate: no fix available and the policy ignores unfixed.")
     elif disposition is Disposition.CLASS_NOT_COUNTED:
         parts.append(f"Not counted by the gate: the policy does not count {f.kind} findings.")
+    elif disposition is Disposition.NOT_NEW:
+        parts.append(f"Not counted by the gate: also in the baseline, and the policy counts "
+                     f"only new {severity} findings.")
     return "\n".join(p for p in parts if p)
 
 
@@ -385,6 +388,10 @@ def _result(run: _Run, finding: Finding, disposition: Disposition,
         result["properties"].update(package=finding.package,
                                     installedVersion=finding.installed_version,
                                     fixedVersion=finding.fixed_version)
+    if finding.change:
+        # SARIF 2.1.0 section 3.27.24: "new" or "unchanged" against the baseline run.
+        result["baselineState"] = finding.change
+        result["properties"]["change"] = finding.change
     if disposition is Disposition.WAIVED and waiver is not None:
         result["suppressions"] = [{
             "kind": "external",

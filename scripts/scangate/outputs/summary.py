@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from scangate import __version__
+from scangate.baseline import BaselineFinding, finding_record
 from scangate.findings import KINDS, Finding
 from scangate.gate import Disposition, GateResult
 from scangate.outputs.text import md_code, md_escape, md_link, printable, truncate
@@ -48,6 +49,42 @@ def _waived_findings(result: GateResult) -> list[dict[str, Any]]:
     return out
 
 
+def _baseline_json(result: GateResult) -> dict[str, Any] | None:
+    comparison = result.comparison
+    if comparison is None:
+        return None
+    base = comparison.baseline
+    return {
+        "path": base.path,
+        "used": base.used,
+        "reason": base.reason,
+        "source": base.source,
+        "new": comparison.new,
+        "unchanged": comparison.unchanged,
+        "fixed": len(comparison.fixed),
+        "notes": list(comparison.notes),
+    }
+
+
+def _fixed_json(row: BaselineFinding) -> dict[str, Any]:
+    return {"artifact": row.artifact, "kind": row.kind, "id": row.id,
+            "severity": row.severity.key, "package": row.package,
+            "installed_version": row.installed_version, "ecosystem": row.ecosystem,
+            "target": row.target}
+
+
+def _findings(result: GateResult) -> list[dict[str, Any]]:
+    """Every finding, compact: what the next run reads as its baseline, and what the review
+    comment lists as new."""
+    out = []
+    for finding, disposition, _ in result.decisions:
+        record = finding_record(finding)
+        record["disposition"] = disposition.value
+        record["change"] = finding.change or None
+        out.append(record)
+    return out
+
+
 def summary_dict(result: GateResult) -> dict[str, Any]:
     policy = result.policy
     return {
@@ -69,6 +106,12 @@ def summary_dict(result: GateResult) -> dict[str, Any]:
             for kind in KINDS
         },
         "unused_waivers": [_waiver_json(w) for w in result.unused_waivers],
+        "not_new": result.not_new,
+        "baseline": _baseline_json(result),
+        "new_only_note": result.new_only_note,
+        "findings": _findings(result),
+        "fixed_findings": ([_fixed_json(r) for r in result.comparison.fixed]
+                           if result.comparison is not None else []),
         "policy": {
             "source": policy.source,
             "thresholds": {
@@ -76,6 +119,7 @@ def summary_dict(result: GateResult) -> dict[str, Any]:
             },
             "ignore_unfixed": policy.ignore_unfixed,
             "classes": sorted(policy.classes),
+            "new_only": [s.key for s in DESCENDING if s in policy.new_only],
             "overrides": list(policy.overrides),
         },
         "reports": [
@@ -114,6 +158,38 @@ def _limit_text(result: GateResult, severity: Severity) -> str:
     return "no limit" if limit is None else str(limit)
 
 
+def _baseline_lines(result: GateResult) -> list[str]:
+    comparison = result.comparison
+    lines = []
+    if comparison is not None and comparison.baseline.used:
+        fixed = comparison.fixed
+        lines += [f"Compared with the baseline {md_code(comparison.baseline.path)}: "
+                  f"**{comparison.new} new**, {comparison.unchanged} unchanged, "
+                  f"{len(fixed)} fixed"
+                  + (f"; {result.not_new} unchanged not counted (new_only)."
+                     if result.not_new else "."), ""]
+        for note in comparison.notes:
+            lines += [f"- {md_escape(note)}"]
+        if comparison.notes:
+            lines.append("")
+        if fixed:
+            lines += ["### Fixed since the baseline", "",
+                      "| Severity | ID | Package | Target |", "| --- | --- | --- | --- |"]
+            for row in sorted(fixed, key=lambda r: (-r.severity, r.id, r.package))[:WORST_SHOWN]:
+                lines.append(f"| {row.severity.name} | {md_code(row.id)} | "
+                             f"{md_code(row.package) if row.package else '-'} | "
+                             f"{md_code(truncate(row.target, 80))} |")
+            if len(fixed) > WORST_SHOWN:
+                lines.append(f"\n{len(fixed) - WORST_SHOWN} more in the JSON summary.")
+            lines.append("")
+    elif comparison is not None:
+        lines += [f"Baseline {md_code(comparison.baseline.path)} not used "
+                  f"({md_escape(comparison.baseline.reason)}): every finding counts.", ""]
+    if result.new_only_note:
+        lines += [f"Note: {md_escape(result.new_only_note)}.", ""]
+    return lines
+
+
 def markdown(result: GateResult) -> str:
     lines: list[str] = []
     verdict = "PASSED" if result.passed else "FAILED"
@@ -137,6 +213,7 @@ def markdown(result: GateResult) -> str:
         f"{result.class_not_counted}.",
         "",
     ]
+    lines += _baseline_lines(result)
     if result.violations:
         lines += ["### Violations", ""]
         for v in result.violations:
@@ -144,9 +221,11 @@ def markdown(result: GateResult) -> str:
         lines.append("")
     worst = _worst(result)
     if worst:
+        compared = result.comparison is not None and result.comparison.baseline.used
         lines += ["### Worst findings", "",
-                  "| Severity | ID | Package | Installed | Fixed in | Target |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  "| Severity | ID | Package | Installed | Fixed in | Target |"
+                  + (" Change |" if compared else ""),
+                  "| --- | --- | --- | --- | --- | --- |" + (" --- |" if compared else "")]
         for f in worst:
             # Everything from the report is a code span (or a checked link): nothing in a package
             # name or a URL can become a heading, a link or HTML in the job summary.
@@ -156,6 +235,7 @@ def markdown(result: GateResult) -> str:
                 f"| {f.severity.name} | {ident} | {md_code(f.package)} "
                 f"| {md_code(f.installed_version)} | {fixed} "
                 f"| {md_code(truncate(f.target, 80))} |"
+                + (f" {f.change} |" if compared else "")
             )
         shown = len(worst)
         total = sum(result.counts.values())
@@ -196,6 +276,10 @@ def terminal(result: GateResult, written: list[str]) -> str:
     counts = ", ".join(f"{s.key} {result.counts[s]}" for s in DESCENDING)
     lines = [f"scangate: gate {verdict} ({counts}; waived {result.waived}, "
              f"ignored unfixed {result.ignored_unfixed})"]
+    comparison = result.comparison
+    if comparison is not None and comparison.baseline.used:
+        lines.append(f"  baseline: {comparison.new} new, {comparison.unchanged} unchanged, "
+                     f"{len(comparison.fixed)} fixed; not counted as not new: {result.not_new}")
     for v in result.violations:
         lines.append(f"  violation: {v.severity.key} {v.count} > limit {v.limit}")
     for f in _worst(result)[:5]:
