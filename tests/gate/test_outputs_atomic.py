@@ -1,0 +1,93 @@
+"""OutputSet's all-or-nothing promise, made deterministic.
+
+1. The previous run's outputs are cleared in the background; ``commit()`` must let that finish
+   before renaming, or the clearing deletes the FRESH output. Whether it does depends on thread
+   scheduling, so the schedule is forced here: any unlink made off the main thread waits until
+   the main thread either joins a thread or renames an output. With the join in ``commit()``,
+   the stale file goes first; without it, the rename lands first and the fresh file is deleted,
+   every time.
+2. A commit whose second rename fails (its temporary file vanished: a real ENOENT from the
+   kernel) has already put the first output in place; ``abort(targets)`` must remove it, so the
+   run leaves no partial set behind.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from scangate.errors import OutputError
+from scangate.outputs.atomic import OutputSet
+
+# Only a safety net against a deadlock in a broken build: no assertion depends on time.
+DEADLOCK_GUARD_SECONDS = 30
+
+
+@pytest.fixture
+def background_unlinks_wait_for_the_main_thread(
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    main_moved = threading.Event()
+    real_unlink, real_replace, real_join = os.unlink, os.replace, threading.Thread.join
+
+    def unlink(path: str | os.PathLike[str], *args: object, **kwargs: object) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            assert main_moved.wait(DEADLOCK_GUARD_SECONDS), "main thread never moved on"
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    def replace(src: str, dst: str, *args: object, **kwargs: object) -> None:
+        main_moved.set()
+        real_replace(src, dst, *args, **kwargs)  # type: ignore[arg-type]
+
+    def join(self: threading.Thread, timeout: float | None = None) -> None:
+        main_moved.set()
+        real_join(self, timeout)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(threading.Thread, "join", join)
+    yield
+    main_moved.set()
+    for thread in threading.enumerate():  # every background clearing has finished
+        if thread is not threading.main_thread() and thread.daemon:
+            real_join(thread, DEADLOCK_GUARD_SECONDS)
+
+
+def test_commit_never_lets_the_clearing_of_stale_outputs_delete_the_fresh_ones(
+        tmp_path: Path, background_unlinks_wait_for_the_main_thread: None) -> None:
+    targets = [tmp_path / "summary.json", tmp_path / "report.sarif"]
+    for target in targets:
+        target.write_text("an earlier run's result")
+    outputs = OutputSet([str(t) for t in targets])
+    for target in targets:
+        outputs.add(str(target), f"fresh {target.name}".encode())
+    outputs.commit()
+    for thread in threading.enumerate():  # let any background work end before looking
+        if thread is not threading.main_thread() and thread.daemon:
+            thread.join(DEADLOCK_GUARD_SECONDS)
+    for target in targets:
+        assert target.exists(), f"{target.name}: the fresh output was deleted"
+        assert target.read_text() == f"fresh {target.name}"
+
+
+def test_abort_after_a_failed_rename_leaves_no_output_of_the_run(tmp_path: Path) -> None:
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    first, second = first_dir / "summary.json", second_dir / "report.sarif"
+    first.write_text("an earlier run's result")
+    targets = [str(first), str(second)]
+    outputs = OutputSet(targets)
+    outputs.add(str(first), b"fresh summary")
+    outputs.add(str(second), b"fresh sarif")
+    # The second output's temporary file (written beside its target) disappears before the
+    # commit: its rename fails with a real ENOENT after the first one has landed.
+    [temporary] = list(second_dir.iterdir())
+    temporary.unlink()
+    with pytest.raises(OutputError, match="report.sarif: cannot write"):
+        outputs.commit()
+    assert first.read_bytes() == b"fresh summary"  # the partial set the abort must clear
+    outputs.abort(targets)
+    assert list(first_dir.iterdir()) == [] and list(second_dir.iterdir()) == []
