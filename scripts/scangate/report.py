@@ -252,6 +252,8 @@ def _report_from_head(head: trivy_json.TrivyHead | trivy_json.StrictHead
     _check_keys(metadata, trivy_json.METADATA_KEYS, path, "Metadata")
     if isinstance(metadata.get("OS"), dict):
         _check_keys(metadata["OS"], trivy_json.OS_KEYS, path, "Metadata.OS")
+    if trivy_json.DB_RECORD_KEY in metadata:
+        _check_db_record(metadata[trivy_json.DB_RECORD_KEY], path)
     return Report(
         path=path,
         index=index,
@@ -261,6 +263,23 @@ def _report_from_head(head: trivy_json.TrivyHead | trivy_json.StrictHead
         metadata=metadata,
         scanner_version=_scanner_version(head.Trivy),
     )
+
+
+def _check_db_record(record: object, path: str) -> None:
+    """The vulnerability DB `scangate scan` names (copied to summary.json as it is): strings
+    only, Trivy's key names, so that no odd value reaches an output."""
+    where = f"Metadata.{trivy_json.DB_RECORD_KEY}"
+    if not isinstance(record, dict):
+        raise _fail(path, f"{where} is not an object")
+    for key, value in record.items():
+        if key not in trivy_json.DB_RECORD_FIELDS:
+            raise _fail(path, f"{where}: unknown key {key!r} (scangate scan writes "
+                        f"{', '.join(sorted(trivy_json.DB_RECORD_FIELDS))})")
+        if key == "Repository":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise _fail(path, f"{where}.Repository is not a list of strings")
+        elif value is not None and not isinstance(value, str):
+            raise _fail(path, f"{where}.{key} is {type(value).__name__}, not a string")
 
 
 def load_report(path: str, index: int = 0) -> Report:

@@ -52,6 +52,7 @@ class ScanRequest:
     db_repositories: tuple[str, ...] = ()
     java_db_repositories: tuple[str, ...] = ()
     skip_db_update: bool = False
+    pinned_db: bool = False  # the vulnerability DB is pinned (--db-digest): never updated
     offline_scan: bool = False
     timeout: str | None = None
     platform: str | None = None
@@ -90,6 +91,9 @@ def build_command(trivy: str, request: ScanRequest) -> list[str]:
         # Download nothing: the vulnerability and Java DBs in the cache, the checks bundle
         # Trivy ships with.
         cmd += ["--skip-db-update", "--skip-java-db-update", "--skip-check-update"]
+    elif request.pinned_db:
+        # The pinned DB is the one scangate checked: Trivy must not replace it.
+        cmd.append("--skip-db-update")
     if request.offline_scan:
         # No lookups of dependencies over the network (Trivy may then identify fewer jars).
         cmd.append("--offline-scan")

@@ -168,8 +168,12 @@ SECRET_KEYS = frozenset({"RuleID", "Category", "Severity", "Title", "StartLine",
 MISCONFIGURATION_KEYS = frozenset({"Type", "ID", "AVDID", "Title", "Description", "Message",
                                    "Namespace", "Query", "Resolution", "Severity", "PrimaryURL",
                                    "References", "Status", "Layer", "CauseMetadata", "Traces"})
+# scangate scan's record of the vulnerability DB it used (scangate.trivy_db), in Metadata.
+DB_RECORD_KEY = "ScangateVulnerabilityDB"
+DB_RECORD_FIELDS = frozenset({"Digest", "UpdatedAt", "NextUpdate", "DownloadedAt", "Repository",
+                              "VerifiedBy"})
 METADATA_KEYS = frozenset({"Size", "OS", "ImageID", "DiffIDs", "RepoTags", "RepoDigests",
-                           "ImageConfig", "Layers", "Reference"})
+                           "ImageConfig", "Layers", "Reference", DB_RECORD_KEY})
 OS_KEYS = frozenset({"Family", "Name", "EOSL", "Extended"})
 MODIFIED_FINDING_KEYS = frozenset({"Type", "Status", "Statement", "Source", "Finding"})
 CAUSE_KEYS = frozenset({"StartLine", "EndLine"})

@@ -17,9 +17,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from scangate import trivy_db
 from scangate.errors import EXIT_PASS, ReportError, ScanError, UsageError
 from scangate.inline_ignores import find_inline_ignore
 from scangate.outputs.atomic import check_writable
@@ -52,6 +54,13 @@ def _duration(value: str) -> str:
     return value
 
 
+def _db_digest(value: str) -> str:
+    try:
+        return trivy_db.parse_digest(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "scan",
@@ -77,6 +86,15 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--skip-db-update", action="store_true",
                         help="download nothing: the vulnerability and Java DBs in the cache, "
                         "the checks Trivy ships with")
+    db = parser.add_mutually_exclusive_group()
+    db.add_argument("--db-digest", type=_db_digest, metavar="sha256:HEX",
+                    help="pin the vulnerability DB (air-gapped runners, CI caches): the sha256 "
+                    "of the cache's db/trivy.db (`sha256sum`); any other DB is refused, before "
+                    "and after Trivy reads it, and Trivy never updates the pinned one")
+    db.add_argument("--fresh-db", action="store_true",
+                    help="drop the cache's vulnerability DB so Trivy downloads the one its "
+                    "repository serves now (checked against the digest Trivy resolves); a DB "
+                    "not downloaded by this run is refused")
     parser.add_argument("--offline-scan", action="store_true",
                         help="no network lookups of dependencies (Trivy's --offline-scan)")
     parser.add_argument("--scanners", type=_scanners, default=DEFAULT_SCANNERS,
@@ -154,6 +172,12 @@ def run(args: argparse.Namespace) -> int:
                                 "--allow-inline-ignores to accept such comments")
             print(f"scangate: scan: warning: {where}: {what} (--allow-inline-ignores)",
                   file=sys.stderr)
+    cache_dir = (os.path.abspath(args.cache_dir) if args.cache_dir
+                 else trivy_db.default_cache_dir(os.environ))
+    uses_db = "vuln" in args.scanners
+    if uses_db:
+        _prepare_db(args, cache_dir)
+    started = trivy_db.now()
     environment, dropped = scrubbed_environment(os.environ)
     if dropped:
         print(f"scangate: scan: ignoring {', '.join(dropped)} from the environment (scangate "
@@ -176,13 +200,16 @@ def run(args: argparse.Namespace) -> int:
             request = ScanRequest(
                 target_kind=kind, target=target, output=partial, ignorefile=str(ignorefile),
                 config=str(config), scanners=args.scanners,
-                cache_dir=os.path.abspath(args.cache_dir) if args.cache_dir else None,
+                cache_dir=cache_dir,
                 db_repositories=tuple(args.db_repository),
                 java_db_repositories=tuple(args.java_db_repository),
-                skip_db_update=args.skip_db_update, offline_scan=args.offline_scan,
+                skip_db_update=args.skip_db_update, pinned_db=args.db_digest is not None,
+                offline_scan=args.offline_scan,
                 timeout=args.timeout,
                 platform=args.platform)
             _run_trivy(build_command(trivy, request), workdir, environment)
+            if uses_db:
+                _record_db(args, cache_dir, partial, started)
             try:
                 load_report(partial)
             except ReportError as exc:
@@ -195,6 +222,54 @@ def run(args: argparse.Namespace) -> int:
                 os.unlink(partial)
     print(f"scangate: scan: wrote {args.output}", file=sys.stderr)
     return EXIT_PASS
+
+
+def _prepare_db(args: argparse.Namespace, cache_dir: str) -> None:
+    """Never a cached DB on trust (see scangate.trivy_db): check the pin, or drop the cache's
+    DB so Trivy downloads the repository's."""
+    if args.db_digest is not None:
+        trivy_db.check_pin(cache_dir, args.db_digest)
+    elif args.fresh_db:
+        if args.skip_db_update:
+            raise UsageError("--fresh-db downloads the vulnerability DB, --skip-db-update "
+                             "downloads nothing: pass one (air-gapped: --db-digest)")
+        trivy_db.forget_cached_db(cache_dir)
+    else:
+        print("scangate: scan: warning: the vulnerability DB is not verified (anyone who can "
+              "write the cache decides what it holds): pass --db-digest sha256:HEX or "
+              "--fresh-db; scangate will refuse an unverified DB in a later release",
+              file=sys.stderr)
+
+
+def _record_db(args: argparse.Namespace, cache_dir: str, report: str,
+               started: datetime) -> None:
+    """Check the DB Trivy read is the one checked before, and name it in the report."""
+    if args.db_digest is not None:
+        verified_by = "pin"
+    elif args.fresh_db:
+        trivy_db.check_fresh_download(cache_dir, started)
+        verified_by = "download"
+    else:
+        verified_by = "none"
+    try:
+        db = trivy_db.record(cache_dir, tuple(args.db_repository), verified_by)
+    except ScanError:
+        if verified_by != "none":
+            raise
+        # Unverified anyway: a DB Trivy keeps elsewhere is named as unknown, not guessed at.
+        db = trivy_db.unknown(tuple(args.db_repository))
+    if args.db_digest is not None and db.digest != args.db_digest:
+        raise ScanError(f"{os.path.join(cache_dir, 'db', 'trivy.db')}: the vulnerability DB "
+                        f"changed while Trivy read it (now {db.digest}, --db-digest pins "
+                        f"{args.db_digest}); run the scan again with nothing else writing the "
+                        "cache")
+    try:
+        with open(report, "rb") as handle:
+            data = handle.read()
+        with open(report, "wb") as handle:
+            handle.write(trivy_db.add_record(data, db))
+    except OSError as exc:
+        raise ScanError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
 
 
 def _run_trivy(cmd: list[str], workdir: Path, environment: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ from scangate.gate import Disposition, GateResult
 from scangate.outputs.text import md_code, md_escape, md_link, printable, truncate
 from scangate.policy import Waiver
 from scangate.severity import DESCENDING, Severity
+from scangate.trivy_json import DB_RECORD_KEY
 
 WORST_SHOWN = 20
 
@@ -130,6 +131,9 @@ def summary_dict(result: GateResult) -> dict[str, Any]:
                 # The scanned image's ID (Trivy's Metadata.ImageID, the config digest): what
                 # `scangate push --decision` checks the archive it pushes against.
                 "image_id": r.metadata.get("ImageID") if r.is_image else None,
+                # The vulnerability DB `scangate scan` used and how it was verified (None: the
+                # report did not come from scangate scan).
+                "vulnerability_db": r.metadata.get(DB_RECORD_KEY),
                 "findings": len(r.findings),
                 "not_gated": [
                     {"target": t, "class": c, "reason": why} for t, c, why in r.not_gated
