@@ -3,7 +3,8 @@
 build (docker build) -> save (the tarball that is scanned and pushed) -> scan (Trivy: image and
 Dockerfile) -> gate (scangate + .scangate/policy.yaml: SARIF, GitLab report, summaries in
 ./reports/) -> Security Hub (import into a local moto server, pass or fail) -> push (only on
-pass: the scanned tarball to the local registry, verified by digest) -> pin (only on pass: the
+pass: `scangate push`, as in the pipelines, of the scanned tarball to the local registry,
+verified by digest) -> pin (only on pass: the
 Kubernetes manifests pinned to the pushed digest) -> monitor (only on pass: on a local moto
 server, the registry monitor watches the pushed digest; a rescan with a new CRITICAL turns it
 FAIL and sends one alert, see tools/demo/monitor.py). The exit code is the gate's: 0 pass,

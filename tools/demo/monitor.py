@@ -19,14 +19,11 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from tools.demo.procs import REPO_ROOT, DemoError, aws_env
-
-if TYPE_CHECKING:
-    from tools.demo.pipeline import Demo
 
 CFN = REPO_ROOT / "templates" / "aws" / "scangate-monitoring.yaml"
 REGION = "us-east-1"
@@ -292,25 +289,3 @@ def run(endpoint: str, *, policy_text: str, repository: str, tag: str, digest: s
         "dead_letters": len(dead or []),
         "failed_records": first["failed"] + second["failed"],
     }
-
-
-def step(demo: Demo, say: Any) -> None:
-    """The demo's step 9, after the push: the pushed image watched by the monitor."""
-    from tools.demo import registry
-    from tools.demo.procs import moto_server
-
-    pushed = demo.pushed
-    assert pushed is not None
-    opts = demo.options
-    found = registry.read_manifest(opts.registry, opts.repository, pushed.digest)
-    if found is None:
-        raise DemoError(f"monitor: {pushed.by_digest} is not in the registry any more")
-    report = json.loads(demo.report("trivy-image.json").read_text(encoding="utf-8"))
-    policy_text = opts.policy.read_text(encoding="utf-8")
-    with moto_server(demo.runner.log_path("moto-monitor")) as endpoint:
-        say(f"moto server on {endpoint}: the stack of templates/aws/scangate-monitoring.yaml")
-        demo.monitor = run(endpoint, policy_text=policy_text, repository=opts.repository,
-                           tag=pushed.tag, digest=pushed.digest, manifest=found[0],
-                           report=report, say=say)
-    if demo.monitor["decision_after"] != "fail" or len(demo.monitor["alerts"]) != 1:
-        raise DemoError(f"monitor: expected FAIL and one alert, got {demo.monitor}")

@@ -2,7 +2,7 @@
 
 Each step is a small function over `Demo` (options, a command runner, what earlier steps
 learned). The tarball saved in step 3 is the one artifact everything downstream uses: Trivy
-scans it, the gate judges that scan, and the push copies exactly those bytes.
+scans it, the gate judges that scan, and `scangate push` copies exactly those bytes.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def choose_mode(demo: Demo, say: Say) -> None:
 
 def check_machine(demo: Demo, say: Say) -> None:
     opts = demo.options
-    for name in ("scangate", "trivy", "moto_server", "skopeo"):
+    for name in ("scangate", "trivy", "moto_server"):
         tool(name)
     if not opts.policy.is_file():
         raise DemoError(f"policy {opts.policy} not found")
@@ -189,7 +189,7 @@ def check_machine(demo: Demo, say: Say) -> None:
     # Tags are immutable, as in ECR: refuse before spending a build on a name already taken.
     if registry.read_manifest(opts.registry, opts.repository, opts.tag) is not None:
         raise DemoError(f"{opts.image} already exists and tags are immutable: pick another --tag")
-    say(f"docker, registry {opts.registry}, trivy, scangate, skopeo and moto_server found")
+    say(f"docker, registry {opts.registry}, trivy, scangate and moto_server found")
     choose_mode(demo, say)
 
 
@@ -423,26 +423,28 @@ def format_counts(counts: dict[str, int]) -> str:
 
 
 def push(demo: Demo, say: Say) -> None:
-    """Copy the scanned tarball (not whatever the daemon now calls that tag) to the registry,
-    then read it back: the registry must hold exactly the image the gate passed."""
+    """`scangate push`, the pipelines' push step: it re-reads the gate's summary.json (a pass for
+    this image ID), checks the tarball is the one scanned (its sha256 and config digest), pushes
+    those bytes (not whatever the daemon now calls that tag) and reads them back. The demo then
+    reads the registry once more itself: what a cluster would pull must be the scanned image."""
     assert demo.tarball is not None
     opts = demo.options
-    # Plain HTTP is the local registry's; ECR in the CI pipelines is TLS.
+    output = demo.report("push.json")
+    # Plain HTTP only because the registry is on loopback; ECR in the CI pipelines is TLS.
     cmd = [
-        "skopeo", "copy", "--quiet", "--dest-tls-verify=false",
-        f"docker-archive:{demo.tarball}", f"docker://{opts.image}",
+        tool("scangate"), "push", "--archive", str(demo.tarball),
+        "--image-id", demo.image_id, "--archive-sha256", demo.tarball_sha256,
+        "--decision", str(demo.report("summary.json")),
+        "--repository", f"{opts.registry}/{opts.repository}", "--tag", opts.tag,
+        "--output", str(output),
     ]  # fmt: skip
     demo.runner.run(cmd, log="push", timeout=900)
     demo.pushed = registry.verify_pushed(opts.registry, opts.repository, opts.tag, demo.image_id)
-    record = {
-        "image": opts.image,
-        "digest": demo.pushed.digest,
-        "reference": demo.pushed.by_digest,
-        "image_id": demo.image_id,
-        "tarball_sha256": demo.tarball_sha256,
-    }
-    demo.report("push.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    say(f"{opts.image} -> {demo.pushed.digest}")
+    recorded = load_json(output).get("image-digest")
+    if recorded != demo.pushed.digest:
+        raise DemoError(f"{output}: scangate push recorded {recorded}, the registry serves "
+                        f"{demo.pushed.digest} for {opts.image}")
+    say(f"scangate push {opts.image} -> {demo.pushed.digest} ({display(output)})")
     say("registry manifest read back: its config is the scanned image ID")
 
 
@@ -483,6 +485,30 @@ def pin(demo: Demo, say: Say) -> None:
     say(f"rendered -> {display(output)}/ (kubectl apply -f {display(output)}/)")
 
 
+# --- 9. watch ------------------------------------------------------------------------------------
+
+
+def watch(demo: Demo, say: Say) -> None:
+    """After the push: the pushed image (same manifest, same digest) watched by the registry
+    monitor (tools/demo/monitor.py) on a moto server of its own."""
+    pushed = demo.pushed
+    assert pushed is not None
+    opts = demo.options
+    found = registry.read_manifest(opts.registry, opts.repository, pushed.digest)
+    if found is None:
+        raise DemoError(f"monitor: {pushed.by_digest} is not in the registry any more")
+    report = load_json(demo.report("trivy-image.json"))
+    policy_text = opts.policy.read_text(encoding="utf-8")
+    with moto_server(demo.runner.log_path("moto-monitor")) as endpoint:
+        say(f"moto server on {endpoint}: the stack of templates/aws/scangate-monitoring.yaml")
+        demo.monitor = monitor.run(endpoint, policy_text=policy_text,
+                                   repository=opts.repository, tag=pushed.tag,
+                                   digest=pushed.digest, manifest=found[0], report=report,
+                                   say=say)
+    if demo.monitor["decision_after"] != "fail" or len(demo.monitor["alerts"]) != 1:
+        raise DemoError(f"monitor: expected FAIL and one alert, got {demo.monitor}")
+
+
 # --- the run ------------------------------------------------------------------------------------
 
 
@@ -508,7 +534,7 @@ def run_steps(demo: Demo, progress: Progress) -> int:
             pin(demo, say)
         with progress.step("watch the registry: a new CVE turns the deployed image FAIL "
                            "(monitor, local moto server)") as say:
-            monitor.step(demo, say)
+            watch(demo, say)
     else:
         progress.skip("push to the registry", "the gate failed, so nothing is pushed")
         progress.skip("pin the Kubernetes manifests", "nothing was pushed")

@@ -4,7 +4,6 @@
 #   - docker.io: dockerd 20.10 + client (no public registry here: base images are made locally)
 #   - debootstrap: builds the local base image's root file system (tools/setup/30-docker.sh)
 #   - docker-registry: distribution v2, stands in for ECR's data plane on 127.0.0.1:5000
-#   - skopeo: inspects/copies images in the local registry without going through dockerd
 #   - rsync: gitlab-ci-local copies the work tree with it
 #   - the shellcheck linter: tools/*.sh and the workflows' bash steps
 #   - curl: readiness probes of dockerd and the registry in shell scripts
@@ -23,7 +22,6 @@ packages=(
   make
   rsync
   shellcheck
-  skopeo
 )
 missing=()
 for pkg in "${packages[@]}"; do
