@@ -71,5 +71,9 @@ class NotifyError(ScangateError):
     """A notification could not be delivered."""
 
 
+class SummaryError(ScangateError):
+    """The gate's summary.json is missing, unreadable or not what `scangate gate` writes."""
+
+
 class ScanError(ScangateError):
     """The scanner could not be run, or did not write a report."""

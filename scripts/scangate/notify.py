@@ -1,6 +1,7 @@
 """Alerts: the gate's decision, counts and violations, to Slack (webhook) and SNS.
 
-The summary is ``scangate gate --json-summary`` output, validated before anything is sent: an
+The summary is ``scangate gate --json-summary`` output, read and validated by
+scangate.gate_summary (the reader ``push --decision`` uses too) before anything is sent: an
 alert built from a broken summary could announce a pass that never happened. A gate that ended
 in an error (exit 2, or a crash) leaves no summary on purpose (a failed run writes no output
 that could pass for a result), so the pipeline passes the gate's exit code instead and the alert
@@ -13,19 +14,18 @@ scrubbed of the URL first.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from scangate import gate_summary
 from scangate.errors import NotifyError
+from scangate.gate_summary import GateSummary
 from scangate.outputs.text import one_line, printable, truncate
-from scangate.severity import DESCENDING, Severity
 
-DECISIONS = ("pass", "fail")
 ERROR = "error"
 # The gate's exit codes: 0 pass, 1 policy violated; anything else, it did not decide.
 EXIT_DECISIONS = {0: "pass", 1: "fail"}
@@ -34,94 +34,6 @@ IMAGE_NAME_MAX = 200
 SLACK_ATTEMPTS = 5
 RETRY_AFTER_CAP = 30.0
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    decision: str
-    counts: dict[str, int]
-    violations: list[dict[str, Any]]
-    expired_waivers: list[dict[str, str]]
-    waived: int = 0
-    ignored_unfixed: int = 0
-    artifacts: list[str] = field(default_factory=list)
-    policy_source: str = ""
-
-
-# --- reading the summary ---------------------------------------------------------------------
-
-
-def _count(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise NotifyError(f"{where} is {value!r}, not a whole number >= 0")
-    return value
-
-
-def parse_summary(doc: object, path: str) -> Summary:
-    where = f"{path}: not a scangate summary:"
-    if not isinstance(doc, dict):
-        raise NotifyError(f"{where} top level is {type(doc).__name__}, not an object")
-    decision = doc.get("decision")
-    if decision not in DECISIONS:
-        raise NotifyError(f"{where} decision is {decision!r}, not 'pass' or 'fail'")
-    counts_doc = doc.get("counts")
-    if not isinstance(counts_doc, dict):
-        raise NotifyError(f"{where} counts is missing or not an object")
-    counts = {}
-    for severity in DESCENDING:
-        if severity.key not in counts_doc:
-            raise NotifyError(f"{where} counts.{severity.key} is missing")
-        counts[severity.key] = _count(counts_doc[severity.key], f"{where} counts.{severity.key}")
-    violations = doc.get("violations")
-    if not isinstance(violations, list):
-        raise NotifyError(f"{where} violations is missing or not a list")
-    for number, item in enumerate(violations):
-        at = f"{where} violations[{number}]"
-        if not isinstance(item, dict):
-            raise NotifyError(f"{at} is not an object")
-        try:
-            Severity.parse(item.get("severity"))
-        except ValueError as exc:
-            raise NotifyError(f"{at}.severity: {exc}") from None
-        _count(item.get("count"), f"{at}.count")
-        _count(item.get("limit"), f"{at}.limit")
-    if decision == "pass" and violations:
-        raise NotifyError(f"{where} decision is 'pass' but it lists violations")
-    expired = doc.get("expired_waivers", [])
-    if not isinstance(expired, list) or not all(
-        isinstance(w, dict) and isinstance(w.get("id"), str) for w in expired
-    ):
-        raise NotifyError(f"{where} expired_waivers is not a list of waivers")
-    artifacts = [str(r.get("artifact_name") or r.get("path") or "")
-                 for r in doc.get("reports") or [] if isinstance(r, dict)]
-    policy = doc.get("policy")
-    return Summary(
-        decision=str(decision),
-        counts=counts,
-        violations=violations,
-        expired_waivers=[{"id": str(w["id"]), "expires": str(w.get("expires", ""))}
-                         for w in expired],
-        waived=_count(doc.get("waived", 0), f"{where} waived"),
-        ignored_unfixed=_count(doc.get("ignored_unfixed", 0), f"{where} ignored_unfixed"),
-        artifacts=[a for a in artifacts if a],
-        policy_source=str(policy.get("source", "")) if isinstance(policy, dict) else "",
-    )
-
-
-def load_summary(path: str) -> Summary:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise NotifyError(f"{path}: summary not found; write it with scangate gate "
-                          "--json-summary PATH") from None
-    except OSError as exc:
-        raise NotifyError(f"{path}: cannot read summary: {exc.strerror or exc}") from None
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise NotifyError(f"{path}: summary is not valid JSON ({exc})") from None
-    return parse_summary(doc, path)
 
 
 # --- the message -----------------------------------------------------------------------------
@@ -170,12 +82,12 @@ class Message:
         return "\n".join(body)
 
 
-def error_summary() -> Summary:
+def error_summary() -> GateSummary:
     """The gate did not decide (no summary): no counts to report."""
-    return Summary(decision=ERROR, counts={}, violations=[], expired_waivers=[])
+    return GateSummary(decision=ERROR, counts={}, violations=[], expired_waivers=[])
 
 
-def summary_for_exit_code(path: str | None, exit_code: int) -> Summary:
+def summary_for_exit_code(path: str | None, exit_code: int) -> GateSummary:
     """The summary the gate left for its exit code: 0 and 1 need one that agrees; any other code
     is an error, whatever file may be lying around (a stale one from an earlier run must not
     turn an error into a pass)."""
@@ -185,7 +97,7 @@ def summary_for_exit_code(path: str | None, exit_code: int) -> Summary:
     if not path:
         raise NotifyError(f"--gate-exit-code {exit_code} means the gate decided {decision!r}: "
                           "pass its --summary too")
-    summary = load_summary(path)
+    summary = gate_summary.read_decided(path)
     if summary.decision != decision:
         raise NotifyError(f"{path}: decision is {summary.decision!r} but the gate exited "
                           f"{exit_code} ({decision}): the summary is not this run's")
@@ -199,7 +111,7 @@ def _subject(image: str | None, context: str) -> str:
     return f" for {context}" if context else ""
 
 
-def build_message(summary: Summary, env: Mapping[str, str] | None = None,
+def build_message(summary: GateSummary, env: Mapping[str, str] | None = None,
                   exit_code: int | None = None, image: str | None = None) -> Message:
     env = os.environ if env is None else env
     if image is not None:

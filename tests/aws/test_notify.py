@@ -12,8 +12,9 @@ import boto3
 import pytest
 from pytest_httpserver import HTTPServer
 from scangate.aws import retry
-from scangate.errors import NotifyError
-from scangate.notify import build_message, parse_summary, run_link, scrub
+from scangate.errors import SummaryError
+from scangate.gate_summary import parse as parse_summary
+from scangate.notify import build_message, run_link, scrub
 from werkzeug import Request, Response
 
 from tests.support.moto_server import MotoServer
@@ -203,7 +204,7 @@ def test_a_passing_summary_message() -> None:
     message = build_message(summary, env={})
     assert message.headline == "scangate gate PASSED"
     assert message.link == ""
-    with pytest.raises(NotifyError):
+    with pytest.raises(SummaryError):
         parse_summary({"decision": "pass"}, "s.json")
 
 

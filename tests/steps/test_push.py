@@ -52,9 +52,13 @@ def repo(registry: str) -> str:
     return f"{registry}/scangate-tests/push-{uuid.uuid4().hex[:10]}"
 
 
+COUNTS = {"critical": 0, "high": 0, "medium": 0, "low": 0, "unknown": 0}
+PASS = {"decision": "pass", "counts": COUNTS, "violations": []}
+
+
 def _summary(path: Path, image_id: Any, decision: str = "pass", **extra: Any) -> Path:
     """A summary.json shaped like `scangate gate --json-summary` writes."""
-    doc = {"decision": decision, "counts": {"critical": 0, "high": 0},
+    doc = {"decision": decision, "counts": COUNTS, "violations": [],
            "reports": [{"path": "scan.json", "artifact_type": "container_image",
                         "image_id": image_id, "findings": 0}], **extra}
     path.write_text(json.dumps(doc), encoding="utf-8")
@@ -311,15 +315,14 @@ def test_decision_fail_is_refused_with_exit_1(
 @pytest.mark.parametrize(
     ("summary", "message"),
     [
-        ({"decision": "pass", "reports": [{"image_id": "sha256:" + "cd" * 32}]},
-         "is about image"),
-        ({"decision": "pass", "reports": [{"image_id": None}]}, "records no image id"),
-        ({"decision": "pass"}, "records no image id"),
-        ({"decision": "pass", "reports": [{"image_id": "latest"}]}, "is not sha256"),
-        ({"counts": {}}, "no \"decision\""),
-        ([], "no \"decision\""),
+        ({**PASS, "reports": [{"image_id": "sha256:" + "cd" * 32}]}, "is about image"),
+        ({**PASS, "reports": [{"image_id": None}]}, "records no image id"),
+        (PASS, "records no image id"),
+        ({**PASS, "reports": [{"image_id": "latest"}]}, "is not sha256"),
+        ({"counts": {}}, "counts.critical is missing"),
+        ([], "top level is list"),
     ],
-    ids=["other-image", "fs-only", "no-id", "bad-id", "no-decision", "not-object"],
+    ids=["other-image", "fs-only", "no-id", "bad-id", "not-a-summary", "not-object"],
 )
 def test_decision_that_does_not_vouch_for_this_image(
     built: images.BuiltImage, repo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -44,7 +44,8 @@ def _report(image_id: Any) -> dict[str, Any]:
 
 def _summary(decision: Any = "pass", exit_code: Any = 0,
              image_ids: tuple[Any, ...] = (THIS,)) -> dict[str, Any]:
-    return {"decision": decision, "exit_code": exit_code, "counts": {"critical": 0, "high": 0},
+    counts = dict.fromkeys(("critical", "high", "medium", "low", "unknown"), 0)
+    return {"decision": decision, "exit_code": exit_code, "counts": counts, "violations": [],
             "reports": [_report(i) for i in image_ids]}
 
 

@@ -58,12 +58,8 @@ def _say(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scangate.notify import (
-        build_message,
-        check_webhook_url,
-        load_summary,
-        summary_for_exit_code,
-    )
+    from scangate import gate_summary
+    from scangate.notify import build_message, check_webhook_url, summary_for_exit_code
 
     webhook = args.slack_webhook_url or os.environ.get(WEBHOOK_ENV, "")
     if not webhook and not args.sns_topic_arn:
@@ -78,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.gate_exit_code is not None:
         summary = summary_for_exit_code(args.summary, args.gate_exit_code)
     elif args.summary:
-        summary = load_summary(args.summary)
+        summary = gate_summary.read_decided(args.summary)
     else:
         raise UsageError("pass --summary (the gate's --json-summary), or --gate-exit-code when "
                          "the gate errored and wrote none")
