@@ -77,3 +77,7 @@ class SummaryError(ScangateError):
 
 class ScanError(ScangateError):
     """The scanner could not be run, or did not write a report."""
+
+
+class CommentError(ScangateError):
+    """The review comment cannot be rendered or posted."""

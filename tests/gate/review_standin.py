@@ -1,0 +1,231 @@
+"""A stand-in for GitHub's and GitLab's comment APIs, on loopback, that records every request.
+
+A test double: no real GitHub or GitLab can run here. It follows the documented endpoints and
+the rules scangate relies on, and refuses what the real services refuse:
+
+- GitHub REST API, "Issue comments" (docs.github.com/en/rest/issues/comments): list
+  ``GET /repos/{owner}/{repo}/issues/{n}/comments`` (``per_page`` at most 100, ``page``,
+  ascending ids), create ``POST`` there (201), update
+  ``PATCH /repos/{owner}/{repo}/issues/comments/{id}`` (200). ``Authorization: Bearer``;
+  a body over 65,536 characters is 422 ("Body is too long (maximum is 65536 characters)");
+  a read-only ``GITHUB_TOKEN`` (a fork's pull request) is 403 "Resource not accessible by
+  integration" (docs, "Automatic token authentication"); only the author may edit a comment
+  (otherwise 403 here; GitHub lets admins edit, which scangate never relies on).
+- GitLab REST API v4, "Notes" (docs.gitlab.com/ee/api/notes.html): list
+  ``GET /projects/{id}/merge_requests/{iid}/notes``, create ``POST`` (201), update
+  ``PUT .../notes/{note_id}`` (200, the author only); ``GET /user`` (docs.gitlab.com/ee/api/
+  users.html) names the token's user. ``PRIVATE-TOKEN``; a job token (``JOB-TOKEN``) cannot
+  use the notes API (GitLab docs, "CI/CD job token": the allowed endpoints do not include
+  notes); a note is at most 1,000,000 characters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class StandIn:
+    url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    # GitHub: token -> login (None: a read-only token). GitLab: token -> user id.
+    github_tokens: dict[str, str | None] = field(default_factory=dict)
+    gitlab_tokens: dict[str, int] = field(default_factory=dict)
+    # (owner/repo, number) -> comments; (project, iid) -> notes.
+    github_comments: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    gitlab_notes: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    # Answers to give first, by method: a list of status codes consumed in order.
+    failures: dict[str, list[int]] = field(default_factory=dict)
+    redirect_to: str = ""
+    next_id: int = 1000
+
+    def comments(self, repo: str = "o/r", number: int = 7) -> list[dict[str, Any]]:
+        return self.github_comments.setdefault((repo, number), [])
+
+    def notes(self, project: str = "42", iid: int = 3) -> list[dict[str, Any]]:
+        return self.gitlab_notes.setdefault((project, iid), [])
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+
+_GH_LIST = re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments")
+_GH_EDIT = re.compile(r"/repos/([^/]+/[^/]+)/issues/comments/(\d+)")
+_GL_LIST = re.compile(r"/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes")
+_GL_EDIT = re.compile(r"/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes/(\d+)")
+
+
+def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def _reply(self, status: int, doc: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _handle(self) -> None:
+            parts = urllib.parse.urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body = json.loads(raw) if raw else None
+            state.requests.append(Recorded(self.command, parts.path,
+                                           urllib.parse.parse_qs(parts.query),
+                                           dict(self.headers.items()), body))
+            pending = state.failures.get(self.command)
+            if pending:
+                self._reply(pending.pop(0), {"message": "stand-in failure"})
+                return
+            if state.redirect_to:
+                self.send_response(302)
+                self.send_header("Location", state.redirect_to + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if parts.path.startswith("/api/v4/"):
+                self._gitlab(parts.path, urllib.parse.parse_qs(parts.query), body)
+            else:
+                self._github(parts.path, urllib.parse.parse_qs(parts.query), body)
+
+        do_GET = do_POST = do_PATCH = do_PUT = _handle
+
+        def _page(self, items: list[dict[str, Any]], query: dict[str, list[str]]) -> None:
+            per_page = int(query.get("per_page", ["30"])[0])
+            page = int(query.get("page", ["1"])[0])
+            if per_page > 100:
+                per_page = 100  # both APIs cap per_page at 100
+            self._reply(200, items[(page - 1) * per_page: page * per_page])
+
+        def _github(self, path: str, query: dict[str, list[str]], body: Any) -> None:
+            auth = self.headers.get("Authorization", "")
+            token = auth.removeprefix("Bearer ")
+            if not auth.startswith("Bearer ") or token not in state.github_tokens:
+                self._reply(401, {"message": "Bad credentials"})
+                return
+            if self.headers.get("Accept") != "application/vnd.github+json" or \
+                    self.headers.get("X-GitHub-Api-Version") != "2022-11-28":
+                self._reply(400, {"message": "stand-in: missing documented headers"})
+                return
+            login = state.github_tokens[token]
+            if self.command in ("POST", "PATCH"):
+                if login is None:
+                    self._reply(403, {"message": "Resource not accessible by integration"})
+                    return
+                text = body.get("body") if isinstance(body, dict) else None
+                if not isinstance(text, str) or not text:
+                    self._reply(422, {"message": "Validation Failed"})
+                    return
+                if len(text) > 65536:
+                    self._reply(422, {"message": "Validation Failed", "errors": [
+                        {"message": "Body is too long (maximum is 65536 characters)"}]})
+                    return
+            if (match := _GH_LIST.fullmatch(path)) is not None:
+                comments = state.comments(match.group(1), int(match.group(2)))
+                if self.command == "GET":
+                    self._page(comments, query)
+                    return
+                if self.command == "POST":
+                    ident = state.new_id()
+                    comment = {"id": ident, "body": body["body"],
+                               "user": {"login": login, "type": "Bot"},
+                               "html_url": f"https://github.example/{match.group(1)}/pull/"
+                                           f"{match.group(2)}#issuecomment-{ident}"}
+                    comments.append(comment)
+                    self._reply(201, comment)
+                    return
+            if (match := _GH_EDIT.fullmatch(path)) is not None and self.command == "PATCH":
+                for comments in state.github_comments.values():
+                    for comment in comments:
+                        if comment["id"] == int(match.group(2)):
+                            if comment["user"]["login"] != login:
+                                self._reply(403, {"message": "Forbidden"})
+                                return
+                            comment["body"] = body["body"]
+                            self._reply(200, comment)
+                            return
+                self._reply(404, {"message": "Not Found"})
+                return
+            self._reply(404, {"message": "Not Found"})
+
+        def _gitlab(self, path: str, query: dict[str, list[str]], body: Any) -> None:
+            if "JOB-TOKEN" in self.headers and "PRIVATE-TOKEN" not in self.headers:
+                self._reply(401, {"message": "401 Unauthorized"})
+                return
+            token = self.headers.get("PRIVATE-TOKEN", "")
+            if token not in state.gitlab_tokens:
+                self._reply(401, {"message": "401 Unauthorized"})
+                return
+            user = state.gitlab_tokens[token]
+            if path == "/api/v4/user" and self.command == "GET":
+                self._reply(200, {"id": user, "username": f"user{user}"})
+                return
+            if self.command in ("POST", "PUT"):
+                text = body.get("body") if isinstance(body, dict) else None
+                if not isinstance(text, str) or not text or len(text) > 1_000_000:
+                    self._reply(400, {"message": {"note": ["is too long or empty"]}})
+                    return
+            if (match := _GL_EDIT.fullmatch(path)) is not None and self.command == "PUT":
+                notes = state.notes(urllib.parse.unquote(match.group(1)), int(match.group(2)))
+                for note in notes:
+                    if note["id"] == int(match.group(3)):
+                        if note["author"]["id"] != user:
+                            self._reply(403, {"message": "403 Forbidden"})
+                            return
+                        note["body"] = body["body"]
+                        self._reply(200, note)
+                        return
+                self._reply(404, {"message": "404 Not found"})
+                return
+            if (match := _GL_LIST.fullmatch(path)) is not None:
+                notes = state.notes(urllib.parse.unquote(match.group(1)), int(match.group(2)))
+                if self.command == "GET":
+                    self._page(notes, query)
+                    return
+                if self.command == "POST":
+                    note = {"id": state.new_id(), "body": body["body"], "system": False,
+                            "author": {"id": user, "username": f"user{user}"}}
+                    notes.append(note)
+                    self._reply(201, note)
+                    return
+            self._reply(404, {"message": "404 Not found"})
+
+    return Handler
+
+
+@contextmanager
+def serve(state: StandIn | None = None) -> Iterator[StandIn]:
+    state = state or StandIn()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
