@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from scangate import gate_summary
 from scangate.errors import CommentError
 from scangate.outputs.text import http_url, md_code, md_escape, truncate
 from scangate.severity import DESCENDING, Severity
@@ -26,7 +27,6 @@ from scangate.severity import DESCENDING, Severity
 MAX_BODY = 65_536
 EXPIRING_WITHIN_DAYS = 14
 ROWS_SHOWN = 50
-MAX_SUMMARY_BYTES = 512 << 20
 
 
 def marker(key: str) -> str:
@@ -72,25 +72,11 @@ def _row(record: object, where: str) -> Row:
 
 
 def load_summary(path: str) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SUMMARY_BYTES + 1)
-    except FileNotFoundError:
-        raise CommentError(f"{path}: summary not found; write it with scangate gate "
-                           "--json-summary") from None
-    except OSError as exc:
-        raise CommentError(f"{path}: cannot read the summary ({exc.strerror or exc})") from None
-    if len(data) > MAX_SUMMARY_BYTES:
-        raise CommentError(f"{path}: larger than {MAX_SUMMARY_BYTES >> 20} MiB: not a summary")
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise CommentError(f"{path}: not valid JSON: not a summary written by scangate "
-                           "gate") from None
-    if not isinstance(doc, dict) or doc.get("decision") not in ("pass", "fail") \
-            or not isinstance(doc.get("counts"), dict):
-        raise CommentError(f"{path}: no decision and counts: not a summary written by scangate "
-                           "gate --json-summary")
+    """The summary as a document, after the one summary reader (scangate.gate_summary) found
+    a decided gate summary in it; the fields only the comment shows are checked where read."""
+    gate_summary.read_decided(path)
+    with open(path, "rb") as handle:
+        doc: dict[str, Any] = orjson.loads(handle.read(gate_summary.MAX_SUMMARY_BYTES + 1))
     return doc
 
 
