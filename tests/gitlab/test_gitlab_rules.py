@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.gitlab import gitlab_expression as gx
 from tests.gitlab import glci
 
 DOCS = glci.REPO_ROOT / "docs" / "gitlab.md"
@@ -44,6 +45,30 @@ COMBINATIONS: dict[str, list[dict[str, Any]]] = {
                        "thresholds-ssm-prefix": "/scangate/limits"}],
 }
 ALL_INCLUDES = [(name, inputs) for name, includes in COMBINATIONS.items() for inputs in includes]
+
+
+def every_rendered_combination() -> list[tuple[str, dict[str, Any]]]:
+    """Defaults, each boolean input flipped, each `options:` value, every optional string
+    input set, and everything on together: the includes whose `rules:if` GitLab must accept."""
+    spec, _ = glci.load_template()
+    combinations: list[tuple[str, dict[str, Any]]] = [("defaults", {})]
+    everything: dict[str, Any] = {}
+    for name, definition in spec.items():
+        if definition.get("type") == "boolean":
+            combinations.append((f"{name}={not definition['default']}",
+                                 {name: not definition["default"]}))
+            everything[name] = True
+        for option in definition.get("options") or []:
+            if option != definition["default"]:
+                combinations.append((f"{name}={option}", {name: option}))
+        if (definition.get("type", "string") == "string" and definition.get("default") == ""
+                and "options" not in definition):
+            everything[name] = f"set-{name}"
+    combinations.append(("everything on", everything))
+    return combinations + ALL_INCLUDES
+
+
+RENDERED = every_rendered_combination()
 
 
 def jobs_of(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -134,61 +159,61 @@ def test_every_default_is_one_of_its_options() -> None:
 
 # --- rules expressions ---------------------------------------------------------------------
 
-# gitlab-org/gitlab `lib/gitlab/ci/pipeline/expression/lexeme/*.rb`: the patterns the lexer
-# (`lexer.rb`) tries; an expression that leaves anything else is invalid.
-_LEXEMES = re.compile(r"""
-    \s+
-  | \$(?P<variable>\w+)                 # lexeme/variable.rb
-  | "(?P<string>.*?)" | '(?P<sq>.*?)'   # lexeme/string.rb: non-greedy, no escapes
-  | == | != | =~ | !~ | && | \|\| | \( | \)
-  | null
-""", re.VERBOSE)
-
-
-def lex(expression: str) -> list[tuple[str, str]]:
-    tokens, position = [], 0
-    while position < len(expression):
-        match = _LEXEMES.match(expression, position)
-        assert match and match.end() > position, f"cannot lex {expression[position:]!r}"
-        if match.group("variable"):
-            tokens.append(("variable", match.group("variable")))
-        elif match.group("string") is not None or match.group("sq") is not None:
-            tokens.append(("string", match.group("string") or match.group("sq") or ""))
-        elif match.group(0).strip():
-            tokens.append(("operator", match.group(0)))
-        position = match.end()
-    return tokens
-
-
-def rule_ifs(job: dict[str, Any]) -> list[str]:
+def rule_ifs(job: dict[str, Any]) -> list[Any]:
     return [rule["if"] for rule in job.get("rules") or [] if "if" in rule]
 
 
-@pytest.mark.parametrize("combination, inputs", ALL_INCLUDES, ids=[c for c, _ in ALL_INCLUDES])
-def test_every_rule_lexes_as_gitlab_reads_it(combination: str, inputs: dict[str, Any]) -> None:
-    """Every `rules:if` is a string after interpolation, and lexes with GitLab's patterns: a
-    string literal ends at the next double quote (`lexeme/string.rb`), so an input interpolated
-    into one must not hold a quote."""
+@pytest.mark.parametrize("combination, inputs", RENDERED, ids=[c for c, _ in RENDERED])
+def test_every_rule_is_an_expression_gitlab_accepts(
+    combination: str, inputs: dict[str, Any],
+) -> None:
+    """`entry/rules/rule.rb` validates `if` with `ExpressionValidator`
+    (`entry/validators.rb`): a String that GitLab's lexer and parser accept
+    (`Statement#valid?`, fewer than `Lexer::MAX_TOKENS` = 100 tokens); anything else is
+    "Invalid expression syntax" and no pipeline is created. Checked on every rendered
+    combination: a
+    string literal ends at the next quote (`lexeme/string.rb`), so an interpolated input can
+    change the tokens."""
+    problems = []
     for name, job in jobs_of(inputs).items():
         for expression in rule_ifs(job):
-            assert isinstance(expression, str), (name, expression)
-            lex(expression)
+            reason = gx.error(expression) if isinstance(expression, str) else "not a string"
+            if reason:
+                problems.append(f"{name}: {reason}: {expression!r}")
+    assert problems == []
+
+
+def test_the_largest_rule_is_within_the_token_limit_with_room_to_spare() -> None:
+    """The longest `rules:if` of the template, counted as GitLab's lexer counts (99 at most are
+    accepted): a rule that sits at the limit breaks with the next input, so each leaves room
+    for one more comparison (4 tokens)."""
+    counts = {}
+    for _, inputs in RENDERED:
+        for name, job in jobs_of(inputs).items():
+            for expression in rule_ifs(job):
+                counts[(name, expression)] = len(gx.tokens(expression))
+    (name, expression), largest = max(counts.items(), key=lambda item: item[1])
+    assert largest <= gx.MAX_TOKENS - 1 - 4, (name, largest)
 
 
 def override_pairs(jobs: dict[str, Any], prefix: str) -> dict[str, str]:
-    """{variable: the literal it is compared with} in `<prefix>-overridden-inputs`' rule."""
+    """{variable: the literal it is compared with} in `<prefix>-overridden-inputs`' rules, each
+    a chain of `$SCANGATE_X != "literal"` joined by `||` (and nothing else, so no comparison can
+    be shadowed by an operator of higher precedence)."""
     job = jobs[f"{prefix}-overridden-inputs"]
     expressions = [e for e in rule_ifs(job) if "SCANGATE_" in e]
-    assert len(expressions) == 1, expressions
-    tokens = lex(expressions[0])
+    assert expressions, job
     pairs = {}
-    for index, (kind, value) in enumerate(tokens):
-        if kind == "variable" and value.startswith("SCANGATE_"):
-            assert tokens[index + 1] == ("operator", "!="), tokens[index:index + 3]
-            assert tokens[index + 2][0] == "string"
-            pairs[value] = tokens[index + 2][1]
-        elif kind == "operator":
-            assert value in ("!=", "||"), f"only `!=` joined by `||`: {value}"
+    for expression in expressions:
+        tokens = gx.tokens(expression)
+        for index, token in enumerate(tokens):
+            if token.lexeme == "variable" and token.value.startswith("SCANGATE_"):
+                assert tokens[index + 1].lexeme == "not_equals", tokens[index:index + 3]
+                assert tokens[index + 2].lexeme == "string", tokens[index:index + 3]
+                assert token.value not in pairs, f"{token.value} is compared twice"
+                pairs[token.value] = tokens[index + 2].value
+            elif token.kind != "value":
+                assert token.lexeme in ("not_equals", "or"), f"only `!=` joined by `||`: {token}"
     return pairs
 
 
@@ -360,59 +385,9 @@ def test_the_enforce_job_fails_on_a_violation_and_on_anything_unreadable(
 
 
 def evaluate(expression: str, variables: dict[str, str]) -> bool:
-    """A `rules:if` expression, evaluated as GitLab's `lib/gitlab/ci/pipeline/expression/`
-    does for the operators the template uses: `==`/`!=` between variables and strings (an
-    undefined variable is null), `&&` binding tighter than `||` (`lexeme/and.rb` precedence),
-    parentheses, and a bare variable true when defined and non-empty."""
-    tokens = lex(expression)
-    position = 0
-
-    def peek() -> tuple[str, str] | None:
-        return tokens[position] if position < len(tokens) else None
-
-    def take() -> tuple[str, str]:
-        nonlocal position
-        position += 1
-        return tokens[position - 1]
-
-    def value() -> str | None:
-        kind, text = take()
-        if kind == "operator" and text == "(":
-            result = disjunction()
-            assert take() == ("operator", ")")
-            return "true" if result else ""
-        if kind == "variable":
-            return variables.get(text)
-        if kind == "string":
-            return text
-        assert text == "null", text
-        return None
-
-    def comparison() -> bool:
-        left = value()
-        if peek() in (("operator", "=="), ("operator", "!=")):
-            operator = take()[1]
-            right = value()
-            return (left == right) if operator == "==" else (left != right)
-        return bool(left)
-
-    def conjunction() -> bool:
-        result = comparison()
-        while peek() == ("operator", "&&"):
-            take()
-            result = comparison() and result
-        return result
-
-    def disjunction() -> bool:
-        result = conjunction()
-        while peek() == ("operator", "||"):
-            take()
-            result = conjunction() or result
-        return result
-
-    result = disjunction()
-    assert position == len(tokens), f"trailing tokens in {expression!r}"
-    return result
+    """A `rules:if` as GitLab evaluates it (`Statement#truthful?`, ported in
+    tests/gitlab/gitlab_expression.py)."""
+    return gx.truthful(expression, variables)
 
 
 def when(job: dict[str, Any], variables: dict[str, str]) -> str:
@@ -711,3 +686,98 @@ def test_no_mark_deployed_after_a_failed_deploy_or_without_the_input(tmp_path: P
     result, calls = _run_deploy(tmp_path / "off", {**DEPLOY_INPUTS, "monitoring-event-bus": ""})
     assert result.returncode == 0, result.stderr
     assert [call[0] for call in calls] == ["deploy"]
+
+
+# --- the other limits of GitLab's configuration entries the template comes near ---------------
+
+
+def every_if_of(document: Any) -> list[Any]:
+    """Every `if:` value anywhere in a parsed YAML document (workflow and job rules alike)."""
+    if isinstance(document, dict):
+        found = [value for key, value in document.items() if key == "if"]
+        return found + [i for value in document.values() for i in every_if_of(value)]
+    if isinstance(document, list):
+        return [i for item in document for i in every_if_of(item)]
+    return []
+
+
+def test_every_rule_of_our_pipeline_and_of_the_docs_is_accepted() -> None:
+    """The same `ExpressionValidator` for the repository's own .gitlab-ci.yml (which includes
+    the template) and for the `workflow:rules` docs/gitlab.md tells users to add."""
+    documents = [yaml.safe_load((glci.REPO_ROOT / ".gitlab-ci.yml").read_text(encoding="utf-8"))]
+    docs = DOCS.read_text(encoding="utf-8")
+    documents += [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", docs, re.S)]
+    expressions = [e for document in documents for e in every_if_of(document)]
+    assert len(expressions) >= 8, expressions
+    assert [e for e in expressions if not gx.valid(e)] == []
+
+
+def longest_prefix() -> str:
+    spec, _ = glci.load_template()
+    prefix = "a" * 300
+    while not re.search(spec["job-prefix"]["regex"], prefix):
+        prefix = prefix[:-1]
+    return prefix
+
+
+def test_job_names_stay_within_255_characters() -> None:
+    """"Job names must be 255 characters or fewer" (GitLab CI YAML reference, job name
+    limitations; `lib/gitlab/ci/config/entry/job.rb`). The job-prefix regex bounds the
+    prefix, so the longest job name any include can produce is within the limit."""
+    prefix = longest_prefix()
+    assert 32 <= len(prefix) < 255
+    jobs = jobs_of({"job-prefix": prefix})
+    assert max(len(name) for name in jobs) <= 255
+    assert not re.search(glci.load_template()[0]["job-prefix"]["regex"], prefix + "a")
+
+
+def test_no_job_needs_more_than_50_jobs() -> None:
+    """`ci_needs_size_limit` (plan limit, default 50: "one job can only need 50 others";
+    `db/migrate/*_add_ci_needs_size_limit_to_plan_limit.rb`, doc/administration/cicd/limits.md)."""
+    for _, inputs in RENDERED:
+        for name, job in jobs_of(inputs).items():
+            assert len(job.get("needs") or []) <= 50, name
+
+
+def test_rules_when_values_are_the_ones_gitlab_allows() -> None:
+    """`lib/gitlab/ci/config/entry/rules/rule.rb`: `when` of a rule is one of on_success,
+    on_failure, always, never, manual, delayed (`ALLOWED_WHEN`); anything else is invalid."""
+    allowed = {"on_success", "on_failure", "always", "never", "manual", "delayed"}
+    for _, inputs in RENDERED:
+        for name, job in jobs_of(inputs).items():
+            for rule in job.get("rules") or []:
+                assert rule.get("when", "on_success") in allowed, (name, rule)
+
+
+def test_dotenv_reports_stay_within_20_variables_and_5120_bytes() -> None:
+    """GitLab refuses a dotenv report of more than `dotenv_variables` (20) variables or of
+    `dotenv_size` (5120 bytes) or more (plan limits, doc/administration/cicd/limits.md;
+    `app/services/ci/parse_dotenv_artifact_service.rb`). build.env holds the lines the build
+    job writes; push.env is `scangate push --dotenv` with the longest values a push can have
+    (an ECR registry and a 256-character repository, two 128-character tags)."""
+    from scangate.commands.push import result_dotenv
+    from scangate.registry.push import PushResult
+
+    build = "\n".join(glci.script_lines(jobs_of({})["scangate-build"]))
+    written = re.findall(r'echo "(SCANGATE_\w+)=', build)
+    assert 0 < len(written) <= 20
+    repository = "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/" + "r" * 256
+    longest = PushResult(repository=repository, digest="sha256:" + "0" * 64,
+                         tags=("t" * 128, "u" * 128), image_id="sha256:" + "1" * 64,
+                         archive_sha256="2" * 64, layers=1)
+    dotenv = result_dotenv(longest)
+    assert len(dotenv) < 5120
+    assert len(dotenv.splitlines()) <= 20
+
+
+def test_the_interpolation_stays_within_gitlab_limits() -> None:
+    """`lib/gitlab/ci/config/interpolation/template.rb`: at most `MAX_BLOCKS` (10 000)
+    `$[[ ]]` blocks per file; "CI/CD inputs" docs: a string holding a block is at most 1 MB
+    and a block's content at most 1 KB; MR 264013: at most 500 declared inputs."""
+    text = glci.TEMPLATE.read_text(encoding="utf-8")
+    blocks = re.findall(r"\$\[\[(.*?)\]\]", text)
+    assert 0 < len(blocks) <= 10_000
+    assert max(len(block) for block in blocks) <= 1024
+    assert len(text.encode("utf-8")) < 1024 * 1024
+    spec, _ = glci.load_template()
+    assert len(spec) <= 500
