@@ -81,3 +81,7 @@ class ScanError(ScangateError):
 
 class CommentError(ScangateError):
     """The review comment cannot be rendered or posted."""
+
+
+class FeedError(ScangateError):
+    """A risk feed (CISA KEV, FIRST EPSS) is missing, malformed or too old for the policy."""

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from scangate.feeds import EpssScore, KevEntry
 from scangate.severity import Severity
 
 Kind = Literal["vulnerability", "secret", "misconfiguration"]
@@ -55,6 +56,9 @@ class Finding:
     # Set by a baseline comparison (scangate.baseline): "new" or "unchanged"; "" when the run
     # was not compared with a baseline.
     change: str = ""
+    # Set by the gate from the risk feeds it was given (vulnerabilities only).
+    kev: KevEntry | None = None
+    epss: EpssScore | None = None
     _fingerprint: str = ""
 
     @property

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from scangate.baseline import UNCHANGED, Baseline, Comparison, compare
+from scangate.feeds import EpssFeed, KevCatalog
 from scangate.findings import Finding, Report
 from scangate.policy import Policy, Waiver
 from scangate.severity import DESCENDING, Severity
@@ -28,6 +29,16 @@ class Violation:
     limit: int
 
 
+@dataclass(frozen=True, slots=True)
+class RiskViolation:
+    """A vulnerability that fails the policy by what is known of its exploitation (a KEV or
+    EPSS rule), whatever the severity counts."""
+
+    finding: Finding
+    rule: str  # "kev" or "epss"
+    detail: str
+
+
 @dataclass(slots=True)
 class GateResult:
     reports: list[Report]
@@ -47,12 +58,16 @@ class GateResult:
     # Why new_only was not applied, when it was not.
     new_only_note: str = ""
     violations: list[Violation] = field(default_factory=list)
+    risk_violations: list[RiskViolation] = field(default_factory=list)
     expired_waivers: list[Waiver] = field(default_factory=list)
     unused_waivers: list[Waiver] = field(default_factory=list)
+    # The risk feeds the findings were annotated from (for the outputs to name them).
+    kev: KevCatalog | None = None
+    epss: EpssFeed | None = None
 
     @property
     def passed(self) -> bool:
-        return not self.violations
+        return not self.violations and not self.risk_violations
 
     @property
     def decision(self) -> str:
@@ -61,6 +76,41 @@ class GateResult:
     @property
     def total_findings(self) -> int:
         return len(self.decisions)
+
+
+def annotate_risk(reports: list[Report], kev: KevCatalog | None, epss: EpssFeed | None) -> None:
+    """Attach the KEV entry and EPSS score of each vulnerability (by its CVE id) for the rules
+    and the outputs."""
+    if kev is None and epss is None:
+        return
+    for report in reports:
+        for finding in report.findings:
+            if finding.kind != "vulnerability":
+                continue
+            cve = finding.id.upper()
+            if kev is not None:
+                finding.kev = kev.entries.get(cve)
+            if epss is not None:
+                finding.epss = epss.scores.get(cve)
+
+
+def _risk(finding: Finding, policy: Policy) -> list[RiskViolation]:
+    out = []
+    if policy.kev_fail and finding.kev is not None:
+        ransomware = "; used in ransomware campaigns" if finding.kev.ransomware_known else ""
+        out.append(RiskViolation(finding, "kev", f"in CISA KEV (due {finding.kev.due_date}"
+                                                 f"{ransomware})"))
+    if finding.epss is not None:
+        for rule in policy.epss_rules:
+            if finding.severity < rule.min_severity:
+                continue
+            if (rule.score is not None and finding.epss.score >= rule.score) or (
+                    rule.percentile is not None and finding.epss.percentile >= rule.percentile):
+                out.append(RiskViolation(
+                    finding, "epss", f"EPSS {finding.epss.score:.5f} (percentile "
+                    f"{finding.epss.percentile:.5f}): {rule.describe()}"))
+                break
+    return out
 
 
 def _compare(reports: list[Report], baseline: Baseline) -> Comparison:
@@ -106,13 +156,17 @@ def evaluate(reports: list[Report], policy: Policy, today: dt.date,
                         waiver = candidate
                         used.add(id(candidate))
                         break
+                risks = _risk(finding, policy) if waiver is None and (
+                    finding.kev is not None or finding.epss is not None) else []
                 if waiver is not None:
                     disposition = Disposition.WAIVED
                     result.waived += 1
-                elif ignore_unfixed and finding.kind == "vulnerability" and not finding.fixable:
+                elif (not risks and ignore_unfixed and finding.kind == "vulnerability"
+                      and not finding.fixable):
                     disposition = Disposition.IGNORED_UNFIXED
                     result.ignored_unfixed += 1
-                elif finding.change == UNCHANGED and finding.severity in new_only:
+                elif (not risks and finding.change == UNCHANGED
+                      and finding.severity in new_only):
                     disposition = Disposition.NOT_NEW
                     result.not_new += 1
                 else:
@@ -122,6 +176,9 @@ def evaluate(reports: list[Report], policy: Policy, today: dt.date,
                     if kind_counts is None:
                         kind_counts = by_kind[finding.kind] = dict.fromkeys(Severity, 0)
                     kind_counts[finding.severity] += 1
+                    # Known exploitation outweighs "no fix yet" and "not new": such a finding
+                    # always counts.
+                    result.risk_violations.extend(risks)
             decisions.append((finding, disposition, waiver))
     result.unused_waivers = [w for w in active if id(w) not in used]
     for severity in DESCENDING:

@@ -29,6 +29,8 @@ class Waiver:
     expires: dt.date
     package: str | None = None
     target: str | None = None
+    # OpenVEX's justification for "not_affected" (None: the risk is accepted, not disproved).
+    justification: str | None = None
 
     def is_expired(self, today: dt.date) -> bool:
         # `expires` is the last day the waiver applies.
@@ -45,6 +47,36 @@ class Waiver:
 
 
 @dataclass(frozen=True, slots=True)
+class EpssRule:
+    """Fail on a vulnerability at ``min_severity`` or above whose EPSS score (or percentile)
+    is at least the limit. Exactly one of ``score`` and ``percentile`` is set."""
+
+    min_severity: Severity
+    score: float | None = None
+    percentile: float | None = None
+
+    def describe(self) -> str:
+        what = f"score >= {self.score}" if self.score is not None else \
+            f"percentile >= {self.percentile}"
+        return f"EPSS {what} at {self.min_severity.name} and above"
+
+
+# OpenVEX v0.2.0's justifications for status not_affected (OPENVEX-SPEC.md, "Status
+# Justifications").
+OPENVEX_JUSTIFICATIONS = (
+    "component_not_present",
+    "vulnerable_code_not_present",
+    "vulnerable_code_not_in_execute_path",
+    "vulnerable_code_cannot_be_controlled_by_adversary",
+    "inline_mitigations_already_exist",
+)
+# How old a feed may be unless the policy says otherwise: CISA adds to KEV a few times a week
+# (and dateReleased moves only then); FIRST publishes EPSS daily.
+DEFAULT_KEV_MAX_AGE_DAYS = 14
+DEFAULT_EPSS_MAX_AGE_DAYS = 3
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     thresholds: dict[Severity, int]
     ignore_unfixed: bool = False
@@ -54,6 +86,19 @@ class Policy:
     new_only: frozenset[Severity] = frozenset()
     source: str = "built-in default"
     overrides: tuple[str, ...] = field(default=())
+    # `kev: fail`: any vulnerability in CISA's KEV catalog fails the gate, whatever its severity.
+    kev_fail: bool = False
+    kev_max_age_days: int = DEFAULT_KEV_MAX_AGE_DAYS
+    epss_rules: tuple[EpssRule, ...] = ()
+    epss_max_age_days: int = DEFAULT_EPSS_MAX_AGE_DAYS
+
+    @property
+    def needs_kev(self) -> bool:
+        return self.kev_fail
+
+    @property
+    def needs_epss(self) -> bool:
+        return bool(self.epss_rules)
 
 
 # The largest limit (a 64-bit signed integer, what every consumer of the JSON summary reads).
@@ -154,6 +199,11 @@ def _normalise(doc: Any, source: str) -> Any:
     new_only = doc.get("new_only")
     if isinstance(new_only, list):
         doc["new_only"] = [v.lower() if isinstance(v, str) else v for v in new_only]
+    epss = doc.get("epss")
+    if isinstance(epss, dict) and isinstance(epss.get("fail"), list):
+        for rule in epss["fail"]:
+            if isinstance(rule, dict) and isinstance(rule.get("min_severity"), str):
+                rule["min_severity"] = rule["min_severity"].lower()
     waivers = doc.get("waivers")
     if isinstance(waivers, list):
         for waiver in waivers:
@@ -208,8 +258,16 @@ def parse_policy(text: str, source: str) -> Policy:
                 expires=expires,
                 package=item.get("package"),
                 target=item.get("target"),
+                justification=item.get("justification"),
             )
         )
+    kev = doc.get("kev")
+    kev_options = kev if isinstance(kev, dict) else {}
+    epss = doc.get("epss") or {}
+    epss_rules = tuple(
+        EpssRule(min_severity=Severity.parse(rule.get("min_severity", "unknown")),
+                 score=rule.get("score"), percentile=rule.get("percentile"))
+        for rule in epss.get("fail") or [])
     return Policy(
         # No thresholds block keeps the default rule (no CRITICAL); `thresholds: {}` is an
         # explicit "no limits", so a policy that only lists waivers can never pass everything.
@@ -223,6 +281,10 @@ def parse_policy(text: str, source: str) -> Policy:
         waivers=tuple(waivers),
         new_only=frozenset(Severity.parse(v) for v in doc.get("new_only") or ()),
         source=source,
+        kev_fail=kev is not None,
+        kev_max_age_days=kev_options.get("max_age_days", DEFAULT_KEV_MAX_AGE_DAYS),
+        epss_rules=epss_rules,
+        epss_max_age_days=epss.get("max_age_days", DEFAULT_EPSS_MAX_AGE_DAYS),
     )
 
 

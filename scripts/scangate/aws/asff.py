@@ -389,6 +389,9 @@ def _vulnerabilities(finding: Finding) -> list[dict[str, Any]]:
         "Vendor": _vendor(finding),
         "ReferenceUrls": references,
         "FixAvailable": "YES" if finding.fixed_version else "NO",
+        # ASFF's own fields for exploitation: CISA KEV lists exploits seen in the wild.
+        "ExploitAvailable": "YES" if finding.kev is not None else None,
+        "EpssScore": finding.epss.score if finding.epss is not None else None,
     })]
 
 
@@ -418,6 +421,9 @@ def _product_fields(finding: Finding, report: Report, resource: dict[str, Any]
         "scangate/PkgPath": finding.pkg_path,
         "scangate/Status": finding.status,
         "scangate/StartLine": str(finding.start_line) if finding.start_line else "",
+        "scangate/KevDueDate": finding.kev.due_date if finding.kev else "",
+        "scangate/KevRansomware": finding.kev.ransomware if finding.kev else "",
+        "scangate/EpssPercentile": (f"{finding.epss.percentile}" if finding.epss else ""),
     }
     return {
         truncate(k, PRODUCT_FIELD_KEY_MAX): truncate(one_line(v), PRODUCT_FIELD_VALUE_MAX)

@@ -14,7 +14,8 @@ from typing import Any
 
 from scangate.baseline import load_baseline
 from scangate.errors import EXIT_PASS, EXIT_VIOLATION, OutputError, PolicyError, UsageError
-from scangate.gate import GateResult, evaluate
+from scangate.feed_options import add_feed_arguments, load_feeds
+from scangate.gate import GateResult, annotate_risk, evaluate
 from scangate.outputs import gitlab, sarif, summary
 from scangate.outputs.atomic import OutputSet, check_writable
 from scangate.outputs.text import printable
@@ -85,6 +86,7 @@ def add_parser(subparsers: Any) -> None:
                      help="IAM role to assume with the web identity token")
     aws.add_argument("--web-identity-token-file", type=Path, metavar="FILE",
                      help="file holding the CI job's OIDC ID token")
+    add_feed_arguments(parser)
     parser.add_argument("--json-summary", metavar="PATH", help="write the JSON summary")
     parser.add_argument("--sarif", metavar="PATH", help="write SARIF 2.1.0 for code scanning")
     parser.add_argument("--sarif-category", action="append", default=[], metavar="CATEGORY",
@@ -228,6 +230,9 @@ def _run(args: argparse.Namespace) -> int:
         inputs.append(("--dockerfile", args.dockerfile))
     if args.baseline:
         inputs.append(("--baseline", args.baseline))
+    for flag in ("kev", "epss"):
+        if getattr(args, flag):
+            inputs.append((f"--{flag}", getattr(args, flag)))
     for flag, path in outputs:
         check_writable(path, flag, inputs)
     writer = OutputSet(path for _, path in outputs)
@@ -235,7 +240,10 @@ def _run(args: argparse.Namespace) -> int:
         policy = _load_policy(args)
         reports = load_reports(args.report)
         base = load_baseline(args.baseline) if args.baseline else None
+        kev, epss = load_feeds(args, policy)
+        annotate_risk(reports, kev, epss)
         result = evaluate(reports, policy, dt.datetime.now(dt.UTC).date(), base)
+        result.kev, result.epss = kev, epss
         _note_baseline(result)
         markdown = summary.markdown(result)
         for flag, path in outputs:

@@ -13,7 +13,10 @@ import orjson
 
 from scangate.aws.identity import add_identity_arguments
 from scangate.errors import EXIT_PASS, AwsError, UsageError
+from scangate.feed_options import add_feed_arguments, load_feeds
+from scangate.gate import annotate_risk
 from scangate.outputs.atomic import OutputSet, check_writable
+from scangate.policy import DEFAULT_POLICY
 from scangate.report import load_reports
 
 NAME = "securityhub"
@@ -66,6 +69,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="build the ASFF without calling AWS (needs --account-id)")
     add_identity_arguments(parser, region=False)
+    add_feed_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -182,6 +186,9 @@ def run(args: argparse.Namespace) -> int:
     identity = _identity(args)
     region = _region(args)
     reports = load_reports(args.report)
+    # KEV and EPSS only annotate here (ASFF ExploitAvailable, EpssScore): no policy rules on
+    # them, so an absent feed in --feeds-dir is simply not shown.
+    annotate_risk(reports, *load_feeds(args, DEFAULT_POLICY))
     session = None
     if not args.dry_run:
         from scangate.aws.identity import session_from_args

@@ -112,6 +112,14 @@ def _vulnerability(finding: Finding, disposition: Disposition, waiver: Waiver | 
     elif disposition is Disposition.NOT_NEW:
         description += ("\n\nNot counted by the gate: also in the baseline, and the policy "
                         "counts only new findings of this severity.")
+    if finding.kev is not None:
+        ransomware = ("; known to be used in ransomware campaigns"
+                      if finding.kev.ransomware_known else "")
+        description += (f"\n\nKnown exploited (CISA KEV, added {finding.kev.date_added}): "
+                        f"remediate by {finding.kev.due_date}{ransomware}.")
+    if finding.epss is not None:
+        description += (f"\n\nEPSS: {finding.epss.score:.5f} (percentile "
+                        f"{finding.epss.percentile:.5f}).")
     vuln: dict[str, Any] = {
         "id": vuln_id,
         "name": truncate(name, 255),

@@ -388,6 +388,13 @@ def _result(run: _Run, finding: Finding, disposition: Disposition,
         result["properties"].update(package=finding.package,
                                     installedVersion=finding.installed_version,
                                     fixedVersion=finding.fixed_version)
+        if finding.kev is not None:
+            result["properties"]["kev"] = {
+                "dueDate": finding.kev.due_date, "dateAdded": finding.kev.date_added,
+                "knownRansomwareCampaignUse": finding.kev.ransomware}
+        if finding.epss is not None:
+            result["properties"]["epss"] = {"score": finding.epss.score,
+                                            "percentile": finding.epss.percentile}
     if finding.change:
         # SARIF 2.1.0 section 3.27.24: "new" or "unchanged" against the baseline run.
         result["baselineState"] = finding.change

@@ -28,6 +28,41 @@ def _waiver_json(waiver: Waiver) -> dict[str, Any]:
     return out
 
 
+def risk_json(finding: Finding) -> dict[str, Any]:
+    """What the risk feeds say of a finding (empty when they say nothing)."""
+    out: dict[str, Any] = {}
+    if finding.kev is not None:
+        out["kev"] = {"due_date": finding.kev.due_date, "date_added": finding.kev.date_added,
+                      "known_ransomware_campaign_use": finding.kev.ransomware}
+    if finding.epss is not None:
+        out["epss"] = {"score": finding.epss.score, "percentile": finding.epss.percentile}
+    return out
+
+
+def risk_text(finding: Finding) -> str:
+    """``KEV (due 2025-04-10, ransomware), EPSS 0.94 (p 0.99)``, or "" for no feed entry."""
+    parts = []
+    if finding.kev is not None:
+        ransomware = ", ransomware" if finding.kev.ransomware_known else ""
+        parts.append(f"KEV (due {finding.kev.due_date}{ransomware})")
+    if finding.epss is not None:
+        parts.append(f"EPSS {finding.epss.score:.3f} (p {finding.epss.percentile:.3f})")
+    return ", ".join(parts)
+
+
+def _feeds_json(result: GateResult) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if result.kev is not None:
+        out["kev"] = {"source": result.kev.source, "catalog_version": result.kev.version,
+                      "date_released": result.kev.released.isoformat(),
+                      "entries": len(result.kev.entries)}
+    if result.epss is not None:
+        out["epss"] = {"source": result.epss.source, "model_version": result.epss.model_version,
+                       "score_date": result.epss.score_date.isoformat(),
+                       "entries": len(result.epss.scores)}
+    return out
+
+
 def _waived_findings(result: GateResult) -> list[dict[str, Any]]:
     """Each waived finding and the waiver that let it pass: a reviewer sees what was accepted,
     where, why and until when, not just how many."""
@@ -46,6 +81,7 @@ def _waived_findings(result: GateResult) -> list[dict[str, Any]]:
             "reason": waiver.reason,
             "expires": waiver.expires.isoformat(),
             "fingerprint": finding.fingerprint,
+            **risk_json(finding),
         })
     return out
 
@@ -99,6 +135,14 @@ def summary_dict(result: GateResult) -> dict[str, Any]:
             for v in result.violations
         ],
         "expired_waivers": [_waiver_json(w) for w in result.expired_waivers],
+        # Vulnerabilities that fail the policy's kev:/epss: rules, whatever the counts.
+        "risk_violations": [
+            {"rule": v.rule, "id": v.finding.id, "severity": v.finding.severity.key,
+             "package": v.finding.package, "installed_version": v.finding.installed_version,
+             "target": v.finding.target, "detail": v.detail, **risk_json(v.finding)}
+            for v in result.risk_violations
+        ],
+        "feeds": _feeds_json(result),
         # Additions beyond the documented core shape.
         "class_not_counted": result.class_not_counted,
         "findings_total": result.total_findings,
@@ -153,7 +197,9 @@ def summary_json(result: GateResult) -> bytes:
 def _worst(result: GateResult) -> list[Finding]:
     counted = [f for f, d, _ in result.decisions if d is Disposition.COUNTED]
     # Most severe first; among equals, fixable first (those are the ones to act on now).
-    counted.sort(key=lambda f: (-f.severity, not f.fixable, f.id, f.package))
+    # Known exploited first, then most severe; among equals, fixable first (those are the ones
+    # to act on now).
+    counted.sort(key=lambda f: (f.kev is None, -f.severity, not f.fixable, f.id, f.package))
     return counted[:WORST_SHOWN]
 
 
@@ -223,6 +269,13 @@ def markdown(result: GateResult) -> str:
         for v in result.violations:
             lines.append(f"- **{v.severity.name}**: {v.count} found, at most {v.limit} allowed")
         lines.append("")
+    if result.risk_violations:
+        lines += ["### Known or likely exploited (fails whatever the counts)", ""]
+        for r in result.risk_violations:
+            lines.append(f"- {r.finding.severity.name} {md_code(r.finding.id)} in "
+                         f"{md_code(r.finding.package)} {md_code(r.finding.installed_version)}: "
+                         f"{r.detail}")  # checked feed dates, enums and numbers
+        lines.append("")
     worst = _worst(result)
     if worst:
         compared = result.comparison is not None and result.comparison.baseline.used
@@ -235,8 +288,11 @@ def markdown(result: GateResult) -> str:
             # name or a URL can become a heading, a link or HTML in the job summary.
             ident = md_link(f.id, f.primary_url) if f.primary_url else md_code(f.id)
             fixed = md_code(f.fixed_version) if f.fixed_version else "no fix yet"
+            # Built only from the feeds' checked dates, enums and numbers: nothing to escape.
+            risk = risk_text(f)
+            level = f"{f.severity.name}: {risk}" if risk else f.severity.name
             lines.append(
-                f"| {f.severity.name} | {ident} | {md_code(f.package)} "
+                f"| {level} | {ident} | {md_code(f.package)} "
                 f"| {md_code(f.installed_version)} | {fixed} "
                 f"| {md_code(truncate(f.target, 80))} |"
                 + (f" {f.change} |" if compared else "")
@@ -286,6 +342,9 @@ def terminal(result: GateResult, written: list[str]) -> str:
                      f"{len(comparison.fixed)} fixed; not counted as not new: {result.not_new}")
     for v in result.violations:
         lines.append(f"  violation: {v.severity.key} {v.count} > limit {v.limit}")
+    for risk in result.risk_violations:
+        lines.append(f"  violation: {risk.rule} {p(risk.finding.id)} {p(risk.finding.package)} "
+                     f"({risk.finding.severity.key}): {p(risk.detail)}")
     for f in _worst(result)[:5]:
         if f.kind == "vulnerability":
             fix = f"fixed in {p(f.fixed_version)}" if f.fixed_version else "no fix yet"
