@@ -122,7 +122,7 @@ resource "aws_ecr_lifecycle_policy" "this" {
 }
 
 # Both statements with Principal * are Denies (non-TLS requests; image writes by anyone but the
-# push role), which the check reads as public access.
+# writers this module knows), which the check reads as public access.
 # trivy:ignore:AVD-AWS-0032
 data "aws_iam_policy_document" "repository" {
   statement {
@@ -139,10 +139,12 @@ data "aws_iam_policy_document" "repository" {
       values   = ["false"]
     }
   }
-  # Only the push role writes images here, whatever an identity policy (an administrator's,
-  # another pipeline's) allows: an explicit Deny wins.
+  # Only the writers the templates create (the push role; the CodeBuild project's role when
+  # codebuild_role_arn is set) write images here, whatever an identity policy (an
+  # administrator's, another pipeline's) allows: an explicit Deny wins. A negated operator with
+  # several values matches when the principal equals none of them.
   statement {
-    sid    = "OnlyThePushRoleWritesImages"
+    sid    = "OnlyThePipelineWritersWriteImages"
     effect = "Deny"
     actions = [
       "ecr:PutImage",
@@ -157,7 +159,7 @@ data "aws_iam_policy_document" "repository" {
     condition {
       test     = "ArnNotEquals"
       variable = "aws:PrincipalArn"
-      values   = [aws_iam_role.ci["push"].arn]
+      values   = compact([aws_iam_role.ci["push"].arn, var.codebuild_role_arn])
     }
   }
 }
@@ -235,7 +237,8 @@ data "aws_iam_policy_document" "push" {
   }
   # BatchCheckLayerAvailability: skip layers the repository has; Initiate/Upload/Complete
   # LayerUpload: upload the others; PutImage: write the manifest and tag; BatchGetImage and
-  # DescribeImages: read the pushed manifest back and check its digest.
+  # DescribeImages: read the pushed manifest back and check its digest; GetDownloadUrlForLayer:
+  # read the config blob back (GET /v2/NAME/blobs/DIGEST) and compare it with the scanned image.
   statement {
     sid    = "PushToOneRepository"
     effect = "Allow"
@@ -246,6 +249,7 @@ data "aws_iam_policy_document" "push" {
       "ecr:CompleteLayerUpload",
       "ecr:PutImage",
       "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
       "ecr:DescribeImages",
     ]
     resources = [aws_ecr_repository.this.arn]

@@ -152,6 +152,16 @@ variable "enable_enhanced_scanning" {
   default     = false
 }
 
+variable "codebuild_role_arn" {
+  description = "Role of the CodeBuild project (templates/codebuild/terraform, output role_arn) that pushes to this repository: the repository policy lets it write images too. Empty: only the push role writes."
+  type        = string
+  default     = ""
+  validation {
+    condition     = can(regex("^$|^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$", var.codebuild_role_arn))
+    error_message = "codebuild_role_arn is an IAM role ARN (or empty)."
+  }
+}
+
 variable "eks_cluster_name" {
   description = "The one EKS cluster the deploy role may describe (and be mapped into)."
   type        = string

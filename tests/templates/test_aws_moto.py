@@ -607,9 +607,12 @@ def test_repository_settings_in_the_template() -> None:
     assert resources["RepositoryKey"]["Properties"]["EnableKeyRotation"] is True
     policy = copy.deepcopy(properties["RepositoryPolicyText"])
     writers = policy["Statement"][1]["Condition"]["ArnNotEquals"]
-    assert writers["aws:PrincipalArn"] == {"Fn::GetAtt": ["PushRole", "Arn"]}
-    writers["aws:PrincipalArn"] = "PUSH-ROLE"
-    assert policy == render(POLICIES / "ecr-repository-policy.json", {"PUSH_ROLE_ARN": "PUSH-ROLE"})
+    push_role = {"Fn::GetAtt": ["PushRole", "Arn"]}
+    assert writers["aws:PrincipalArn"] == {"Fn::If": [
+        "HasCodeBuildWriter", [push_role, {"Ref": "CodeBuildRoleArn"}], [push_role]]}
+    writers["aws:PrincipalArn"] = ["PUSH-ROLE", "CODEBUILD-ROLE"]
+    assert policy == render(POLICIES / "ecr-repository-policy.json",
+                            {"PUSH_ROLE_ARN": "PUSH-ROLE", "CODEBUILD_ROLE_ARN": "CODEBUILD-ROLE"})
     assert _lifecycle_text_with_defaults() == json.loads(
         (POLICIES / "ecr-lifecycle-policy.json").read_text(encoding="utf-8")
     )
@@ -670,7 +673,8 @@ def test_ecr_api_accepts_the_lifecycle_and_repository_policies(
     stored = ecr.get_lifecycle_policy(repositoryName="user-authenticator")
     assert json.loads(stored["lifecyclePolicyText"]) == json.loads(lifecycle)
     policy = json.dumps(render(POLICIES / "ecr-repository-policy.json",
-                               {"PUSH_ROLE_ARN": github_stack["outputs"]["PushRoleArn"]}))
+                               {"PUSH_ROLE_ARN": github_stack["outputs"]["PushRoleArn"],
+                                "CODEBUILD_ROLE_ARN": f"arn:aws:iam::{ACCOUNT_ID}:role/cb"}))
     ecr.set_repository_policy(repositoryName="user-authenticator", policyText=policy)
     stored = ecr.get_repository_policy(repositoryName="user-authenticator")
     assert json.loads(stored["policyText"]) == json.loads(policy)
@@ -705,7 +709,8 @@ def _repository_policy_denies(policy: dict[str, Any], principal_arn: str, action
         if operator == "Bool":  # aws:SecureTransport false: these requests use TLS
             continue
         assert operator == "ArnNotEquals", operator
-        if principal_arn != values["aws:PrincipalArn"]:
+        exempt = values["aws:PrincipalArn"]
+        if principal_arn not in (exempt if isinstance(exempt, list) else [exempt]):
             return True
     return False
 
@@ -724,19 +729,22 @@ def test_only_the_push_role_may_write_images_to_the_repository(
         _denied(ecr.put_image, repositoryName="user-authenticator", imageManifest=MANIFEST,
                 imageTag="prod-x")
         _denied(ecr.initiate_layer_upload, repositoryName="user-authenticator")
+    codebuild_role = f"arn:aws:iam::{ACCOUNT_ID}:role/scangate-codebuild"
     policy = render(POLICIES / "ecr-repository-policy.json",
-                    {"PUSH_ROLE_ARN": outputs["PushRoleArn"]})
+                    {"PUSH_ROLE_ARN": outputs["PushRoleArn"],
+                     "CODEBUILD_ROLE_ARN": codebuild_role})
     push_writes = {a for a in render(POLICIES / "push-policy.json", {
         "PARTITION": "aws", "REGION": REGION, "ACCOUNT_ID": ACCOUNT_ID,
         "REPOSITORY_NAME": "user-authenticator"})["Statement"][1]["Action"]  # type: ignore[index]
         if a not in ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
-                     "ecr:DescribeImages")}
+                     "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages")}
     assert push_writes == WRITE_ACTIONS
     others = [outputs["PublishRoleArn"], outputs["GateRoleArn"], outputs["DeployRoleArn"],
               f"arn:aws:iam::{ACCOUNT_ID}:user/platform-admin",
               f"arn:aws:iam::{ACCOUNT_ID}:role/another-pipeline-push"]
     for action in WRITE_ACTIONS:
         assert not _repository_policy_denies(policy, outputs["PushRoleArn"], action)
+        assert not _repository_policy_denies(policy, codebuild_role, action)
         for principal in others:
             assert _repository_policy_denies(policy, principal, action), (principal, action)
     # Reading stays possible for everyone the identity policies allow (pull for deploys).

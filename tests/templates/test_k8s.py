@@ -131,7 +131,7 @@ def test_deployer_role_can_only_roll_out_the_deployment() -> None:
             "apiGroups": ["apps"],
             "resources": ["deployments"],
             "resourceNames": ["user-authenticator"],
-            "verbs": ["get", "watch", "update", "patch"],
+            "verbs": ["get", "list", "watch", "update", "patch"],
         }
     ]
     assert all("secrets" not in r["resources"] for r in role["rules"])

@@ -83,7 +83,8 @@ def test_outputs_and_variables_mirror_the_cloudformation_stack() -> None:
     assert all(v.get("description") for v in variables.values())
     cfn_only = {"ci_provider"}  # Terraform takes the issuer host itself
     tf_only = {"oidc_issuer_host"}
-    expected = {_snake(k) for k in template["Parameters"]} - cfn_only
+    renamed = {"code_build_role_arn": "codebuild_role_arn"}  # one word in Terraform's names
+    expected = {renamed.get(n, n) for n in (_snake(k) for k in template["Parameters"])} - cfn_only
     assert set(variables) - tf_only == expected
 
 

@@ -213,6 +213,15 @@ data "aws_iam_policy_document" "monitor" {
     actions   = ["ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:DescribeImageScanFindings"]
     resources = ["arn:${local.partition}:ecr:${local.region}:${local.account}:repository/*"]
   }
+  # With enhanced scanning, ECR answers DescribeImageScanFindings (and the scan status) from
+  # Amazon Inspector with the caller's permissions: ECR's "IAM permissions required for enhanced
+  # scanning" lists inspector2:ListFindings and ListCoverage for retrieving findings.
+  # Inspector's list actions take no resource ARN ("*").
+  statement {
+    sid       = "ReadInspectorFindings"
+    actions   = ["inspector2:ListFindings", "inspector2:ListCoverage"]
+    resources = ["*"]
+  }
   statement {
     sid       = "ReadPolicy"
     actions   = ["ssm:GetParameter"]
