@@ -10,7 +10,8 @@ write"; only DynamoDB's conditional write can stop A from overwriting B or alert
 #WorkingWithItems.ConditionalUpdate).
 
 The pause is a botocore ``before-call`` hook on A's real DynamoDB client (moto server behind
-it), so the test does not depend on how the processor groups its reads and writes.
+it, hooked however the client is made), so the test does not depend on how the processor
+groups its reads and writes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import boto3
+import botocore.session
 import pytest
 from scangate.monitor import handler
 
@@ -48,7 +49,7 @@ def _paused_before_first_write(monkeypatch: pytest.MonkeyPatch,
     Yields the operations seen before the pause (to prove A had read before B wrote)."""
     seen: list[str] = []
     fired: list[bool] = []
-    real_client = boto3.client
+    real_create = botocore.session.Session.create_client
 
     def pause(model: Any, **_: Any) -> None:
         if model.name in WRITES and not fired:
@@ -57,14 +58,15 @@ def _paused_before_first_write(monkeypatch: pytest.MonkeyPatch,
         elif not fired:
             seen.append(model.name)
 
-    def client(service: str, *args: Any, **kwargs: Any) -> Any:
-        made = real_client(service, *args, **kwargs)
-        if service == "dynamodb":
+    # Every boto3 client (boto3.client, a Session's, scangate.aws.clients') is made here.
+    def create_client(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        made = real_create(self, service_name, *args, **kwargs)
+        if service_name == "dynamodb":
             made.meta.events.register("before-call.dynamodb", pause)
         return made
 
     with monkeypatch.context() as patch:
-        patch.setattr(boto3, "client", client)
+        patch.setattr(botocore.session.Session, "create_client", create_client)
         yield seen
     assert fired, "the processor never wrote to DynamoDB: the race was not staged"
 
