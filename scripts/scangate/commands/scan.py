@@ -23,7 +23,11 @@ from typing import Any
 
 from scangate import trivy_db
 from scangate.errors import EXIT_PASS, ReportError, ScanError, UsageError
-from scangate.inline_ignores import find_inline_ignore
+from scangate.inline_ignores import (
+    UnreadableError,
+    find_inline_ignore,
+    find_inline_ignore_in_image,
+)
 from scangate.outputs.atomic import check_writable
 from scangate.report import load_report
 from scangate.trivy_command import (
@@ -105,9 +109,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--platform", metavar="OS/ARCH",
                         help="platform of a multi-platform image")
     parser.add_argument("--allow-inline-ignores", action="store_true",
-                        help="with --fs and misconfig: accept trivy:ignore/tfsec:ignore comments "
-                        "in the scanned files (by default they are refused: Trivy drops what "
-                        "they name without a trace)")
+                        help="with misconfig: accept trivy:ignore/tfsec:ignore tokens in the "
+                        "scanned files or image layers (by default they are refused: Trivy "
+                        "drops what they name without a trace; --image cannot be checked and "
+                        "is refused with misconfig unless this is given)")
     parser.set_defaults(run=run)
 
 
@@ -160,18 +165,8 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(OSError):
         if os.path.isfile(output) and not os.path.islink(output):
             os.unlink(output)
-    if kind == "fs" and "misconfig" in args.scanners:
-        found = find_inline_ignore(target)
-        if found:
-            where = f"{os.path.join(args.fs, found[0])}:{found[1]}"
-            what = ("an inline trivy:ignore (or tfsec:ignore) comment makes Trivy drop a "
-                    "misconfiguration without a trace")
-            if not args.allow_inline_ignores:
-                raise ScanError(f"{where}: {what}; remove it and waive the finding in the "
-                                "policy (with a reason and an expiry), or pass "
-                                "--allow-inline-ignores to accept such comments")
-            print(f"scangate: scan: warning: {where}: {what} (--allow-inline-ignores)",
-                  file=sys.stderr)
+    if "misconfig" in args.scanners:
+        _check_inline_ignores(args, kind, target)
     cache_dir = (os.path.abspath(args.cache_dir) if args.cache_dir
                  else trivy_db.default_cache_dir(os.environ))
     uses_db = "vuln" in args.scanners
@@ -222,6 +217,41 @@ def run(args: argparse.Namespace) -> int:
                 os.unlink(partial)
     print(f"scangate: scan: wrote {args.output}", file=sys.stderr)
     return EXIT_PASS
+
+
+def _check_inline_ignores(args: argparse.Namespace, kind: str, target: str) -> None:
+    """Refuse (or, with --allow-inline-ignores, warn about) a token in the scanned files that
+    makes Trivy's misconfiguration scanners drop a finding (see scangate.inline_ignores)."""
+    what = ("an inline trivy:ignore (or tfsec:ignore) token makes Trivy drop a "
+            "misconfiguration without a trace")
+    try:
+        if kind == "fs":
+            found = find_inline_ignore(target)
+            where = f"{os.path.join(args.fs, found[0])}:{found[1]}" if found else ""
+        elif kind == "input":
+            found = find_inline_ignore_in_image(target)
+            where = f"{args.input}!{found[0].split('!', 1)[1]}:{found[1]}" if found else ""
+        else:
+            found, where = None, ""
+            if not args.allow_inline_ignores:
+                raise ScanError(f"{args.image}: --image with the misconfig scanner: scangate "
+                                "cannot look inside a registry image for inline trivy:ignore "
+                                "tokens before Trivy reads it; `docker save` the image and "
+                                "scan the archive with --input")
+    except UnreadableError as exc:
+        if args.allow_inline_ignores:
+            print(f"scangate: scan: warning: {exc} (--allow-inline-ignores)", file=sys.stderr)
+            return
+        raise ScanError(f"{exc}: scangate cannot tell whether it holds an inline trivy:ignore "
+                        "token; make it readable, or scan without the misconfig scanner") \
+            from None
+    if not found:
+        return
+    if not args.allow_inline_ignores:
+        raise ScanError(f"{where}: {what}; remove it and waive the finding in the policy (with "
+                        "a reason and an expiry), or pass --allow-inline-ignores to accept such "
+                        "tokens")
+    print(f"scangate: scan: warning: {where}: {what} (--allow-inline-ignores)", file=sys.stderr)
 
 
 def _prepare_db(args: argparse.Namespace, cache_dir: str) -> None:
