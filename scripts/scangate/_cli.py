@@ -14,7 +14,7 @@ from scangate.errors import EXIT_ERROR, ScangateError
 # Each module in scangate.commands provides add_parser(subparsers) and run(args) -> int.
 COMMANDS = (
     "scan", "gate", "securityhub", "ecr_findings", "notify", "pin_image", "assume_role", "push",
-    "deploy", "image_tag", "mark_deployed", "comment",
+    "deploy", "image_tag", "mark_deployed", "comment", "fetch_baseline",
 )
 
 

@@ -85,3 +85,7 @@ class CommentError(ScangateError):
 
 class FeedError(ScangateError):
     """A risk feed (CISA KEV, FIRST EPSS) is missing, malformed or too old for the policy."""
+
+
+class ApiError(ScangateError):
+    """A call to GitHub's or GitLab's REST API failed or was refused."""

@@ -17,6 +17,15 @@ the rules scangate relies on, and refuses what the real services refuse:
   users.html) names the token's user. ``PRIVATE-TOKEN``; a job token (``JOB-TOKEN``) cannot
   use the notes API (GitLab docs, "CI/CD job token": the allowed endpoints do not include
   notes); a note is at most 1,000,000 characters.
+- GitHub REST API, "Workflow runs" and "Artifacts" (docs.github.com/en/rest/actions/
+  workflow-runs, .../actions/artifacts): ``GET /repos/{o}/{r}/actions/workflows/{file}/runs``
+  filtered by ``branch``, ``event`` and ``status=success``, newest first;
+  ``GET /repos/{o}/{r}/actions/runs/{id}/artifacts``; ``GET /repos/{o}/{r}/actions/artifacts/
+  {id}/zip`` answers 302 with a short-lived storage URL in ``Location`` (served here under
+  ``/storage/``, which records any Authorization header it receives).
+- GitLab REST API v4, "Job artifacts" (docs.gitlab.com/ee/api/job_artifacts.html):
+  ``GET /projects/{id}/jobs/artifacts/{ref}/raw/{path}?job=NAME``, the file of the ref's latest
+  successful pipeline; the job token (``JOB-TOKEN``) may call it.
 """
 
 from __future__ import annotations
@@ -55,6 +64,11 @@ class StandIn:
     failures: dict[str, list[int]] = field(default_factory=dict)
     redirect_to: str = ""
     next_id: int = 1000
+    # GitHub runs: {id, workflow, branch, event, conclusion, html_url, artifacts: [{id, name,
+    # expired, zip}]}, oldest first. GitLab artifacts: (ref, job, path) -> bytes.
+    github_runs: list[dict[str, Any]] = field(default_factory=list)
+    gitlab_artifacts: dict[tuple[str, str, str], bytes] = field(default_factory=dict)
+    gitlab_job_tokens: set[str] = field(default_factory=set)
 
     def comments(self, repo: str = "o/r", number: int = 7) -> list[dict[str, Any]]:
         return self.github_comments.setdefault((repo, number), [])
@@ -106,12 +120,88 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if parts.path.startswith("/storage/"):
+                self._storage(parts.path)
+                return
+            if parts.path.startswith("/api/v4/") and "/jobs/artifacts/" in parts.path:
+                self._gitlab_artifact(parts.path, urllib.parse.parse_qs(parts.query))
+                return
+            if "/actions/" in parts.path:
+                self._actions(parts.path, urllib.parse.parse_qs(parts.query))
+                return
             if parts.path.startswith("/api/v4/"):
                 self._gitlab(parts.path, urllib.parse.parse_qs(parts.query), body)
             else:
                 self._github(parts.path, urllib.parse.parse_qs(parts.query), body)
 
         do_GET = do_POST = do_PATCH = do_PUT = _handle
+
+        def _bytes(self, status: int, data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _storage(self, path: str) -> None:
+            for run in state.github_runs:
+                for artifact in run["artifacts"]:
+                    if path == f"/storage/{artifact['id']}.zip":
+                        self._bytes(200, artifact["zip"])
+                        return
+            self._reply(404, {"message": "BlobNotFound"})
+
+        def _actions(self, path: str, query: dict[str, list[str]]) -> None:
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            if token not in state.github_tokens:
+                self._reply(401, {"message": "Bad credentials"})
+                return
+            if (match := re.fullmatch(r"/repos/[^/]+/[^/]+/actions/workflows/([^/]+)/runs",
+                                      path)) is not None:
+                want = {name: query.get(name, [""])[0] for name in ("branch", "event", "status")}
+                runs = [r for r in reversed(state.github_runs)
+                        if r["workflow"] == match.group(1)
+                        and want["branch"] in ("", r["branch"])
+                        and want["event"] in ("", r["event"])
+                        and want["status"] in ("", r["conclusion"])]
+                per_page = int(query.get("per_page", ["30"])[0])
+                shown = [{k: v for k, v in r.items() if k != "artifacts"} for r in runs]
+                self._reply(200, {"total_count": len(runs), "workflow_runs": shown[:per_page]})
+                return
+            if (match := re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runs/(\d+)/artifacts",
+                                      path)) is not None:
+                for run in state.github_runs:
+                    if run["id"] == int(match.group(1)):
+                        listed = [{k: v for k, v in a.items() if k != "zip"}
+                                  for a in run["artifacts"]]
+                        per_page = int(query.get("per_page", ["30"])[0])
+                        page = int(query.get("page", ["1"])[0])
+                        self._reply(200, {"total_count": len(listed), "artifacts":
+                                          listed[(page - 1) * per_page: page * per_page]})
+                        return
+                self._reply(404, {"message": "Not Found"})
+                return
+            if (match := re.fullmatch(r"/repos/[^/]+/[^/]+/actions/artifacts/(\d+)/zip",
+                                      path)) is not None:
+                self.send_response(302)
+                self.send_header("Location", f"{state.url}/storage/{match.group(1)}.zip")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self._reply(404, {"message": "Not Found"})
+
+        def _gitlab_artifact(self, path: str, query: dict[str, list[str]]) -> None:
+            if self.headers.get("JOB-TOKEN", "") not in state.gitlab_job_tokens:
+                self._reply(401, {"message": "401 Unauthorized"})
+                return
+            match = re.fullmatch(r"/api/v4/projects/[^/]+/jobs/artifacts/([^/]+)/raw/(.+)", path)
+            key = (urllib.parse.unquote(match.group(1)) if match else "",
+                   query.get("job", [""])[0], urllib.parse.unquote(match.group(2)) if match
+                   else "")
+            if key not in state.gitlab_artifacts:
+                self._reply(404, {"message": "404 Not found"})
+                return
+            self._bytes(200, state.gitlab_artifacts[key])
 
         def _page(self, items: list[dict[str, Any]], query: dict[str, list[str]]) -> None:
             per_page = int(query.get("per_page", ["30"])[0])

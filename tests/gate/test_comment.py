@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scangate import review_api
+from scangate import ci_api
 from scangate._cli import main
 from scangate.review_comment import MAX_BODY, marker, render, utf16_length
 
@@ -33,7 +33,7 @@ CI_VARIABLES = ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_REPOSITORY", "GITHUB_S
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in CI_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(review_api, "_sleep", lambda _seconds: None)
+    monkeypatch.setattr(ci_api, "_sleep", lambda _seconds: None)
 
 
 @pytest.fixture
