@@ -81,6 +81,12 @@ def build_command(trivy: str, request: ScanRequest) -> list[str]:
         "--skip-version-check",
         "--disable-telemetry",
     ]
+    # Layer analyses are kept in memory, never in the cache directory: a cache restored from
+    # an earlier job (or another branch) cannot answer for this image's layers, and Trivy's
+    # on-disk analysis cache is a bolt file that one process locks for its whole run (a second
+    # scan on the same --cache-dir fails after 5 s: pkg/cache/fs.go defaultFSCacheTimeout).
+    # The vulnerability DB is still read from the cache directory.
+    cmd += ["--cache-backend", "memory"]
     if request.cache_dir:
         cmd += ["--cache-dir", request.cache_dir]
     for repository in request.db_repositories:

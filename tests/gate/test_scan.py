@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -206,7 +207,7 @@ def leaky_image_tar(docker_engine: str, tmp_path_factory: pytest.TempPathFactory
         f"FROM {docker_engine}\n"
         "COPY PyYAML-5.3.1.dist-info /usr/local/lib/python3.11/site-packages/"
         "PyYAML-5.3.1.dist-info\nCOPY deploy.sh /app/deploy.sh\n")
-    tag = "scangate.local/test-scan-leaky:1"
+    tag = f"scangate.local/test-scan-leaky:{uuid.uuid4().hex[:12]}"  # parallel runs never share it
     docker_support.build_image(context, tag)
     try:
         return docker_support.save_image(tag, context / "image.tar")
@@ -330,3 +331,26 @@ def test_only_comments_in_files_trivy_checks_count_as_inline_ignores(tmp_path: P
     sub.mkdir()
     (sub / "main.tf").write_text('resource "x" "y" {\n  a = 1 // tfsec:ignore:aws-s3\n}\n')
     assert find_inline_ignore(str(tmp_path)) == (os.path.join("infra", "main.tf"), 2)
+
+
+@pytest.mark.docker
+def test_a_scan_beside_another_on_the_same_cache_dir(
+    leaky_image_tar: Path, trivy_cache_dir: Path, tmp_path: Path,
+) -> None:
+    """Parallel CI jobs and test workers share one DB directory. Trivy's on-disk analysis cache
+    is a bolt file (`fanal/fanal.db`) that a running `trivy image` holds locked; a second scan
+    on the same --cache-dir gives up after 5 s ("cache may be in use by another process",
+    pkg/cache/fs.go defaultFSCacheTimeout). scangate keeps analyses in memory, so a scan runs
+    while that lock is held (here by this test, as a running scan would hold it); the lock is
+    bolt's, flock(LOCK_EX) on the file."""
+    import fcntl
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(trivy_cache_dir / "db", cache / "db")
+    (cache / "fanal").mkdir()
+    report = tmp_path / "image.json"
+    with (cache / "fanal" / "fanal.db").open("wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert _scan("--input", str(leaky_image_tar), "--output", str(report), cache=cache) == 0
+    assert CRITICAL in _ids(report)

@@ -44,6 +44,9 @@ def offline_args(cache_dir: Path) -> list[str]:
     """Flags for `trivy fs|image|rootfs` that use the DB in cache_dir and never go online."""
     return [
         "--cache-dir", str(cache_dir),
+        # Analyses in memory: `trivy image` otherwise locks cache_dir/fanal/fanal.db for its
+        # whole run, and a parallel scan on the same cache dir fails after 5 s.
+        "--cache-backend", "memory",
         "--skip-db-update",
         "--skip-java-db-update",
         "--offline-scan",
