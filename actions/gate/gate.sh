@@ -58,6 +58,24 @@ done <<<"${INPUT_SARIF_CATEGORY:-}"
 if [ -n "${INPUT_DOCKERFILE:-}" ]; then
   args+=(--dockerfile "$INPUT_DOCKERFILE")
 fi
+if { [ -n "${INPUT_BASELINE:-}" ] && [ -n "${INPUT_BASELINE_BRANCH:-}" ]; } ||
+  { [ -n "${INPUT_BASELINE_BRANCH:-}" ] && [ -z "${INPUT_BASELINE_IMAGE:-}" ]; }; then
+  echo "::error title=scangate gate::give baseline or baseline-branch (with baseline-image), not both"
+  echo "exit-code=2" >>"$output"
+  echo "decision=error" >>"$output"
+  exit 0
+fi
+if [ -n "${INPUT_BASELINE_BRANCH:-}" ]; then
+  # Nothing found is a warning and no file; the gate then counts every finding and says so.
+  rm -f -- "$out_dir/baseline-summary.json"
+  GITHUB_TOKEN=${SCANGATE_FETCH_TOKEN:-} "$scangate" fetch-baseline --platform github \
+    --branch "$INPUT_BASELINE_BRANCH" --image "$INPUT_BASELINE_IMAGE" \
+    --output "$out_dir/baseline-summary.json" ||
+    echo "::warning title=scangate baseline::fetch-baseline failed (see above): every finding counts"
+  args+=(--baseline "$out_dir/baseline-summary.json")
+elif [ -n "${INPUT_BASELINE:-}" ]; then
+  args+=(--baseline "$INPUT_BASELINE")
+fi
 summary_json="$out_dir/summary.json"
 sarif="$out_dir/scangate.sarif"
 args+=(--json-summary "$summary_json" --sarif "$sarif" --summary-md "$out_dir/summary.md")
