@@ -35,6 +35,8 @@ def _kev_bytes(**changes: object) -> bytes:
     return json.dumps(doc).encode()
 
 
+# Ids name the expected message: the feeds carry today's date, and parallel workers
+# (pytest-xdist) must collect the same test ids.
 @pytest.mark.parametrize(("data", "message"), [
     (b"", "not JSON"),
     (b'{"catalogVersion": "1", "dateReleased": "2026', "not JSON"),
@@ -51,7 +53,7 @@ def _kev_bytes(**changes: object) -> bytes:
                                   "knownRansomwareCampaignUse": "Maybe"}], count=1),
      "knownRansomwareCampaignUse"),
     (_kev_bytes(vulnerabilities=[kev_entry("CVE-2021-44228")] * 2, count=2), "listed twice"),
-])
+], ids=lambda value: value if isinstance(value, str) else "kev")
 def test_malformed_kev_is_refused(data: bytes, message: str) -> None:
     with pytest.raises(FeedError) as caught:
         parse_kev(data, "kev.json")
@@ -83,7 +85,7 @@ GOOD = epss_text([("CVE-2021-44228", 0.9, 0.99), ("CVE-2023-4911", 0.5, 0.9)])
     (GOOD + "CVE-2024-0001,1.5,0.2\n", "not between 0 and 1"),
     (GOOD + "CVE-2024-0001,0.1,high\n", "not a number"),
     (GOOD + "CVE-2021-44228,0.1,0.2\n", "scored twice"),
-])
+], ids=lambda value: "epss" if value.startswith("#") or "\n" in value else value)
 def test_malformed_epss_is_refused(text: str, message: str) -> None:
     with pytest.raises(FeedError) as caught:
         parse_epss(text.encode(), "epss.csv")
