@@ -236,9 +236,9 @@ data "aws_iam_policy_document" "push" {
     resources = ["*"]
   }
   # BatchCheckLayerAvailability: skip layers the repository has; Initiate/Upload/Complete
-  # LayerUpload: upload the others; PutImage: write the manifest and tag; BatchGetImage and
-  # DescribeImages: read the pushed manifest back and check its digest; GetDownloadUrlForLayer:
-  # read the config blob back (GET /v2/NAME/blobs/DIGEST) and compare it with the scanned image.
+  # LayerUpload: upload the others; PutImage: write the manifest and tag; BatchGetImage: read
+  # the pushed manifest back and check its digest; GetDownloadUrlForLayer: read the config blob
+  # back (GET /v2/NAME/blobs/DIGEST) and compare it with the scanned image.
   statement {
     sid    = "PushToOneRepository"
     effect = "Allow"
@@ -250,7 +250,6 @@ data "aws_iam_policy_document" "push" {
       "ecr:PutImage",
       "ecr:BatchGetImage",
       "ecr:GetDownloadUrlForLayer",
-      "ecr:DescribeImages",
     ]
     resources = [aws_ecr_repository.this.arn]
   }

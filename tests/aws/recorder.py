@@ -39,6 +39,12 @@ class Call:
         return self.action.split(":", 1)[0]
 
 
+# SQS authorizes its batch operations as the single ones (SQS developer guide, "Amazon SQS API
+# permissions: Actions and resource reference": SendMessageBatch needs sqs:SendMessage, ...).
+_BATCH_AS = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch":
+             "sqs:DeleteMessage", "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
+
+
 @contextlib.contextmanager
 def aws_calls() -> Iterator[list[Call]]:
     """Every AWS operation of every botocore client created inside the block."""
@@ -50,7 +56,8 @@ def aws_calls() -> Iterator[list[Call]]:
 
         def before_parameter_build(model: Any, params: dict[str, Any], **_: Any) -> None:
             # The operation's API parameters as the caller gave them, before serialization.
-            calls.append(Call(f"{model.service_model.signing_name}:{model.name}", dict(params)))
+            action = f"{model.service_model.signing_name}:{model.name}"
+            calls.append(Call(_BATCH_AS.get(action, action), dict(params)))
 
         client.meta.events.register("before-parameter-build", before_parameter_build)
         return client
@@ -96,6 +103,8 @@ def resource_of(call: Call) -> str:
         bus = (p.get("Entries") or [{}])[0].get("EventBusName") or "default"
         return bus if bus.startswith("arn:") else (
             f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/{bus}")
+    if call.service == "eks":
+        return f"arn:{PARTITION}:eks:{REGION}:{ACCOUNT}:cluster/{p['name']}"
     if call.action == "securityhub:BatchImportFindings":
         return str(p["Findings"][0]["ProductArn"])
     if call.service == "securityhub":

@@ -416,10 +416,10 @@ def test_push_role_pushes_to_its_repository_only(aws: Aws, github_stack: dict[st
         repositoryName="user-authenticator", imageManifest=MANIFEST, imageTag="prod-1a2b3c"
     )["image"]
     digest = pushed["imageId"]["imageDigest"]
-    described = ecr.describe_images(
-        repositoryName="user-authenticator", imageIds=[{"imageDigest": digest}]
-    )["imageDetails"]
-    assert described[0]["imageDigest"] == digest
+    # The push reads its image back through the registry API (BatchGetImage), never through
+    # DescribeImages, which it is therefore not granted (tests/aws/test_least_privilege.py).
+    _denied(ecr.describe_images, repositoryName="user-authenticator",
+            imageIds=[{"imageDigest": digest}])
     assert ecr.batch_get_image(
         repositoryName="user-authenticator", imageIds=[{"imageDigest": digest}]
     )["images"]

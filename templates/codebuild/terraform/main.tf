@@ -84,6 +84,13 @@ data "aws_iam_policy_document" "pipeline" {
     actions   = ["ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:DescribeImageScanFindings", "ecr:StartImageScan"]
     resources = [local.repository]
   }
+  # ecr-findings reads whether the registry scans BASIC or ENHANCED before it starts a basic
+  # scan (an enhanced registry scans on push itself); a registry-level read with no resource ARN.
+  statement {
+    sid       = "ReadTheRegistryScanType"
+    actions   = ["ecr:GetRegistryScanningConfiguration"]
+    resources = ["*"]
+  }
   # With enhanced scanning, ECR answers DescribeImageScanFindings (and the scan status) from
   # Amazon Inspector with the caller's permissions: ECR's "IAM permissions required for enhanced
   # scanning" lists inspector2:ListFindings and ListCoverage for retrieving findings.
@@ -110,14 +117,6 @@ data "aws_iam_policy_document" "pipeline" {
     for_each = var.alerts_topic_key_arn == "" ? [] : [var.alerts_topic_key_arn]
     content {
       sid       = "NotifyEncryptedTopic"
-      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-      resources = [statement.value]
-    }
-  }
-  dynamic "statement" {
-    for_each = var.repository_key_arn == "" ? [] : [var.repository_key_arn]
-    content {
-      sid       = "EncryptedRepository"
       actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
       resources = [statement.value]
     }

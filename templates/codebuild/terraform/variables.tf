@@ -22,12 +22,6 @@ variable "repository_name" {
   type        = string
 }
 
-variable "repository_key_arn" {
-  description = "KMS key of the repository when it uses a customer-managed key; empty otherwise."
-  type        = string
-  default     = ""
-}
-
 variable "policy_parameter_name" {
   description = "SSM parameter holding the policy YAML (the one CI and the monitor read)."
   type        = string
