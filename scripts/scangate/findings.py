@@ -53,6 +53,9 @@ class Finding:
     # Set when Trivy suppressed the finding (ExperimentalModifiedFindings): by what, e.g.
     # ".trivyignore (ignored)". It counts all the same; only a policy waiver lets it pass.
     suppressed_by: str = ""
+    # Trivy's Source of that suppression as it wrote it (for a VEX document: the path scangate
+    # scan gave it, which names the document's sha256).
+    suppressed_source: str = ""
     # Set by a baseline comparison (scangate.baseline): "new" or "unchanged"; "" when the run
     # was not compared with a baseline.
     change: str = ""

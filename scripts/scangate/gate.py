@@ -11,6 +11,7 @@ from scangate.feeds import EpssFeed, KevCatalog
 from scangate.findings import Finding, Report
 from scangate.policy import Policy, Waiver
 from scangate.severity import DESCENDING, Severity
+from scangate.vex_input import source_digest
 
 
 class Disposition(Enum):
@@ -133,7 +134,10 @@ def evaluate(reports: list[Report], policy: Policy, today: dt.date,
             f"new_only not applied: baseline {baseline.path} {baseline.reason}")
         new_only = frozenset()
     active = [w for w in policy.waivers if not w.is_expired(today)]
-    result.expired_waivers = [w for w in policy.waivers if w.is_expired(today)]
+    accepted_vex = {digest: w for digest, w in policy.accepted_vex.items()
+                    if not w.is_expired(today)}
+    result.expired_waivers = [w for w in (*policy.waivers, *policy.accepted_vex.values())
+                              if w.is_expired(today)]
     # Waivers indexed by id so 20,000 findings x 100 waivers stays linear.
     by_id: dict[str, list[Waiver]] = {}
     for active_waiver in active:
@@ -156,6 +160,11 @@ def evaluate(reports: list[Report], policy: Policy, today: dt.date,
                         waiver = candidate
                         used.add(id(candidate))
                         break
+                if waiver is None and finding.suppressed_source and accepted_vex:
+                    # Suppressed by a VEX document the policy accepts by its digest.
+                    waiver = accepted_vex.get(source_digest(finding.suppressed_source) or "")
+                    if waiver is not None:
+                        used.add(id(waiver))
                 risks = _risk(finding, policy) if waiver is None and (
                     finding.kev is not None or finding.epss is not None) else []
                 if waiver is not None:
@@ -180,7 +189,7 @@ def evaluate(reports: list[Report], policy: Policy, today: dt.date,
                     # always counts.
                     result.risk_violations.extend(risks)
             decisions.append((finding, disposition, waiver))
-    result.unused_waivers = [w for w in active if id(w) not in used]
+    result.unused_waivers = [w for w in (*active, *accepted_vex.values()) if id(w) not in used]
     for severity in DESCENDING:
         limit = policy.thresholds.get(severity)
         if limit is not None and counts[severity] > limit:

@@ -91,6 +91,8 @@ class Policy:
     kev_max_age_days: int = DEFAULT_KEV_MAX_AGE_DAYS
     epss_rules: tuple[EpssRule, ...] = ()
     epss_max_age_days: int = DEFAULT_EPSS_MAX_AGE_DAYS
+    # VEX documents (by sha256) whose suppressions count as waived: id "vex:sha256:<hex>".
+    accepted_vex: dict[str, Waiver] = field(default_factory=dict)
 
     @property
     def needs_kev(self) -> bool:
@@ -261,6 +263,18 @@ def parse_policy(text: str, source: str) -> Policy:
                 justification=item.get("justification"),
             )
         )
+    accepted_vex: dict[str, Waiver] = {}
+    for number, item in enumerate(doc.get("accepted_vex") or []):
+        try:
+            until = dt.date.fromisoformat(item["expires"])
+        except ValueError:
+            raise PolicyError(f"{source}: accepted_vex/{number}/expires: {item['expires']!r} is "
+                              "not a date (YYYY-MM-DD)") from None
+        if item["sha256"] in accepted_vex:
+            raise PolicyError(f"{source}: accepted_vex/{number}: sha256 {item['sha256']} is "
+                              "listed twice")
+        accepted_vex[item["sha256"]] = Waiver(id=f"vex:sha256:{item['sha256']}",
+                                              reason=item["reason"].strip(), expires=until)
     kev = doc.get("kev")
     kev_options = kev if isinstance(kev, dict) else {}
     epss = doc.get("epss") or {}
@@ -285,6 +299,7 @@ def parse_policy(text: str, source: str) -> Policy:
         kev_max_age_days=kev_options.get("max_age_days", DEFAULT_KEV_MAX_AGE_DAYS),
         epss_rules=epss_rules,
         epss_max_age_days=epss.get("max_age_days", DEFAULT_EPSS_MAX_AGE_DAYS),
+        accepted_vex=accepted_vex,
     )
 
 

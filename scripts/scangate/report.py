@@ -435,6 +435,7 @@ def _modified_finding(report: Report, entry: object, target: str, result_class: 
             report.non_failing_misconfigurations += 1
             return
     finding.suppressed_by = (f"{_text(source) or 'Trivy'} ({_text(status) or 'suppressed'})")
+    finding.suppressed_source = _text(source)
     report.findings.append(finding)
 
 

@@ -56,6 +56,9 @@ class ScanRequest:
     offline_scan: bool = False
     timeout: str | None = None
     platform: str | None = None
+    # VEX documents (paths relative to Trivy's working directory, see scangate.vex_input).
+    vex: tuple[str, ...] = ()
+    list_all_packages: bool = False
 
 
 def is_duration(value: str) -> bool:
@@ -105,6 +108,11 @@ def build_command(trivy: str, request: ScanRequest) -> list[str]:
         cmd.append("--offline-scan")
     if request.timeout:
         cmd += ["--timeout", request.timeout]
+    if request.list_all_packages:
+        # Every package, not only vulnerable ones: the SBOM is converted from this report.
+        cmd.append("--list-all-pkgs")
+    for document in request.vex:
+        cmd += ["--vex", document]
     if request.platform and subcommand == "image":
         cmd += ["--platform", request.platform]
     if request.target_kind == "input":
@@ -112,6 +120,15 @@ def build_command(trivy: str, request: ScanRequest) -> list[str]:
     else:
         cmd.append(request.target)
     return cmd
+
+
+def build_convert_command(trivy: str, report: str, output: str, config: str,
+                          ignorefile: str) -> list[str]:
+    """``trivy convert`` of the scan's own JSON report to a CycloneDX SBOM: the packages of the
+    exact bytes scanned, without a second scan (``--format cyclonedx`` lists components only;
+    the findings stay in the JSON report)."""
+    return [trivy, "convert", "--config", config, "--ignorefile", ignorefile,
+            "--format", "cyclonedx", "--output", output, "--quiet", report]
 
 
 def scrubbed_environment(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:

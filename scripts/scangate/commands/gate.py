@@ -16,7 +16,7 @@ from scangate.baseline import load_baseline
 from scangate.errors import EXIT_PASS, EXIT_VIOLATION, OutputError, PolicyError, UsageError
 from scangate.feed_options import add_feed_arguments, load_feeds
 from scangate.gate import GateResult, annotate_risk, evaluate
-from scangate.outputs import gitlab, sarif, summary
+from scangate.outputs import gitlab, openvex, sarif, summary
 from scangate.outputs.atomic import OutputSet, check_writable
 from scangate.outputs.text import printable
 from scangate.policy import (
@@ -97,13 +97,20 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--gitlab-report", metavar="PATH",
                         help="write a GitLab container-scanning report (schema 15.2.1)")
     parser.add_argument("--summary-md", metavar="PATH", help="write a Markdown summary")
+    parser.add_argument("--openvex", metavar="PATH",
+                        help="write an OpenVEX document: one statement per waiver that matched a "
+                        "vulnerability, for the image's registry digest (not_affected with the "
+                        "waiver's justification, else affected)")
+    parser.add_argument("--openvex-author", metavar="NAME", default="scangate",
+                        help="the OpenVEX document's author (default: scangate)")
     parser.add_argument("--quiet", action="store_true", help="no terminal summary")
     parser.set_defaults(run=run)
 
 
 def _outputs(args: argparse.Namespace) -> list[tuple[str, str]]:
     pairs = [("--json-summary", args.json_summary), ("--sarif", args.sarif),
-             ("--gitlab-report", args.gitlab_report), ("--summary-md", args.summary_md)]
+             ("--gitlab-report", args.gitlab_report), ("--summary-md", args.summary_md),
+             ("--openvex", args.openvex)]
     chosen = [(flag, path) for flag, path in pairs if path]
     seen: dict[str, str] = {}
     reports = {os.path.realpath(p) for p in args.report}
@@ -254,6 +261,8 @@ def _run(args: argparse.Namespace) -> int:
                     result, args.sarif_category, args.dockerfile, handle))
             elif flag == "--gitlab-report":
                 writer.add(path, gitlab.build(result))
+            elif flag == "--openvex":
+                writer.add(path, openvex.build(result, args.openvex_author))
             else:
                 writer.add(path, markdown.encode("utf-8"))
         # Everything that can still fail happens before the outputs appear: a closed stdout or

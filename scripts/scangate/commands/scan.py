@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -35,10 +36,12 @@ from scangate.trivy_command import (
     SCANNERS,
     ScanRequest,
     build_command,
+    build_convert_command,
     is_duration,
     scrubbed_environment,
     trivy_failure,
 )
+from scangate.vex_input import stage
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -113,6 +116,14 @@ def add_parser(subparsers: Any) -> None:
                         "scanned files or image layers (by default they are refused: Trivy "
                         "drops what they name without a trace; --image cannot be checked and "
                         "is refused with misconfig unless this is given)")
+    parser.add_argument("--sbom", metavar="PATH",
+                        help="also write a CycloneDX SBOM (JSON) converted from this scan's "
+                        "own report: the packages of the exact bytes scanned, no second scan")
+    parser.add_argument("--vex", action="append", default=[], metavar="PATH",
+                        help="a vendor VEX document (OpenVEX, CycloneDX or CSAF) for Trivy; "
+                        "repeat for several. What it suppresses stays in the report as a "
+                        "modified finding and counts unless the policy accepts the document "
+                        "(accepted_vex, by its sha256)")
     parser.set_defaults(run=run)
 
 
@@ -159,6 +170,11 @@ def run(args: argparse.Namespace) -> int:
     kind, target = _target(args)
     output = os.path.abspath(args.output)
     check_writable(args.output, "--output")
+    sbom = os.path.abspath(args.sbom) if args.sbom else None
+    if args.sbom:
+        check_writable(args.sbom, "--sbom")
+        if os.path.realpath(args.sbom) == os.path.realpath(output):
+            raise UsageError(f"{args.sbom}: --sbom and --output name the same file")
     if kind != "image" and os.path.realpath(output) == os.path.realpath(target):
         raise UsageError(f"{args.output}: --output would overwrite the scanned {kind}")
     # A report left by an earlier run must never be read as this run's.
@@ -185,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
         config = Path(scratch, "empty-trivy.yaml")
         ignorefile.touch()
         config.touch()
+        staged = stage(args.vex, workdir)
+        for path, _, digest in staged:
+            print(f"scangate: scan: VEX {path}: sha256:{digest} (accept it in the policy by "
+                  "this digest)", file=sys.stderr)
         try:
             fd, partial = tempfile.mkstemp(prefix=".scangate-scan-", suffix=".tmp",
                                            dir=os.path.dirname(output))
@@ -201,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
                 skip_db_update=args.skip_db_update, pinned_db=args.db_digest is not None,
                 offline_scan=args.offline_scan,
                 timeout=args.timeout,
-                platform=args.platform)
+                platform=args.platform, vex=tuple(name for _, name, _ in staged),
+                list_all_packages=sbom is not None)
             _run_trivy(build_command(trivy, request), workdir, environment)
             if uses_db:
                 _record_db(args, cache_dir, partial, started)
@@ -210,6 +231,9 @@ def run(args: argparse.Namespace) -> int:
             except ReportError as exc:
                 raise ScanError(f"trivy wrote a report scangate cannot read: "
                                 f"{exc.message.replace(partial, args.output)}") from None
+            if sbom is not None:
+                _write_sbom(trivy, partial, sbom, args.sbom, workdir, environment,
+                            str(config), str(ignorefile))
             os.chmod(partial, 0o644)
             os.replace(partial, output)
         finally:
@@ -217,6 +241,39 @@ def run(args: argparse.Namespace) -> int:
                 os.unlink(partial)
     print(f"scangate: scan: wrote {args.output}", file=sys.stderr)
     return EXIT_PASS
+
+
+def _write_sbom(trivy: str, report: str, sbom: str, given: str, workdir: Path,
+                environment: dict[str, str], config: str, ignorefile: str) -> None:
+    """Convert the scan's report to CycloneDX beside ``sbom``, check it is one, rename it into
+    place. A report left by an earlier run is removed first: it is never this run's SBOM."""
+    with contextlib.suppress(OSError):
+        if os.path.isfile(sbom) and not os.path.islink(sbom):
+            os.unlink(sbom)
+    try:
+        fd, partial = tempfile.mkstemp(prefix=".scangate-sbom-", suffix=".tmp",
+                                       dir=os.path.dirname(sbom))
+    except OSError as exc:
+        raise ScanError(f"{given}: cannot write: {exc.strerror or exc}") from None
+    os.close(fd)
+    try:
+        _run_trivy(build_convert_command(trivy, report, partial, config, ignorefile), workdir,
+                   environment)
+        try:
+            with open(partial, "rb") as handle:
+                doc = json.loads(handle.read())
+        except (OSError, ValueError) as exc:
+            raise ScanError(f"{given}: trivy convert wrote no readable SBOM ({exc})") from None
+        if not (isinstance(doc, dict) and doc.get("bomFormat") == "CycloneDX"
+                and isinstance(doc.get("components", []), list)):
+            raise ScanError(f"{given}: trivy convert did not write a CycloneDX SBOM")
+        os.chmod(partial, 0o644)
+        os.replace(partial, sbom)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+    print(f"scangate: scan: wrote {given} (CycloneDX {doc.get('specVersion')}, "
+          f"{len(doc.get('components') or [])} components)", file=sys.stderr)
 
 
 def _check_inline_ignores(args: argparse.Namespace, kind: str, target: str) -> None:
