@@ -30,6 +30,8 @@ class GateSummary:
     counts: dict[str, int]
     violations: list[dict[str, Any]]
     expired_waivers: list[dict[str, str]]
+    # Vulnerabilities failing the policy's kev:/epss: rules: rule, id, detail (and more).
+    risk_violations: list[dict[str, Any]] = field(default_factory=list)
     waived: int = 0
     ignored_unfixed: int = 0
     artifacts: list[str] = field(default_factory=list)
@@ -78,6 +80,18 @@ def _violations(doc: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return violations
 
 
+def _risk_violations(doc: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    risks = doc.get("risk_violations", [])  # absent in summaries of gates before the rules
+    if not isinstance(risks, list):
+        raise SummaryError(f"{where} risk_violations is not a list")
+    for number, item in enumerate(risks):
+        at = f"{where} risk_violations[{number}]"
+        if not isinstance(item, dict) or item.get("rule") not in ("kev", "epss") or \
+                not isinstance(item.get("id"), str) or not isinstance(item.get("detail"), str):
+            raise SummaryError(f"{at} is not a kev/epss violation (rule, id, detail)")
+    return risks
+
+
 def _reports(doc: dict[str, Any], where: str) -> tuple[list[str], list[str]]:
     """(artifact names, image ids) of ``reports``."""
     reports = doc.get("reports", [])
@@ -112,6 +126,9 @@ def parse(doc: object, path: str) -> GateSummary:
     violations = _violations(doc, where)
     if decision == "pass" and violations:
         raise SummaryError(f"{where} decision is 'pass' but it lists violations")
+    risks = _risk_violations(doc, where)
+    if decision == "pass" and risks:
+        raise SummaryError(f"{where} decision is 'pass' but it lists risk_violations")
     expired = doc.get("expired_waivers", [])
     if not isinstance(expired, list) or not all(
         isinstance(w, dict) and isinstance(w.get("id"), str) for w in expired
@@ -123,6 +140,7 @@ def parse(doc: object, path: str) -> GateSummary:
         decision=decision if isinstance(decision, str) and decision in DECISIONS else "",
         counts=counts,
         violations=violations,
+        risk_violations=risks,
         expired_waivers=[{"id": str(w["id"]), "expires": str(w.get("expires", ""))}
                          for w in expired],
         waived=_count(doc.get("waived", 0), f"{where} waived"),

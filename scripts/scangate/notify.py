@@ -138,6 +138,8 @@ def build_message(summary: GateSummary, env: Mapping[str, str] | None = None,
     for violation in summary.violations:
         lines.append(f"Violation: {violation['count']} {violation['severity']} "
                      f"(limit {violation['limit']})")
+    for risk in summary.risk_violations:
+        lines.append(f"Exploitation ({risk['rule'].upper()}): {risk['id']} {risk['detail']}")
     for waiver in summary.expired_waivers:
         lines.append(f"Expired waiver: {waiver['id']} (expired {waiver['expires']})")
     # With the image named, the scanned files (a runner-local tarball path) add nothing.

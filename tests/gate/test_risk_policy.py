@@ -230,3 +230,36 @@ def test_security_hub_records_carry_kev_and_epss(tmp_path: Path, kev: Path) -> N
     scored = records["CVE-2024-0002"]["Vulnerabilities"][0]
     assert scored["EpssScore"] == 0.61
     assert "ExploitAvailable" not in scored  # not in KEV says nothing about exploits elsewhere
+
+
+def test_notify_names_what_is_exploited_and_a_pass_cannot_list_it(tmp_path: Path,
+                                                                  kev: Path) -> None:
+    from scangate.errors import SummaryError
+    from scangate.gate_summary import parse
+    from scangate.notify import build_message
+
+    code, summary = gate(tmp_path, ONLY_CRITICAL + "kev: fail\n", "--kev", str(kev))
+    assert code == 1
+    message = build_message(parse(summary, "s.json"), env={})
+    assert any(line.startswith(f"Exploitation (KEV): {LOW_IN_KEV} in CISA KEV (due 2026-01-20")
+               for line in message.lines)
+    with pytest.raises(SummaryError, match="pass' but it lists risk_violations"):
+        parse({**summary, "decision": "pass"}, "s.json")
+    with pytest.raises(SummaryError, match="risk_violations"):
+        parse({**summary, "risk_violations": [{"rule": "other"}]}, "s.json")
+
+
+def test_summary_findings_carry_kev_and_epss_and_stay_a_baseline(tmp_path: Path,
+                                                                 kev: Path) -> None:
+    epss = write_epss(tmp_path / "epss.csv", [("CVE-2024-0002", 0.61, 0.97)])
+    code, summary = gate(tmp_path, ONLY_CRITICAL, "--kev", str(kev), "--epss", str(epss))
+    assert code == 0
+    by_id = {f["id"]: f for f in summary["findings"]}
+    assert by_id[LOW_IN_KEV]["kev"]["due_date"] == "2026-01-20"
+    assert by_id["CVE-2024-0002"]["epss"] == {"score": 0.61, "percentile": 0.97}
+    assert "kev" not in by_id["CVE-2024-0003"] and "epss" not in by_id["CVE-2024-0003"]
+    # That summary is still read as the next run's baseline.
+    write(tmp_path / "base.json", summary)
+    code, again = gate(tmp_path, ONLY_CRITICAL, "--baseline", str(tmp_path / "base.json"))
+    assert code == 0
+    assert {f["change"] for f in again["findings"]} == {"unchanged"}

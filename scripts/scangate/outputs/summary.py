@@ -118,6 +118,7 @@ def _findings(result: GateResult) -> list[dict[str, Any]]:
         record = finding_record(finding)
         record["disposition"] = disposition.value
         record["change"] = finding.change or None
+        record.update(risk_json(finding))  # KEV and EPSS, where the feeds have them
         out.append(record)
     return out
 
