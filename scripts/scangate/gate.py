@@ -123,6 +123,7 @@ def _compare(reports: list[Report], baseline: Baseline) -> Comparison:
 
 def evaluate(reports: list[Report], policy: Policy, today: dt.date,
              baseline: Baseline | None = None) -> GateResult:
+    policy.check_waiver_horizon(today)
     result = GateResult(reports=reports, policy=policy, today=today)
     if baseline is not None:
         result.comparison = _compare(reports, baseline)

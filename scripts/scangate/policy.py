@@ -74,6 +74,10 @@ OPENVEX_JUSTIFICATIONS = (
 # (and dateReleased moves only then); FIRST publishes EPSS daily.
 DEFAULT_KEV_MAX_AGE_DAYS = 14
 DEFAULT_EPSS_MAX_AGE_DAYS = 3
+# A waiver is a decision to revisit: one may run at most this long past the day the gate runs
+# (a "9999-12-31" expiry is a permanent hole). Ninety days is a common risk-acceptance review
+# period; the policy can set 1 to 3650.
+DEFAULT_MAX_WAIVER_DAYS = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,27 @@ class Policy:
     epss_max_age_days: int = DEFAULT_EPSS_MAX_AGE_DAYS
     # VEX documents (by sha256) whose suppressions count as waived: id "vex:sha256:<hex>".
     accepted_vex: dict[str, Waiver] = field(default_factory=dict)
+    max_waiver_days: int = DEFAULT_MAX_WAIVER_DAYS
+
+    def check_waiver_horizon(self, today: dt.date) -> None:
+        """Refuse a waiver that runs more than max_waiver_days past ``today``."""
+        horizon = today + dt.timedelta(days=self.max_waiver_days)
+        for number, waiver in enumerate(self.waivers):
+            if waiver.expires > horizon:
+                raise PolicyError(
+                    f"{self.source}: waivers/{number} ({waiver.id}): expires "
+                    f"{waiver.expires.isoformat()}, more than max_waiver_days "
+                    f"({self.max_waiver_days}) after today ({today.isoformat()}); give it an "
+                    f"expiry by {horizon.isoformat()} and review the finding then, or raise "
+                    "max_waiver_days in the policy")
+        for number, (digest, accepted) in enumerate(self.accepted_vex.items()):
+            if accepted.expires > horizon:
+                raise PolicyError(
+                    f"{self.source}: accepted_vex/{number} ({digest}): expires "
+                    f"{accepted.expires.isoformat()}, more than max_waiver_days "
+                    f"({self.max_waiver_days}) after today ({today.isoformat()}); give it an "
+                    f"expiry by {horizon.isoformat()} and review the document then, or raise "
+                    "max_waiver_days in the policy")
 
     @property
     def needs_kev(self) -> bool:
@@ -300,6 +325,7 @@ def parse_policy(text: str, source: str) -> Policy:
         epss_rules=epss_rules,
         epss_max_age_days=epss.get("max_age_days", DEFAULT_EPSS_MAX_AGE_DAYS),
         accepted_vex=accepted_vex,
+        max_waiver_days=doc.get("max_waiver_days", DEFAULT_MAX_WAIVER_DAYS),
     )
 
 

@@ -17,6 +17,7 @@ import pytest
 from scangate._cli import main
 from scangate.trivy_json import go_fold
 
+from tests.support.dates import SOON
 from tests.support.reports import fs_report, image_report, misconfig, secret, vuln, write
 
 CRITICAL = vuln("CVE-2020-14343", pkg="PyYAML", installed="5.3.1", fixed="5.4",
@@ -64,7 +65,7 @@ def test_suppressed_findings_count(tmp_path: Path, kind: str, finding: dict[str,
 def test_a_policy_waiver_is_what_lets_a_suppressed_finding_pass(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text("version: 1\nwaivers:\n  - {id: CVE-2020-14343, package: PyYAML, "
-                      "reason: 'not reachable; SEC-1', expires: 2999-01-01}\n")
+                      "reason: 'not reachable; SEC-1', expires: " + SOON + "}\n")
     code, summary = gate(tmp_path, with_suppressed(suppressed("vulnerability", CRITICAL)),
                          "--policy", str(policy))
     assert code == 0

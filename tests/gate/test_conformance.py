@@ -17,6 +17,7 @@ import pytest
 from scangate._cli import main
 
 from tests.support import multitool
+from tests.support.dates import SOON
 from tests.support.reports import fs_report, image_report, misconfig, secret, vuln, write
 from tests.support.schemas import (
     GOLDENS,
@@ -166,7 +167,7 @@ def multitool_findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, li
     for name, doc in edge.items():
         sarif = out / f"edge-{name}.sarif"
         (out / "p.yaml").write_text("version: 1\nwaivers: [{id: CVE-2024-1, reason: SEC-1, "
-                                    "expires: 2999-01-01}]\n", encoding="utf-8")
+                                    "expires: " + SOON + "}]\n", encoding="utf-8")
         assert main(["gate", "--quiet", "--max-critical", "1000000", "--policy",
                      str(out / "p.yaml"), "--report", write(out / f"{name}.json", doc),
                      "--sarif", str(sarif)]) in (0, 1)

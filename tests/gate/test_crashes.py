@@ -112,15 +112,56 @@ def test_odd_waiver_dates_are_one_line_errors(
     one_line(err, "waivers/0/expires")
 
 
-@pytest.mark.parametrize(("expires", "code"), [("9999-12-31", 0), ("0001-01-01", 1)])
+@pytest.mark.parametrize(("expires", "extra", "code"), [
+    ("9999-12-31", "", 2),  # past max_waiver_days: refused, not an overflow
+    ("9999-12-31", "max_waiver_days: 3650\n", 2),
+    ("0001-01-01", "", 1),
+])
 def test_first_and_last_days_of_the_calendar_work_in_every_output(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], expires: str, code: int,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], expires: str, extra: str, code: int,
 ) -> None:
     policy = tmp_path / "p.yaml"
-    policy.write_text(f"version: 1\nwaivers:\n  - {{id: CVE-2020-14343, reason: r, "
+    policy.write_text(f"version: 1\n{extra}waivers:\n  - {{id: CVE-2020-14343, reason: r, "
                       f"expires: {expires}}}\n")
     report = write(tmp_path / "r.json", image_report([CRITICAL]))
     assert run(tmp_path, capsys, "--report", report, "--policy", str(policy))[0] == code
+
+
+@pytest.mark.parametrize(("days", "max_days", "code"), [
+    (90, None, 0), (91, None, 2), (3650, 3650, 0), (3651, 3650, 2), (1, 1, 0), (2, 1, 2),
+])
+def test_a_waiver_may_not_run_past_max_waiver_days(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], days: int, max_days: int | None,
+    code: int,
+) -> None:
+    """A waiver is a decision to revisit (issue 21 §5): 9999 is a permanent hole. The default
+    is 90 days after the day the gate runs; a later expiry is refused naming the waiver."""
+    import datetime as dt
+
+    expires = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=days)).isoformat()
+    limit = f"max_waiver_days: {max_days}\n" if max_days else ""
+    policy = tmp_path / "p.yaml"
+    policy.write_text(f"version: 1\n{limit}waivers:\n  - {{id: CVE-0000-1, reason: r, "
+                      f"expires: 2000-01-01}}\n  - {{id: CVE-2020-14343, reason: r, "
+                      f"expires: {expires}}}\n")
+    report = write(tmp_path / "r.json", image_report([CRITICAL]))
+    got, err = run(tmp_path, capsys, "--report", report, "--policy", str(policy))
+    assert got == code
+    if code == 2:
+        one_line(err, f"waivers/1 (CVE-2020-14343): expires {expires}, more than "
+                      f"max_waiver_days ({max_days or 90})")
+
+
+@pytest.mark.parametrize("value", ["0", "3651", "-1", "1.5", "'90'", "true"])
+def test_max_waiver_days_outside_1_to_3650_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str,
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(f"version: 1\nmax_waiver_days: {value}\n")
+    report = write(tmp_path / "r.json", image_report([CRITICAL]))
+    code, err = run(tmp_path, capsys, "--report", report, "--policy", str(policy))
+    assert code == 2
+    one_line(err, "max_waiver_days")
 
 
 # --- nesting ----------------------------------------------------------------------------------

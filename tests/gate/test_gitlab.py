@@ -10,6 +10,7 @@ from typing import Any
 
 from scangate._cli import main
 
+from tests.support.dates import SOON
 from tests.support.reports import fs_report, image_report, misconfig, secret, vuln, write
 from tests.support.schemas import gitlab_validator
 
@@ -86,10 +87,11 @@ def test_secrets_and_misconfigurations_are_reported_too(tmp_path: Path) -> None:
 
 def test_waived_findings_say_so(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(
-        "version: 1\nwaivers: [{id: CVE-1, reason: SEC-9, expires: 2999-12-31}]\n")
+        "version: 1\nwaivers: [{id: CVE-1, reason: SEC-9, expires: " + SOON + "}]\n")
     report = make_report(tmp_path, [image_report([vuln("CVE-1")])], "gl.json",
                          "--policy", str(tmp_path / "p.yaml"))
-    assert "Waived by policy until 2999-12-31: SEC-9" in report["vulnerabilities"][0]["description"]
+    description = report["vulnerabilities"][0]["description"]
+    assert f"Waived by policy until {SOON}: SEC-9" in description
 
 
 def test_empty_scan_is_still_a_valid_report(tmp_path: Path) -> None:
@@ -129,7 +131,7 @@ def test_reports_are_schema_valid(tmp_path: Path) -> None:
 
     validator = require_gitlab_validator()
     (tmp_path / "p.yaml").write_text(
-        "version: 1\nwaivers: [{id: CVE-1, reason: SEC-9, expires: 2999-12-31}]\n")
+        "version: 1\nwaivers: [{id: CVE-1, reason: SEC-9, expires: " + SOON + "}]\n")
     docs = [
         image_report([vuln("CVE-1"), vuln("CVE-1"), vuln("GHSA-x", PrimaryURL="https://a b"),
                       vuln("X-1", fixed="", PrimaryURL="javascript:alert(1)")],

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from scangate._cli import main
 
+from tests.support.dates import SOON
 from tests.support.schemas import require_gitlab_validator, require_sarif_validator, schema_errors
 from tests.support.trivy import trivy_binary
 from tools.trivydb import offline_args
@@ -93,7 +94,7 @@ def test_real_trivy_report_passes_when_waived_and_limits_allow(
     policy.write_text(
         "version: 1\nthresholds: {critical: 0, high: 1}\nclasses: [vulnerability, secret]\n"
         "waivers:\n  - {id: CVE-2018-18074, package: requests, reason: 'no redirects; SEC-7',"
-        " expires: 2999-01-01}\n")
+        " expires: " + SOON + "}\n")
     summary_path = tmp_path / "summary.json"
     code = main(["gate", "--report", str(report), "--policy", str(policy),
                  "--json-summary", str(summary_path)])

@@ -11,6 +11,7 @@ import pytest
 from scangate._cli import main
 from scangate.outputs import sarif as sarif_module
 
+from tests.support.dates import SOON
 from tests.support.reports import fs_report, image_report, misconfig, secret, vuln, write
 from tests.support.schemas import sarif_validator
 
@@ -128,13 +129,13 @@ def test_fingerprints_are_stable_across_runs_tags_and_paths(tmp_path: Path) -> N
 def test_waived_findings_stay_with_a_suppression(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(
         "version: 1\nwaivers: [{id: CVE-1, reason: 'not reachable; SEC-42', "
-        "expires: 2999-01-01}]\nignore_unfixed: true\n", encoding="utf-8")
+        "expires: " + SOON + "}]\nignore_unfixed: true\n", encoding="utf-8")
     doc = make_sarif(tmp_path, [image_report([vuln("CVE-1"), vuln("CVE-2", fixed="")])],
                      "--policy", str(tmp_path / "p.yaml"))
     results = {r["ruleId"]: r for r in doc["runs"][0]["results"]}
     assert results["CVE-1"]["suppressions"] == [{
         "kind": "external", "status": "accepted",
-        "justification": "not reachable; SEC-42 (waiver expires 2999-01-01)"}]
+        "justification": "not reachable; SEC-42 (waiver expires " + SOON + ")"}]
     assert results["CVE-1"]["properties"]["disposition"] == "waived"
     assert "suppressions" not in results["CVE-2"]
     assert results["CVE-2"]["properties"]["disposition"] == "ignored_unfixed"

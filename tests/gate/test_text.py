@@ -12,6 +12,7 @@ import pytest
 from scangate._cli import main
 from scangate.outputs.text import md_code, md_link, one_line, printable, truncate
 
+from tests.support.dates import LATER, SOON
 from tests.support.reports import fs_report, image_report, secret, vuln, write
 
 # Every character str.split() treats as whitespace, some that it does not, and plain letters.
@@ -107,8 +108,9 @@ def test_terminal_output_has_no_escape_sequences(tmp_path: Path,
 def test_json_summary_lists_each_waived_finding(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(
         "version: 1\nwaivers:\n"
-        "  - {id: CVE-1, package: openssl, reason: 'not reachable; SEC-42', expires: 2999-01-01}\n"
-        "  - {id: aws-access-key-id, reason: 'test fixture key', expires: 2999-02-01}\n",
+        "  - {id: CVE-1, package: openssl, reason: 'not reachable; SEC-42', "
+        "expires: " + SOON + "}\n"
+        "  - {id: aws-access-key-id, reason: 'test fixture key', expires: " + LATER + "}\n",
         encoding="utf-8")
     image = write(tmp_path / "i.json", image_report([vuln("CVE-1", severity="CRITICAL"),
                                                      vuln("CVE-1", pkg="zlib")]))
@@ -124,4 +126,4 @@ def test_json_summary_lists_each_waived_finding(tmp_path: Path) -> None:
                            ("aws-access-key-id", "", "tests/key.txt")}
     assert waived[("CVE-1", "openssl", "registry.example/app:1.0 (debian 12.5)")][
         "reason"] == "not reachable; SEC-42"
-    assert waived[("aws-access-key-id", "", "tests/key.txt")]["expires"] == "2999-02-01"
+    assert waived[("aws-access-key-id", "", "tests/key.txt")]["expires"] == LATER
