@@ -328,3 +328,18 @@ def test_ssm_without_a_region_names_the_flag_gate_has(
         assert code == 2
         one_line(err, "--aws-region")
         assert "--region " not in err
+
+
+def test_an_accepted_vex_document_may_not_run_past_max_waiver_days(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import datetime as dt
+
+    expires = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=91)).isoformat()
+    policy = tmp_path / "p.yaml"
+    policy.write_text("version: 1\naccepted_vex:\n  - {sha256: '" + "ab" * 32 + "', reason: r, "
+                      f"expires: '{expires}'}}\n")
+    report = write(tmp_path / "r.json", image_report([CRITICAL]))
+    code, err = run(tmp_path, capsys, "--report", report, "--policy", str(policy))
+    assert code == 2
+    one_line(err, f"accepted_vex/0 ({'ab' * 32}): expires {expires}, more than max_waiver_days")
