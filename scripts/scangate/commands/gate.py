@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import gc
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,15 +199,53 @@ def _note_baseline(result: GateResult) -> None:
         print(f"scangate: note: baseline: {printable(note)}", file=sys.stderr)
 
 
-def _append_step_summary(text: str) -> None:
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not path:
-        return
-    try:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot append to GITHUB_STEP_SUMMARY: {exc.strerror}") from None
+class _StepSummary:
+    """GITHUB_STEP_SUMMARY, opened before anything is decided and appended to only once every
+    output is committed; what this run appended is cut off again if the run then fails, so the
+    job page never shows a decision the run did not stand by."""
+
+    def __init__(self) -> None:
+        self._path = os.environ.get("GITHUB_STEP_SUMMARY") or None
+        self._fd: int | None = None
+        self._start = 0
+        if self._path is None:
+            return
+        try:
+            # Non-blocking: a FIFO without a reader is an error here, not a hang.
+            fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK,
+                         0o644)
+        except OSError as exc:
+            raise self._error(exc) from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise OutputError(f"{self._path}: GITHUB_STEP_SUMMARY is not a regular file")
+        self._fd, self._start = fd, info.st_size
+
+    def _error(self, exc: OSError) -> OutputError:
+        return OutputError(f"{self._path}: cannot append to GITHUB_STEP_SUMMARY: "
+                           f"{exc.strerror or exc}")
+
+    def append(self, text: str) -> None:
+        if self._fd is None:
+            return
+        data = memoryview(text.encode("utf-8", "replace"))
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def retract(self) -> None:
+        """Cut off what this run appended (nothing when it appended nothing)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._start)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 @contextlib.contextmanager
@@ -242,6 +281,7 @@ def _run(args: argparse.Namespace) -> int:
             inputs.append((f"--{flag}", getattr(args, flag)))
     for flag, path in outputs:
         check_writable(path, flag, inputs)
+    step_summary = _StepSummary()
     writer = OutputSet(path for _, path in outputs)
     try:
         policy = _load_policy(args)
@@ -265,23 +305,34 @@ def _run(args: argparse.Namespace) -> int:
                 writer.add(path, openvex.build(result, args.openvex_author))
             else:
                 writer.add(path, markdown.encode("utf-8"))
-        # Everything that can still fail happens before the outputs appear: a closed stdout or
-        # step summary must not leave a summary.json saying "pass" behind a run that exits 2.
-        _append_step_summary(markdown)
+        # No output states the decision before every output is committed: the files first
+        # (all or none), then the step summary, then stdout. Whatever fails after the commit
+        # takes the committed files and this run's step summary back, so a run that exits 2
+        # leaves no "PASSED" anywhere.
+        writer.commit()
+        step_summary.append(markdown)
         if not args.quiet:
             _print(summary.terminal(result, [path for _, path in outputs]))
-        writer.commit()
     except BaseException:
         # Whatever went wrong, no output of this run (or a stale one) may look like a result.
+        step_summary.retract()
         writer.abort(stale_targets=[path for _, path in outputs])
         raise
+    finally:
+        step_summary.close()
     return EXIT_PASS if result.passed else EXIT_VIOLATION
 
 
 def _print(text: str) -> None:
     """Write the terminal summary, or fail (exit 2) when stdout is closed or a broken pipe."""
     try:
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:
+            # An ASCII (or other narrow) locale: print what it can show, escape the rest. Not a
+            # closed stream, so the outputs stay.
+            encoding = sys.stdout.encoding or "ascii"
+            sys.stdout.write(text.encode(encoding, "backslashreplace").decode(encoding))
         sys.stdout.flush()
     except (OSError, ValueError, AttributeError) as exc:  # closed pipe, closed file, no stdout
         _silence_stdout()
