@@ -29,6 +29,22 @@ locals {
   security_hub_product_arn = "arn:${local.partition}:securityhub:${local.region}:${local.account_id}:product/${local.account_id}/default"
   oidc_provider_arn        = var.create_oidc_provider ? aws_iam_openid_connect_provider.ci[0].arn : var.oidc_provider_arn
 
+  # GitHub tells the jobs apart by sub (environment, job_workflow_ref), with one aud. GitLab
+  # gives every job of a pipeline the same sub (project_path, ref_type, ref), so there each
+  # role requires its own aud (the GitLab template's <role>-role-audience inputs).
+  is_github = var.oidc_issuer_host == "token.actions.githubusercontent.com"
+  role_audiences = local.is_github ? {
+    push    = var.oidc_audience
+    publish = var.oidc_audience
+    gate    = var.oidc_audience
+    deploy  = var.oidc_audience
+    } : {
+    push    = var.push_audience
+    publish = var.publish_audience
+    gate    = var.gate_audience
+    deploy  = var.deploy_audience
+  }
+
   role_subjects = {
     push    = var.push_subject
     publish = var.publish_subject
@@ -58,10 +74,11 @@ locals {
   }
 }
 
+# STS accepts a token only when its aud is one of the provider's client IDs.
 resource "aws_iam_openid_connect_provider" "ci" {
   count          = var.create_oidc_provider ? 1 : 0
   url            = "https://${var.oidc_issuer_host}"
-  client_id_list = [var.oidc_audience]
+  client_id_list = distinct(values(local.role_audiences))
 }
 
 # --- ECR repository and its key ---------------------------------------------------------------
@@ -199,7 +216,7 @@ data "aws_iam_policy_document" "trust" {
     condition {
       test     = "StringEquals"
       variable = "${var.oidc_issuer_host}:aud"
-      values   = [var.oidc_audience]
+      values   = [local.role_audiences[each.key]]
     }
     # A GitLab protected-tag pattern (ref:v*) needs StringLike; the subject pattern allows *
     # only there, so every other subject is an exact match.
@@ -219,10 +236,15 @@ resource "aws_iam_role" "ci" {
   assume_role_policy   = data.aws_iam_policy_document.trust[each.key].json
 
   lifecycle {
-    # The job that publishes findings, gates or deploys must not be able to push.
+    # The job that publishes findings, gates or deploys must not be able to push: on GitHub
+    # by its own subject, on GitLab (one sub per pipeline) by its own audience.
     precondition {
-      condition     = each.key == "push" || each.value != var.push_subject
+      condition     = !local.is_github || each.key == "push" || each.value != var.push_subject
       error_message = "${each.key}_subject equals push_subject: give each job its own subject (docs/templates.md)."
+    }
+    precondition {
+      condition     = local.is_github || length(distinct(values(local.role_audiences))) == 4
+      error_message = "push_audience, publish_audience, gate_audience and deploy_audience must differ: every GitLab job of a pipeline has the same sub."
     }
   }
 }

@@ -31,9 +31,49 @@ variable "create_oidc_provider" {
 }
 
 variable "oidc_audience" {
-  description = "The aud claim the roles require (GitHub with configure-aws-credentials: sts.amazonaws.com; GitLab: the aud of the job's id_tokens entry)."
+  description = "GitHub: the aud claim every role requires (configure-aws-credentials sends sts.amazonaws.com; each GitHub job has its own sub). GitLab (any other issuer): unused, each role requires its own audience (push_audience, publish_audience, gate_audience, deploy_audience)."
   type        = string
   default     = "sts.amazonaws.com"
+}
+
+variable "push_audience" {
+  description = "GitLab only: the aud the push role requires, the push-role-audience input of the GitLab template (its push job's id_tokens). GitLab gives every job of a pipeline the same sub, so the audience alone tells the jobs apart: it must differ from the other roles'."
+  type        = string
+  default     = "scangate-push"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9:/._-]+$", var.push_audience))
+    error_message = "push_audience is a non-empty aud claim (letters, digits, :/._-)."
+  }
+}
+
+variable "publish_audience" {
+  description = "GitLab only: the aud the publish role requires, the securityhub-role-audience input of the GitLab template (its securityhub job's id_tokens). GitLab gives every job of a pipeline the same sub, so the audience alone tells the jobs apart: it must differ from the other roles'."
+  type        = string
+  default     = "scangate-publish"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9:/._-]+$", var.publish_audience))
+    error_message = "publish_audience is a non-empty aud claim (letters, digits, :/._-)."
+  }
+}
+
+variable "gate_audience" {
+  description = "GitLab only: the aud the gate role requires, the gate-role-audience input of the GitLab template (its report and notify job's id_tokens). GitLab gives every job of a pipeline the same sub, so the audience alone tells the jobs apart: it must differ from the other roles'."
+  type        = string
+  default     = "scangate-gate"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9:/._-]+$", var.gate_audience))
+    error_message = "gate_audience is a non-empty aud claim (letters, digits, :/._-)."
+  }
+}
+
+variable "deploy_audience" {
+  description = "GitLab only: the aud the deploy role requires, the deploy-role-audience input of the GitLab template (its deploy job's id_tokens). GitLab gives every job of a pipeline the same sub, so the audience alone tells the jobs apart: it must differ from the other roles'."
+  type        = string
+  default     = "scangate-deploy"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9:/._-]+$", var.deploy_audience))
+    error_message = "deploy_audience is a non-empty aud claim (letters, digits, :/._-)."
+  }
 }
 
 variable "push_subject" {

@@ -298,13 +298,19 @@ def test_id_tokens_only_where_aws_is_used_and_never_on_a_command_line() -> None:
     """The ID token goes to a 0600 file passed as --web-identity-token-file (scangate's one
     role-assumption helper, boto3 from the hash-pinned lock); nothing is installed at run time
     but the source's own hash-pinned lock."""
-    rendered = glci.rendered_jobs({"aws-oidc-audience": "https://gitlab.example"})
+    audiences = {"gate": "https://gitlab.example/gate", "push": "https://gitlab.example/push",
+                 "securityhub": "https://gitlab.example/publish",
+                 "deploy": "https://gitlab.example/deploy"}
+    rendered = glci.rendered_jobs({f"{role}-role-audience": value
+                                   for role, value in audiences.items()})
     holders = {name for name, job in rendered.items() if "id_tokens" in job}
-    assert holders == {f"scangate-{s}" for s in
-                       ("report", "push", "securityhub", "notify", "deploy")}
+    role_of = {"report": "gate", "notify": "gate", "push": "push", "securityhub": "securityhub",
+               "deploy": "deploy"}
+    assert holders == {f"scangate-{s}" for s in role_of}
     for name in holders:
         job = glci.merged_job(rendered, name)
-        assert job["id_tokens"] == {"SCANGATE_ID_TOKEN": {"aud": "https://gitlab.example"}}
+        audience = audiences[role_of[name.removeprefix("scangate-")]]
+        assert job["id_tokens"] == {"SCANGATE_ID_TOKEN": {"aud": audience}}
         lines = glci.script_lines(job)
         token_uses = [line.strip() for line in lines if "SCANGATE_ID_TOKEN" in line]
         assert token_uses == [
@@ -498,4 +504,6 @@ def test_docs_show_the_aws_trust_policy_for_the_gitlab_sub() -> None:
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
     condition = statement["Condition"]["StringEquals"]
     assert condition["gitlab.com:sub"] == "project_path:GROUP/PROJECT:ref_type:branch:ref:main"
-    assert condition["gitlab.com:aud"] == "sts.amazonaws.com"
+    # The push role's own audience, the template's push-role-audience default.
+    spec, _ = glci.load_template()
+    assert condition["gitlab.com:aud"] == spec["push-role-audience"]["default"]

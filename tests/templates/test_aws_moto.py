@@ -65,10 +65,12 @@ GATE_SUBJECT = (
 )
 DEPLOY_SUBJECT = "repo:example-org/user-authenticator:environment:production"
 # GitLab: protected release tags v*, one environment per job (custom sub claim components).
-GITLAB_SUBJECTS = {
-    job: f"project_path:example-group/user-authenticator:ref_type:tag:ref:v*:environment:{job}"
-    for job in ("push", "publish", "gate", "deploy")
-}
+# GitLab gives every job of a pipeline the same sub (project_path, ref_type and ref are the only
+# sub claim components: ProjectCiCdSetting::ALLOWED_SUB_CLAIM_COMPONENTS), so the roles share
+# it and tell the jobs apart by audience (the GitLab template's <role>-role-audience inputs).
+GITLAB_SUBJECT = "project_path:example-group/user-authenticator:ref_type:tag:ref:v*"
+GITLAB_SUBJECTS = {job: GITLAB_SUBJECT for job in ("push", "publish", "gate", "deploy")}
+GITLAB_AUDIENCES = {job: f"scangate-{job}" for job in ("push", "publish", "gate", "deploy")}
 THRESHOLDS = "/container-security/vulnerability-thresholds"
 CLUSTER = "scangate-demo"
 MANIFEST = json.dumps(
@@ -305,7 +307,7 @@ def test_gitlab_stack_with_every_option_deploys(aws: Aws, gitlab_stack: dict[str
             {
                 "PARTITION": "aws",
                 "ACCOUNT_ID": ACCOUNT_ID,
-                "AUDIENCE": "sts.amazonaws.com",
+                "AUDIENCE": GITLAB_AUDIENCES[job],
                 "SUBJECT": GITLAB_SUBJECTS[job],
             },
         )
@@ -583,15 +585,32 @@ def test_terraform_uses_the_same_subject_pattern() -> None:
 
 
 def test_every_subject_must_differ_from_the_push_subject() -> None:
-    """The CloudFormation Rule and the Terraform precondition: a job that publishes, gates or
-    deploys cannot assume the push role by sharing its subject."""
-    rule = _template()["Rules"]["OneSubjectPerJob"]["Assertions"]
-    pairs = {tuple(sorted(r["Ref"] for r in a["Assert"]["Fn::Not"][0]["Fn::Equals"]))
-             for a in rule}
-    assert pairs == {("PublishSubject", "PushSubject"), ("GateSubject", "PushSubject"),
-                     ("DeploySubject", "PushSubject")}
+    """The CloudFormation Rule and the Terraform precondition: on GitHub a job that publishes,
+    gates or deploys cannot assume the push role by sharing its subject. GitLab gives every
+    job of a pipeline the same sub, so there the rule does not apply and each role requires
+    its own audience instead (every pair differs)."""
+    rules = _template()["Rules"]
+    rule = rules["OneSubjectPerJob"]
+
+    def pairs(assertions: list[dict[str, Any]]) -> set[tuple[str, ...]]:
+        return {tuple(sorted(r["Ref"] for r in a["Assert"]["Fn::Not"][0]["Fn::Equals"]))
+                for a in assertions}
+
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CiProvider"}, "github"]}
+    assert pairs(rule["Assertions"]) == {("PublishSubject", "PushSubject"),
+                                         ("GateSubject", "PushSubject"),
+                                         ("DeploySubject", "PushSubject")}
+    audiences = rules["OneAudiencePerRole"]
+    assert audiences["RuleCondition"] == {"Fn::Equals": [{"Ref": "CiProvider"}, "gitlab"]}
+    roles = ("Push", "Publish", "Gate", "Deploy")
+    assert pairs(audiences["Assertions"]) == {
+        tuple(sorted((f"{a}Audience", f"{b}Audience")))
+        for i, a in enumerate(roles) for b in roles[i + 1:]}
     main = (TERRAFORM / "main.tf").read_text(encoding="utf-8")
-    assert 'condition     = each.key == "push" || each.value != var.push_subject' in main
+    assert ('condition     = !local.is_github || each.key == "push" || '
+            'each.value != var.push_subject') in main
+    assert ("condition     = local.is_github || "
+            "length(distinct(values(local.role_audiences))) == 4") in main
 
 
 def test_repository_settings_in_the_template() -> None:
@@ -1028,28 +1047,27 @@ def test_github_push_role_trusts_only_the_reusable_workflow_at_its_pinned_ref(
     assert not _trusts(trust, GITHUB_ISSUER, dict(claims, aud="https://github.com/example-org"))
 
 
-def _gitlab_sub(ref_type: str, ref: str, environment: str | None = None) -> str:
+def _gitlab_sub(ref_type: str, ref: str, project: str = "user-authenticator") -> str:
     """GitLab's sub: project_path:GROUP/PROJECT:ref_type:TYPE:ref:NAME (GitLab docs, "OpenID
-    Connect (OIDC) Authentication Using ID Tokens"), with ci_id_token_sub_claim_components
-    appending environment."""
-    sub = f"project_path:example-group/user-authenticator:ref_type:{ref_type}:ref:{ref}"
-    return f"{sub}:environment:{environment}" if environment else sub
+    Connect (OIDC) Authentication Using ID Tokens"), the same for every job of a pipeline."""
+    return f"project_path:example-group/{project}:ref_type:{ref_type}:ref:{ref}"
 
 
-@pytest.mark.parametrize(("sub", "allowed"), [
-    (_gitlab_sub("tag", "v1.2.0", "push"), True),
-    (_gitlab_sub("tag", "v2", "push"), True),
-    (_gitlab_sub("branch", "v1.2.0", "push"), False),  # a branch named like a release tag
-    (_gitlab_sub("branch", "main", "push"), False),
-    (_gitlab_sub("tag", "release-1", "push"), False),
-    (_gitlab_sub("tag", "v1.2.0", "publish"), False),  # another job of the same pipeline
-    (_gitlab_sub("tag", "v1.2.0"), False),
-    ("project_path:example-group/user-authenticator-fork:ref_type:tag:ref:v1:environment:push",
-     False),
+@pytest.mark.parametrize(("sub", "aud", "allowed"), [
+    (_gitlab_sub("tag", "v1.2.0"), "scangate-push", True),
+    (_gitlab_sub("tag", "v2"), "scangate-push", True),
+    (_gitlab_sub("branch", "v1.2.0"), "scangate-push", False),  # a branch named like a tag
+    (_gitlab_sub("branch", "main"), "scangate-push", False),
+    (_gitlab_sub("tag", "release-1"), "scangate-push", False),
+    # Another job of the same pipeline: same sub, its own audience.
+    (_gitlab_sub("tag", "v1.2.0"), "scangate-publish", False),
+    (_gitlab_sub("tag", "v1.2.0"), "scangate-gate", False),
+    (_gitlab_sub("tag", "v1.2.0"), "sts.amazonaws.com", False),
+    (_gitlab_sub("tag", "v1", "user-authenticator-fork"), "scangate-push", False),
 ])
 def test_gitlab_push_role_trusts_protected_release_tags_of_its_job(
-    aws: Aws, gitlab_stack: dict[str, Any], sub: str, allowed: bool
+    aws: Aws, gitlab_stack: dict[str, Any], sub: str, aud: str, allowed: bool
 ) -> None:
     trust = aws.client("iam").get_role(  # type: ignore[attr-defined]
         RoleName="gl-push")["Role"]["AssumeRolePolicyDocument"]
-    assert _trusts(trust, "gitlab.com", {"aud": "sts.amazonaws.com", "sub": sub}) is allowed
+    assert _trusts(trust, "gitlab.com", {"aud": aud, "sub": sub}) is allowed

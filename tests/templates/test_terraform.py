@@ -51,7 +51,7 @@ def test_trust_pins_aud_and_exact_sub() -> None:
     assert statement["principals"][0]["type"] == "Federated"
     conditions = {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]}
     assert conditions == {
-        "${var.oidc_issuer_host}:aud": ("StringEquals", ["${var.oidc_audience}"]),
+        "${var.oidc_issuer_host}:aud": ("StringEquals", ["${local.role_audiences[each.key]}"]),
         "${var.oidc_issuer_host}:sub": (
             '${strcontains(each.value, "*") ? "StringLike" : "StringEquals"}',
             ["${each.value}"],
