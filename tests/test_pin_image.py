@@ -220,3 +220,88 @@ def test_tag_and_digest_image_is_pinned_by_digest_alone() -> None:
     assert parse_pinned_image(f"localhost:5000/app@{DIGEST}").repository == "localhost:5000/app"
     assert split_image("localhost:5000/app") == ("localhost:5000/app", None, None)
     assert split_image("localhost:5000/app:1@sha256:x") == ("localhost:5000/app", "1", "sha256:x")
+
+
+# --- issue 21 §3: bounded YAML, atomic outputs, no symlinks -------------------------------------
+
+def _deployment(tmp_path: Path) -> Path:
+    manifests = tmp_path / "manifests"
+    _write(manifests / "deploy.yaml", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"template": {"spec": _pod_spec(f"{REPO}:latest")}}})
+    return manifests
+
+
+def test_a_billion_laughs_manifest_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """600 bytes that expand to a million containers (go-yaml, which kubectl reads manifests
+    with, refuses such a document as "excessive aliasing")."""
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    levels = [f"c0: &c0 [{{name: x, image: '{REPO}:1'}}]"]
+    for level in range(1, 7):
+        levels.append(f"c{level}: &c{level} [" + ", ".join([f"*c{level - 1}"] * 10) + "]")
+    text = ("x:\n" + "".join(f"  {line}\n" for line in levels) + "kind: Pod\n"
+            "metadata: {name: p}\nspec: {containers: *c6}\n")
+    assert len(text.encode()) < 1000
+    (manifests / "pod.yaml").write_text(text)
+    out = tmp_path / "out"
+    code = main(["pin-image", "--manifests", str(manifests), "--image", IMAGE, "--output",
+                 str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "anchors and aliases expand" in err and "pod.yaml" in err
+    assert not out.exists() or not list(out.rglob("*.yaml"))
+
+
+def test_modest_anchors_and_merge_keys_are_still_read(tmp_path: Path) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "d.yaml").write_text(
+        "common: &env [{name: A, value: '1'}]\n---\n"
+        "kind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n"
+        f"      containers:\n        - &c {{name: app, image: '{REPO}:1', env: []}}\n"
+        "        - {<<: *c, name: side}\n")
+    changes = pin_manifests(manifests, IMAGE, tmp_path / "out")
+    assert [c.container for c in changes] == ["app", "side"]
+
+
+def test_outputs_replace_stale_manifests_and_refuse_symlinks(tmp_path: Path) -> None:
+    manifests = _deployment(tmp_path)
+    out = tmp_path / "out"
+    (out / "old").mkdir(parents=True)
+    (out / "old" / "gone.yaml").write_text("kind: Pod\n")
+    (out / "notes.txt").write_text("kept\n")
+    pin_manifests(manifests, IMAGE, out)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "deploy.yaml", "notes.txt"]
+    assert _images(out / "deploy.yaml") == [IMAGE]
+    # A symlink where a manifest goes would write through to its target: refused.
+    victim = tmp_path / "victim.yaml"
+    victim.write_text("precious\n")
+    (out / "deploy.yaml").unlink()
+    (out / "deploy.yaml").symlink_to(victim)
+    with pytest.raises(ScangateError, match="symbolic link"):
+        pin_manifests(manifests, IMAGE, out)
+    assert victim.read_text() == "precious\n"
+    linked_out = tmp_path / "linked-out"
+    linked_out.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ScangateError, match="symbolic link"):
+        pin_manifests(manifests, IMAGE, linked_out)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_manifest_that_is_a_fifo_or_device_is_not_read(tmp_path: Path) -> None:
+    """A FIFO (no writer) never blocks and /dev/zero is not read forever."""
+    import os
+
+    from scangate.input_files import InputFileError, read_input
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    assert read_input(str(fifo), 1000) == b""
+    with pytest.raises(InputFileError, match="a device that gave more than 1000 bytes"):
+        read_input("/dev/zero", 1000)
+    with pytest.raises(InputFileError, match="is a directory"):
+        read_input(str(tmp_path), 1000)

@@ -20,7 +20,14 @@ from typing import Any
 import yaml
 
 from scangate.errors import ScangateError
+from scangate.input_files import InputFileError, read_input
+from scangate.outputs.atomic import OutputSet
 from scangate.registry.reference import DIGEST, IMAGE_NAME, TAG
+from scangate.yaml_limits import load_all
+
+# A manifest file larger than this is not one a person wrote (kubectl's own limit for a
+# request body is 3 MiB; CRDs come close).
+MAX_MANIFEST_BYTES = 16 << 20
 
 # Where a workload kind keeps its pod spec.
 _POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -143,13 +150,59 @@ def container_images(document: dict[str, Any]) -> list[str]:
 
 def _load_documents(path: Path) -> list[Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScangateError(f"cannot read manifest {path}: {exc}") from exc
+        text = read_input(str(path), MAX_MANIFEST_BYTES).decode("utf-8")
+    except InputFileError as exc:
+        raise ScangateError(f"cannot read manifest {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScangateError(f"cannot read manifest {path}: not UTF-8 ({exc.reason} at byte "
+                            f"{exc.start})") from None
     try:
-        return list(yaml.safe_load_all(text))
+        return load_all(text)
     except yaml.YAMLError as exc:
         raise ScangateError(f"manifest {path} is not valid YAML: {yaml_problem(exc)}") from None
+
+
+def _refuse_symlinks(output_dir: Path, target: Path) -> None:
+    """Neither the output directory, nor a directory under it, nor the file may be a symlink:
+    a rendered manifest is written where the user asked, never where a link points."""
+    relative = target.relative_to(output_dir)
+    between = [output_dir / parent for parent in reversed(relative.parents) if parent.parts]
+    for path in (output_dir, *between, target):
+        if path.is_symlink():
+            raise ScangateError(f"--output: {path} is a symbolic link; scangate writes the "
+                                "pinned manifests only into real directories and files: remove "
+                                "the link or pass the directory it points to")
+
+
+def _write_rendered(output_dir: Path, rendered: list[tuple[Path, list[Any]]]) -> None:
+    """Write every rendered manifest, all or none (each renamed into place once every one is
+    written), then remove the manifests an earlier run left that this one did not write."""
+    writer = OutputSet()
+    written: set[Path] = set()
+    try:
+        for relative, documents in rendered:
+            target = output_dir / relative
+            _refuse_symlinks(output_dir, target)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ScangateError(f"cannot write {target}: {exc.strerror or exc}") from None
+            _refuse_symlinks(output_dir, target)
+            text = yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False)
+            writer.add(str(target), text.encode("utf-8"))
+            written.add(target)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    for path in sorted(output_dir.rglob("*")):
+        if path.suffix in (".yaml", ".yml") and path not in written and not path.is_symlink() \
+                and path.is_file():
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise ScangateError(f"cannot remove {path}, a manifest an earlier run left in "
+                                    f"--output: {exc.strerror or exc}") from None
 
 
 def pin_manifests(manifests_dir: Path, image: str, output_dir: Path) -> list[PinnedContainer]:
@@ -208,12 +261,5 @@ def pin_manifests(manifests_dir: Path, image: str, output_dir: Path) -> list[Pin
             "was pinned; check --image against the image names in the manifests"
         )
 
-    for relative, documents in rendered:
-        target = output_dir / relative
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("w", encoding="utf-8") as handle:
-                yaml.safe_dump_all(documents, handle, sort_keys=False, default_flow_style=False)
-        except OSError as exc:
-            raise ScangateError(f"cannot write {target}: {exc}") from exc
+    _write_rendered(output_dir, rendered)
     return changes

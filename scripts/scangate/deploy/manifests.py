@@ -19,6 +19,7 @@ import yaml
 
 from scangate.deploy.errors import DeployError
 from scangate.k8s_pin import container_images, yaml_problem
+from scangate.yaml_limits import load_all
 
 # The kinds templates/k8s/platform/deployer-rbac.yaml lets the deployer apply (get + patch on
 # the resource); tests/steps/test_deploy.py fails when the two disagree. Extend both together.
@@ -87,7 +88,8 @@ def load_objects(directory: Path) -> list[ManifestObject]:
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml"))
     for path in files:
         try:
-            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+            # Aliases and merge keys within go-yaml's expansion limits (scangate.yaml_limits).
+            documents = load_all(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise DeployError(f"{path}: cannot read it ({exc})") from None
         except yaml.YAMLError as exc:
