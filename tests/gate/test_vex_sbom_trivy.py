@@ -181,3 +181,47 @@ def test_a_low_finding_in_the_kev_sample_fails_the_demo_policy(
     assert summary["violations"] == []
     assert [(r["id"], r["severity"], r["rule"]) for r in summary["risk_violations"]] == \
         [(NOT_AFFECTED, "low", "kev")]
+
+
+def test_pipeline_order_gate_the_archive_then_openvex_for_the_pushed_image(
+        registry: str, trivy_cache_dir: Path, tmp_path: Path) -> None:
+    """As the pipelines run it: the archive (no registry digest yet) is scanned and gated, then
+    pushed; `scangate openvex` turns the summary and the push record into the document, and a
+    scan of the pushed image with it drops exactly the not_affected finding."""
+    archive = docker_support.save_image(docker_support.BASE_IMAGE, tmp_path / "image.tar")
+    report = tmp_path / "trivy.json"
+    code = main(["scan", "--input", str(archive), "--output", str(report), "--trivy",
+                 trivy_binary(), "--cache-dir", str(trivy_cache_dir), "--skip-db-update",
+                 "--offline-scan"])
+    assert code == 0
+    image_id = json.loads(report.read_text())["Metadata"]["ImageID"]
+    (tmp_path / "p.yaml").write_text(POLICY)
+    # No registry digest yet: gate --openvex cannot name the image.
+    assert main(["gate", "--quiet", "--report", str(report), "--policy", str(tmp_path / "p.yaml"),
+                 "--openvex", str(tmp_path / "x.json")]) == 2
+    code, _ = gate(tmp_path, report, POLICY, "archive")
+    assert code == 0
+    repository = f"{registry}/scangate-test/vexpush-{uuid.uuid4().hex[:8]}"
+    push_record = tmp_path / "push.json"
+    assert main(["push", "--archive", str(archive), "--image-id", image_id, "--repository",
+                 repository, "--tag", "t", "--decision", str(tmp_path / "archive.summary.json"),
+                 "--output", str(push_record)]) == 0
+    vex_path = tmp_path / "scangate.openvex.json"
+    assert main(["openvex", "--summary", str(tmp_path / "archive.summary.json"),
+                 "--push-record", str(push_record), "--output", str(vex_path)]) == 0
+    statuses = {s["vulnerability"]["name"]: s["status"]
+                for s in json.loads(vex_path.read_text())["statements"]}
+    assert statuses == {NOT_AFFECTED: "not_affected", ACCEPTED_RISK: "affected"}
+    digest = json.loads(push_record.read_text())["image-digest"]
+    plain = scan(f"{repository}@{digest}", trivy_cache_dir, tmp_path / "plain.json")
+    with_vex = scan(f"{repository}@{digest}", trivy_cache_dir, tmp_path / "vex.json",
+                    "--vex", str(vex_path))
+    assert vulnerabilities(with_vex) == vulnerabilities(plain) - {(NOT_AFFECTED, "coreutils")}
+    assert [m["Finding"]["VulnerabilityID"] for m in modified(with_vex)] == [NOT_AFFECTED]
+    # A push record of another image is refused.
+    other = json.loads(push_record.read_text())
+    other["image-id"] = "sha256:" + "0" * 64
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(["openvex", "--summary", str(tmp_path / "archive.summary.json"),
+                 "--push-record", str(tmp_path / "other.json"), "--output",
+                 str(tmp_path / "o.json")]) == 2

@@ -26,6 +26,7 @@ from scangate.gate import Disposition, GateResult
 from scangate.policy import Waiver
 
 CONTEXT = "https://openvex.dev/ns/v0.2.0"
+ACCEPTED_VEX_PREFIX = "vex:sha256:"
 
 
 def _quote(text: str) -> str:
@@ -55,19 +56,44 @@ def image_purl(report: Report) -> str:
     return f"pkg:oci/{_quote(name)}@{_quote(digest)}?{'&'.join(qualifiers)}"
 
 
-def _statement(waiver: Waiver, findings: list[Finding], product: str) -> dict[str, Any]:
-    purls = sorted({f.purl for f in findings})
-    statement: dict[str, Any] = {
-        "vulnerability": {"name": findings[0].id},
-        "products": [{"@id": product, "subcomponents": [{"@id": p} for p in purls]}],
+def statement(vulnerability: str, purls: list[str], product: str, justification: str | None,
+              reason: str, expires: dt.date) -> dict[str, Any]:
+    """One statement: not_affected with an OpenVEX justification, else an accepted risk."""
+    doc: dict[str, Any] = {
+        "vulnerability": {"name": vulnerability},
+        "products": [{"@id": product, "subcomponents": [{"@id": p} for p in sorted(set(purls))]}],
     }
-    if waiver.justification:
-        statement.update(status="not_affected", justification=waiver.justification,
-                         impact_statement=waiver.reason)
+    if justification:
+        doc.update(status="not_affected", justification=justification, impact_statement=reason)
     else:
-        statement.update(status="affected", action_statement=(
-            f"Risk accepted until {waiver.expires.isoformat()}: {waiver.reason}"))
-    return statement
+        doc.update(status="affected", action_statement=(
+            f"Risk accepted until {expires.isoformat()}: {reason}"))
+    return doc
+
+
+def document(statements: list[dict[str, Any]], author: str,
+             now: dt.datetime | None = None) -> bytes:
+    now = now or dt.datetime.now(dt.UTC)
+    body = orjson.dumps(statements, option=orjson.OPT_SORT_KEYS)
+    doc = {
+        "@context": CONTEXT,
+        # Named by its statements: the same triage of the same image is the same document.
+        "@id": f"urn:scangate:openvex:{hashlib.sha256(body).hexdigest()}",
+        "author": author,
+        "role": "Document Creator",
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "version": 1,
+        "tooling": "scangate",
+        "statements": statements,
+    }
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def pushed_purl(repository: str, digest: str) -> str:
+    """The image as pushed (``repository`` is registry/path): Trivy's purl for it carries more
+    qualifiers (arch), which a VEX product without them still matches."""
+    name = repository.rsplit("/", 1)[-1].lower()
+    return f"pkg:oci/{_quote(name)}@{_quote(digest)}?repository_url={_quote(repository)}"
 
 
 def build(result: GateResult, author: str, now: dt.datetime | None = None) -> bytes:
@@ -80,6 +106,8 @@ def build(result: GateResult, author: str, now: dt.datetime | None = None) -> by
             continue
         if finding.kind != "vulnerability":
             continue  # VEX speaks of vulnerabilities only
+        if waiver.id.startswith(ACCEPTED_VEX_PREFIX):
+            continue  # a vendor's VEX said it; this document restates only the policy's triage
         if not finding.purl:
             skipped.append(f"{finding.id} in {finding.package or finding.target}")
             continue
@@ -90,20 +118,11 @@ def build(result: GateResult, author: str, now: dt.datetime | None = None) -> by
     for waiver, report, findings in groups.values():
         if report.index not in products:
             products[report.index] = image_purl(report)
-        statements.append(_statement(waiver, findings, products[report.index]))
+        statements.append(statement(findings[0].id, [f.purl for f in findings],
+                                    products[report.index], waiver.justification,
+                                    waiver.reason, waiver.expires))
     if skipped:
         # Said, not silently dropped: the gate still waives them; the VEX cannot name them.
         print(f"scangate: note: --openvex: no package URL in the report for {', '.join(skipped)}"
               "; no VEX statement for them", file=sys.stderr)
-    body = orjson.dumps(statements, option=orjson.OPT_SORT_KEYS)
-    document = {
-        "@context": CONTEXT,
-        "@id": f"urn:scangate:openvex:{hashlib.sha256(body).hexdigest()}",
-        "author": author,
-        "role": "Document Creator",
-        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "version": 1,
-        "tooling": "scangate",
-        "statements": statements,
-    }
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+    return document(statements, author, now)

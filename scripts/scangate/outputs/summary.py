@@ -81,6 +81,11 @@ def _waived_findings(result: GateResult) -> list[dict[str, Any]]:
             "reason": waiver.reason,
             "expires": waiver.expires.isoformat(),
             "fingerprint": finding.fingerprint,
+            # For `scangate openvex` after the push: the package URL and the waiver's
+            # OpenVEX justification.
+            **({"purl": finding.purl} if finding.purl else {}),
+            **({"justification": waiver.justification} if waiver.justification else {}),
+            "waiver": waiver.id,
             **risk_json(finding),
         })
     return out
