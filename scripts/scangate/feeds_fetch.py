@@ -116,6 +116,28 @@ def _cached_date(path: str, load: Callable[[str], Any], attribute: str) -> dt.da
     return date
 
 
+STAMP_FILE = "fetched-at"
+
+
+def fresh_cache(directory: str, max_hours: float, now: dt.datetime) -> bool:
+    """Both feeds are in ``directory``, read in full, and were fetched less than ``max_hours``
+    ago (by the stamp fetch writes): a pipeline cache kept for a day need not download again.
+    The gate still checks each feed's own date against the policy."""
+    try:
+        with open(os.path.join(directory, STAMP_FILE), encoding="utf-8") as handle:
+            stamp = dt.datetime.fromisoformat(handle.read(100).strip())
+    except (OSError, ValueError):
+        return False
+    if stamp.tzinfo is None or not now - dt.timedelta(hours=max_hours) < stamp <= now:
+        return False
+    try:
+        load_kev(os.path.join(directory, KEV_FILE))
+        load_epss(os.path.join(directory, EPSS_FILE))
+    except FeedError:
+        return False
+    return True
+
+
 def fetch(directory: str, kev_url: str = KEV_URL, epss_url: str = EPSS_URL,
           timeout: float = 60.0) -> list[Fetched]:
     check_url(kev_url, "--kev-url")
@@ -139,7 +161,7 @@ def fetch(directory: str, kev_url: str = KEV_URL, epss_url: str = EPSS_URL,
                             f"{published.isoformat()}, older than the cached one "
                             f"({cached.isoformat()}): a replayed or lagging copy; the cache "
                             "was kept")
-    return [
+    fetched = [
         Fetched("kev", _store(directory, KEV_FILE, kev_data),
                 hashlib.sha256(kev_data).hexdigest(), len(kev_data), kev.released,
                 f"catalogVersion {kev.version}, {len(kev.entries)} vulnerabilities"),
@@ -147,3 +169,5 @@ def fetch(directory: str, kev_url: str = KEV_URL, epss_url: str = EPSS_URL,
                 hashlib.sha256(epss_data).hexdigest(), len(epss_data), epss.score_date,
                 f"model {epss.model_version}, {len(epss.scores)} CVEs"),
     ]
+    _store(directory, STAMP_FILE, dt.datetime.now(dt.UTC).isoformat().encode())
+    return fetched

@@ -78,3 +78,25 @@ def test_a_redirect_to_plain_http_elsewhere_is_refused(httpserver: HTTPServer, t
         "", status=302, headers={"Location": "http://mirror.example.invalid/kev.json"})
     assert fetch(tmp_path, ["--kev-url", httpserver.url_for("/kev.json")]) == 2
     assert "redirect: only https://" in capsys.readouterr().err
+
+
+def test_a_fresh_cache_is_kept_and_a_stale_or_broken_one_fetched(
+        httpserver: HTTPServer, tmp_path: Path) -> None:
+    urls = serve(httpserver)
+    assert fetch(tmp_path, urls) == 0
+    served = len(httpserver.log)
+    assert fetch(tmp_path, [*urls, "--max-cache-age", "24"]) == 0
+    assert len(httpserver.log) == served  # nothing downloaded
+    stamp = tmp_path / "feeds" / "fetched-at"
+    stamp.write_text((now() - dt.timedelta(hours=25)).isoformat())
+    assert fetch(tmp_path, [*urls, "--max-cache-age", "24"]) == 0
+    assert len(httpserver.log) == served + 2
+    (tmp_path / "feeds" / EPSS_FILE).write_bytes(EPSS[:-5])  # a cache someone cut
+    served = len(httpserver.log)
+    assert fetch(tmp_path, [*urls, "--max-cache-age", "24"]) == 0
+    assert len(httpserver.log) == served + 2
+    assert (tmp_path / "feeds" / EPSS_FILE).read_bytes() == EPSS
+    stamp.write_text((now() + dt.timedelta(hours=2)).isoformat())  # a stamp from the future
+    served = len(httpserver.log)
+    assert fetch(tmp_path, [*urls, "--max-cache-age", "24"]) == 0
+    assert len(httpserver.log) == served + 2
