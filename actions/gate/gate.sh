@@ -76,6 +76,28 @@ if [ -n "${INPUT_BASELINE_BRANCH:-}" ]; then
 elif [ -n "${INPUT_BASELINE:-}" ]; then
   args+=(--baseline "$INPUT_BASELINE")
 fi
+case "${INPUT_FETCH_FEEDS:-false}" in
+  true)
+    INPUT_FEEDS_DIR=${INPUT_FEEDS_DIR:-${RUNNER_TEMP:?}/scangate-feeds}
+    # A failed download is a warning: a policy with kev:/epss: rules then stops the gate with an
+    # error (the feed is missing or too old), and one without them only shows less.
+    if "$scangate" feeds fetch --dir "$INPUT_FEEDS_DIR" --max-cache-age 24; then
+      echo "feeds-fetched=true" >>"$output"
+    else
+      echo "::warning title=scangate feeds::feeds fetch failed (see above): a policy that rules on KEV or EPSS will stop the gate"
+    fi
+    ;;
+  false | "") ;;
+  *)
+    echo "::error title=scangate gate::fetch-feeds must be true or false, not '${INPUT_FETCH_FEEDS}'"
+    echo "exit-code=2" >>"$output"
+    echo "decision=error" >>"$output"
+    exit 0
+    ;;
+esac
+if [ -n "${INPUT_FEEDS_DIR:-}" ]; then
+  args+=(--feeds-dir "$INPUT_FEEDS_DIR")
+fi
 summary_json="$out_dir/summary.json"
 sarif="$out_dir/scangate.sarif"
 args+=(--json-summary "$summary_json" --sarif "$sarif" --summary-md "$out_dir/summary.md")
