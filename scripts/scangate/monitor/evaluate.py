@@ -3,10 +3,17 @@
 Nothing here counts: the ECR/Inspector scan becomes a Trivy report (scangate.aws.ecr_report),
 that report is read by the same reader as CI's reports (scangate.report), and the decision is
 ``scangate.gate.evaluate`` with the policy CI uses (from SSM).
+
+A finding Amazon Inspector SUPPRESSED (an account's suppression rule matched it) is neither
+counted nor dropped: the evaluation adds a waiver for it whose reason names the suppression, so
+the gate shows it as waived, with that reason, like any policy waiver (the inventory keeps the
+reason). A policy waiver of the same finding still wins; when the same vulnerability and package
+is also ACTIVE in the image, nothing is waived (the active one counts).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +25,7 @@ from scangate.aws.ecr_report import to_trivy
 from scangate.findings import Finding
 from scangate.gate import Disposition, GateResult, evaluate
 from scangate.monitor.events import ImageRef
-from scangate.policy import Policy
+from scangate.policy import Policy, Waiver
 from scangate.report import parse_report
 from scangate.severity import DESCENDING
 
@@ -34,6 +41,12 @@ class Observed:
     installed_version: str
     fixed_version: str
     disposition: str
+    # Why a waived finding is waived: the policy waiver's reason, or INSPECTOR_SUPPRESSION.
+    reason: str = ""
+
+
+INSPECTOR_SUPPRESSION = ("suppressed in Amazon Inspector by a suppression rule (the account's "
+                         "Inspector administrator's decision; the rule is listed in Inspector)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +112,25 @@ def _scan_time(scan: Scan, now: dt.datetime) -> int:
     return max(times)
 
 
-def _observed(finding: Finding, disposition: Disposition) -> Observed:
+def inspector_waivers(scan: Scan, today: dt.date) -> tuple[Waiver, ...]:
+    """One waiver per vulnerability and package Inspector suppressed and nothing keeps ACTIVE,
+    valid today only (the next evaluation reads Inspector's status again)."""
+    by_status: dict[tuple[str, str], set[str]] = {}
+    for finding in scan.enhanced:
+        details = finding.get("packageVulnerabilityDetails")
+        if not isinstance(details, dict):
+            continue
+        status = str(finding.get("status") or "").upper()
+        for package in details.get("vulnerablePackages") or []:
+            if isinstance(package, dict):
+                key = (str(details.get("vulnerabilityId") or ""), str(package.get("name") or ""))
+                by_status.setdefault(key, set()).add(status)
+    return tuple(Waiver(id=vuln, reason=INSPECTOR_SUPPRESSION, expires=today, package=name)
+                 for (vuln, name), statuses in sorted(by_status.items())
+                 if vuln and name and statuses == {"SUPPRESSED"})
+
+
+def _observed(finding: Finding, disposition: Disposition, waiver: Waiver | None) -> Observed:
     return Observed(
         fingerprint=finding.fingerprint,
         id=finding.id,
@@ -108,6 +139,7 @@ def _observed(finding: Finding, disposition: Disposition) -> Observed:
         installed_version=finding.installed_version,
         fixed_version=finding.fixed_version,
         disposition=disposition.value,
+        reason=waiver.reason if waiver is not None else "",
     )
 
 
@@ -118,8 +150,11 @@ def judge(ecr: Any, ref: ImageRef, policy: Policy, policy_version: int,
     scan = ScanReader(ecr).read(image, wait=False, timeout=1.0)
     report_doc, _closed = to_trivy(image, scan, now)
     report = parse_report(orjson.dumps(report_doc), f"ecr:{ref.key}")
+    suppressed = inspector_waivers(scan, now.date())
+    if suppressed:
+        policy = dataclasses.replace(policy, waivers=(*policy.waivers, *suppressed))
     result: GateResult = evaluate([report], policy, now.date())
-    findings = {f.fingerprint: _observed(f, d) for f, d, _w in result.decisions}
+    findings = {f.fingerprint: _observed(f, d, w) for f, d, w in result.decisions}
     return Evaluation(
         image=ref,
         tags=image.tags,

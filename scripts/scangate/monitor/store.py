@@ -161,12 +161,14 @@ class Store:
         values = {":k": ev.order_key, ":t": ev.scanned_at, ":id": found.id,
                   ":sev": found.severity, ":pkg": found.package,
                   ":ver": found.installed_version, ":fix": found.fixed_version,
-                  ":disp": found.disposition, ":repo": ev.image.repository}
+                  ":disp": found.disposition, ":why": found.reason,
+                  ":repo": ev.image.repository}
         opened = ", opened_key = :k" if reopened else ""
         self._update(
             {"pk": f"IMAGE#{image_key}", "sk": FINDING + found.fingerprint},
             UpdateExpression="SET vulnerability_id = :id, severity = :sev, package = :pkg, "
             "installed_version = :ver, fixed_version = :fix, disposition = :disp, "
+            "waived_reason = :why, "
             "repository = :repo, last_seen = :t, order_key = :k, "
             f"first_seen = if_not_exists(first_seen, :t){opened} "
             "REMOVE fixed_at, fixed_severity, fixed_key, mttr_seconds",
