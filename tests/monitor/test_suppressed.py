@@ -72,8 +72,9 @@ def test_the_same_package_active_elsewhere_is_not_waived(world: World) -> None:
 
 
 def test_a_policy_waiver_keeps_its_own_reason(world: World) -> None:
+    expires = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)).isoformat()
     world.set_policy("thresholds:\n  critical: 0\nwaivers:\n  - id: CVE-2026-0001\n"
-                     "    reason: accepted by the platform team\n    expires: 2099-01-01\n")
+                     f"    reason: accepted by the platform team\n    expires: {expires}\n")
     state, inventory = _evaluate(world, [
         _finding("CVE-2026-0001", "CRITICAL", "SUPPRESSED", "-s")])
     assert state["decision"] == "pass"
