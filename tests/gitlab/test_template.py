@@ -286,7 +286,8 @@ def test_artifacts_on_every_run_with_expiry_and_the_container_scanning_report() 
     assert set(report_job["paths"]) == {report, "scangate-out/scangate/scangate.sarif",
                                         "scangate-out/scangate/summary.json",
                                         "scangate-out/scangate/summary.md",
-                                        "scangate-out/scangate/gate-exit-code"}
+                                        "scangate-out/scangate/gate-exit-code",
+                                        "scangate-out/scangate/baseline-summary.json"}
     assert jobs["build"]["artifacts"]["reports"]["dotenv"] == "scangate-out/scangate/build.env"
     assert jobs["push"]["artifacts"]["reports"]["dotenv"] == "scangate-out/scangate/push.env"
     assert jobs["scan"]["cache"]["paths"] == [".trivy-cache/"]
