@@ -12,6 +12,15 @@
   https://docs.aws.amazon.com/lambda/latest/dg/with-scheduled-events.html
 - ``ECR_IMAGE_ACTION`` (a near miss: a push, not a scan): the first page above, "Event for a
   completed image push".
+- ``INSPECTOR2_SCAN_EC2``, ``INSPECTOR2_SCAN_LAMBDA`` and ``INSPECTOR2_COVERAGE`` (near misses:
+  Inspector's events about resources that are not container images): "Amazon EventBridge event
+  schema for Amazon Inspector events", sections "Amazon Inspector initial scan complete event
+  schema example" (the EC2 and Lambda tabs: the same detail-type and scan-status as the ECR
+  one, the resource in ``instance-id`` / ``function-arn`` instead of ``repository-name`` and
+  ``image-digest``) and "Amazon Inspector coverage event schema example":
+  https://docs.aws.amazon.com/inspector/latest/user/eventbridge-integration.html
+  (../shared/notes/platform-rules.md, AWS: a pattern on detail-type and scan-status alone
+  matches all three kinds of initial scan).
 
 The documented digests are placeholders (``...EXAMPLE``, or 60 hex digits), so ``retarget``
 points a sample at a real image in moto by rewriting only the identifying fields.
@@ -161,6 +170,61 @@ ECR_IMAGE_ACTION: dict[str, Any] = {
         "image-tag": "latest",
     },
 }
+
+INSPECTOR2_SCAN_EC2: dict[str, Any] = {
+    "version": "0",
+    "id": "28a46762-6ac8-6cc6-ddb4-8d8e0d1eEXAMPLE",
+    "detail-type": "Inspector2 Scan",
+    "source": "aws.inspector2",
+    "account": "123456789012",
+    "time": "2021-12-03T18:03:16Z",
+    "region": "us-east-2",
+    "resources": ["i-087d63509b8EXAMPLE"],
+    "detail": {
+        "scan-status": "INITIAL_SCAN_COMPLETE",
+        "instance-id": "i-087d63509b8EXAMPLE",
+        "finding-severity-counts": {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "TOTAL": 0},
+        "version": "1.0",
+    },
+}
+
+INSPECTOR2_SCAN_LAMBDA: dict[str, Any] = {
+    "version": "0",
+    "id": "b9c1d4e2-5f60-4c1a-9d2e-0f1e2d3cEXAMPLE",
+    "detail-type": "Inspector2 Scan",
+    "source": "aws.inspector2",
+    "account": "123456789012",
+    "time": "2022-11-14T16:34:24Z",
+    "region": "us-east-2",
+    "resources": ["arn:aws:lambda:us-east-2:123456789012:function:my-function"],
+    "detail": {
+        "scan-status": "INITIAL_SCAN_COMPLETE",
+        "function-arn": "arn:aws:lambda:us-east-2:123456789012:function:my-function",
+        "finding-severity-counts": {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "TOTAL": 0},
+        "version": "1.0",
+    },
+}
+
+INSPECTOR2_COVERAGE: dict[str, Any] = {
+    "version": "0",
+    "id": "000d0de3-2a92-4d7a-a5a8-5e0d0EXAMPLE",
+    "detail-type": "Inspector2 Coverage",
+    "source": "aws.inspector2",
+    "account": "123456789012",
+    "time": "2023-01-25T01:16:15Z",
+    "region": "us-east-1",
+    "resources": ["i-087d63509b8EXAMPLE"],
+    "detail": {
+        "scanStatus": {"reason": "UNMANAGED_EC2_INSTANCE", "statusCodeValue": "INACTIVE"},
+        "scanType": "PACKAGE",
+        "eventTimestamp": "2023-01-25T01:16:15.146Z",
+        "versionId": "1.0",
+    },
+}
+
+NOT_CONTAINER_IMAGES = {"Inspector2 Scan (EC2)": INSPECTOR2_SCAN_EC2,
+                        "Inspector2 Scan (Lambda)": INSPECTOR2_SCAN_LAMBDA,
+                        "Inspector2 Coverage": INSPECTOR2_COVERAGE}
 
 ALL = {"ECR Image Scan": ECR_IMAGE_SCAN, "Inspector2 Scan": INSPECTOR2_SCAN,
        "Inspector2 Finding": INSPECTOR2_FINDING}

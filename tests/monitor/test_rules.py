@@ -6,7 +6,8 @@ receive exactly the matching ones. (moto's TestEventPattern API answers true for
 it proves nothing; PutEvents runs moto's real pattern matcher.) EventBridge's matching rules:
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html - every field
 of the pattern must match, an array value matches when any element matches, and a field
-missing from the event never matches.
+missing from the event never matches. Inspector's documented initial-scan events for EC2
+instances and Lambda functions, and its coverage event, must reach no rule.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def test_rules_route_exactly_the_documented_scan_events(world: World) -> None:
     deployed = {"source": "scangate.monitor", "detail-type": "Scangate Image Deployed",
                 "detail": {"repository-name": "team/app", "image-digest": "sha256:" + "a" * 64}}
     matching = {**samples.ALL, "Scangate Image Deployed": deployed}
-    for event in [*matching.values(), *_near_misses().values()]:
+    not_images = list(samples.NOT_CONTAINER_IMAGES.values())
+    for event in [*matching.values(), *_near_misses().values(), *not_images]:
         response = events.put_events(Entries=[_entry(event)])
         assert response["FailedEntryCount"] == 0
     received = [json.loads(m["Body"]) for m in world.drain(world.queue_url)]
@@ -77,3 +79,15 @@ def test_rules_route_exactly_the_documented_scan_events(world: World) -> None:
 def test_each_pattern_pins_source_and_detail_type() -> None:
     for name, pattern in template_patterns().items():
         assert len(pattern["source"]) == 1 and len(pattern["detail-type"]) == 1, name
+
+
+def test_the_handler_refuses_what_is_not_a_container_image() -> None:
+    """Should such an event reach the function anyway (another rule, a replay), it is refused
+    with its reason (dead-lettered, never retried), not guessed into an image."""
+    import pytest
+    from scangate.monitor.events import MalformedEvent, parse
+
+    for name, event in samples.NOT_CONTAINER_IMAGES.items():
+        with pytest.raises(MalformedEvent, match="repository-name|unknown event"):
+            parse(copy.deepcopy(event))
+        assert name
