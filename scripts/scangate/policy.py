@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import json
+import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -19,6 +20,7 @@ import yaml
 
 from scangate.errors import PolicyError
 from scangate.findings import KINDS, Finding, Kind
+from scangate.input_files import InputFileError, read_input
 from scangate.severity import Severity
 
 
@@ -210,6 +212,28 @@ class _PolicyComposer(yaml.SafeLoader):
             self._depth -= 1
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(node: Any, source: str, where: str) -> None:
+    """A lone surrogate ("\\udc80" in a double-quoted YAML string) is text no JSON output can
+    carry: refused here, whichever outputs the run asked for."""
+    if isinstance(node, str):
+        found = _SURROGATE.search(node)
+        if found:
+            raise PolicyError(f"{source}: {where or 'the document'}: a lone surrogate "
+                              f"({found.group()!a}) is not text; write the character "
+                              "itself")
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            name = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+            _refuse_surrogates(key, source, f"{where}/{name}" if where else name)
+            _refuse_surrogates(value, source, f"{where}/{name}" if where else name)
+    elif isinstance(node, list):
+        for number, value in enumerate(node):
+            _refuse_surrogates(value, source, f"{where}/{number}")
+
+
 def _normalise(doc: Any, source: str) -> Any:
     """Lowercase threshold keys (severity names are case-insensitive) and dates to strings."""
     if not isinstance(doc, dict):
@@ -262,6 +286,7 @@ def parse_policy(text: str, source: str) -> Policy:
         raise PolicyError(f"{source}: not valid YAML: nested too deeply") from None
     if doc is None:
         raise PolicyError(f"{source}: policy is empty; it needs at least `version: 1`")
+    _refuse_surrogates(doc, source, "")
     doc = _normalise(doc, source)
     validator = jsonschema.Draft202012Validator(
         policy_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -329,14 +354,20 @@ def parse_policy(text: str, source: str) -> Policy:
     )
 
 
+# A policy is a few kilobytes; this bounds what a device or a FIFO named as one can feed us.
+MAX_POLICY_BYTES = 1 << 20
+
+
 def load_policy_file(path: str) -> Policy:
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise PolicyError(f"{path}: policy file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_input(path, MAX_POLICY_BYTES).decode("utf-8")
+    except InputFileError as exc:
+        if str(exc) == "not found":
+            raise PolicyError(f"{path}: policy file not found") from None
         raise PolicyError(f"{path}: cannot read policy: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path}: cannot read policy: not UTF-8 ({exc.reason} at byte "
+                          f"{exc.start})") from None
     return parse_policy(text, path)
 
 

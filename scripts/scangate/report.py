@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ import msgspec
 from scangate import trivy_json
 from scangate.errors import ReportError
 from scangate.findings import Finding, Report
+from scangate.input_files import InputFileError, read_input
 from scangate.severity import Severity
 
 SUPPORTED_SCHEMA_VERSION = 2
@@ -70,7 +72,21 @@ class _Input:
 
 def read_report(path: str) -> _Input:
     try:
-        with open(path, "rb") as handle:
+        # Non-blocking open: a FIFO without a writer (or a symlink to one) must not hang the
+        # gate; anything but a regular file is read through input_files, bounded.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            os.close(fd)
+            raise IsADirectoryError
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            try:
+                streamed = read_input(path, MAX_STREAMED_REPORT)
+            except InputFileError as exc:
+                raise _fail(path, f"cannot read report: {exc}") from None
+            return _checked_input(streamed, path)
+        with os.fdopen(fd, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             data: trivy_json.Buffer | None = None
             if size >= _MAP_FROM:
@@ -87,6 +103,10 @@ def read_report(path: str) -> _Input:
         raise _fail(path, "is a directory, not a report file") from None
     except OSError as exc:
         raise _fail(path, f"cannot read report: {exc.strerror or exc}") from None
+    return _checked_input(data, path)
+
+
+def _checked_input(data: trivy_json.Buffer, path: str) -> _Input:
     if isinstance(data, bytes) and not data.strip():
         raise _fail(path, f"report is empty (did the scan fail?); {_HOW_TO_FIX}")
     for mark, name in _BYTE_ORDER_MARKS:
@@ -98,6 +118,8 @@ def read_report(path: str) -> _Input:
     return _Input(data)
 
 
+# A report read from a pipe or a device is held in memory: at most this much of it.
+MAX_STREAMED_REPORT = 1 << 30
 _BYTE_ORDER_MARKS = ((b"\xef\xbb\xbf", "UTF-8"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
 
 

@@ -30,6 +30,7 @@ from scangate import __version__
 from scangate.errors import OutputError, UsageError
 from scangate.findings import Finding, Report
 from scangate.gate import Disposition, GateResult
+from scangate.input_files import InputFileError, read_input
 from scangate.outputs.text import http_url, md_code, one_line, truncate
 from scangate.policy import Waiver
 from scangate.severity import DEFAULT_SECURITY_SEVERITY, SARIF_LEVEL, Severity
@@ -134,17 +135,48 @@ class _RuleAcc:
     packages: dict[tuple[str, str, str], None] = field(default_factory=dict)
 
 
+# A Dockerfile larger than this is not one a person wrote; it bounds a device named as one.
+MAX_DOCKERFILE_BYTES = 16 << 20
+_FROM = re.compile(rb"FROM(?:\s|$)", re.IGNORECASE)
+_ESCAPE_DIRECTIVE = re.compile(rb"#\s*escape\s*=\s*([\\`])\s*$", re.IGNORECASE)
+_DIRECTIVE = re.compile(rb"#\s*[a-z][a-z0-9_-]*\s*=", re.IGNORECASE)
+
+
 def _last_from_line(dockerfile: str) -> int:
-    """The final stage's FROM line (1-based): where image findings are anchored."""
+    """The final stage's FROM line (1-based): where image findings are anchored.
+
+    Read as BuildKit reads it (moby/buildkit frontend/dockerfile/parser/parser.go): bytes split
+    on "\\n" (a trailing "\\r" dropped), a UTF-8 byte-order mark on the first line ignored,
+    any other bytes taken as they are (Latin-1 is not an error), comment lines skipped, and a
+    line ending in the escape character (``\\`` or the ``# escape=`` directive's) continued on
+    the next. A UTF-16 file is no Dockerfile BuildKit can build: refused.
+    """
     try:
-        with open(dockerfile, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except OSError as exc:
-        raise UsageError(f"{dockerfile}: --dockerfile cannot be read: {exc.strerror}") from None
+        data = read_input(dockerfile, MAX_DOCKERFILE_BYTES)
+    except InputFileError as exc:
+        raise UsageError(f"{dockerfile}: --dockerfile cannot be read: {exc}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UsageError(f"{dockerfile}: --dockerfile is UTF-16, which BuildKit cannot build "
+                         "(it reads Dockerfiles as UTF-8): save it as UTF-8")
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    escape = b"\\"
+    directives = True
+    continuing = False
     found = 0
-    for number, line in enumerate(lines, start=1):
-        if re.match(r"\s*FROM\s", line, re.IGNORECASE):
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        line = raw.removesuffix(b"\r").lstrip()
+        if directives:
+            directive = _ESCAPE_DIRECTIVE.match(line)
+            if directive:
+                escape = directive.group(1)
+                continue
+            if not _DIRECTIVE.match(line):
+                directives = False
+        if not line or line.startswith(b"#"):
+            continue  # comments and blank lines, also inside a continued instruction
+        if not continuing and _FROM.match(line):
             found = number
+        continuing = line.rstrip().endswith(escape)
     if not found:
         raise UsageError(f"{dockerfile}: --dockerfile has no FROM line")
     return found
