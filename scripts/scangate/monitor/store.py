@@ -31,6 +31,9 @@ from scangate.monitor.evaluate import Evaluation, Observed
 STATE = "STATE"
 FINDING = "FINDING#"
 HISTORY = "HISTORY#"
+# History items expire this long after they are written (the table's TTL on expires_at): 13
+# months of decisions, so a year-on-year comparison still has its first month.
+HISTORY_DAYS = 400
 DEPLOYED_INDEX = "deployed"
 FIXED_INDEX = "fixed"
 DEPLOYED_PK = "DEPLOYED"
@@ -189,9 +192,11 @@ class Store:
                                              ":k": ev.order_key, ":m": mttr}))
 
     def record_history(self, image_key: str, ev: Evaluation, event_kind: str) -> None:
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=HISTORY_DAYS)
         item = {"pk": f"IMAGE#{image_key}", "sk": HISTORY + ev.order_key,
                 "decision": ev.decision, "counts": ev.counts, "scanned_at": ev.scanned_at,
-                "policy_version": ev.policy_version, "event_kind": event_kind}
+                "policy_version": ev.policy_version, "event_kind": event_kind,
+                "expires_at": int(expires.timestamp())}
         try:
             self._call("put_item", TableName=self.table, Item=_item(item))
         except AWS_FAILURES as exc:

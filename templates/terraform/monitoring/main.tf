@@ -95,11 +95,29 @@ resource "aws_cloudwatch_event_target" "scan" {
   for_each = local.rules
   rule     = aws_cloudwatch_event_rule.scan[each.key].name
   arn      = aws_sqs_queue.events.arn
+  # A delivery EventBridge cannot make (queue policy, key, throttling) is retried for a day,
+  # then kept in the dead-letter queue instead of being dropped.
+  retry_policy {
+    maximum_retry_attempts       = 185
+    maximum_event_age_in_seconds = 86400
+  }
+  dead_letter_config {
+    arn = aws_sqs_queue.dead_letter.arn
+  }
 }
 
 resource "aws_cloudwatch_event_target" "sweep" {
   rule = aws_cloudwatch_event_rule.sweep.name
   arn  = aws_sqs_queue.events.arn
+  # A delivery EventBridge cannot make (queue policy, key, throttling) is retried for a day,
+  # then kept in the dead-letter queue instead of being dropped.
+  retry_policy {
+    maximum_retry_attempts       = 185
+    maximum_event_age_in_seconds = 86400
+  }
+  dead_letter_config {
+    arn = aws_sqs_queue.dead_letter.arn
+  }
 }
 
 data "aws_iam_policy_document" "events_queue" {
@@ -124,6 +142,30 @@ resource "aws_sqs_queue_policy" "events" {
   policy    = data.aws_iam_policy_document.events_queue.json
 }
 
+# EventBridge's dead letters: only these rules may send here (and the function, through its
+# role, for records it gives up on).
+data "aws_iam_policy_document" "dead_letter_queue" {
+  statement {
+    sid       = "TheseRulesDeadLetter"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = concat([for rule in aws_cloudwatch_event_rule.scan : rule.arn], [aws_cloudwatch_event_rule.sweep.arn])
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "dead_letter" {
+  queue_url = aws_sqs_queue.dead_letter.id
+  policy    = data.aws_iam_policy_document.dead_letter_queue.json
+}
+
 resource "aws_dynamodb_table" "monitor" {
   name                        = var.name
   billing_mode                = "PAY_PER_REQUEST"
@@ -133,6 +175,13 @@ resource "aws_dynamodb_table" "monitor" {
 
   point_in_time_recovery {
     enabled = true
+  }
+
+  # History items carry expires_at (epoch seconds, scangate.monitor.store.HISTORY_DAYS after
+  # they were written); DynamoDB deletes them after that, at no cost.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
   }
 
   server_side_encryption {
@@ -290,6 +339,9 @@ resource "aws_lambda_function" "monitor" {
   memory_size                    = 512
   reserved_concurrent_executions = var.reserved_concurrency
   kms_key_arn                    = aws_kms_key.monitor.arn
+  # The function's first invocations need its policy (logs, the dead-letter queue): created
+  # after it, never racing it.
+  depends_on = [aws_iam_role_policy.monitor]
 
   dead_letter_config {
     target_arn = aws_sqs_queue.dead_letter.arn
@@ -323,6 +375,15 @@ resource "aws_lambda_event_source_mapping" "events" {
   batch_size                         = 10
   maximum_batching_window_in_seconds = 5
   function_response_types            = ["ReportBatchItemFailures"]
+  # The poller never invokes more than the reserved concurrency lets run (Lambda's SQS scaling
+  # does not account for reserved concurrency: throttled batches would go back to the queue
+  # with their receive count raised).
+  scaling_config {
+    maximum_concurrency = var.reserved_concurrency
+  }
+  # Lambda checks the role can read the queue when the mapping is created: the first apply must
+  # not race the role's policy.
+  depends_on = [aws_iam_role_policy.monitor]
 }
 
 resource "aws_inspector2_enabler" "ecr" {
@@ -387,6 +448,39 @@ resource "aws_cloudwatch_metric_alarm" "dead_letters" {
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alerts.arn]
+}
+
+# An event EventBridge could not deliver to the queue (after its retries it is in the
+# dead-letter queue, which the dead_letters alarm watches too).
+resource "aws_cloudwatch_metric_alarm" "failed_deliveries" {
+  alarm_name          = "${var.name}-failed-deliveries"
+  alarm_description   = "EventBridge could not deliver scan events to the monitor's queue"
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+
+  metric_query {
+    id          = "failed"
+    expression  = "SUM(METRICS())"
+    label       = "FailedInvocations (all monitor rules)"
+    return_data = true
+  }
+  dynamic "metric_query" {
+    for_each = merge({ for key, rule in aws_cloudwatch_event_rule.scan : replace(key, "-", "") => rule.name },
+    { sweep = aws_cloudwatch_event_rule.sweep.name })
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "AWS/Events"
+        metric_name = "FailedInvocations"
+        dimensions  = { RuleName = metric_query.value }
+        period      = 300
+        stat        = "Sum"
+      }
+    }
+  }
 }
 
 resource "aws_cloudwatch_dashboard" "monitor" {

@@ -32,9 +32,13 @@ variable "sweep_schedule" {
 }
 
 variable "reserved_concurrency" {
-  description = "Most concurrent invocations (bounds the DynamoDB and ECR request rate)."
+  description = "Most concurrent invocations (bounds the DynamoDB and ECR request rate); also the SQS event source's maximum concurrency, so the poller never invokes more than may run."
   type        = number
   default     = 5
+  validation {
+    condition     = var.reserved_concurrency >= 2 && var.reserved_concurrency <= 1000
+    error_message = "reserved_concurrency is between 2 (the event source's minimum maximum concurrency) and 1000."
+  }
 }
 
 variable "enable_inspector" {
