@@ -55,12 +55,17 @@ def _iso(value: object) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value or "")
 
 
-def find_image(ecr: Any, repository: str, *, tag: str | None, digest: str | None) -> EcrImage:
+def find_image(ecr: Any, repository: str, *, tag: str | None, digest: str | None,
+               registry_id: str | None = None) -> EcrImage:
+    """The image in ``registry_id``'s registry (another account's, when an event names it),
+    else in the caller's own."""
     image_id = {"imageTag": tag} if tag else {"imageDigest": str(digest)}
     where = f"{repository}:{tag}" if tag else f"{repository}@{digest}"
+    registry = {"registryId": registry_id} if registry_id else {}
     try:
-        repos = ecr.describe_repositories(repositoryNames=[repository])["repositories"]
-        details = ecr.describe_images(repositoryName=repository, imageIds=[image_id])
+        repos = ecr.describe_repositories(repositoryNames=[repository], **registry)[
+            "repositories"]
+        details = ecr.describe_images(repositoryName=repository, imageIds=[image_id], **registry)
     except AWS_FAILURES as exc:
         code = error_code(exc)
         if code == "RepositoryNotFoundException":

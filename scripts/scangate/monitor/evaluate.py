@@ -146,7 +146,9 @@ def _observed(finding: Finding, disposition: Disposition, waiver: Waiver | None)
 def judge(ecr: Any, ref: ImageRef, policy: Policy, policy_version: int,
           now: dt.datetime) -> Evaluation:
     """Read every page of the image's scan (no waiting: an event means the scan is there)."""
-    image = find_image(ecr, ref.repository, tag=None, digest=ref.digest)
+    # The registry the event names: another account's, for a registry shared with this one.
+    image = find_image(ecr, ref.repository, tag=None, digest=ref.digest,
+                       registry_id=ref.registry_id)
     scan = ScanReader(ecr).read(image, wait=False, timeout=1.0)
     report_doc, _closed = to_trivy(image, scan, now)
     report = parse_report(orjson.dumps(report_doc), f"ecr:{ref.key}")
