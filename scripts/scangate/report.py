@@ -63,6 +63,16 @@ class _Input:
         # Vulnerability keys of a newer Trivy met in this report (see
         # trivy_json.strict_vulnerability_decoder).
         self.learned_keys: frozenset[str] = frozenset()
+        # Bytes of vulnerabilities decoded since the last release, across results: a report
+        # of many small results (50 x 400 findings) must give pages back as often as one of a
+        # single large result.
+        self.unreleased = 0
+
+    def note_read(self, size: int) -> None:
+        self.unreleased += size
+        if self.unreleased >= _RELEASE_EVERY:
+            self.release()
+            self.unreleased = 0
 
     def release(self) -> None:
         if isinstance(self.data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
@@ -380,7 +390,6 @@ def _read_result(report: Report, result: trivy_json.TrivyResult, source: _Input,
     # because a result is labelled oddly.
     findings = report.findings
     decode = trivy_json.strict_vulnerability_decoder(source.learned_keys).decode
-    read = 0
     vuln: trivy_json.TrivyVulnerability
     for number, raw in enumerate(vulns):
         try:
@@ -398,10 +407,7 @@ def _read_result(report: Report, result: trivy_json.TrivyResult, source: _Input,
             raise _too_deep(report.path, f"{where}.Vulnerabilities[{number}]") from None
         findings.append(_vulnerability(report, vuln, target, result_class, result_type,
                                        at, number))
-        read += len(raw)
-        if read >= _RELEASE_EVERY:
-            source.release()
-            read = 0
+        source.note_read(len(raw))
     for number, secret in enumerate(secrets):
         findings.append(_secret(report, secret, target, result_class, result_type,
                                 f"{at}.Secrets[{number}]"))

@@ -149,3 +149,32 @@ def test_a_report_from_a_pipe_is_still_read(tmp_path: Path) -> None:
     thread.start()
     assert main(["gate", "--quiet", "--report", str(fifo)]) == 1
     thread.join(timeout=10)
+
+
+def test_a_report_of_many_small_results_gives_pages_back_like_one_large_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21 §7: the mapped pages were given back only after 8 MiB within one result, so a
+    report of 50 results of 400 findings kept all of its pages (2.6x its size in memory)."""
+    import json
+
+    from scangate import report as report_module
+
+    from benchmarks.run import make_report
+
+    releases: list[int] = []
+    real = report_module._Input.release
+
+    def counting(self: report_module._Input) -> None:
+        releases.append(1)
+        real(self)
+
+    monkeypatch.setattr(report_module._Input, "release", counting)
+    monkeypatch.setattr(report_module, "_RELEASE_EVERY", 1 << 20)
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps(make_report(3000, targets=50), indent=2))
+    # Each of the 50 results is far smaller than the release interval; the report is not.
+    assert path.stat().st_size > 8 * report_module._RELEASE_EVERY
+    report_module.load_report(str(path))
+    # One release per 8 MiB read, plus the ones after the head and at the end.
+    assert len(releases) >= path.stat().st_size // report_module._RELEASE_EVERY
