@@ -1,13 +1,14 @@
 """Cut a release: ``python -m tools.release VERSION [--repository OWNER/NAME] [--no-tag]``.
 
 A reusable workflow cannot learn its own ref without an OIDC token (fork and Dependabot pull
-requests get none), so container-scan.yml names scangate's own code explicitly: every
+requests get none), so container-scan.yml and container-release.yml name scangate's own code
+explicitly: every
 ``uses: OWNER/NAME/actions/<name>@<commit> # v<version>`` and its ``SCANGATE_*`` env. A commit
 cannot contain its own SHA, so a release is three commits:
 
 1. **code**: ``scangate.__version__ = VERSION`` (the commit the workflow's actions pin);
-2. **pins**: the workflow's self-pins and ``SCANGATE_*`` name commit 1 and VERSION; tagged
-   ``vVERSION`` (annotated). Between 1 and 2 nothing but the workflow changes, checked here, so
+2. **pins**: the workflows' self-pins and ``SCANGATE_*`` name commit 1 and VERSION; tagged
+   ``vVERSION`` (annotated). Between 1 and 2 nothing but the workflows change, checked here, so
    the actions at the tag are the actions the pins name;
 3. **docs**: the pins in README.md (the callers) and docs/*.md (the composite actions) name the
    tag's commit; the generated blocks are rewritten (``python -m tools.gendocs --write``).
@@ -28,6 +29,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = Path(".github/workflows/container-scan.yml")
+# Every reusable workflow that pins scangate's own actions (WORKFLOW names the current release).
+WORKFLOWS = (WORKFLOW, Path(".github/workflows/container-release.yml"))
 VERSION_FILE = Path("scripts/scangate/__init__.py")
 README = Path("README.md")
 DOCS = Path("docs")
@@ -123,7 +126,7 @@ def release(root: Path, version: str, repository: str | None = None, tag: bool =
         raise ReleaseError(f"version {version!r} is not X.Y.Z")
     if repository is not None and not REPOSITORY_RE.match(repository):
         raise ReleaseError(f"--repository {repository!r} is not OWNER/NAME")
-    touched = [WORKFLOW, VERSION_FILE, *doc_files(root)]
+    touched = [*WORKFLOWS, VERSION_FILE, *doc_files(root)]
     dirty = _git(root, "status", "--porcelain", "--", *map(str, touched))
     if dirty:
         raise ReleaseError(f"uncommitted changes in the files a release writes; commit them "
@@ -141,12 +144,15 @@ def release(root: Path, version: str, repository: str | None = None, tag: bool =
                             encoding="utf-8")
     code = _commit(root, f"Release v{version}: scangate {version}", [VERSION_FILE])
 
-    # 2. the workflow pins that code, and the tag
-    text = workflow.read_text(encoding="utf-8")
-    text = rewrite_env(rewrite_pins(text, old_repository, repository, code, version),
-                       repository, code, version)
-    workflow.write_text(text, encoding="utf-8")
-    pins = _commit(root, f"Release v{version}: the workflow runs {repository}@{code}", [WORKFLOW])
+    # 2. the workflows pin that code, and the tag
+    for name in WORKFLOWS:
+        path = root / name
+        text = path.read_text(encoding="utf-8")
+        text = rewrite_env(rewrite_pins(text, old_repository, repository, code, version),
+                           repository, code, version)
+        path.write_text(text, encoding="utf-8")
+    pins = _commit(root, f"Release v{version}: the workflow runs {repository}@{code}",
+                   list(WORKFLOWS))
     drift = _git(root, "diff", "--name-only", code, pins, "--", *PINNED_CODE)
     if drift:
         raise ReleaseError(f"the pinned code changed between {code} and {pins}: {drift}")

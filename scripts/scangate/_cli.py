@@ -15,7 +15,7 @@ from scangate.errors import EXIT_ERROR, ScangateError
 COMMANDS = (
     "scan", "gate", "securityhub", "ecr_findings", "notify", "pin_image", "assume_role", "push",
     "deploy", "image_tag", "mark_deployed", "comment", "fetch_baseline",
-    "feeds", "openvex",
+    "feeds", "openvex", "plan",
 )
 
 

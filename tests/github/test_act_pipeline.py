@@ -47,7 +47,7 @@ import yaml
 from pytest_httpserver import HTTPServer
 
 from tests.github.actrun import REPO_ROOT, SELF_REPOSITORY, ActRun, run_act, snapshot_repository
-from tests.github.test_caller_workflow import caller_text
+from tests.github.test_caller_workflow import MARKER, SCAN_ONLY, caller_text
 from tests.support.docker import BASE_IMAGE, remove_image
 from tests.support.moto_server import MotoServer, run_moto_server
 from tests.support.trivy import trivy_binary
@@ -60,7 +60,8 @@ TRIVY_KEY = "scangate-trivy-0.70.0-Linux-X64"
 CRITICAL = "CVE-2020-14343"  # pyyaml in requirements-vulnerable.txt (tools/trivydb/fixtures)
 SHARED_SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 PR_NUMBER = 7
-CLEAN, VULNERABLE = "my-service", "my-service-vulnerable"
+# README's callers name no image: it is the repository's name (acme/service).
+CLEAN, VULNERABLE, LOOSE = "service", "service-vulnerable", "service-loose"
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +102,11 @@ def _git(repo: Path, *args: str) -> str:
     return subprocess.run([*git, *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def _caller_repo(root: Path, package_index: str, requirements: str) -> tuple[Path, str]:
-    """acme/service: the example at its root, our policy, README's caller; returns (dir, sha)."""
+def _caller_repo(
+    root: Path, package_index: str, requirements: str, marker: str = MARKER
+) -> tuple[Path, str]:
+    """acme/service: the example at its root, our policy, a documented caller (README's full
+    release unless marker names another shape), verbatim; returns (dir, sha)."""
     repo = root / "service"
     shutil.copytree(REPO_ROOT / "examples" / "user-authenticator", repo,
                     ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
@@ -117,7 +121,7 @@ def _caller_repo(root: Path, package_index: str, requirements: str) -> tuple[Pat
     (repo / ".scangate").mkdir()
     shutil.copy(REPO_ROOT / ".scangate" / "policy.yaml", repo / ".scangate" / "policy.yaml")
     (repo / ".github" / "workflows").mkdir(parents=True)
-    (repo / ".github" / "workflows" / "container-scan.yml").write_text(caller_text())
+    (repo / ".github" / "workflows" / "container-scan.yml").write_text(caller_text(marker))
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "service")
@@ -126,27 +130,33 @@ def _caller_repo(root: Path, package_index: str, requirements: str) -> tuple[Pat
 
 
 def _with_vulnerable_call(repo: Path) -> None:
-    """Add a second caller job to README's caller: the same job, text for text, renamed and
-    gating `my-service-vulnerable`, the same context built with
-    `REQUIREMENTS=requirements-vulnerable.txt` (a documented input of the example's Dockerfile)
-    and its own ECR repository. Two calls rather than one call with two `images`: a call's push
-    waits for every image's pass (a release is all or nothing), and the clean image must still
-    be pushed while the vulnerable one fails. One act run gates both; README's job is unchanged."""
+    """Add a copy of README's caller jobs (scan and release), text for text, renamed and gating
+    `service-vulnerable`, the same context built with `REQUIREMENTS=requirements-vulnerable.txt`
+    (a documented input of the example's Dockerfile). Two calls rather than one call with two
+    `images`: a call's push waits for every image's pass (a release is all or nothing), and the
+    clean image must still be pushed while the vulnerable one fails. One act run gates both;
+    README's jobs are unchanged; the copy also sends the Slack alert."""
     text = caller_text()
-    head, job = text.split("jobs:\n", 1)
-    copy = job
+    head, jobs = text.split("jobs:\n", 1)
+    copy = jobs
     for old, new in (
-        ("  container-scan:\n", "  container-scan-vulnerable:\n"),
-        (f"      image-name: {CLEAN}\n",
+        ("  scan:\n", "  scan-vulnerable:\n"),
+        ("  release:\n", "  release-vulnerable:\n"),
+        ("    needs: scan\n", "    needs: scan-vulnerable\n"),
+        ("needs.scan.outputs.handoff", "needs.scan-vulnerable.outputs.handoff"),
+        ("      policy: .scangate/policy.yaml\n",
+         "      policy: .scangate/policy.yaml\n"
          f"      image-name: {VULNERABLE}\n"
-         "      build-args: REQUIREMENTS=requirements-vulnerable.txt\n"),
-        (f"      ecr-repository: {CLEAN}\n", f"      ecr-repository: {VULNERABLE}\n"),
+         "      build-args: REQUIREMENTS=requirements-vulnerable.txt\n"
+         # The Slack alert (docs/github-reference.md, secrets): by name, as a secret must be.
+         "    secrets:\n"
+         "      slack-webhook-url: ${{ secrets.SLACK_WEBHOOK_URL }}\n"),
     ):  # fmt: skip
         assert copy.count(old) == 1, f"README's caller no longer has {old.strip()!r} once"
         copy = copy.replace(old, new)
-    workflow = head + "jobs:\n" + job.rstrip("\n") + "\n\n" + copy
+    workflow = head + "jobs:\n" + jobs.rstrip("\n") + "\n" + copy
     doc = yaml.safe_load(workflow)
-    assert list(doc["jobs"]) == ["container-scan", "container-scan-vulnerable"], list(doc["jobs"])
+    assert list(doc["jobs"]) == ["scan", "release", "scan-vulnerable", "release-vulnerable"]
     (repo / ".github" / "workflows" / "container-scan.yml").write_text(workflow)
     _git(repo, "commit", "-q", "-am", "gate the vulnerable build too")
 
@@ -246,7 +256,9 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
     the clean and the vulnerable build (README's job and its copy): the base commit's policy
     applies to both, the vulnerable image FAILS and the clean one PASSES, the summary shows the
     waiver as proposed, the SARIF uploads are refused (read-only token) without failing
-    anything but the decision, both images' reports are artifacts, and nothing is pushed."""
+    anything but the decision, both images' reports are artifacts, and nothing is pushed.
+    The pull request also adds a third calling job whose inputs loosen the base policy
+    (`max-critical: 5`, `ignore-unfixed: true`): it FAILS, its inputs refused by name."""
     del registry  # the fixture only asserts the engine is up
     caller, _ = _caller_repo(tmp_path, package_index, "requirements.txt")
     _with_vulnerable_call(caller)
@@ -256,6 +268,15 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
     doc["thresholds"] = {"critical": 100, "high": 100, "medium": 100}
     doc["waivers"] = [{"id": CRITICAL, "reason": "PR says it is fine", "expires": "2099-12-31"}]
     policy.write_text(yaml.safe_dump(doc, sort_keys=False))
+    # ... and its caller: a third job gates the vulnerable build as `service-loose` with inputs
+    # that would let its CRITICAL (and unfixed ones) through.
+    workflow = caller / ".github" / "workflows" / "container-scan.yml"
+    doc = yaml.safe_load(workflow.read_text())
+    loose = json.loads(json.dumps(doc["jobs"]["scan-vulnerable"]))
+    loose["with"].update({"image-name": LOOSE, "max-critical": "5", "ignore-unfixed": True})
+    doc["jobs"]["scan-loose"] = loose
+    doc["on"] = doc.pop(True)  # YAML 1.1 reads the key `on` as a boolean
+    workflow.write_text(yaml.safe_dump(doc, sort_keys=False))
     _git(caller, "commit", "-q", "-am", "loosen the gate")
     head = _git(caller, "rev-parse", "HEAD")
     payload = {
@@ -287,6 +308,11 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
         "the clean image's gate must pass:\n" + _tail(run)
     )
     assert not _job_succeeded(run, f"Gate ({VULNERABLE})")
+    # The loosened caller inputs are refused by name: that call cannot pass either.
+    refusal = "this one loosens it: max-critical: 5 (the base policy"
+    assert refusal in run.output and "ignore-unfixed: true" in run.output, _tail(run)
+    assert not _job_succeeded(run, f"Gate ({LOOSE})")
+    assert not _has_artifact(run, "reports", LOOSE), "no decision from refused inputs"
     # The PR's policy is shown, not applied.
     proposed = run.output.split("Policy changes proposed by this pull request (not applied)")
     assert len(proposed) > 1, _tail(run)
@@ -300,10 +326,45 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
         run.records("checkout")
     )
     base_checkouts = [c for c in run.records("checkout") if c["path"] == ".scangate-base"]
-    assert [c["commit"] for c in base_checkouts] == [base, base], base_checkouts
+    assert [c["commit"] for c in base_checkouts] == [base, base, base], base_checkouts
     # Nothing past the gate: no credentials, no push, for either image.
     assert run.records("configure-aws-credentials") == []
     assert run.records("amazon-ecr-login") == []
+    assert not list((run.state / "artifacts").glob("scangate-push-*"))
+
+
+def test_scan_only_caller_on_a_fork_pull_request_passes_without_any_token(
+    tmp_path: Path,
+    scangate_dir: Path,
+    stand_in_trivy: tuple[Path, str],
+    package_index: str,
+    registry: str,
+) -> None:
+    """README's scan-only caller, verbatim, on a fork pull request (read-only token, no OIDC):
+    it grants `contents: read` alone and the whole call runs (GitHub would refuse any nested
+    job asking for more: tests/github/test_caller_workflow.py); the clean image PASSES, its
+    reports are an artifact, no SARIF upload is attempted, and nothing reaches AWS."""
+    del registry
+    caller, base = _caller_repo(tmp_path, package_index, "requirements.txt", SCAN_ONLY)
+    payload = {
+        "number": PR_NUMBER,
+        "pull_request": {
+            "number": PR_NUMBER,
+            "head": {"sha": base, "ref": "feature", "repo": {"fork": True,
+                                                             "full_name": "mallory/service"}},
+            "base": {"sha": base, "ref": "main", "repo": {"full_name": "acme/service"}},
+        },
+        "repository": {"full_name": "acme/service", "default_branch": "main"},
+    }  # fmt: skip
+    cache = _cache_store(tmp_path, stand_in_trivy[0], [f"refs/pull/{PR_NUMBER}/merge"])
+    run = _run(tmp_path, caller, scangate_dir, cache, event="pull_request", payload=payload,
+               env={"SCANGATE_STANDIN_TOKEN": "read-only"})
+
+    assert run.returncode == 0, _tail(run)
+    summary = json.loads((_artifact(run, "reports", CLEAN) / "summary.json").read_text())
+    assert summary["decision"] == "pass", summary
+    assert run.records("upload-sarif") == []
+    assert run.records("configure-aws-credentials") == []
     assert not list((run.state / "artifacts").glob("scangate-push-*"))
 
 
@@ -314,18 +375,19 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
     package_index: str,
     registry: str,
     moto: MotoServer,
-    httpserver: HTTPServer,
 ) -> None:
     """A push to main of acme/service, a repository that cannot read ours and has no Code
-    Security, gating the clean build (README's job) and the vulnerable one (its copy): the
-    vulnerable image FAILS, is not pushed, and the Slack alert goes out for it alone; the clean
-    image PASSES (the refused SARIF upload is a warning), is pushed under a `prod-` tag to the
-    registry, which then holds exactly the scanned image, and Security Hub gets its findings as
-    the pushed image (by digest) and the vulnerable image's under its ECR repository. Deploy
-    starts only after the push (there is no Kubernetes here, so it stops at kubectl)."""
-    httpserver.expect_request("/slack-hook", method="POST").respond_with_data("ok")
+    Security, with README's full-release caller verbatim: the scan job (no id-token) builds,
+    scans and gates; the image PASSES (the refused SARIF upload is a warning); the release job
+    (container-release.yml, after `needs: scan`, the hand-off as `scan`) pushes it under a
+    `prod-` tag to the registry, which then holds exactly the scanned image, Security Hub gets
+    its findings as the pushed image (by digest), and deploy starts only after the push (there
+    is no Kubernetes here, so it stops at kubectl).
+
+    The vulnerable build is not in this run: act stops a run at the first failed reusable-
+    workflow call, before any later `needs:` stage, where GitHub would still run the clean
+    call's release. The fork pull request test gates it (FAIL, nothing pushed)."""
     caller, _ = _caller_repo(tmp_path, package_index, "requirements.txt")
-    _with_vulnerable_call(caller)
     sha = _git(caller, "rev-parse", "HEAD")
     payload = {"ref": "refs/heads/main", "after": sha,
                "repository": {"full_name": "acme/service", "default_branch": "main"}}
@@ -334,26 +396,14 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
     run = _run(tmp_path, caller, scangate_dir, cache, event="push", payload=payload,
                env={"SCANGATE_STANDIN_CODE_SECURITY": "disabled",
                     "SCANGATE_STANDIN_REGISTRY": registry,
-                    "SCANGATE_STANDIN_AWS_ENDPOINT_URL": moto.url},
-               secrets={"SLACK_WEBHOOK_URL": httpserver.url_for("/slack-hook")})  # fmt: skip
-
-    assert run.returncode != 0, "the vulnerable image's failed gate must fail the run"
-    summary = json.loads((_artifact(run, "reports", VULNERABLE) / "summary.json").read_text())
-    assert summary["decision"] == "fail", summary
-    assert summary["counts"]["critical"] >= 1, summary
-    assert (_artifact(run, "reports", VULNERABLE) / "scangate.sarif").is_file()
-    assert not _has_artifact(run, "push", VULNERABLE), "a failed image must never be pushed"
-    missing = urllib.request.Request(f"http://{registry}/v2/{VULNERABLE}/tags/list")
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(missing, timeout=10)
-    assert refused.value.code == 404, "the registry must not know the vulnerable image"
+                    "SCANGATE_STANDIN_AWS_ENDPOINT_URL": moto.url})  # fmt: skip
 
     reports = _artifact(run, "reports", CLEAN)
     summary = json.loads((reports / "summary.json").read_text())
     assert summary["decision"] == "pass", summary
     assert (reports / "scangate.sarif").is_file()
     uploads = run.records("upload-sarif")
-    assert len(uploads) == 2 and {u["accepted"] for u in uploads} == {"false"}, uploads
+    assert len(uploads) == 1 and {u["accepted"] for u in uploads} == {"false"}, uploads
     assert _job_succeeded(run, f"Gate ({CLEAN})"), (
         "a refused SARIF upload must not fail the gate:\n" + _tail(run)
     )
@@ -375,10 +425,11 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
         assert json.load(response)["config"]["digest"] == scanned["Metadata"]["ImageID"]
     assert run.records("setup-kubectl"), "deploy should start after the push"
     assert {c["repository"] for c in run.records("checkout")} <= {"acme/service", ""}
-    # One alert, from the vulnerable image's call (the clean call's pass sends none).
-    assert len(httpserver.log) == 1, httpserver.log
-    alert = httpserver.log[0][0].get_data(as_text=True)
-    assert "gate FAILED" in alert and "critical 1" in alert, alert
+    # The OIDC roles were assumed by the release's jobs only, each with its own role.
+    assumed = {(r["job"], r["role"].rsplit("/", 1)[1])
+               for r in run.records("configure-aws-credentials")}  # fmt: skip
+    assert assumed == {("push", "scangate-push"), ("security-hub", "scangate-publish"),
+                       ("deploy", "scangate-deploy")}, assumed  # fmt: skip
 
     import boto3
 
@@ -386,18 +437,11 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     findings = hub.get_findings(MaxResults=100)["Findings"]
     assert findings, "no finding reached Security Hub"
-    # The clean image's resource is the pushed image by digest. This registry is not ECR, so
+    # The image's resource is the pushed image by digest. This registry is not ECR, so
     # scangate names it `Container` REGISTRY/REPO@DIGEST; the AwsEcrContainerImage form for
-    # ECR hosts is tested in tests/aws. The vulnerable image was not pushed: its findings are
-    # filed under its ECR repository.
+    # ECR hosts is tested in tests/aws.
     resources = {(r["Type"], r["Id"]) for f in findings for r in f["Resources"]}
-    assert ("Container", pushed["image-uri"]) in resources, resources
-    others = resources - {("Container", pushed["image-uri"])}
-    assert others and all(VULNERABLE in rid for _, rid in others), resources
-    critical = [f for f in findings if CRITICAL in json.dumps(f)]
-    assert critical and all(
-        r["Id"] != pushed["image-uri"] for f in critical for r in f["Resources"]
-    ), "the CRITICAL belongs to the vulnerable image"
+    assert resources == {("Container", pushed["image-uri"])}, resources
 
 
 def test_a_corrupted_cached_trivy_fails_closed(
@@ -446,15 +490,18 @@ def test_one_broken_image_does_not_skip_the_others_gate(
     caller, sha = _caller_repo(tmp_path, package_index, "requirements.txt")
     doc = yaml.safe_load(caller_text())
     doc["on"] = doc.pop(True)  # YAML 1.1 reads the key `on` as a boolean
-    job = next(iter(doc["jobs"].values()))
-    job["with"] = {
+    doc["jobs"]["scan"]["with"] = {
         "images": json.dumps([{"name": "api", "context": "."},
                               {"name": "broken", "context": ".", "dockerfile": "Nope.Dockerfile"}]),
         "policy": ".scangate/policy.yaml",
+    }  # fmt: skip
+    doc["jobs"]["scan"]["secrets"] = {"slack-webhook-url": "${{ secrets.SLACK_WEBHOOK_URL }}"}
+    doc["jobs"]["release"]["with"] = {
+        "scan": "${{ needs.scan.outputs.handoff }}",
         "push": True,
         "aws-region": "eu-west-1",
         "push-role-arn": "arn:aws:iam::123456789012:role/scangate-push",
-    }  # fmt: skip
+    }
     workflow = caller / ".github" / "workflows" / "container-scan.yml"
     workflow.write_text(yaml.safe_dump(doc, sort_keys=False))
     _git(caller, "commit", "-q", "-am", "two images")

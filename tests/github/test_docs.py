@@ -35,8 +35,11 @@ def test_every_github_block_is_in_the_reference_page() -> None:
 
 def test_tables_list_every_input() -> None:
     blocks = render()
-    for name in ("image-name", "policy", "push-role-arn", "deploy", "environment", "images"):
+    for name in ("image-name", "policy", "images", "upload-sarif"):
         assert f"| `{name}` |" in blocks["github-workflow-inputs"], name
-    for name in ("decision", "counts", "image-digest", "slack-webhook-url"):
+    for name in ("decision", "counts", "handoff", "slack-webhook-url"):
         assert f"| `{name}` |" in blocks["github-workflow-outputs"], name
+    for name in ("scan", "push-role-arn", "deploy", "environment", "limits-ssm-prefix"):
+        assert f"| `{name}` |" in blocks["github-release-inputs"], name
+    assert "| `image-digest` |" in blocks["github-release-outputs"]
     assert "| `reports` | required |" in blocks["github-action-gate"]

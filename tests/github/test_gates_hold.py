@@ -24,19 +24,22 @@ import yaml
 from tests.github.actrun import REPO_ROOT
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-scan.yml"
+RELEASE = REPO_ROOT / ".github" / "workflows" / "container-release.yml"
 GATE_ACTION = REPO_ROOT / "actions" / "gate" / "action.yml"
 STATUS_FUNCTION = re.compile(r"\b(always|failure|cancelled|success)\s*\(")
 
 
-def _jobs() -> dict[str, Any]:
-    jobs = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]
+def _jobs(path: Path = WORKFLOW) -> dict[str, Any]:
+    jobs = yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"]
     assert isinstance(jobs, dict)
     return jobs
 
 
-@pytest.mark.parametrize(("job", "must_need"), [("push", {"gate", "scan"}), ("deploy", {"push"})])
+@pytest.mark.parametrize(("job", "must_need"), [("push", {"plan", "limits"}), ("deploy", {"push"})])
 def test_push_and_deploy_run_only_after_every_pass(job: str, must_need: set[str]) -> None:
-    spec = _jobs()[job]
+    """In container-release.yml: push needs the scan's recorded pass (the plan job's decision,
+    from the hand-off) and every image's SSM limits; deploy needs the push."""
+    spec = _jobs(RELEASE)[job]
     needs = spec["needs"] if isinstance(spec["needs"], list) else [spec["needs"]]
     assert must_need <= set(needs), f"{job} must need {must_need}"
     condition = str(spec.get("if", ""))
@@ -138,7 +141,7 @@ def test_push_and_publish_can_have_subjects_of_their_own() -> None:
     `repo:OWNER/REPO:environment:NAME` (GitHub docs, "OpenID Connect reference", subject
     claims): the push and Security Hub jobs take their environment from inputs, so their roles
     can trust one job each."""
-    jobs = _jobs()
+    jobs = _jobs(RELEASE)
     assert jobs["push"]["environment"] == "${{ inputs.push-environment }}"
     assert jobs["security-hub"]["environment"] == "${{ inputs.publish-environment }}"
     assert jobs["deploy"]["environment"] == "${{ inputs.environment }}"

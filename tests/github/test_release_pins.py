@@ -24,6 +24,7 @@ from tools import release
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 ACTIONS = sorted((REPO_ROOT / "actions").glob("*/action.yml"))
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-scan.yml"
+RELEASE = REPO_ROOT / ".github" / "workflows" / "container-release.yml"
 README = REPO_ROOT / "README.md"
 DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
 
@@ -128,9 +129,14 @@ def test_release_pins_its_own_code_and_tags(copy: Path) -> None:
             for m in release.self_uses(SELF_REPOSITORY).finditer(workflow)}
     assert pins == {f"{made.code_commit} v9.8.7"}
     assert _run(copy, "rev-parse", f"{made.pins_commit}^") == made.code_commit
-    assert _run(copy, "diff", "--name-only", made.code_commit, made.pins_commit) == (
-        ".github/workflows/container-scan.yml"
-    )
+    assert _run(copy, "diff", "--name-only", made.code_commit, made.pins_commit).split() == [
+        ".github/workflows/container-release.yml", ".github/workflows/container-scan.yml"
+    ]
+    second = _run(copy, "show", f"{made.pins_commit}:.github/workflows/container-release.yml")
+    assert release.current_self(second) == (SELF_REPOSITORY, made.code_commit, "9.8.7")
+    assert {m["ref"] for m in release.self_uses(SELF_REPOSITORY).finditer(second)} == {
+        made.code_commit
+    }
     assert '__version__ = "9.8.7"' in _run(copy, "show",
                                            f"{made.code_commit}:scripts/scangate/__init__.py")
     # README and docs pin the tagged commit
@@ -162,7 +168,10 @@ def test_a_mirror_re_pins_to_its_own_repository(copy: Path) -> None:
     workflow = (copy / ".github" / "workflows" / "container-scan.yml").read_text(encoding="utf-8")
     assert release.current_self(workflow) == ("acme/scangate-mirror", made.code_commit, "9.9.1")
     assert not list(release.self_uses(SELF_REPOSITORY).finditer(workflow))
-    assert len(list(release.self_uses("acme/scangate-mirror").finditer(workflow))) >= 8
+    assert len(list(release.self_uses("acme/scangate-mirror").finditer(workflow))) >= 5
+    second = (copy / ".github" / "workflows" / "container-release.yml").read_text("utf-8")
+    assert release.current_self(second) == ("acme/scangate-mirror", made.code_commit, "9.9.1")
+    assert not list(release.self_uses(SELF_REPOSITORY).finditer(second))
 
 
 @pytest.mark.parametrize("version", ["1.2", "v1.2.3", "1.2.3-rc1", ""])
@@ -176,7 +185,7 @@ def test_the_pinned_commit_has_every_subcommand_the_workflow_runs() -> None:
     _, commit, _ = _env()
     if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
         pytest.skip(f"{commit} is not in this clone (shallow?); the release script checks it")
-    text = WORKFLOW.read_text(encoding="utf-8")
+    text = WORKFLOW.read_text(encoding="utf-8") + RELEASE.read_text(encoding="utf-8")
     called = set(re.findall(r'"\$SCANGATE" ([a-z][a-z-]+)', text))
     called |= set(re.findall(r"\bargs=\(([a-z][a-z-]+) ", text))
     called |= {"gate"}  # actions/gate/gate.sh

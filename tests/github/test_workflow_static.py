@@ -113,16 +113,31 @@ def test_pins_match_the_recorded_release_commits() -> None:
     assert not wrong, "\n".join(wrong)
 
 
+# The one job that inherits the calling job's grant on purpose: container-scan.yml's gate uploads
+# SARIF only when the caller grants security-events (tests/github/test_caller_workflow.py).
+INHERITS = {("container-scan.yml", "gate")}
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=rel)
 def test_workflow_starts_with_no_permissions(path: Path) -> None:
+    if any(name == path.name for name, _ in INHERITS):
+        # A workflow-level `permissions: {}` would bind the inheriting job to none.
+        assert "permissions" not in load(path), f"{rel(path)}: its gate inherits the caller's"
+        return
     assert load(path).get("permissions") == {}, f"{rel(path)}: add `permissions: {{}}` at the top"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=rel)
 def test_every_job_states_its_permissions_and_timeout(path: Path) -> None:
     problems = []
+    text = path.read_text(encoding="utf-8")
     for job_id, job in load(path)["jobs"].items():
-        if "permissions" not in job:
+        if (path.name, job_id) in INHERITS:
+            # It says why, in a comment where its `permissions:` would be.
+            block = text.split(f"\n  {job_id}:\n", 1)[1].split("\n    steps:", 1)[0]
+            if "permissions" in job or "# No `permissions:` on purpose" not in block:
+                problems.append(f"{job_id}: must inherit, and say why")
+        elif "permissions" not in job:
             problems.append(f"{job_id}: no permissions")
         if "uses" not in job and "timeout-minutes" not in job:
             problems.append(f"{job_id}: no timeout-minutes")
@@ -193,53 +208,40 @@ def test_checkouts_do_not_persist_credentials() -> None:
     assert not persisted, persisted
 
 
-def test_reusable_workflow_inputs_are_typed_documented_and_defaulted() -> None:
-    call = load(REPO_ROOT / ".github" / "workflows" / "container-scan.yml")["on"]["workflow_call"]
+@pytest.mark.parametrize("name", ["container-scan.yml", "container-release.yml"])
+def test_reusable_workflow_inputs_are_typed_documented_and_defaulted(name: str) -> None:
+    call = load(REPO_ROOT / ".github" / "workflows" / name)["on"]["workflow_call"]
     problems = []
-    for name, spec in call["inputs"].items():
+    for key, spec in call["inputs"].items():
         if not spec.get("description"):
-            problems.append(f"{name}: no description")
+            problems.append(f"{key}: no description")
         if spec.get("type") not in {"string", "boolean", "number"}:
-            problems.append(f"{name}: no type")
+            problems.append(f"{key}: no type")
         if "default" not in spec and not spec.get("required"):
-            problems.append(f"{name}: no default")
-    for name, spec in {**call["outputs"], **call.get("secrets", {})}.items():
+            problems.append(f"{key}: no default")
+    for key, spec in {**call["outputs"], **call.get("secrets", {})}.items():
         if not spec.get("description"):
-            problems.append(f"{name}: no description")
+            problems.append(f"{key}: no description")
     assert not problems, problems
     required = {
-        "image-name",
-        "context",
-        "dockerfile",
-        "build-args",
-        "images",
-        "policy",
-        "fail-on",
-        "max-critical",
-        "max-high",
-        "max-medium",
-        "max-low",
-        "max-unknown",
-        "ignore-unfixed",
-        "sarif-category",
-        "upload-sarif",
-        "aws-region",
-        "publish-role-arn",
-        "push-role-arn",
-        "deploy-role-arn",
-        "ecr-repository",
-        "eks-cluster",
-        "eks-namespace",
-        "manifests",
-        "security-hub",
-        "push",
-        "deploy",
-        "environment",
-        "trivy-version",
-    }
+        "container-scan.yml": {
+            "image-name", "context", "dockerfile", "build-args", "images", "policy", "fail-on",
+            "max-critical", "max-high", "max-medium", "max-low", "max-unknown", "ignore-unfixed",
+            "sarif-category", "upload-sarif", "trivy-version",
+        },
+        "container-release.yml": {
+            "scan", "aws-region", "publish-role-arn", "push-role-arn", "deploy-role-arn",
+            "ecr-repository", "eks-cluster", "eks-namespace", "manifests", "security-hub", "push",
+            "deploy", "environment", "limits-ssm-prefix", "sns-topic-arn",
+        },
+    }[name]  # fmt: skip
     assert required <= set(call["inputs"]), required - set(call["inputs"])
-    assert {"decision", "counts", "image-digest"} <= set(call["outputs"])
-    assert set(call["secrets"]) == {"slack-webhook-url"}
+    if name == "container-scan.yml":
+        assert {"decision", "counts", "handoff"} <= set(call["outputs"])
+        assert set(call["secrets"]) == {"slack-webhook-url"}
+    else:
+        assert {"image-digest", "image-uri"} <= set(call["outputs"])
+        assert call["inputs"]["scan"]["required"] is True
 
 
 @pytest.mark.parametrize("path", ACTIONS, ids=rel)
@@ -254,26 +256,21 @@ def test_action_inputs_are_documented_and_defaulted(path: Path) -> None:
 
 
 def test_reusable_workflow_job_order_and_gates() -> None:
-    jobs = load(REPO_ROOT / ".github" / "workflows" / "container-scan.yml")["jobs"]
-    assert list(jobs) == [
-        "plan",
-        "build",
-        "scan",
-        "gate",
-        "push",
-        "security-hub",
-        "deploy",
-        "results",
-    ]
-    assert "gate" in jobs["push"]["needs"], "push must wait for the gate"
-    assert "push" in jobs["deploy"]["needs"], "deploy must wait for the push"
-    assert jobs["deploy"]["environment"] == "${{ inputs.environment }}"
-    assert jobs["deploy"]["concurrency"]["cancel-in-progress"] is False
-    for job_id in ("build", "scan", "gate", "push", "security-hub"):
+    scan = load(REPO_ROOT / ".github" / "workflows" / "container-scan.yml")["jobs"]
+    release = load(REPO_ROOT / ".github" / "workflows" / "container-release.yml")["jobs"]
+    assert list(scan) == ["plan", "build", "scan", "gate", "results"]
+    assert list(release) == ["plan", "limits", "push", "security-hub", "deploy", "results"]
+    assert "limits" in release["push"]["needs"], "push must wait for the SSM limits"
+    assert "needs.plan.outputs.decision == 'pass'" in release["push"]["if"], "only a pass ships"
+    assert "push" in release["deploy"]["needs"], "deploy must wait for the push"
+    assert release["deploy"]["environment"] == "${{ inputs.environment }}"
+    assert release["deploy"]["concurrency"]["cancel-in-progress"] is False
+    for jobs, job_id in ((scan, "build"), (scan, "scan"), (scan, "gate"), (release, "limits"),
+                         (release, "push"), (release, "security-hub")):  # fmt: skip
         assert "matrix" in jobs[job_id]["strategy"], job_id
         assert jobs[job_id]["strategy"]["fail-fast"] is False, job_id
     # The scan reads the build's tarball: no job after build builds again.
-    for job_id, job in jobs.items():
+    for job_id, job in [*scan.items(), *(("release " + k, v) for k, v in release.items())]:
         if job_id != "build":
             assert not any(
                 "build-push-action" in str(s.get("uses", "")) for s in job.get("steps", [])

@@ -1,15 +1,13 @@
-"""The workflow's and the gate action's shell steps, run directly with bash (no act, no GitHub).
+"""The workflows' and the gate action's shell steps, run directly with bash (no act, no GitHub).
 
-Each test takes a step's `run:` script from the YAML as it is, gives it the environment that its
-`env:` block would give it, runs it the way the runner does (`bash --noprofile --norc -eo
-pipefail FILE`), and reads GITHUB_OUTPUT. The OIDC token endpoint is a local HTTP server
-(pytest-httpserver) that answers the way the runner's endpoint does; GitHub itself cannot be
-reached from here.
+Each test takes a step's `run:` script from the YAML (container-scan.yml, or
+container-release.yml for the AWS jobs) as it is, gives it the environment that its `env:` block
+would give it, runs it the way the runner does (`bash --noprofile --norc -eo pipefail FILE`),
+and reads GITHUB_OUTPUT. GitHub itself cannot be reached from here.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -23,19 +21,22 @@ from typing import Any
 
 import pytest
 import yaml
-from pytest_httpserver import HTTPServer
 
 from tests.github.actrun import REPO_ROOT
 from tests.support.reports import image_report, vuln
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-scan.yml"
+RELEASE = REPO_ROOT / ".github" / "workflows" / "container-release.yml"
+# Jobs only container-release.yml has; `plan` and `results` are in both (release=True).
+RELEASE_JOBS = {"limits", "push", "security-hub", "deploy"}
 GATE_SH = REPO_ROOT / "actions" / "gate" / "gate.sh"
 SCANGATE = str(Path(sys.executable).with_name("scangate"))
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _script(job: str, name: str) -> str:
-    jobs = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]
+def _script(job: str, name: str, release: bool = False) -> str:
+    path = RELEASE if release or job in RELEASE_JOBS else WORKFLOW
+    jobs = yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"]
     for step in jobs[job]["steps"]:
         if step.get("name") == name:
             return str(step["run"])
@@ -103,9 +104,11 @@ PLAN_DEFAULTS = {
     "INPUT_CONTEXT": ".",
     "INPUT_DOCKERFILE": "",
     "INPUT_BUILD_ARGS": "",
+    "INPUT_SARIF_CATEGORY": "",
+}
+RELEASE_DEFAULTS = {
     "INPUT_ECR_REPOSITORY": "",
     "INPUT_MANIFESTS": "",
-    "INPUT_SARIF_CATEGORY": "",
     "INPUT_PUSH": "false",
     "INPUT_DEPLOY": "false",
     "INPUT_SECURITY_HUB": "false",
@@ -125,12 +128,27 @@ PLAN_DEFAULTS = {
     "DEFAULT_BRANCH": "main",
 }
 ROLE = "arn:aws:iam::123456789012:role/scangate-{}"
+RELEASE_PLAN = "Check the release inputs"
 
 
 def plan(tmp_path: Path, **inputs: str) -> Step:
     env = dict(PLAN_DEFAULTS)
     env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
     return run_script(_script("plan", "Plan the images"), env, tmp_path)
+
+
+def handoff(tmp_path: Path, decision: str = "pass", **inputs: str) -> str:
+    """What container-scan.yml's results job hands a release: its own plan's matrix."""
+    step = plan(tmp_path / "scan", **inputs)
+    assert step.returncode == 0, step.output
+    return json.dumps({"call": step.outputs["call"], "matrix": json.loads(step.outputs["matrix"]),
+                       "decision": decision, "policy": ""})
+
+
+def release_plan(tmp_path: Path, scan: str | None = None, **inputs: str) -> Step:
+    env = {**RELEASE_DEFAULTS, "INPUT_SCAN": scan if scan is not None else handoff(tmp_path)}
+    env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
+    return run_script(_script("plan", RELEASE_PLAN, release=True), env, tmp_path)
 
 
 def test_plan_single_image_defaults(tmp_path: Path) -> None:
@@ -142,11 +160,12 @@ def test_plan_single_image_defaults(tmp_path: Path) -> None:
             "context": ".",
             "dockerfile": "./Dockerfile",
             "build_args": "",
-            "ecr_repository": "my-service",
+            "ecr_repository": "",
             "manifests": "",
             "sarif_category": "scangate-my-service",
         }
     ]
+    assert re.fullmatch(r"[0-9a-f]{8}", step.outputs["call"])
 
 
 def test_plan_several_images_with_overrides_and_shared_defaults(tmp_path: Path) -> None:
@@ -162,7 +181,7 @@ def test_plan_several_images_with_overrides_and_shared_defaults(tmp_path: Path) 
             "manifests": "deploy/worker",
         },
     ]
-    step = plan(tmp_path, images=json.dumps(images), build_args="BASE=x\n", manifests="deploy/all")
+    step = plan(tmp_path, images=json.dumps(images), build_args="BASE=x\n")
     assert step.returncode == 0, step.output
     api, worker = json.loads(step.outputs["matrix"])
     assert api == {
@@ -170,8 +189,8 @@ def test_plan_several_images_with_overrides_and_shared_defaults(tmp_path: Path) 
         "context": "services/api",
         "dockerfile": "services/api/Dockerfile",
         "build_args": "BASE=x\n",
-        "ecr_repository": "api",
-        "manifests": "deploy/all",
+        "ecr_repository": "",
+        "manifests": "",
         "sarif_category": "scangate-api",
     }
     assert worker["dockerfile"] == "services/worker/Dockerfile.prod"
@@ -179,6 +198,15 @@ def test_plan_several_images_with_overrides_and_shared_defaults(tmp_path: Path) 
     assert worker["ecr_repository"] == "team/worker"
     assert worker["sarif_category"] == "worker-image"
     assert worker["manifests"] == "deploy/worker"
+    # The release fills what an entry leaves empty from its own inputs.
+    scan = json.dumps({"call": step.outputs["call"], "matrix": [api, worker],
+                       "decision": "pass", "policy": ""})
+    release = release_plan(tmp_path / "release", scan, manifests="deploy/all")
+    assert release.returncode == 0, release.output
+    api, worker = json.loads(release.outputs["matrix"])
+    assert (api["ecr_repository"], api["manifests"]) == ("api", "deploy/all")
+    assert (worker["ecr_repository"], worker["manifests"]) == ("team/worker", "deploy/worker")
+    assert release.outputs["call"] == step.outputs["call"]
 
 
 @pytest.mark.parametrize(
@@ -192,12 +220,31 @@ def test_plan_several_images_with_overrides_and_shared_defaults(tmp_path: Path) 
         ('[{"context": "."}]', "must be lowercase"),
         ('["api"]', "must be an object"),
         ('[{"name": "a", "build-args": {"A": 1}}]', "must be a string"),
+        # Code scanning keeps one analysis per category (platform-rules.md, github/codeql-action
+        # upload-lib.ts): a shared explicit category would replace one image's alerts.
+        ('[{"name": "a", "sarif-category": "x"}, {"name": "b", "sarif-category": "x"}]',
+         "sarif-category x is given to more than one image"),
+        ('[{"name": "a"}, {"name": "b", "sarif-category": "scangate-a"}]',
+         "sarif-category scangate-a is given to more than one image"),
     ],
 )
 def test_plan_rejects_bad_images(tmp_path: Path, images: str, message: str) -> None:
     step = plan(tmp_path, images=images)
     assert step.returncode == 2, step.output
     assert message in step.output
+    assert "matrix" not in step.outputs
+
+
+@pytest.mark.parametrize(
+    "scan",
+    ["", "not json", '{"call": "1234", "matrix": [{"name": "a"}], "decision": "pass"}',
+     '{"call": "0123abcd", "matrix": [], "decision": "pass"}',
+     '{"call": "0123abcd", "matrix": [{"name": "a"}], "decision": "maybe"}'],
+)
+def test_release_refuses_anything_but_the_scans_handoff(tmp_path: Path, scan: str) -> None:
+    step = release_plan(tmp_path, scan)
+    assert step.returncode == 2, step.output
+    assert "scan must be the handoff output" in step.output
     assert "matrix" not in step.outputs
 
 
@@ -234,6 +281,11 @@ def test_plan_rejects_bad_images(tmp_path: Path, images: str, message: str) -> N
             },
             "deploy needs manifests",
         ),
+        (
+            {"push": "true", "aws_region": "eu-west-1", "push_role_arn": ROLE.format("push"),
+             "ecr_repository": "Team/Bad"},
+            "not a valid ECR repository name for image(s): my-service",
+        ),
         ({"monitoring_event_bus": "default"}, "monitoring-event-bus needs deploy"),
         (
             {
@@ -253,13 +305,13 @@ def test_plan_rejects_bad_images(tmp_path: Path, images: str, message: str) -> N
 def test_plan_fails_early_on_aws_inputs_that_would_fail_later(
     tmp_path: Path, inputs: dict[str, str], message: str
 ) -> None:
-    step = plan(tmp_path, **inputs)
+    step = release_plan(tmp_path, **inputs)
     assert step.returncode == 2, step.output
     assert message in step.output
 
 
 def test_plan_accepts_a_complete_release(tmp_path: Path) -> None:
-    step = plan(
+    step = release_plan(
         tmp_path,
         push="true",
         deploy="true",
@@ -274,97 +326,15 @@ def test_plan_accepts_a_complete_release(tmp_path: Path) -> None:
         monitoring_event_bus="arn:aws:events:eu-west-1:123456789012:event-bus/default",
     )
     assert step.returncode == 0, step.output
+    assert step.outputs["decision"] == "pass"
+    assert json.loads(step.outputs["matrix"])[0]["ecr_repository"] == "my-service"
 
 
-# --- plan: the release cross-check (OIDC only where a token exists) ---------------------------
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _token(claims: dict[str, Any]) -> str:
-    header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
-    return f"{header}.{_b64url(json.dumps(claims).encode())}.c2lnbmF0dXJl"
-
-
-CROSS_CHECK = "Cross-check scangate's own release (OIDC, where available)"
-PINNED = {
-    "SCANGATE_REPOSITORY": "scangate/scangate",
-    "SCANGATE_COMMIT": SHA,
-    "SCANGATE_VERSION": "1.2.0",
-}
-
-
-def test_plan_env_is_the_workflow_env() -> None:
-    """The cross-check reads the release from the workflow's top-level `env:`; the tests give
-    the step the same names."""
-    doc = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
-    assert set(doc["env"]) == set(PINNED)
-    step = next(s for s in doc["jobs"]["plan"]["steps"] if s.get("name") == CROSS_CHECK)
-    assert "env" not in step and "uses" not in step
-
-
-def _cross_check(tmp_path: Path, httpserver: HTTPServer, workflow_ref: str, pad: str = "") -> Step:
-    claims = {
-        "sub": "repo:acme/my-service:ref:refs/heads/main",
-        "job_workflow_ref": workflow_ref,
-        "job_workflow_sha": "f" * 40,
-        "pad": pad,
-    }
-    httpserver.expect_request(
-        "/idtoken",
-        query_string={"api-version": "2.0", "audience": "scangate-self"},
-        headers={"Authorization": "Bearer request-token"},
-    ).respond_with_json({"value": _token(claims)})
-    env = {
-        **PINNED,
-        "ACTIONS_ID_TOKEN_REQUEST_URL": httpserver.url_for("/idtoken") + "?api-version=2.0",
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",
-    }
-    return run_script(_script("plan", CROSS_CHECK), env, tmp_path)
-
-
-def test_no_token_is_no_obstacle(tmp_path: Path) -> None:
-    """Fork and Dependabot pull requests get no OIDC token (platform-rules.md, "Automatic token
-    authentication" and "About security hardening with OpenID Connect"): the pinned release runs,
-    nothing is asked of the caller."""
-    step = run_script(_script("plan", CROSS_CHECK), PINNED, tmp_path)
-    assert step.returncode == 0, step.output
-    assert "running the pinned scangate 1.2.0" in step.output
-
-
-@pytest.mark.parametrize("pad", ["", "x", "xy", "xyz"])
-def test_token_of_the_same_release_passes(
-    tmp_path: Path, httpserver: HTTPServer, pad: str
-) -> None:
-    """A called workflow learns its own ref only from job_workflow_ref (platform-rules.md, "OpenID
-    Connect reference"); base64url payloads of any length decode."""
-    ref = "scangate/scangate/.github/workflows/container-scan.yml@refs/tags/v1.2.0"
-    step = _cross_check(tmp_path, httpserver, ref, pad)
-    assert step.returncode == 0, step.output
-    assert "::add-mask::" in step.output  # the token is masked before anything else
-    assert "::warning" not in step.output and "::error" not in step.output
-
-
-def test_a_release_tag_whose_pins_disagree_fails_closed(
-    tmp_path: Path, httpserver: HTTPServer
-) -> None:
-    ref = "scangate/scangate/.github/workflows/container-scan.yml@refs/tags/v1.3.0"
-    step = _cross_check(tmp_path, httpserver, ref)
-    assert step.returncode == 2
-    assert "pins scangate 1.2.0" in step.output
-
-
-def test_a_mirror_that_kept_the_upstream_pins_is_told(
-    tmp_path: Path, httpserver: HTTPServer
-) -> None:
-    """A private mirror runs the pinned upstream actions unless it re-pins: a warning, since the
-    code that runs is still pinned by commit."""
-    ref = "acme/scangate-mirror/.github/workflows/container-scan.yml@refs/heads/main"
-    step = _cross_check(tmp_path, httpserver, ref)
-    assert step.returncode == 0, step.output
-    assert "::warning" in step.output and "--repository acme/scangate-mirror" in step.output
+def test_the_scan_workflow_has_no_oidc_cross_check() -> None:
+    """Nothing in container-scan.yml asks for an OIDC token (issue: the cross-check made every
+    caller grant id-token); the pins alone say which release runs."""
+    text = WORKFLOW.read_text(encoding="utf-8")
+    assert "ACTIONS_ID_TOKEN_REQUEST" not in text and "id-token: write" not in text
 
 
 # --- the image identity: build, scan and push agree on it -------------------------------------
@@ -504,8 +474,16 @@ def _results(tmp_path: Path, images: dict[str, dict[str, Any]], attempt: int = 1
             (base / f"scangate-push-{name}-{CALL}-{attempt}" / "push.json").write_text(
                 json.dumps(record["push"])
             )
-    env = {"MATRIX": json.dumps(matrix), "CALL": CALL}
+    env = {"MATRIX": json.dumps(matrix), "CALL": CALL, "INPUT_POLICY": ".scangate/policy.yaml",
+           "GITHUB_RUN_ATTEMPT": str(attempt)}  # fmt: skip
     return run_script(_script("results", "Collect the results"), env, tmp_path)
+
+
+def _release_results(tmp_path: Path, images: dict[str, dict[str, Any]], attempt: int = 1) -> Step:
+    _results(tmp_path, images, attempt)  # lays out the records as the downloads do
+    env = {"MATRIX": json.dumps([{"name": name} for name in images]), "CALL": CALL,
+           "GITHUB_RUN_ATTEMPT": str(attempt)}  # fmt: skip
+    return run_script(_script("results", "Collect the push records", release=True), env, tmp_path)
 
 
 def test_results_read_the_newest_attempt(tmp_path: Path) -> None:
@@ -538,8 +516,25 @@ def test_results_single_image_pushed(tmp_path: Path) -> None:
     assert step.outputs["decision"] == "pass"
     assert json.loads(step.outputs["counts"]) == _counts()
     assert step.outputs["image-id"] == "sha256:" + "c" * 64
-    assert step.outputs["image-digest"] == pushed["image-digest"]
-    assert step.outputs["image-uri"] == pushed["image-uri"]
+    # The hand-off to container-release.yml: this call's artifacts, images, policy, decision.
+    assert json.loads(step.outputs["handoff"]) == {
+        "call": CALL, "matrix": [{"name": "api"}], "decision": "pass",
+        "policy": ".scangate/policy.yaml",
+    }
+    release = _release_results(tmp_path / "release", {"api": {"push": pushed}})
+    assert release.returncode == 0, release.output
+    assert release.outputs["image-digest"] == pushed["image-digest"]
+    assert release.outputs["image-uri"] == pushed["image-uri"]
+    assert json.loads(release.outputs["pushed"]) == {"api": pushed}
+
+
+def test_release_results_never_read_a_later_attempt(tmp_path: Path) -> None:
+    """A record named for an attempt above this one is not this run's: it is never read."""
+    pushed = {"image-digest": "sha256:" + "d" * 64, "image-uri": "r/x@sha256:" + "d" * 64}
+    _results(tmp_path, {"api": {"push": pushed}}, attempt=3)
+    release = _release_results(tmp_path, {"api": {}}, attempt=2)
+    assert release.returncode == 0, release.output
+    assert release.outputs["image-digest"] == "" and json.loads(release.outputs["pushed"]) == {}
 
 
 def test_results_several_images_sum_and_the_worst_decision_wins(tmp_path: Path) -> None:
@@ -564,7 +559,8 @@ def test_results_several_images_sum_and_the_worst_decision_wins(tmp_path: Path) 
     }
     assert step.outputs["image-id"] == ""  # scalar outputs are for a single image
     results = json.loads(step.outputs["results"])
-    assert results["worker"]["decision"] == "fail" and results["api"]["image-digest"] == ""
+    assert results["worker"]["decision"] == "fail" and results["api"]["decision"] == "pass"
+    assert json.loads(step.outputs["handoff"])["decision"] == "fail"
 
 
 def test_results_an_image_without_a_summary_is_an_error(tmp_path: Path) -> None:
@@ -673,6 +669,7 @@ def _deploy(
     images: dict[str, str],
     attempts: dict[str, dict[int, str]],
     exit_code: int = 0,
+    current: int = 10,
 ) -> tuple[Step, list[list[str]]]:
     """images: name -> manifests directory; attempts: name -> {run attempt: image-uri}, laid
     out as the push job uploads them (`scangate-push-<name>-<call>-<attempt>`)."""
@@ -692,6 +689,7 @@ def _deploy(
         "NAMESPACE": "user-authenticator",
         "REGION": "eu-west-1",
         "ROLLOUT_TIMEOUT": "5m",
+        "GITHUB_RUN_ATTEMPT": str(current),
     }
     step = run_script(_script("deploy", DEPLOY), env, tmp_path)
     lines = calls.read_text().splitlines() if calls.exists() else []
@@ -728,6 +726,58 @@ def test_deploy_uses_the_newest_attempts_push(tmp_path: Path) -> None:
     assert step.returncode == 0, step.output
     (record,) = _records(calls[0])
     assert json.loads(Path(record).read_text())["image-uri"] == "new"
+
+
+def test_deploy_never_takes_a_record_above_this_attempt(tmp_path: Path) -> None:
+    """A record named for attempt 7 while this is attempt 2 was not written by this run's push
+    (stale or planted): attempt 2's own record is deployed."""
+    step, calls = _deploy(tmp_path, {"api": "deploy/a"}, {"api": {2: "mine", 7: "planted"}},
+                          current=2)  # fmt: skip
+    assert step.returncode == 0, step.output
+    (record,) = _records(calls[0])
+    assert json.loads(Path(record).read_text())["image-uri"] == "mine"
+
+
+PICK = REPO_ROOT / "actions" / "latest-artifact" / "pick.sh"
+
+
+def _pick(tmp_path: Path, attempts: dict[str, str], current: int) -> Step:
+    """actions/latest-artifact's pick step over `<prefix>-<attempt>` directories as
+    download-artifact writes them."""
+    root = tmp_path / "attempts"
+    for name, content in attempts.items():
+        (root / name).mkdir(parents=True)
+        (root / name / "image.tar").write_text(content)
+    env = {"INPUT_PREFIX": "scangate-image-api-0123abcd", "INPUT_PATH": str(tmp_path / "out"),
+           "ATTEMPTS": str(root), "GITHUB_RUN_ATTEMPT": str(current)}  # fmt: skip
+    return run_script(PICK.read_text(encoding="utf-8"), env, tmp_path)
+
+
+def test_the_tarball_picker_takes_this_attempts_newest_never_a_higher_one(tmp_path: Path) -> None:
+    """A re-run (attempt 2) must not scan or push a tarball named for attempt 3 (a stale or
+    planted artifact): only names up to this attempt count, the highest of them wins, and a
+    name of another image that shares the prefix never matches."""
+    step = _pick(tmp_path, {"scangate-image-api-0123abcd-1": "one",
+                            "scangate-image-api-0123abcd-2": "two",
+                            "scangate-image-api-0123abcd-3": "planted",
+                            "scangate-image-api-0123abcd-x-9": "other"}, current=2)  # fmt: skip
+    assert step.returncode == 0, step.output
+    assert step.outputs == {"found": "true", "name": "scangate-image-api-0123abcd-2"}
+    assert (tmp_path / "out" / "image.tar").read_text() == "two"
+    assert "ignoring artifact scangate-image-api-0123abcd-3" in step.output
+
+
+def test_the_tarball_picker_finds_nothing_rather_than_a_later_attempt(tmp_path: Path) -> None:
+    step = _pick(tmp_path, {"scangate-image-api-0123abcd-5": "planted"}, current=1)
+    assert step.returncode == 0, step.output
+    assert step.outputs == {"found": "false", "name": ""}
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_image_tarball_is_uploaded_uncompressed() -> None:
+    steps = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]["build"]["steps"]
+    (upload,) = [s for s in steps if "upload-artifact" in str(s.get("uses", ""))]
+    assert upload["with"]["compression-level"] == 0
 
 
 def test_deploy_without_a_push_record_deploys_nothing(tmp_path: Path) -> None:
@@ -773,7 +823,7 @@ def test_mark_deployed_runs_after_a_successful_deploy_with_the_deploy_roles_iden
     rollout succeeded; it runs in the deploy job after "Assume the deploy role", whose OIDC
     web identity credentials are the ones it uses (no other role, no secret), and it gets its
     inputs through env only."""
-    steps = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]["deploy"]["steps"]
+    steps = yaml.safe_load(RELEASE.read_text(encoding="utf-8"))["jobs"]["deploy"]["steps"]
     names = [step.get("name") for step in steps]
     mark = steps[names.index(MARK)]
     assert names.index("Assume the deploy role") < names.index(DEPLOY) < names.index(MARK)
@@ -846,8 +896,7 @@ def test_alerts_go_out_for_failures_and_errors_not_passes(tmp_path: Path) -> Non
     assert step.returncode == 0, step.output
     assert step.outputs["decision"] == "error"
     calls = _recording_scangate(tmp_path / "bin")
-    env = {"SCANGATE": str(tmp_path / "bin" / "scangate"), "SCANGATE_SLACK_WEBHOOK_URL": "x",
-           "SNS_TOPIC_ARN": ""}
+    env = {"SCANGATE": str(tmp_path / "bin" / "scangate"), "SCANGATE_SLACK_WEBHOOK_URL": "x"}
     sent = run_script(_script("results", "Send the alerts"), env, tmp_path)
     assert sent.returncode == 0, sent.output
     recorded = sorted(json.loads(line) for line in calls.read_text().splitlines())
@@ -856,13 +905,31 @@ def test_alerts_go_out_for_failures_and_errors_not_passes(tmp_path: Path) -> Non
         ["notify", "--summary", str(tmp_path / "scangate-notify" / "worker.json"),
          "--gate-exit-code", "1", "--skip-pass", "--image", "worker"],
     ])  # fmt: skip
+    # The SNS alerts of container-release.yml: the same records, the same notify calls.
+    calls.unlink()
+    env = {"SCANGATE": str(tmp_path / "bin" / "scangate"), "MATRIX": json.dumps(
+        [{"name": n} for n in ("api", "worker", "batch")]), "CALL": CALL,
+        "SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:alerts"}  # fmt: skip
+    sent = run_script(_script("results", "Send the SNS alerts", release=True), env, tmp_path)
+    assert sent.returncode == 0, sent.output
+    summary = tmp_path / "scangate-results" / f"scangate-reports-worker-{CALL}-1" / "summary.json"
+    recorded = sorted(json.loads(line) for line in calls.read_text().splitlines())
+    sns = ["--sns-topic-arn", env["SNS_TOPIC_ARN"]]
+    assert recorded == sorted([
+        ["notify", "--gate-exit-code", "2", "--image", "batch", *sns],
+        ["notify", "--summary", str(summary), "--gate-exit-code", "1", "--skip-pass",
+         "--image", "worker", *sns],
+    ])  # fmt: skip
 
 
 def test_plan_defaults_cover_the_steps_env() -> None:
-    """The plan tests give the step every variable its `env:` block names, no more."""
+    """The plan tests give each step every variable its `env:` block names, no more."""
     jobs = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]
     step = next(s for s in jobs["plan"]["steps"] if s.get("name") == "Plan the images")
     assert set(step["env"]) == set(PLAN_DEFAULTS)
+    jobs = yaml.safe_load(RELEASE.read_text(encoding="utf-8"))["jobs"]
+    step = next(s for s in jobs["plan"]["steps"] if s.get("name") == RELEASE_PLAN)
+    assert set(step["env"]) == {*RELEASE_DEFAULTS, "INPUT_SCAN"}
 
 
 @pytest.mark.parametrize(
@@ -881,7 +948,7 @@ def test_plan_defaults_cover_the_steps_env() -> None:
 def test_plan_refuses_half_configured_alerts_limits_and_tags(
     tmp_path: Path, inputs: dict[str, str], message: str
 ) -> None:
-    step = plan(tmp_path, **inputs)
+    step = release_plan(tmp_path, **inputs)
     assert step.returncode == 2, step.output
     assert message in step.output
 
@@ -890,8 +957,8 @@ def test_plan_refuses_half_configured_alerts_limits_and_tags(
                                                   ("refs/heads/feature", "dev")])
 def test_tag_environment_defaults_per_branch(tmp_path: Path, ref: str, environment: str) -> None:
     """The ECR lifecycle rules act on prod-/dev- prefixes (templates/aws, scangate image-tag)."""
-    env = {**PLAN_DEFAULTS, "GITHUB_REF": ref}
-    step = run_script(_script("plan", "Plan the images"), env, tmp_path)
+    env = {**RELEASE_DEFAULTS, "INPUT_SCAN": handoff(tmp_path), "GITHUB_REF": ref}
+    step = run_script(_script("plan", RELEASE_PLAN, release=True), env, tmp_path)
     assert step.returncode == 0, step.output
     assert step.outputs["tag-environment"] == environment
 
@@ -946,9 +1013,9 @@ def test_every_artifact_name_is_per_call_and_per_attempt() -> None:
     """Artifact names are unique per run and an existing name fails the upload (upload-artifact
     v4+ README): each name carries plan's call id and the uploading job's run attempt, so two
     calls in one run and "Re-run failed jobs" never collide."""
-    text = WORKFLOW.read_text(encoding="utf-8")
+    text = WORKFLOW.read_text(encoding="utf-8") + RELEASE.read_text(encoding="utf-8")
     names = re.findall(r"^\s+(?:name|artifact-name): (scangate-[a-z]+-.*)$", text, re.M)
-    assert {n.split("-")[1] for n in names} == {"image", "scan", "reports", "push"}, names
+    assert {n.split("-")[1] for n in names} == {"image", "scan", "reports", "push", "limits"}, names
     for name in names:
         assert name.endswith("-${{ needs.plan.outputs.call }}-${{ github.run_attempt }}"), name
     for pattern in re.findall(r"^\s+pattern: (scangate-.*)$", text, re.M):

@@ -1,7 +1,8 @@
 """README tables of the reusable workflow and the composite actions, from their YAML.
 
 Blocks: ``github-workflow-inputs``, ``github-workflow-outputs`` (outputs and secrets) of
-.github/workflows/container-scan.yml, and ``github-action-<name>`` (inputs and outputs) for
+.github/workflows/container-scan.yml, ``github-release-inputs``, ``github-release-outputs`` of
+.github/workflows/container-release.yml, and ``github-action-<name>`` (inputs and outputs) for
 every actions/<name>/action.yml. The YAML is the single source: every input there has a
 description and a default (tests/github/test_workflow_static.py enforces that).
 """
@@ -16,6 +17,7 @@ import yaml
 from tools.gendocs import REPO_ROOT, markdown_table
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-scan.yml"
+RELEASE_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-release.yml"
 ACTIONS = REPO_ROOT / "actions"
 
 
@@ -89,6 +91,9 @@ def action_block(path: Path) -> str:
 
 def render() -> dict[str, str]:
     blocks = workflow_blocks()
+    release = workflow_blocks(RELEASE_WORKFLOW)
+    blocks["github-release-inputs"] = release["github-workflow-inputs"]
+    blocks["github-release-outputs"] = release["github-workflow-outputs"]
     for action in sorted(ACTIONS.glob("*/action.yml")):
         blocks[f"github-action-{action.parent.name}"] = action_block(action)
     return blocks
