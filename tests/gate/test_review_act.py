@@ -55,7 +55,6 @@ jobs:
     if: ${{{{ !cancelled() && github.event_name == 'pull_request' }}}}
     runs-on: ubuntu-latest
     permissions:
-      actions: read # Needed to download this run's reports artifact.
       pull-requests: write # Needed to write the comment.
     steps:
       - uses: scangate/scangate/actions/comment@{REF}
