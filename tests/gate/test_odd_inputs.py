@@ -178,3 +178,61 @@ def test_a_report_of_many_small_results_gives_pages_back_like_one_large_one(
     report_module.load_report(str(path))
     # One release per 8 MiB read, plus the ones after the head and at the end.
     assert len(releases) >= path.stat().st_size // report_module._RELEASE_EVERY
+
+
+# --- dates at the calendar edges, with offsets, in every writer -------------------------------
+
+EDGE_TIMES = ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+05:00", "0001-01-01T00:00:00Z",
+              "9999-12-31T23:59:59.999999999Z", "2024-02-29T23:59:59+14:00", "not a date"]
+_GITLAB_TIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"
+
+
+def _edge_report(tmp_path: Path, moment: str) -> str:
+    doc = image_report([vuln(severity="HIGH")])
+    doc["CreatedAt"] = moment
+    doc["Results"][0]["Vulnerabilities"][0].update(PublishedDate=moment, LastModifiedDate=moment)
+    return write(tmp_path / "edge.json", doc)
+
+
+@pytest.mark.parametrize("moment", EDGE_TIMES)
+def test_calendar_edges_in_the_gitlab_report(tmp_path: Path, moment: str) -> None:
+    """GitLab's schema (15.2.1) wants scan.start_time/end_time as YYYY-MM-DDTHH:MM:SS: a year
+    1 written as "1-01-01" or a CreatedAt UTC cannot hold must not break it, nor crash."""
+    import json
+    import re
+
+    out = tmp_path / "gl.json"
+    assert main(["gate", "--quiet", "--report", _edge_report(tmp_path, moment),
+                 "--max-high", "9", "--gitlab-report", str(out)]) == 0
+    scan = json.loads(out.read_text())["scan"]
+    assert re.fullmatch(_GITLAB_TIME, scan["start_time"]), scan["start_time"]
+    assert re.fullmatch(_GITLAB_TIME, scan["end_time"])
+    assert scan["start_time"] <= scan["end_time"]
+
+
+@pytest.mark.parametrize("moment", EDGE_TIMES)
+def test_calendar_edges_in_asff(moment: str) -> None:
+    """ASFF timestamps are ISO 8601 with a four-digit year; a time UTC cannot hold is no time
+    (the scan time then is now), never an OverflowError."""
+    import datetime as dt
+    import json
+    import re
+
+    from scangate.aws.asff import Destination, build_records
+    from scangate.report import parse_report
+
+    doc = image_report([vuln(severity="HIGH")])
+    doc["CreatedAt"] = moment
+    doc["Metadata"]["ImageID"] = "sha256:" + "c" * 64
+    doc["Results"][0]["Vulnerabilities"][0].update(PublishedDate=moment, LastModifiedDate=moment)
+    now = dt.datetime(2026, 12, 7, 1, 2, 3, 456789, tzinfo=dt.UTC)
+    destination = Destination(
+        account_id="123456789012", region="us-east-1", partition="aws",
+        product_arn="arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default")
+    (record,) = build_records([parse_report(json.dumps(doc).encode(), "r.json")], destination,
+                              now).records
+    stamp = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
+    for key in ("CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"):
+        assert re.fullmatch(stamp, record[key]), (key, record[key])
+    text = json.dumps(record)
+    assert "1-01-01T" not in text.replace("0001-01-01T", "")

@@ -74,9 +74,10 @@ def default_product_arn(partition: str, region: str, account_id: str) -> str:
 
 
 def timestamp(moment: dt.datetime) -> str:
-    """ISO 8601 in UTC with milliseconds, the precision Security Hub compares."""
+    """ISO 8601 in UTC with milliseconds, the precision Security Hub compares (the year always
+    four digits: strftime's %Y writes year 1 as "1")."""
     utc = moment.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_time(value: object) -> dt.datetime | None:
@@ -86,9 +87,12 @@ def parse_time(value: object) -> dt.datetime | None:
     text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00")
     try:
         moment = dt.datetime.fromisoformat(text)
-    except ValueError:
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        # A time UTC cannot hold (year 1 at +05:00, year 9999 at -23:59) is not one.
+        moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment
 
 
 @functools.lru_cache(maxsize=8192)

@@ -45,18 +45,23 @@ def _uuid5(name: str) -> str:
 
 
 def _gitlab_time(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    """GitLab's ``YYYY-MM-DDTHH:MM:SS`` in UTC; the year always four digits (strftime's %Y
+    writes year 1 as "1", which the schema's pattern refuses)."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0).isoformat()
 
 
 def _scan_start(reports: list[Report], now: dt.datetime) -> dt.datetime:
+    """The earliest report's CreatedAt, in UTC, never after ``now``. A time that cannot be
+    moved to UTC (year 1 at +05:00, year 9999 at -23:59) or is no time is skipped."""
     starts = []
     for report in reports:
         try:
-            starts.append(dt.datetime.fromisoformat(report.created_at.replace("Z", "+00:00")))
-        except ValueError:
+            start = dt.datetime.fromisoformat(report.created_at.replace("Z", "+00:00"))
+            start = (start if start.tzinfo else start.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        except (ValueError, OverflowError):
             continue
-    aware = [s if s.tzinfo else s.replace(tzinfo=dt.UTC) for s in starts]
-    return min(aware) if aware else now
+        starts.append(start)
+    return min([*starts, now])
 
 
 def _identifier(finding: Finding) -> dict[str, str]:
