@@ -187,18 +187,9 @@ resource "aws_ecr_repository_policy" "this" {
   policy     = data.aws_iam_policy_document.repository.json
 }
 
-resource "aws_ecr_registry_scanning_configuration" "enhanced" {
-  count     = var.enable_enhanced_scanning ? 1 : 0
-  scan_type = "ENHANCED"
-
-  rule {
-    scan_frequency = "CONTINUOUS_SCAN"
-    repository_filter {
-      filter      = var.repository_name
-      filter_type = "WILDCARD"
-    }
-  }
-}
+# No registry scanning configuration here: it is one per registry (account and region) and this
+# module is one repository, so two pipelines would overwrite each other's rules. The monitoring
+# module (templates/terraform/monitoring, enable_inspector) is its one owner.
 
 # --- CI roles ------------------------------------------------------------------------------
 

@@ -186,12 +186,6 @@ variable "development_tag_prefix" {
   default     = "dev-"
 }
 
-variable "enable_enhanced_scanning" {
-  description = "Set the REGISTRY's scanning configuration to enhanced (Amazon Inspector, continuous) for this repository. Registry-wide: replaces existing rules."
-  type        = bool
-  default     = false
-}
-
 variable "codebuild_role_arn" {
   description = "Role of the CodeBuild project (templates/codebuild/terraform, output role_arn) that pushes to this repository: the repository policy lets it write images too. Empty: only the push role writes."
   type        = string

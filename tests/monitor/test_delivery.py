@@ -103,3 +103,24 @@ def test_history_items_expire(world: World) -> None:
     # State and inventory items carry no TTL: only history ages out.
     state = proc.store.state(f"123456789012/team/app@{digest}")
     assert state is not None and "expires_at" not in state
+
+
+def test_the_registry_scanning_configuration_has_one_owner() -> None:
+    """One configuration per registry (account and region): the monitoring stack owns it; a
+    pipeline stack (one per repository) creating one would overwrite another's rules."""
+    from tests.aws.iam import load_cfn
+
+    root = TERRAFORM.parents[1]
+    owners = []
+    for path in sorted(root.rglob("*.yaml")) + sorted(root.rglob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        if "AWSTemplateFormatVersion" not in text:
+            continue
+        for name, resource in load_cfn(path)["Resources"].items():
+            if resource["Type"] == "AWS::ECR::RegistryScanningConfiguration":
+                owners.append(f"{path.relative_to(root)} {name}")
+    for path in sorted(root.rglob("*.tf")):
+        if 'resource "aws_ecr_registry_scanning_configuration"' in path.read_text("utf-8"):
+            owners.append(str(path.relative_to(root)))
+    assert owners == ["aws/scangate-monitoring.yaml EnhancedScanningConfiguration",
+                      "terraform/monitoring/main.tf"]

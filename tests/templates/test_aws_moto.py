@@ -12,7 +12,7 @@ What moto 5.1.4 evaluates here, and what it does not (each test says which part 
   patterns), and by checkov's CKV_AWS_358 on the Terraform (test_scanners.py).
 - Resource-based policies (the repository's Deny of non-TLS requests): NOT evaluated.
 - CloudFormation: moto has no model for AWS::IAM::OIDCProvider,
-  AWS::ECR::RegistryScanningConfiguration and AWS::EKS::AccessEntry (it skips them), and its
+  AWS::EKS::AccessEntry (it skips them), and its
   AWS::ECR::Repository model keeps only the name and ImageTagMutability: it passes
   ImageScanningConfiguration/EncryptionConfiguration in CloudFormation's casing to a model that
   reads the API's, and ignores LifecyclePolicy and RepositoryPolicyText. Those properties are
@@ -87,7 +87,6 @@ MANIFEST = json.dumps(
 )
 UNSUPPORTED_BY_MOTO = {
     "AWS::IAM::OIDCProvider",
-    "AWS::ECR::RegistryScanningConfiguration",
     "AWS::EKS::AccessEntry",
 }
 
@@ -203,7 +202,7 @@ def _authorized_but_not_implemented(call: Any, **kwargs: Any) -> None:
     assert "AccessDenied" not in json.dumps(error), error
 
 
-def test_moto_has_no_model_for_exactly_three_resource_types() -> None:
+def test_moto_has_no_model_for_exactly_two_resource_types() -> None:
     """The deploys below are partial in exactly these types (moto skips them with a warning)."""
     from moto.cloudformation.parsing import get_model_map
 
@@ -287,7 +286,6 @@ def gitlab_stack(aws: Aws) -> dict[str, Any]:
             "ThresholdsParameterPrefix": "/gitlab/thresholds",
             "LowThreshold": "100",
             "RepositoryName": "gitlab/user-authenticator",
-            "EnableEnhancedScanning": "true",
             "CreateEksAccessEntry": "true",
             "EksClusterName": CLUSTER,
             "RoleNamePrefix": "gl",
@@ -638,9 +636,8 @@ def test_repository_settings_in_the_template() -> None:
     topic = resources["AlertsTopic"]["Properties"]
     assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": ["AlertsKey", "Arn"]}
     assert resources["AlertsKey"]["Properties"]["EnableKeyRotation"] is True
-    scanning = resources["RegistryScanning"]
-    assert scanning["Condition"] == "EnhancedScanning"
-    assert scanning["Properties"]["ScanType"] == "ENHANCED"
+    # The registry's scanning configuration belongs to the monitoring stack alone.
+    assert "RegistryScanning" not in resources
 
 
 def _lifecycle_text_with_defaults() -> Any:
