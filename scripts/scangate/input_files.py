@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import stat
 
 
@@ -31,6 +32,25 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+# How long a FIFO may stay without a writer before it is refused: long enough for a process
+# substitution's producer to start on a loaded runner, short enough not to hang a pipeline.
+FIFO_WRITER_WAIT_SECONDS = 60.0
+
+
+def _await_writer(fd: int) -> None:
+    """Wait until a FIFO has data or its writer has come and gone.
+
+    A read from a FIFO that no writer has opened yet returns end-of-file at once on Linux, so a
+    producer that starts a moment after us would be read as an empty file. poll() reports
+    nothing on such a FIFO until a writer connects (then POLLIN, or POLLHUP once it closes).
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    if not poller.poll(int(FIFO_WRITER_WAIT_SECONDS * 1000)):
+        raise InputFileError(
+            f"is a FIFO that no process wrote to within {FIFO_WRITER_WAIT_SECONDS:.0f} seconds")
+
+
 def read_input(path: str, limit: int) -> bytes:
     """The bytes of ``path`` (at most ``limit``); InputFileError otherwise."""
     try:
@@ -48,6 +68,8 @@ def read_input(path: str, limit: int) -> bytes:
         if regular and os.fstat(fd).st_size > limit:
             raise InputFileError(f"is larger than {limit} bytes")
         if not regular:
+            if stat.S_ISFIFO(mode):
+                _await_writer(fd)
             # Reads block again (a FIFO's writer may still be starting); the limit bounds them.
             flags = fcntl.fcntl(fd, fcntl.F_GETFL)
             fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from scangate import input_files
 from scangate._cli import main
 
 from tests.support.reports import image_report, vuln, write
@@ -114,8 +116,10 @@ def test_a_utf16_dockerfile_is_one_line_refused(tmp_path: Path,
 @pytest.mark.parametrize("kind", ["fifo", "device", "symlink-to-device"])
 def test_devices_and_fifos_are_bounded_one_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, kind: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A FIFO without a writer does not hang the gate; /dev/zero is not read forever."""
+    monkeypatch.setattr(input_files, "FIFO_WRITER_WAIT_SECONDS", 0.5)
     odd = tmp_path / "odd"
     if kind == "fifo":
         os.mkfifo(odd)
@@ -142,6 +146,9 @@ def test_a_report_from_a_pipe_is_still_read(tmp_path: Path) -> None:
             (tmp_path / "r.json").read_bytes())
 
     def writer() -> None:
+        # The producer opens the FIFO after the gate did (a process substitution's command
+        # starting late on a loaded runner): its first read must not be taken for end-of-file.
+        time.sleep(0.5)
         with open(fifo, "wb") as handle:
             handle.write(body)
 
