@@ -356,9 +356,13 @@ def test_the_report_job_exits_zero_on_a_violation_and_fails_on_an_error(
     write_fake_scangate(tmp_path / "bin", gate_exit, writes_summary)
     result = run_job_script(job, tmp_path, tmp_path / "bin")
     assert (result.returncode != 0) == job_fails, (result.returncode, result.stderr)
-    args = (tmp_path / "args").read_text(encoding="utf-8")
+    calls = (tmp_path / "args").read_text(encoding="utf-8").splitlines()
+    # The risk feeds are fetched first (issue 23), then the one gate call gets them.
+    assert calls[0].startswith("feeds fetch --dir ")
+    [args] = [call for call in calls if call.startswith("gate ")]
     assert args.startswith("gate --report scangate-out/scangate/trivy-image.json")
     assert "--max-critical 0" in args and "--ignore-unfixed" in args
+    assert f"--feeds-dir {calls[0].split()[3]}" in args
 
 
 @pytest.mark.parametrize("summary, exit_code", [
