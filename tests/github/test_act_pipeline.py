@@ -175,7 +175,8 @@ def _cache_store(root: Path, tarball: Path, refs: list[str]) -> Path:
     today = datetime.datetime.now(datetime.UTC).date()
     for ref in refs:
         for day in (today, today + datetime.timedelta(days=1)):  # a run across midnight
-            shutil.copytree(db, entry(f"scangate-trivy-db-{ref}-{day.isoformat()}") / "db")
+            # The workflow caches Trivy's db/ directory alone (never the layer cache).
+            shutil.copytree(db, entry(f"scangate-trivy-db-{ref}-{day.isoformat()}"))
     return store
 
 

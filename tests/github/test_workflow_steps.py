@@ -774,6 +774,32 @@ def test_the_tarball_picker_finds_nothing_rather_than_a_later_attempt(tmp_path: 
     assert not (tmp_path / "out").exists()
 
 
+def test_only_the_vulnerability_db_is_cached_never_the_layer_cache() -> None:
+    """Trivy's cache directory also holds its layer analyses (unless scangate scan keeps them in
+    memory) and the Java DB: a poisoned layer entry would hide an image's packages. Only db/
+    is restored and saved, under one key."""
+    steps = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]["scan"]["steps"]
+    cached = [s for s in steps if "actions/cache/" in str(s.get("uses", ""))]
+    assert len(cached) == 2, cached
+    assert {s["with"]["path"] for s in cached} == {"${{ runner.temp }}/scangate-trivy-db/db"}
+    assert len({s["with"]["key"] for s in cached}) == 1
+    scan = next(s for s in steps if s.get("name") == "Scan the tarball with Trivy")
+    assert '--cache-dir "$RUNNER_TEMP/scangate-trivy-db"' in scan["run"]
+
+
+def test_the_java_db_repository_reaches_scangate_scan(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    calls = _recording_scangate(bin_dir)
+    env = {"SCANGATE": str(bin_dir / "scangate"), "TRIVY": "/opt/trivy",
+           "INPUT_SCANNERS": "vuln", "INPUT_DB_REPOSITORY": "",
+           "INPUT_JAVA_DB_REPOSITORY": "registry.example/trivy-java-db:1"}  # fmt: skip
+    step = run_script(_script("scan", "Scan the tarball with Trivy"), env, tmp_path)
+    assert step.returncode == 0, step.output
+    (call,) = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert call[call.index("--java-db-repository") + 1] == "registry.example/trivy-java-db:1"
+    assert "--db-repository" not in call
+
+
 def test_the_image_tarball_is_uploaded_uncompressed() -> None:
     steps = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]["build"]["steps"]
     (upload,) = [s for s in steps if "upload-artifact" in str(s.get("uses", ""))]
@@ -980,6 +1006,7 @@ def _scan(tmp_path: Path, cache_dir: Path) -> Step:
         "TRIVY": str(Path(sys.executable).with_name("trivy")),
         "INPUT_SCANNERS": "vuln,secret",
         "INPUT_DB_REPOSITORY": "",
+        "INPUT_JAVA_DB_REPOSITORY": "",
         "RUNNER_TEMP": str(tmp_path),
     }
     script = _script("scan", "Scan the tarball with Trivy").replace(
