@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from scangate._cli import main
 
 BASE_POLICY = """\
@@ -26,7 +25,7 @@ BASE_CALLER = """\
 on: pull_request
 jobs:
   scan:
-    uses: scangate/scangate/.github/workflows/container-scan.yml@0123456789abcdef0123456789abcdef01234567
+    uses: scangate/scangate/.github/workflows/container-scan.yml@v1.2.0
     with:
       policy: .scangate/policy.yaml
   other:
