@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import json
 import re
 import zlib
 from dataclasses import dataclass, field
+
+import orjson
 
 from scangate.errors import FeedError
 
@@ -99,7 +100,9 @@ def parse_kev(data: bytes, source: str) -> KevCatalog:
     """CISA's catalog as published: catalogVersion, dateReleased, count, vulnerabilities[]."""
     where = f"{source}: not a KEV catalog:"
     try:
-        doc = json.loads(data)
+        # orjson, not json: a lone surrogate ("\udc80") is refused here, as in reports,
+        # instead of crashing the JSON writers the catalog's strings reach (summary.json).
+        doc = orjson.loads(data)
     except (ValueError, RecursionError) as exc:
         raise FeedError(f"{where} not JSON ({exc})") from None
     if not isinstance(doc, dict):

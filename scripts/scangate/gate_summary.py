@@ -11,10 +11,11 @@ fields over time).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from scangate.errors import SummaryError
 from scangate.registry.reference import DIGEST
@@ -166,7 +167,9 @@ def read(path: str | Path) -> GateSummary:
     if len(data) > MAX_SUMMARY_BYTES:
         raise SummaryError(f"{path}: summary larger than {MAX_SUMMARY_BYTES} bytes")
     try:
-        doc = json.loads(data)
+        # orjson refuses lone surrogates ("\udc80"): an edited summary cannot crash the
+        # JSON writers (OpenVEX) its strings reach.
+        doc = orjson.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SummaryError(f"{path}: summary is not valid JSON ({exc})") from None
     return parse(doc, str(path))

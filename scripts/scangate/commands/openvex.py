@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from scangate.errors import EXIT_PASS, SummaryError, UsageError
 from scangate.gate_summary import MAX_SUMMARY_BYTES, parse
@@ -52,7 +53,7 @@ def _json(path: str, what: str) -> Any:
             data = handle.read(MAX_SUMMARY_BYTES + 1)
         if len(data) > MAX_SUMMARY_BYTES:
             raise UsageError(f"{path}: {what} larger than {MAX_SUMMARY_BYTES} bytes")
-        return json.loads(data)
+        return orjson.loads(data)  # refuses lone surrogates, which no JSON writer can carry
     except FileNotFoundError:
         raise UsageError(f"{path}: {what} not found") from None
     except OSError as exc:
