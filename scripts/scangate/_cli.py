@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
 import traceback
+from pathlib import PurePath
 from types import ModuleType
 
 from scangate import __version__
-from scangate.errors import EXIT_ERROR, ScangateError
+from scangate.errors import EXIT_ERROR, ScangateError, UsageError
 
 # Each module in scangate.commands provides add_parser(subparsers) and run(args) -> int.
 COMMANDS = (
@@ -54,10 +57,32 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(args: argparse.Namespace) -> None:
+    """A command-line value that is not UTF-8 (a file name, a --tag, an --author) reaches Python
+    as lone surrogates, which no JSON output (summary.json, SARIF, the GitLab report, OpenVEX,
+    ASFF) can carry: refused up front for every command, whichever outputs were asked for,
+    instead of crashing in a writer."""
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            text = str(item) if isinstance(item, PurePath) else item
+            if isinstance(text, str) and _SURROGATE.search(text):
+                try:
+                    shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+                except UnicodeEncodeError:  # a surrogate no file name decodes to
+                    shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+                raise UsageError(f"{shown}: --{name.replace('_', '-')} is not UTF-8 text (a "
+                                 "file name with bytes that are not UTF-8?): rename it or "
+                                 "pass another value to it")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
+        _refuse_surrogates(args)
         code: int = args.run(args)
     except ScangateError as exc:
         print(f"scangate: error: {exc.message}", file=sys.stderr)

@@ -148,3 +148,44 @@ def test_a_summary_string_with_a_lone_surrogate_is_one_line_for_openvex(
                  "--output", str(out)]) == 2
     _one_line_error(capsys, str(summary), "surrogate")
     assert not out.exists()
+
+
+# --- command-line values: every command refuses them before doing anything --------------------
+
+NOT_UTF8 = "x\udc80"  # what Python makes of the argument bytes b"x\x80"
+
+
+def _argv(tmp_path: Path, case: str) -> list[str]:
+    summary, push = _summary_and_push_record(tmp_path)
+    report = write(tmp_path / "plain.json", image_report([vuln(severity="HIGH")]))
+    openvex = ["openvex", "--summary", str(summary), "--push-record", str(push)]
+    return {
+        "openvex --author": [*openvex, "--output", str(tmp_path / "v.json"), "--author", NOT_UTF8],
+        "openvex --output": [*openvex, "--output", str(tmp_path / f"{NOT_UTF8}.json")],
+        "gate --openvex-author": ["gate", "--report", report, "--openvex-author", NOT_UTF8],
+        "gate --sarif-category": ["gate", "--report", report, "--sarif",
+                                  str(tmp_path / "o.sarif"), "--sarif-category", NOT_UTF8],
+        "scan --output": ["scan", "--fs", str(tmp_path), "--output",
+                          str(tmp_path / f"{NOT_UTF8}.json")],
+        "securityhub --tag": ["securityhub", "--report", report, "--dry-run", "--account-id",
+                              "123456789012", "--region", "eu-central-1", "--asff-out",
+                              str(tmp_path / "a.json"), "--image-uri",
+                              f"registry.example/app@{DIGEST}", "--tag", NOT_UTF8],
+    }[case]
+
+
+@pytest.mark.parametrize("case", ["openvex --author", "openvex --output",
+                                  "gate --openvex-author", "gate --sarif-category",
+                                  "scan --output", "securityhub --tag"])
+def test_a_command_line_value_that_is_not_utf8_is_one_line_in_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str,
+) -> None:
+    """`scangate openvex --author` crashed in the writer (a traceback) before the check moved
+    from gate to the command line shared by every command."""
+    argv = _argv(tmp_path, case)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    capsys.readouterr()
+    assert main(argv) == 2
+    flag = case.split()[1]
+    _one_line_error(capsys, f"{flag} is not UTF-8 text", "x\\x80")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, "nothing is written"

@@ -7,7 +7,6 @@ import contextlib
 import datetime as dt
 import gc
 import os
-import re
 import stat
 import sys
 from collections.abc import Iterator
@@ -268,27 +267,7 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _refuse_surrogates(args: argparse.Namespace) -> None:
-    """A file name that is not UTF-8 reaches Python as lone surrogates, which no JSON output
-    (summary.json, SARIF, the GitLab report) can carry: refused up front, whichever outputs
-    were asked for, instead of crashing in a writer."""
-    for name, value in vars(args).items():
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and _SURROGATE.search(item):
-                try:
-                    shown = os.fsencode(item).decode("utf-8", "backslashreplace")
-                except UnicodeEncodeError:  # a surrogate no file name decodes to
-                    shown = item.encode("utf-8", "backslashreplace").decode("utf-8")
-                raise UsageError(f"{shown}: --{name.replace('_', '-')} is not UTF-8 text (a "
-                                 "file name with bytes that are not UTF-8?): rename it or "
-                                 "pass another path to it")
-
-
 def _run(args: argparse.Namespace) -> int:
-    _refuse_surrogates(args)
     outputs = _outputs(args)
     inputs = [("--report", path) for path in args.report]
     if args.policy and not args.policy.startswith("ssm:"):
