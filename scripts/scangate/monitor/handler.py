@@ -6,6 +6,9 @@
   reported in ``batchItemFailures``: SQS redelivers only that one; the rest of the batch is
   done and never replayed. On its last attempt (``SCANGATE_MAX_ATTEMPTS``) it goes to the
   dead-letter queue with the reason instead of looping.
+- Events about one image in one batch are evaluated once: a second scan or finding event of
+  the same image reads the same scan moments later, so it takes the first one's outcome (done,
+  or redelivered with it). A deployment mark still runs (it changes what is recorded).
 - Nothing escapes as an exception: an uncaught error would fail the whole batch and replay the
   records that succeeded. The queue's own redrive policy stays as the backstop for a crash.
 
@@ -23,7 +26,7 @@ from typing import Any
 from scangate.aws.clients import AWS_FAILURES, describe
 from scangate.errors import ScangateError
 from scangate.monitor import metrics
-from scangate.monitor.events import MalformedEvent, parse
+from scangate.monitor.events import Evaluate, MalformedEvent, parse
 from scangate.monitor.processor import Config, Processor
 
 REASON_MAX = 1000
@@ -63,8 +66,12 @@ def _attempt(record: dict[str, Any]) -> int:
     return int(value) if value.isdigit() else 1
 
 
-def process_record(proc: Processor, record: dict[str, Any]) -> bool:
-    """True when the record is done (processed or dead-lettered); False: redeliver it."""
+def process_record(proc: Processor, record: dict[str, Any],
+                   evaluated: dict[str, bool] | None = None) -> bool:
+    """True when the record is done (processed or dead-lettered); False: redeliver it.
+
+    ``evaluated``: the images this batch already evaluated (key -> done), shared by the
+    records of one batch."""
     message_id = str(record.get("messageId") or "")
     body = record.get("body")
     try:
@@ -84,6 +91,19 @@ def process_record(proc: Processor, record: dict[str, Any]) -> bool:
             _log("ERROR", "dead-letter queue unavailable", reason=dlq_error.message)
             return False
         return True
+    key = action.image.key if isinstance(action, Evaluate) and action.deployed is None else ""
+    if key and evaluated is not None and key in evaluated:
+        _log("INFO", "evaluated earlier in this batch", messageId=message_id,
+             done=evaluated[key])
+        return evaluated[key]
+    done = _run(proc, action, record, message_id, body)
+    if key and evaluated is not None:
+        evaluated[key] = done
+    return done
+
+
+def _run(proc: Processor, action: Any, record: dict[str, Any], message_id: str,
+         body: object) -> bool:
     try:
         outcome = proc.run(action)
     except Exception as exc:  # noqa: BLE001 - one record must never fail the batch
@@ -127,10 +147,11 @@ def handle(proc: Processor, event: dict[str, Any]) -> dict[str, Any]:
         # Never silently succeed on an invocation that processed nothing.
         raise NotAnSqsBatch("monitor: invoked with neither an SQS batch (Records) nor an "
                             "EventBridge event; the templates connect it to the SQS queue")
+    evaluated: dict[str, bool] = {}
     for record in records:
         if not isinstance(record, dict):
             continue
-        if not process_record(proc, record):
+        if not process_record(proc, record, evaluated):
             failures.append({"itemIdentifier": str(record.get("messageId") or "")})
     return {"batchItemFailures": failures}
 
