@@ -189,3 +189,23 @@ def test_a_command_line_value_that_is_not_utf8_is_one_line_in_every_command(
     flag = case.split()[1]
     _one_line_error(capsys, f"{flag} is not UTF-8 text", "x\\x80")
     assert sorted(p.name for p in tmp_path.iterdir()) == before, "nothing is written"
+
+
+# --- the cache writer: Trivy's DB metadata.json, copied into the report's DB record ------------
+
+@pytest.mark.parametrize("field", ["UpdatedAt", "NextUpdate", "DownloadedAt"])
+def test_a_db_metadata_string_with_a_lone_surrogate_is_refused(tmp_path: Path,
+                                                               field: str) -> None:
+    from scangate import trivy_db
+    from scangate.errors import ScanError
+
+    metadata = {"Version": 2, "NextUpdate": "2026-12-08T00:00:00Z",
+                "UpdatedAt": "2026-12-07T00:00:00Z", "DownloadedAt": "2026-12-07T01:00:00Z"}
+    (tmp_path / "db").mkdir()
+    path = tmp_path / "db" / "metadata.json"
+    path.write_text(json.dumps(metadata))
+    assert trivy_db.read_metadata(str(tmp_path))[field] == metadata[field]  # the control
+    metadata[field] += MARK
+    path.write_text(_with_lone_surrogate(metadata))
+    with pytest.raises(ScanError, match="not Trivy's metadata.json .*surrogate"):
+        trivy_db.read_metadata(str(tmp_path))
