@@ -111,9 +111,16 @@ def _subject(image: str | None, context: str) -> str:
     return f" for {context}" if context else ""
 
 
+def _text_only(env: Mapping[str, str]) -> dict[str, str]:
+    """The CI variables with any lone surrogate (bytes that are not UTF-8 in a variable) shown
+    as its escape: the alert is still sent, and no encoder (SNS's UTF-8 body) crashes on it."""
+    return {name: value.encode("utf-8", "backslashreplace").decode("utf-8")
+            for name, value in env.items()}
+
+
 def build_message(summary: GateSummary, env: Mapping[str, str] | None = None,
                   exit_code: int | None = None, image: str | None = None) -> Message:
-    env = os.environ if env is None else env
+    env = _text_only(os.environ if env is None else env)
     if image is not None:
         image = truncate(one_line(printable(image)), IMAGE_NAME_MAX)
     if summary.decision == ERROR:

@@ -209,3 +209,24 @@ def test_a_db_metadata_string_with_a_lone_surrogate_is_refused(tmp_path: Path,
     path.write_text(_with_lone_surrogate(metadata))
     with pytest.raises(ScanError, match="not Trivy's metadata.json .*surrogate"):
         trivy_db.read_metadata(str(tmp_path))
+
+
+# --- CI variables in an alert: shown escaped, the alert still encodes --------------------------
+
+@pytest.mark.parametrize("variable", ["GITHUB_REPOSITORY", "GITHUB_REF_NAME", "CI_PROJECT_PATH",
+                                      "CI_JOB_URL"])
+@pytest.mark.parametrize("exit_code", [None, 2])
+def test_a_ci_variable_that_is_not_utf8_is_escaped_in_the_alert(
+    tmp_path: Path, variable: str, exit_code: int | None,
+) -> None:
+    """os.environ holds lone surrogates for bytes that are not UTF-8; SNS's body is encoded as
+    UTF-8 (scangate/aws/sns.py), which crashed on them."""
+    from scangate import gate_summary, notify
+
+    summary, _ = _summary_and_push_record(tmp_path)
+    value = "https://ci.example/x" if variable == "CI_JOB_URL" else "team/app"
+    env = {variable: f"{value}{NOT_UTF8}"}
+    message = notify.build_message(gate_summary.read(summary), env=env, exit_code=exit_code)
+    text = message.text()
+    text.encode("utf-8")  # the crash before: UnicodeEncodeError, surrogates not allowed
+    assert f"{value}x\\udc80" in text
