@@ -8,8 +8,10 @@ project (artifacts and the dotenv reports flow only as the template declares the
   arguments BASE_IMAGE and PIP_INDEX_URL, `build-network: host`);
 - the project's Trivy (`trivy-sha256: ""`: the one on PATH) and the offline DB of
   tools/trivydb, seeded into the template's own `cache:` directory (`.trivy-cache`, key
-  `scangate-trivy-<version>`; `trivy-skip-db-update: true`);
-- scangate from this checkout (`scangate-source: ""`: the one on PATH);
+  `scangate-trivy-<version>-<ref slug>`; `trivy-skip-db-update: true` with the seeded DB
+  pinned by `trivy-db-digest`);
+- scangate on PATH (`scangate-source: ""`; the jobs drop PYTHON* variables, so it is the venv's
+  own install of the checkout it was installed from);
 - the registry on 127.0.0.1:5000 as the push target (`registry:`; no AWS role, so no STS);
 - `CI_COMMIT_REF_PROTECTED=true`, standing for a protected default branch (push runs only there).
 
@@ -129,6 +131,9 @@ def run_pipeline(
         "trivy-version": version,
         "trivy-sha256": "",
         "trivy-skip-db-update": True,
+        # The seeded DB, pinned: a cached DB is refused unless it is the pinned one.
+        "trivy-db-digest": "sha256:" + hashlib.sha256(
+            (trivy_cache_dir / "db" / "trivy.db").read_bytes()).hexdigest(),
         "policy": ".scangate/policy.yaml",
         "scangate-source": "",
         "push": True,
@@ -154,7 +159,9 @@ def run_pipeline(
     }
     project = glci.make_project(workdir / "project", ci, files)
     # The offline DB where the template's `cache:` puts Trivy's cache directory.
-    cache = project / ".gitlab-ci-local" / "cache" / f"scangate-trivy-{version}" / ".trivy-cache"
+    # The key is per ref (`$CI_COMMIT_REF_SLUG`): this project's pipelines run on `main`.
+    cache = (project / ".gitlab-ci-local" / "cache" / f"scangate-trivy-{version}-main"
+             / ".trivy-cache")
     shutil.copytree(trivy_cache_dir / "db", cache / "db")
     run = glci.run_gitlab_ci_local(project, [*RUN_ARGS, *(extra_args or [])], timeout=2400)
     return Pipeline(run=run, repository=repository, inputs=inputs)
