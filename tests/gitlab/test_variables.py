@@ -236,3 +236,32 @@ def test_the_docs_name_the_prerequisites() -> None:
     for phrase in ("Minimum role to use pipeline variables", "CODEOWNERS",
                    "pipeline execution policies", "protected branches"):
         assert phrase in docs, phrase
+
+
+def test_a_failed_override_check_still_notifies(tmp_path: Path) -> None:
+    """The check job fails the pipeline; notify (on_failure) needs it, so it runs, and its
+    marker (a fixed file name, which no variable can move) turns the alert into an ERROR
+    even when the gate itself passed."""
+    inputs = {"sns-topic-arn": "arn:aws:sns:eu-west-1:123456789012:alerts"}
+    jobs = jobs_of(inputs)
+    needs = {n["job"]: n for n in jobs["scangate-notify"]["needs"]}
+    assert needs["scangate-overridden-inputs"] == {"job": "scangate-overridden-inputs",
+                                                   "artifacts": True, "optional": True}
+    assert jobs["scangate-overridden-inputs"]["artifacts"]["when"] == "always"
+    assert ".scangate-overridden-inputs" in jobs["scangate-overridden-inputs"]["artifacts"][
+        "paths"]
+    check = glci.merged_job(jobs, "scangate-overridden-inputs")
+    result = run_job_script(check, tmp_path, tmp_path / "bin")
+    assert result.returncode == 1
+    assert (tmp_path / ".scangate-overridden-inputs").exists()
+    out = tmp_path / "scangate-out" / "scangate"
+    out.mkdir(parents=True)
+    (out / "gate-exit-code").write_text("0\n", encoding="utf-8")
+    (out / "summary.json").write_text('{"decision": "pass"}', encoding="utf-8")
+    write_fake_scangate(tmp_path / "bin", 0, writes_summary=False)
+    notify = glci.merged_job(jobs, "scangate-notify")
+    notify["variables"]["SCANGATE_SOURCE"] = ""
+    result = run_job_script(notify, tmp_path, tmp_path / "bin", {"CI_PROJECT_NAME": "app"})
+    assert result.returncode == 0, result.stderr
+    [call] = (tmp_path / "args").read_text(encoding="utf-8").splitlines()
+    assert call.endswith("--gate-exit-code 2"), call
