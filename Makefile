@@ -13,8 +13,17 @@ demo: setup
 demo-vulnerable: setup
 	$(VENV)/python -m tools.demo --vulnerable $(DEMO_ARGS)
 
+# Every test, in two stages on parallel workers (pytest-xdist): the fast tests first, then the
+# slow end-to-end ones (marker `slow`: the demo, act, gitlab-ci-local, image builds). Most of a
+# test's time is spent waiting on Docker, Trivy or moto, so more workers than cores pays.
+# --dist loadfile keeps each file on one worker: its module fixtures (images, moto stacks) are
+# built once. --durations shows where the time went. PYTEST_ARGS goes to both stages; a stage
+# that selects no test (pytest's exit 5) is not a failure.
+TEST_WORKERS ?= 4
+PYTEST_STAGE = $(VENV)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 test: setup
-	$(VENV)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST_STAGE) -m "not slow" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PYTEST_STAGE) -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: setup
 	bash tools/lint.sh
