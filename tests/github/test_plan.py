@@ -137,3 +137,36 @@ def test_bad_values_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         _plan(tmp_path, *args)
     assert exit_.value.code == 2
+
+
+# --- scangate plan images (the workflow's plan step runs it: test_workflow_steps.py covers
+# every refusal through the step itself) -----------------------------------------------------
+
+
+def test_images_prints_github_output_lines_only_on_stdout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+    import re
+
+    assert main(["plan", "images", "--repository=acme/My-Service", "--build-args=-A=1"]) == 0
+    out, err = capsys.readouterr()
+    matrix_line, call_line = out.splitlines()
+    assert matrix_line.startswith("matrix=") and re.fullmatch(r"call=[0-9a-f]{8}", call_line)
+    (image,) = json.loads(matrix_line[len("matrix="):])
+    assert image["name"] == "my-service" and image["build_args"] == "-A=1"
+    assert "images:" in err
+
+
+def test_each_call_gets_its_own_id(capsys: pytest.CaptureFixture[str]) -> None:
+    calls = set()
+    for _ in range(3):
+        assert main(["plan", "images", "--image-name=api"]) == 0
+        calls.add(capsys.readouterr().out.splitlines()[1])
+    assert len(calls) == 3
+
+
+def test_images_refuses_without_any_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "images"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "no image name" in err

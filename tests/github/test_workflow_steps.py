@@ -132,7 +132,9 @@ RELEASE_PLAN = "Check the release inputs"
 
 
 def plan(tmp_path: Path, **inputs: str) -> Step:
-    env = dict(PLAN_DEFAULTS)
+    """The plan step as it is, with the real `scangate plan images` (this checkout's, through
+    PYTHONPATH, as the setup action installs the release's)."""
+    env = {**PLAN_DEFAULTS, "SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
     return run_script(_script("plan", "Plan the images"), env, tmp_path)
 
@@ -146,7 +148,9 @@ def handoff(tmp_path: Path, decision: str = "pass", **inputs: str) -> str:
 
 
 def release_plan(tmp_path: Path, scan: str | None = None, **inputs: str) -> Step:
-    env = {**RELEASE_DEFAULTS, "INPUT_SCAN": scan if scan is not None else handoff(tmp_path)}
+    """The release's plan step as it is, with the real `scangate plan release`."""
+    env = {**RELEASE_DEFAULTS, "INPUT_SCAN": scan if scan is not None else handoff(tmp_path),
+           "SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
     return run_script(_script("plan", RELEASE_PLAN, release=True), env, tmp_path)
 
@@ -952,10 +956,10 @@ def test_plan_defaults_cover_the_steps_env() -> None:
     """The plan tests give each step every variable its `env:` block names, no more."""
     jobs = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]
     step = next(s for s in jobs["plan"]["steps"] if s.get("name") == "Plan the images")
-    assert set(step["env"]) == set(PLAN_DEFAULTS)
+    assert set(step["env"]) == {*PLAN_DEFAULTS, "SCANGATE"}
     jobs = yaml.safe_load(RELEASE.read_text(encoding="utf-8"))["jobs"]
     step = next(s for s in jobs["plan"]["steps"] if s.get("name") == RELEASE_PLAN)
-    assert set(step["env"]) == {*RELEASE_DEFAULTS, "INPUT_SCAN"}
+    assert set(step["env"]) == {*RELEASE_DEFAULTS, "INPUT_SCAN", "SCANGATE"}
 
 
 @pytest.mark.parametrize(
@@ -983,7 +987,8 @@ def test_plan_refuses_half_configured_alerts_limits_and_tags(
                                                   ("refs/heads/feature", "dev")])
 def test_tag_environment_defaults_per_branch(tmp_path: Path, ref: str, environment: str) -> None:
     """The ECR lifecycle rules act on prod-/dev- prefixes (templates/aws, scangate image-tag)."""
-    env = {**RELEASE_DEFAULTS, "INPUT_SCAN": handoff(tmp_path), "GITHUB_REF": ref}
+    env = {**RELEASE_DEFAULTS, "INPUT_SCAN": handoff(tmp_path), "GITHUB_REF": ref,
+           "SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     step = run_script(_script("plan", RELEASE_PLAN, release=True), env, tmp_path)
     assert step.returncode == 0, step.output
     assert step.outputs["tag-environment"] == environment

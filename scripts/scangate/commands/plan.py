@@ -1,5 +1,9 @@
 """``scangate plan``: check a pipeline's inputs before anything is built, pushed or gated.
 
+``scangate plan images`` turns the image inputs into the matrix the build, scan and gate jobs
+run once per entry (scangate.images_plan), and names this call's artifacts: it prints
+``matrix=<JSON>`` and ``call=<8 hex>`` (GITHUB_OUTPUT lines) on stdout, the images on stderr.
+
 ``scangate plan pull-request`` is the check of a pull request's (or merge request's) gate
 inputs against the base branch's policy (scangate.pull_request): exit 0 when every input is at
 least as strict, 2 naming each one that is not. The GitHub workflow runs it in the gate job on
@@ -46,6 +50,42 @@ def add_parser(subparsers: Any) -> None:
         "(exit 2, naming them) gate inputs less strict than the base branch's policy.",
     )
     sub = parser.add_subparsers(dest="plan", metavar="PLAN", required=True)
+    images = sub.add_parser(
+        "images",
+        help="the image matrix and this call's artifact id",
+        description="Validate the image inputs and print `matrix=<JSON>` and `call=<id>` (one "
+        "line each, GITHUB_OUTPUT format); exit 2 with one line on any bad entry.",
+    )
+    images.add_argument("--images", default="", metavar="JSON",
+                        help="a JSON array of image objects; empty: the single-image flags")
+    images.add_argument("--image-name", default="", metavar="NAME")
+    images.add_argument("--context", default=".", metavar="DIR")
+    images.add_argument("--dockerfile", default="", metavar="FILE")
+    images.add_argument("--build-args", default="", metavar="LINES",
+                        help="KEY=VALUE lines, the default of every entry")
+    images.add_argument("--sarif-category", default="", metavar="CATEGORY")
+    images.add_argument("--repository", default="", metavar="OWNER/NAME",
+                        help="the default image name's source (GITHUB_REPOSITORY)")
+    images.set_defaults(run=run_images)
+    release = sub.add_parser(
+        "release",
+        help="check the scan's hand-off and the AWS inputs of a release",
+        description="Check container-scan.yml's hand-off and container-release.yml's inputs "
+        "before any role is assumed; print `matrix=`, `call=`, `tag-environment=` and "
+        "`decision=` (GITHUB_OUTPUT lines); exit 2 naming every problem.",
+    )
+    release.add_argument("--scan", default="", metavar="JSON", help="the scan's handoff output")
+    for name in ("aws-region", "publish-role-arn", "push-role-arn", "deploy-role-arn",
+                 "ecr-repository", "manifests", "eks-cluster", "image-tag", "tag-environment",
+                 "limits-ssm-prefix", "limits-role-arn", "sns-topic-arn", "notify-role-arn",
+                 "monitoring-event-bus"):  # fmt: skip
+        release.add_argument(f"--{name}", default="", metavar="VALUE")
+    release.add_argument("--eks-namespace", default="default", metavar="NAME")
+    for name in ("push", "deploy", "security-hub"):
+        release.add_argument(f"--{name}", type=_boolean, default=False, metavar="true|false")
+    release.add_argument("--ref", default="", help="the run's git ref (GITHUB_REF)")
+    release.add_argument("--default-branch", default="", metavar="BRANCH")
+    release.set_defaults(run=run_release)
     pr = sub.add_parser(
         "pull-request",
         help="refuse gate inputs that loosen the base branch's policy",
@@ -68,6 +108,61 @@ def add_parser(subparsers: Any) -> None:
         pr.add_argument(f"--max-{severity.key}", type=_count, metavar="N")
     pr.add_argument("--ignore-unfixed", type=_boolean, default=False, metavar="true|false")
     pr.set_defaults(run=run)
+
+
+def run_images(args: argparse.Namespace) -> int:
+    import json
+    import secrets
+    import sys
+
+    from scangate.images_plan import image_matrix, parse_images, single_image
+
+    entries: list[Any]
+    if args.images:
+        entries = parse_images(args.images)
+    else:
+        if not args.image_name and not args.repository:
+            raise UsageError("no image name: pass --image-name or --repository")
+        entries = single_image(args.image_name, args.context or ".", args.dockerfile,
+                               args.sarif_category, args.repository)
+    matrix = image_matrix(entries, args.build_args)
+    # Names this call's artifacts: two calls in one run never collide.
+    call = secrets.token_hex(4)
+    print("images:", json.dumps(matrix, indent=2), file=sys.stderr)
+    print(f"artifacts of this call: scangate-*-<image>-{call}-<attempt>", file=sys.stderr)
+    print(f"matrix={json.dumps(matrix, separators=(',', ':'))}")
+    print(f"call={call}")
+    return EXIT_PASS
+
+
+def run_release(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from scangate.release_plan import (
+        ReleaseInputs,
+        fill_matrix,
+        parse_handoff,
+        problems,
+        tag_environment,
+    )
+
+    handoff = parse_handoff(args.scan)
+    inputs = ReleaseInputs(**{
+        key: getattr(args, key) for key in ReleaseInputs.__dataclass_fields__
+    })  # fmt: skip
+    matrix = fill_matrix(handoff["matrix"], inputs.ecr_repository, inputs.manifests)
+    found = problems(inputs, matrix)
+    if found:
+        raise UsageError("; ".join(found))
+    environment = tag_environment(inputs.tag_environment, args.ref, args.default_branch)
+    print("images:", json.dumps(matrix, indent=2), file=sys.stderr)
+    print(f"the scan decided: {handoff['decision']}; tags for: {environment}", file=sys.stderr)
+    print(f"matrix={json.dumps(matrix, separators=(',', ':'))}")
+    print(f"call={handoff['call']}")
+    print(f"tag-environment={environment}")
+    print(f"decision={handoff['decision']}")
+    return EXIT_PASS
 
 
 def run(args: argparse.Namespace) -> int:
