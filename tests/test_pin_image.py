@@ -292,15 +292,21 @@ def test_outputs_replace_stale_manifests_and_refuse_symlinks(tmp_path: Path) -> 
     assert not (tmp_path / "elsewhere").exists()
 
 
-def test_a_manifest_that_is_a_fifo_or_device_is_not_read(tmp_path: Path) -> None:
-    """A FIFO (no writer) never blocks and /dev/zero is not read forever."""
+def test_a_manifest_that_is_a_fifo_or_device_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A FIFO no process writes to is refused after a bounded wait (never read as an empty
+    manifest, never a hang) and /dev/zero is not read forever."""
     import os
 
+    from scangate import input_files
     from scangate.input_files import InputFileError, read_input
 
+    monkeypatch.setattr(input_files, "FIFO_WRITER_WAIT_SECONDS", 0.2)
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)
-    assert read_input(str(fifo), 1000) == b""
+    with pytest.raises(InputFileError, match="is a FIFO that no process wrote to"):
+        read_input(str(fifo), 1000)
     with pytest.raises(InputFileError, match="a device that gave more than 1000 bytes"):
         read_input("/dev/zero", 1000)
     with pytest.raises(InputFileError, match="is a directory"):
