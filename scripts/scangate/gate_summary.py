@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from scangate.errors import SummaryError
+from scangate.input_files import InputFileError, read_input
 from scangate.registry.reference import DIGEST
 from scangate.severity import DESCENDING, Severity
 
@@ -157,15 +158,13 @@ def parse(doc: object, path: str) -> GateSummary:
 def read(path: str | Path) -> GateSummary:
     """``path`` read and checked; every problem is one SummaryError line naming the file."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SUMMARY_BYTES + 1)
-    except FileNotFoundError:
-        raise SummaryError(f"{path}: summary not found; write it with scangate gate "
-                           "--json-summary PATH") from None
-    except OSError as exc:
-        raise SummaryError(f"{path}: cannot read summary: {exc.strerror or exc}") from None
-    if len(data) > MAX_SUMMARY_BYTES:
-        raise SummaryError(f"{path}: summary larger than {MAX_SUMMARY_BYTES} bytes")
+        # The shared bounded reader: a FIFO or a device named as the summary cannot hang us.
+        data = read_input(str(path), MAX_SUMMARY_BYTES)
+    except InputFileError as exc:
+        if str(exc) == "not found":
+            raise SummaryError(f"{path}: summary not found; write it with scangate gate "
+                               "--json-summary PATH") from None
+        raise SummaryError(f"{path}: cannot read summary: {exc}") from None
     try:
         # orjson refuses lone surrogates ("\udc80"): an edited summary cannot crash the
         # JSON writers (OpenVEX) its strings reach.

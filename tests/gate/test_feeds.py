@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,16 @@ def test_age_limit_and_future_dates() -> None:
         check_age("KEV catalog", "k", current - dt.timedelta(days=8), 7, current)
     with pytest.raises(FeedError, match="in the future"):
         check_age("EPSS file", "e", current + dt.timedelta(days=2), 3, current)
+
+
+def test_a_fifo_named_as_a_feed_is_refused_not_waited_on_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Feeds are read by the shared bounded reader (input_files), like policies and reports."""
+    from scangate import input_files
+
+    monkeypatch.setattr(input_files, "FIFO_WRITER_WAIT_SECONDS", 0.2)
+    fifo = tmp_path / "kev.json"
+    os.mkfifo(fifo)
+    with pytest.raises(FeedError, match="cannot read the KEV catalog: is a FIFO"):
+        load_kev(str(fifo))

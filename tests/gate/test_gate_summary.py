@@ -8,6 +8,7 @@ refuses, the other refuses too, so an alert can never announce a release that pu
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,17 @@ def test_missing_truncated_and_oversized_files(tmp_path: Path,
     monkeypatch.setattr(gate_summary, "MAX_SUMMARY_BYTES", 10)
     with pytest.raises(SummaryError, match="larger than 10 bytes"):
         gate_summary.read(tmp_path / "big.json")
+
+
+def test_a_fifo_named_as_the_summary_is_refused_not_waited_on_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The summary is read by the shared bounded reader (input_files), like policies and
+    reports: a FIFO nobody writes to is one SummaryError line after the bounded wait."""
+    from scangate import input_files
+
+    monkeypatch.setattr(input_files, "FIFO_WRITER_WAIT_SECONDS", 0.2)
+    fifo = tmp_path / "summary.json"
+    os.mkfifo(fifo)
+    with pytest.raises(SummaryError, match="cannot read summary: is a FIFO"):
+        gate_summary.read(fifo)
