@@ -165,7 +165,8 @@ def _measure_shape(shape: str, rounds: int) -> int:
     size_mib = report.stat().st_size / 2**20
     scangate = [tool("scangate"), "gate", "--quiet", "--report", str(report),
                 "--max-critical", "1000000",
-                "--sarif", str(OUT / "scangate.sarif"), "--gitlab-report", str(OUT / "gl.json"),
+                "--sarif", str(OUT / "scangate.sarif"), "--sarif-overflow", "keep-most-severe",
+                "--gitlab-report", str(OUT / "gl.json"),
                 "--json-summary", str(OUT / "summary.json"),
                 "--summary-md", str(OUT / "summary.md")]
     trivy = [tool("trivy"), "convert", "--quiet", "--format", "sarif",

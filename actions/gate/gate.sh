@@ -100,7 +100,7 @@ if [ -n "${INPUT_FEEDS_DIR:-}" ]; then
 fi
 summary_json="$out_dir/summary.json"
 sarif="$out_dir/scangate.sarif"
-args+=(--json-summary "$summary_json" --sarif "$sarif" --summary-md "$out_dir/summary.md")
+args+=(--json-summary "$summary_json" --sarif "$sarif" --sarif-overflow "${INPUT_SARIF_OVERFLOW:-refuse}" --summary-md "$out_dir/summary.md")
 
 set +e
 "$scangate" "${args[@]}"

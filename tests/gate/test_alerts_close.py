@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from scangate._cli import main
 
 from tests.support.reports import image_report, vuln, write
@@ -118,3 +119,100 @@ def test_the_default_category_survives_a_new_tag_and_a_failed_gate(tmp_path: Pat
     scanning.upload(sarif)
     assert scanning.fixed == set() and scanning.open_rules() == {"CVE-C"}
     assert len(scanning.open) == 1
+
+
+def test_a_run_over_githubs_limits_is_refused_so_no_alert_closes_unfixed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An analysis replaces its category's previous one: a result left out of a SARIF over
+    GitHub's per-run limits (25,000 results, ../shared/notes/platform-limits.md, the stand-in's
+    rule) would close its alert as fixed while the finding is still there. So the writer refuses
+    (exit 2, nothing written, nothing uploaded: every alert stays as it was) unless told to keep
+    the most severe, and then it says that the rest would close."""
+    from scangate.outputs import sarif as sarif_module
+
+    scanning = CodeScanning()
+    low = [vuln(f"CVE-L{n}", pkg=f"p{n}", severity="LOW") for n in range(3)]
+    scanning.upload(gate_sarif(tmp_path, 1, image_report(
+        [vuln("CVE-C", severity="CRITICAL"), *low], name="registry.example/app:1")))
+    assert scanning.open_rules() == {"CVE-C", "CVE-L0", "CVE-L1", "CVE-L2"}
+
+    monkeypatch.setattr(sarif_module, "MAX_RESULTS_PER_RUN", 2)  # stands for 25,000
+    second = write(tmp_path / "run2.json", image_report(
+        [vuln("CVE-C", severity="CRITICAL"), vuln("CVE-C2", pkg="curl", severity="CRITICAL"),
+         *low], name="registry.example/app:2"))
+    argv = ["gate", "--quiet", "--report", second, "--sarif", str(tmp_path / "run2.sarif"),
+            "--json-summary", str(tmp_path / "run2-summary.json")]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "SARIF run 'scangate-registry.example-app'" in err and "results_over_run_limit=3" in err
+    assert "close the alerts of the others as fixed" in err
+    assert "--sarif-overflow keep-most-severe" in err
+    # Nothing written, not even the summary: no upload, so no alert closes.
+    assert not (tmp_path / "run2.sarif").exists()
+    assert not (tmp_path / "run2-summary.json").exists()
+    assert scanning.fixed == set()
+
+    # Asked to keep the most severe: it does, and says the rest's alerts would close unfixed.
+    kept = gate_sarif(tmp_path, 3, json.loads(Path(second).read_text(encoding="utf-8")),
+                      "--sarif-overflow", "keep-most-severe")
+    assert "alerts would close as fixed while they are not" in capsys.readouterr().err
+    assert {r["ruleId"] for r in kept["runs"][0]["results"]} == {"CVE-C", "CVE-C2"}
+    assert kept["runs"][0]["properties"]["dropReasons"] == {"results_over_run_limit": 3}
+    scanning.upload(kept)
+    assert {rule for _, _, rule in scanning.fixed} == {"CVE-L0", "CVE-L1", "CVE-L2"}
+
+
+def test_a_sarif_over_the_upload_size_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """GitHub refuses a SARIF file over 10 MB gzip; the least severe results are not cut to fit
+    by default, for the same reason (their alerts would close as fixed)."""
+    from scangate.outputs import sarif as sarif_module
+
+    monkeypatch.setattr(sarif_module, "GZIP_BUDGET", 4_000)  # stands for 10 MB
+    report = write(tmp_path / "r.json", image_report(
+        [vuln(f"CVE-{n}", pkg=f"p{n}", severity="LOW", Description=f"text {n} " * 40)
+         for n in range(60)]))
+    assert main(["gate", "--quiet", "--report", report, "--sarif",
+                 str(tmp_path / "o.sarif")]) == 2
+    err = capsys.readouterr().err
+    assert "bytes gzip-compressed, over the 4000-byte budget" in err
+    assert "close the alerts of the others as fixed" in err
+    assert not (tmp_path / "o.sarif").exists()
+    # Under the budget the same report is written whole.
+    monkeypatch.setattr(sarif_module, "GZIP_BUDGET", 10 * 1024 * 1024)
+    assert main(["gate", "--quiet", "--report", report, "--sarif",
+                 str(tmp_path / "o.sarif")]) in (0, 1)
+    assert len(json.loads((tmp_path / "o.sarif").read_text())["runs"][0]["results"]) == 60
+
+
+def test_the_rule_limit_is_refused_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from scangate.outputs import sarif as sarif_module
+
+    monkeypatch.setattr(sarif_module, "MAX_RULES_PER_RUN", 2)  # stands for 25,000
+    report = write(tmp_path / "r.json", image_report(
+        [vuln(f"CVE-{n}", pkg=f"p{n}") for n in range(3)]))
+    assert main(["gate", "--quiet", "--report", report, "--sarif",
+                 str(tmp_path / "o.sarif")]) == 2
+    assert "results_over_rule_limit=1" in capsys.readouterr().err
+
+
+def test_the_pipelines_refuse_an_overflow_only_where_the_sarif_is_uploaded() -> None:
+    """GitHub's gate action uploads the SARIF unless `upload-sarif: false`: then (and in the
+    GitLab template, whose SARIF is only an artifact) nothing closes, so it keeps the most
+    severe; uploaded, the gate refuses an overflow."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    action = yaml.safe_load((root / "actions" / "gate" / "action.yml").read_text())
+    (gate,) = [s for s in action["runs"]["steps"] if s.get("id") == "gate"]
+    assert gate["env"]["INPUT_SARIF_OVERFLOW"] == (
+        "${{ inputs.upload-sarif == 'true' && 'refuse' || 'keep-most-severe' }}")
+    script = (root / "actions" / "gate" / "gate.sh").read_text()
+    assert '--sarif-overflow "${INPUT_SARIF_OVERFLOW:-refuse}"' in script
+    template = (root / "gitlab" / "container-scan.gitlab-ci.yml").read_text()
+    assert template.count("--sarif-overflow keep-most-severe") == 1

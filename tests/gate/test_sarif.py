@@ -15,6 +15,9 @@ from tests.support.dates import SOON
 from tests.support.reports import fs_report, image_report, misconfig, secret, vuln, write
 from tests.support.schemas import sarif_validator
 
+# The writer's drop mode; the default refuses a SARIF over GitHub's limits.
+KEEP = ("--sarif-overflow", "keep-most-severe")
+
 
 def make_sarif(tmp_path: Path, docs: list[dict[str, Any]], *args: str,
                name: str = "out.sarif", validate: bool = True) -> dict[str, Any]:
@@ -181,7 +184,7 @@ def test_run_result_limit_keeps_the_most_severe(tmp_path: Path,
     monkeypatch.setattr(sarif_module, "MAX_RESULTS_PER_RUN", 10)
     vulns = [vuln(f"CVE-L{n}", severity="LOW") for n in range(20)]
     vulns += [vuln(f"CVE-C{n}", severity="CRITICAL") for n in range(5)]
-    doc = make_sarif(tmp_path, [image_report(vulns)])
+    doc = make_sarif(tmp_path, [image_report(vulns)], *KEEP)
     run = doc["runs"][0]
     assert len(run["results"]) == 10
     assert sum(r["ruleId"].startswith("CVE-C") for r in run["results"]) == 5
@@ -194,7 +197,7 @@ def test_run_result_limit_keeps_the_most_severe(tmp_path: Path,
 def test_real_limit_of_25000_results(tmp_path: Path) -> None:
     vulns = [vuln(f"CVE-2024-{n:05d}", pkg=f"p{n % 50}", severity="MEDIUM") for n in range(25_010)]
     # Schema-validating 25,000 results takes minutes; the structure checks below cover it.
-    doc = make_sarif(tmp_path, [image_report(vulns)], validate=False)
+    doc = make_sarif(tmp_path, [image_report(vulns)], *KEEP, validate=False)
     check_github_requirements(doc)
     assert len(doc["runs"][0]["results"]) == 25_000
     assert doc["runs"][0]["properties"]["dropReasons"] == {"results_over_run_limit": 10}
@@ -205,7 +208,7 @@ def test_gzip_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(sarif_module, "GZIP_BUDGET", budget)
     vulns = [vuln(f"CVE-2024-{n:05d}", pkg=f"pkg{n}", severity="HIGH" if n < 50 else "LOW",
                   Description=f"unique text {n} " * 30) for n in range(3000)]
-    doc = make_sarif(tmp_path, [image_report(vulns)])
+    doc = make_sarif(tmp_path, [image_report(vulns)], *KEEP)
     raw = (tmp_path / "out.sarif").read_bytes()
     assert len(gzip.compress(raw)) <= budget
     # Metered, not guessed: the kept results fill the budget at the meter's level 1 (less
@@ -232,7 +235,7 @@ def test_rule_limit_keeps_results_of_the_most_severe_rules(
     monkeypatch.setattr(sarif_module, "MAX_RULES_PER_RUN", 3)
     vulns = [vuln(f"CVE-L{n}", severity="LOW") for n in range(4)]
     vulns += [vuln("CVE-C1", pkg=p, severity="CRITICAL") for p in ("a", "b", "c")]
-    doc = make_sarif(tmp_path, [image_report(vulns)])
+    doc = make_sarif(tmp_path, [image_report(vulns)], *KEEP)
     run = doc["runs"][0]
     assert len(run["tool"]["driver"]["rules"]) == 3
     assert sum(r["ruleId"] == "CVE-C1" for r in run["results"]) == 3
@@ -406,7 +409,7 @@ def test_size_limit_across_reports_fills_the_budget_most_severe_first(
     budget (the multi-report path once kept 28 results, 4.8 KB, of a 60 KB budget)."""
     budget = 60_000
     monkeypatch.setattr(sarif_module, "GZIP_BUDGET", budget)
-    doc = make_sarif(tmp_path, [_heavy(n) for n in range(reports)], validate=False)
+    doc = make_sarif(tmp_path, [_heavy(n) for n in range(reports)], *KEEP, validate=False)
     raw = (tmp_path / "out.sarif").read_bytes()
     # Within the limit as GitHub's upload compresses it (zlib's default level) ...
     assert len(gzip.compress(raw, 6)) <= budget
@@ -435,7 +438,7 @@ def test_drop_warning_says_what_keeps_the_findings(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(sarif_module, "MAX_RESULTS_PER_RUN", 1)
-    make_sarif(tmp_path, [image_report([vuln("CVE-1"), vuln("CVE-2")])])
+    make_sarif(tmp_path, [image_report([vuln("CVE-1"), vuln("CVE-2")])], *KEEP)
     err = capsys.readouterr().err
     assert "drops 1" in err and "GitLab report (--gitlab-report) lists them all" in err
     assert "JSON and GitLab reports keep every finding" not in err
@@ -483,7 +486,7 @@ def test_a_budget_no_document_fits_is_an_error_not_a_loop(
     monkeypatch.setattr(sarif_module, "GZIP_BUDGET", 100)
     argv = ["gate", "--report", write(tmp_path / "a.json", image_report([vuln()])),
             "--report", write(tmp_path / "b.json", image_report([vuln()], name="x/b:1")),
-            "--sarif", str(tmp_path / "o.sarif")]
+            "--sarif", str(tmp_path / "o.sarif"), *KEEP]
     assert main(argv) == 2
     assert "split the reports" in capsys.readouterr().err
     assert not (tmp_path / "o.sarif").exists()

@@ -93,6 +93,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--sarif-category", action="append", default=[], metavar="CATEGORY",
                         help="SARIF category (once, or once per --report); default from the "
                         "artifact name")
+    parser.add_argument("--sarif-overflow", choices=sarif.OVERFLOW_CHOICES,
+                        default=sarif.OVERFLOW_REFUSE,
+                        help="a SARIF run over GitHub's limits (25,000 results or rules per "
+                        "run, 10 MB gzip): refuse it, exit 2 (default; an upload of part would "
+                        "close the alerts of the rest as fixed), or keep the most severe "
+                        "results and say what was dropped (for a SARIF that is not uploaded)")
     parser.add_argument("--dockerfile", metavar="PATH",
                         help="anchor image findings in SARIF on this Dockerfile's final FROM line")
     parser.add_argument("--gitlab-report", metavar="PATH",
@@ -298,7 +304,8 @@ def _run(args: argparse.Namespace) -> int:
                 writer.add(path, summary.summary_json(result))
             elif flag == "--sarif":
                 writer.add(path, lambda handle: sarif.write(
-                    result, args.sarif_category, args.dockerfile, handle))
+                    result, args.sarif_category, args.dockerfile, handle,
+                    args.sarif_overflow))
             elif flag == "--gitlab-report":
                 writer.add(path, gitlab.build(result))
             elif flag == "--openvex":

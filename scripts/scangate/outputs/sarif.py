@@ -7,8 +7,12 @@
   stable fingerprints every run would open duplicate alerts.
 - Waived and uncounted findings stay, marked (``suppressions`` for waivers): people see
   everything; the gate decides on the policy.
-- GitHub's limits (25,000 results and rules per run, 10 MB gzip per file, 20 runs) are kept by
-  dropping the least severe results, and the drop is reported on stderr and in run properties.
+- GitHub's limits (25,000 results and rules per run, 10 MB gzip per file, 20 runs) are never
+  met by dropping results silently: an analysis replaces its category's previous one, so a
+  dropped result's alert would close as fixed while the finding is still there. By default a
+  SARIF over a limit is refused (exit 2, nothing written). ``keep-most-severe`` (for a SARIF
+  that is a file, not an upload: GitLab's artifact) keeps the most severe results and says what
+  it dropped on stderr and in the run's properties.
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ MAX_RULES_PER_RUN = 25_000
 MAX_GZIP_BYTES = 10 * 1024 * 1024
 # Leave headroom: the upload action's gzip level may differ from ours.
 GZIP_BUDGET = int(MAX_GZIP_BYTES * 0.95)
+# What to do when a run is over GitHub's limits: refuse (the default), or keep the most
+# severe results and say what was dropped.
+OVERFLOW_REFUSE = "refuse"
+OVERFLOW_KEEP_MOST_SEVERE = "keep-most-severe"
+OVERFLOW_CHOICES = (OVERFLOW_REFUSE, OVERFLOW_KEEP_MOST_SEVERE)
 HELP_PACKAGES_SHOWN = 20
 HELP_REFERENCES_SHOWN = 10
 
@@ -638,9 +647,38 @@ def _trim_to(runs: list[_Run], size: int) -> None:
             run.keep = kept
 
 
+_OVERFLOW_FIX = (
+    "an upload of only the most severe results would close the alerts of the others as "
+    "fixed while they are still there: gate fewer images per SARIF (one call each), or pass "
+    f"--sarif-overflow {OVERFLOW_KEEP_MOST_SEVERE} where that SARIF is not uploaded to code "
+    "scanning")
+
+
+def _refuse_overflow(runs: list[_Run], size: int | None = None) -> None:
+    """Fail closed (exit 2) when a run is over a per-run limit, or the file over the size."""
+    for run in runs:
+        if run.dropped:
+            raise OutputError(
+                f"SARIF run {run.category!r} is over GitHub's per-run limits of "
+                f"{MAX_RESULTS_PER_RUN} results and {MAX_RULES_PER_RUN} rules "
+                f"({', '.join(f'{k}={v}' for k, v in run.dropped.items())}); {_OVERFLOW_FIX}")
+    if size is not None and size > GZIP_BUDGET:
+        raise OutputError(
+            f"SARIF is {size} bytes gzip-compressed, over the {GZIP_BUDGET}-byte budget for "
+            f"GitHub's {MAX_GZIP_BYTES}-byte upload limit; {_OVERFLOW_FIX}")
+
+
 def write(result: GateResult, category_args: list[str], dockerfile: str | None,
-          handle: BinaryIO) -> None:
-    """Write the SARIF document to ``handle`` (a seekable temporary file)."""
+          handle: BinaryIO, overflow: str = OVERFLOW_REFUSE) -> None:
+    """Write the SARIF document to ``handle`` (a seekable temporary file).
+
+    ``overflow`` says what a run over GitHub's limits gets: ``refuse`` (OutputError) or
+    ``keep-most-severe`` (the most severe results, the drop said on stderr and in the run).
+    """
+    if overflow not in OVERFLOW_CHOICES:
+        raise UsageError(
+            f"--sarif-overflow {overflow!r} is not one of {', '.join(OVERFLOW_CHOICES)}")
+    refuse = overflow == OVERFLOW_REFUSE
     reports = result.reports
     if len(reports) > MAX_RUNS:
         raise UsageError(
@@ -661,6 +699,10 @@ def write(result: GateResult, category_args: list[str], dockerfile: str | None,
                          _checkout_path(dockerfile) if dockerfile else None)
         _cap_run(run)
         runs.append(run)
+    if refuse:
+        _refuse_overflow(runs)
+        _refuse_overflow(runs, _emit(runs, handle))
+        return
     # One run (the usual case): stop at the budget in the same pass. Several runs share the
     # budget by severity across runs, which needs the measured costs of a full pass first.
     stop_at = GZIP_BUDGET * 0.97 if len(runs) == 1 else None
@@ -687,8 +729,9 @@ def write(result: GateResult, category_args: list[str], dockerfile: str | None,
                 f"scangate: warning: SARIF run {run.category!r} keeps "
                 f"{run.keep} most severe results and drops "
                 f"{sum(run.dropped.values())} to stay within GitHub's limits "
-                f"({', '.join(f'{k}={v}' for k, v in run.dropped.items())}); the gate "
-                "still counts every finding, the JSON summary has the counts and the GitLab "
-                "report (--gitlab-report) lists them all",
+                f"({', '.join(f'{k}={v}' for k, v in run.dropped.items())}); uploaded to "
+                "code scanning, the dropped ones' alerts would close as fixed while they are "
+                "not; the gate still counts every finding, the JSON summary has the counts "
+                "and the GitLab report (--gitlab-report) lists them all",
                 file=sys.stderr,
             )
