@@ -3,9 +3,11 @@
     python -m tools.monitor_package --output dist/scangate-monitor.zip
 
 - Dependencies: exactly the pins of requirements/runtime.lock, installed with --require-hashes
-  and --no-deps as wheels for the Lambda runtime (CPython 3.11, manylinux x86_64; the lock is
-  compiled for 3.11, so the runtime in the templates is python3.11). Wheels come from the
-  project's wheelhouse (tools/pkgindex: downloaded once through pip, hash-checked).
+  and --no-deps as wheels for the Lambda runtime (CPython 3.12, manylinux x86_64): the templates'
+  runtime is python3.12, the first Python runtime on Amazon Linux 2023 (python3.11 runs on
+  Amazon Linux 2, whose support ended 2026-06-30), and the lock is compiled with Python 3.12
+  (tests/monitor/test_runtime_lock.py). Wheels come from the project's wheelhouse
+  (tools/pkgindex: downloaded once through pip, hash-checked).
 - scangate: the package's files under scripts/scangate as committed at a git revision (default
   HEAD), never the working tree's uncommitted state.
 - The zip: entries sorted by name, every timestamp 1980-01-01 00:00, mode 0644 (0755 for
@@ -29,7 +31,7 @@ from tools.pkgindex import DEFAULT_WHEELHOUSE, download
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCK = REPO_ROOT / "requirements" / "runtime.lock"
 SOURCE = REPO_ROOT / "scripts" / "scangate"
-PYTHON_VERSION = "3.11"
+PYTHON_VERSION = "3.12"
 PLATFORM = "manylinux2014_x86_64"
 EPOCH = (1980, 1, 1, 0, 0, 0)
 # The lock's build backend pins (setuptools, wheel) build scangate; the function never runs them.

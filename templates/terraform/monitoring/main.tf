@@ -331,7 +331,7 @@ resource "aws_lambda_function" "monitor" {
   function_name                  = var.name
   description                    = "scangate continuous registry monitoring"
   role                           = aws_iam_role.monitor.arn
-  runtime                        = "python3.11"
+  runtime                        = "python3.12"
   handler                        = "scangate.monitor.handler.handler"
   filename                       = var.lambda_zip
   source_code_hash               = filebase64sha256(var.lambda_zip)
