@@ -59,8 +59,8 @@ if [ -n "${INPUT_DOCKERFILE:-}" ]; then
   args+=(--dockerfile "$INPUT_DOCKERFILE")
 fi
 if { [ -n "${INPUT_BASELINE:-}" ] && [ -n "${INPUT_BASELINE_BRANCH:-}" ]; } ||
-  { [ -n "${INPUT_BASELINE_BRANCH:-}" ] && [ -z "${INPUT_BASELINE_IMAGE:-}" ]; }; then
-  echo "::error title=scangate gate::give baseline or baseline-branch (with baseline-image), not both"
+  { [ -n "${INPUT_BASELINE_BRANCH:-}" ] && [ -z "${INPUT_BASELINE_IMAGE:-}" ]; } || [[ ! "${INPUT_BASELINE_RUN:-newest}" =~ ^(newest|deployed)$ ]]; then
+  echo "::error title=scangate gate::give baseline or baseline-branch (with baseline-image), not both; baseline-run is newest or deployed"
   echo "exit-code=2" >>"$output"
   echo "decision=error" >>"$output"
   exit 0
@@ -69,7 +69,7 @@ if [ -n "${INPUT_BASELINE_BRANCH:-}" ]; then
   # Nothing found is a warning and no file; the gate then counts every finding and says so.
   rm -f -- "$out_dir/baseline-summary.json"
   GITHUB_TOKEN=${SCANGATE_FETCH_TOKEN:-} "$scangate" fetch-baseline --platform github \
-    --branch "$INPUT_BASELINE_BRANCH" --image "$INPUT_BASELINE_IMAGE" \
+    --branch "$INPUT_BASELINE_BRANCH" --image "$INPUT_BASELINE_IMAGE" --from-run "${INPUT_BASELINE_RUN:-newest}" \
     --output "$out_dir/baseline-summary.json" ||
     echo "::warning title=scangate baseline::fetch-baseline failed (see above): every finding counts"
   args+=(--baseline "$out_dir/baseline-summary.json")

@@ -164,7 +164,7 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                         and want["branch"] in ("", r["branch"])
                         and want["event"] in ("", r["event"])
                         and want["status"] in ("", r["conclusion"])]
-                per_page = int(query.get("per_page", ["30"])[0])
+                per_page = min(int(query.get("per_page", ["30"])[0]), 100)
                 shown = [{k: v for k, v in r.items() if k != "artifacts"} for r in runs]
                 self._reply(200, {"total_count": len(runs), "workflow_runs": shown[:per_page]})
                 return

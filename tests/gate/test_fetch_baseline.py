@@ -132,6 +132,67 @@ def test_github_without_a_baseline_says_why_and_writes_nothing(
     assert why in err and "every finding will count" in err
 
 
+def test_github_deployed_takes_the_newest_run_that_deployed_not_the_newest_run(
+        tmp_path: Path, api: StandIn, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 22 §1, "or the deployed digest's summary": the baseline is what runs. The run
+    that deployed holds container-release.yml's scangate-deployed-* artifact (its deploy
+    records); newer runs on the branch that did not deploy (a deploy waiting for an
+    environment's reviewers, a failed rollout, or none asked for) are passed over. The marker
+    is the proof: it counts in a run a later job failed, and when it has expired."""
+    deployed = summary_of(tmp_path, [vuln("CVE-DEPLOYED", severity="MEDIUM")], "deployed")
+    newer = summary_of(tmp_path, [], "newer")
+    api.github_runs += [
+        run(1, [("scangate-reports-app-0a1b2c3d-1", zipped({"summary.json": newer})),
+                ("scangate-deployed-5e6f7a8b-1", zipped({"deploy-1.json": b"{}"}))]),
+        run(2, [("scangate-reports-app-1a2b3c4d-1", zipped({"summary.json": deployed})),
+                ("scangate-deployed-6e6f7a8b-1", zipped({"deploy-1.json": b"{}"}))],
+            conclusion="failure"),
+        run(3, [("scangate-reports-app-2a2b3c4d-1", zipped({"summary.json": newer}))]),
+        run(4, [("scangate-reports-app-3a2b3c4d-1", zipped({"summary.json": newer}))],
+            conclusion="failure"),
+        run(5, [("scangate-reports-app-4a2b3c4d-1", zipped({"summary.json": newer})),
+                ("scangate-deployed-8e6f7a8b-1", zipped({"deploy-1.json": b"{}"}))],
+            branch="feature"),
+    ]
+    api.github_runs[1]["artifacts"][1]["expired"] = True
+    code, out = fetch(tmp_path, "--from-run", "deployed")
+    assert code == 0 and out.read_bytes() == deployed
+    assert "the deployed run https://github.example/o/r/actions/runs/2" in capsys.readouterr().out
+    listed = next(r for r in api.requests if r.path.endswith("/runs"))
+    assert listed.query == {"branch": ["main"], "event": ["push"], "per_page": ["100"]}
+    # Without --deployed: the branch's newest successful run.
+    out.unlink()
+    code, out = fetch(tmp_path)
+    assert code == 0 and out.read_bytes() == newer
+
+
+@pytest.mark.parametrize(("runs", "why"), [
+    ([run(1, [("scangate-reports-app-0a1b2c3d-1", zipped({"summary.json": b"{}"}))]),
+      run(2, [("scangate-deployed-0a1b2c3d", zipped({"x": b"{}"}))])],
+     "none of the last 2 push runs of this workflow on main deployed"),
+    ([run(1, [("scangate-reports-app-0a1b2c3d-1", zipped({"summary.json": b"{}"})),
+              ("scangate-deployed-0a1b2c3d-1", zipped({"x": b"{}"}))])],
+     "no reports artifact of app"),
+])
+def test_github_deployed_without_a_deployed_run_says_why(
+        tmp_path: Path, api: StandIn, runs: list[dict[str, Any]], why: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    api.github_runs += runs
+    if why.startswith("no reports"):
+        runs[0]["artifacts"][0]["expired"] = True
+    code, out = fetch(tmp_path, "--from-run", "deployed")
+    assert code == 0 and not out.exists()
+    err = capsys.readouterr().err
+    assert why in err and "every finding will count" in err
+
+
+def test_deployed_is_for_github_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["fetch-baseline", "--platform", "gitlab", "--branch", "main", "--job", "j",
+                 "--artifact-path", "s.json", "--output", str(tmp_path / "o"),
+                 "--from-run", "deployed"])
+    assert code == 2 and "--from-run is for --platform github" in capsys.readouterr().err
+
+
 def test_github_token_without_actions_read_is_no_baseline(
         tmp_path: Path, api: StandIn, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

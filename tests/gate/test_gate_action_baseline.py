@@ -75,6 +75,82 @@ def test_baseline_branch_fetches_the_base_runs_summary(tmp_path: Path, api: Stan
     assert "**1 new**" in step_summary
 
 
+def _zip_summary(summary: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("summary.json", summary)
+    return buffer.getvalue()
+
+
+def test_baseline_run_deployed_compares_with_the_run_that_deployed(tmp_path: Path,
+                                                                   api: StandIn) -> None:
+    """`baseline-run: deployed`: the baseline is the summary of the newest push run that
+    deployed (its `scangate-deployed-*` artifact), not of a newer run that did not. Here the
+    newer run already gated the change's image, which against it would add nothing."""
+    base, head, policy = reports(tmp_path)
+    deployed = Path(gate_step(tmp_path / "deployed-run", reports=base)
+                    .outputs["summary-json"]).read_bytes()
+    newer = Path(gate_step(tmp_path / "newer-run", reports=head)
+                 .outputs["summary-json"]).read_bytes()
+    api.github_runs += [
+        {"id": 9, "workflow": "ci.yml", "branch": "main", "event": "push",
+         "conclusion": "success", "html_url": "https://github.example/r/9",
+         "artifacts": [{"id": 91, "name": "scangate-reports-api-0a1b2c3d-1", "expired": False,
+                        "zip": _zip_summary(deployed)},
+                       {"id": 92, "name": "scangate-deployed-1a1b2c3d-1", "expired": False,
+                        "zip": _zip_summary(b"{}")}]},
+        {"id": 10, "workflow": "ci.yml", "branch": "main", "event": "push",
+         "conclusion": "success", "html_url": "https://github.example/r/10",
+         "artifacts": [{"id": 101, "name": "scangate-reports-api-2a1b2c3d-1", "expired": False,
+                        "zip": _zip_summary(newer)}]},
+    ]
+    step = gate_step(tmp_path / "pr-run", api, reports=head, policy=policy,
+                     baseline_branch="main", baseline_image="api", baseline_run="deployed")
+    assert step.outputs["decision"] == "fail", step.output
+    assert "the deployed run https://github.example/r/9" in step.output
+    summary = json.loads(Path(step.outputs["summary-json"]).read_text(encoding="utf-8"))
+    assert {f["id"]: f["change"] for f in summary["findings"]} == {"CVE-OLD": "unchanged",
+                                                                  "CVE-NEW": "new"}
+    # The default, the newest successful run: nothing is new against it.
+    step = gate_step(tmp_path / "pr-run-newest", api, reports=head, policy=policy,
+                     baseline_branch="main", baseline_image="api")
+    assert step.outputs["decision"] == "pass", step.output
+
+
+def test_the_deploy_job_marks_its_run_after_every_rollout() -> None:
+    """container-release.yml's deploy job uploads the deploy records as the marker
+    fetch-baseline looks for, after the deploy step (no `if:`: only when every step before
+    succeeded), under a name unique per call and attempt (artifact names are unique per run,
+    actions/upload-artifact v4+)."""
+    import re
+
+    import yaml
+    from scangate.baseline_fetch import DEPLOYED_ARTIFACT
+
+    root = Path(__file__).resolve().parents[2]
+    release = yaml.safe_load((root / ".github" / "workflows" / "container-release.yml")
+                             .read_text(encoding="utf-8"))
+    steps = release["jobs"]["deploy"]["steps"]
+    names = [step.get("name") for step in steps]
+    deploy = names.index("Deploy by digest and wait for the rollouts")
+    mark = names.index("Mark this run as the deployed one")
+    assert mark > deploy and "if" not in steps[mark]
+    assert steps[mark]["uses"].startswith("actions/upload-artifact@")
+    assert "--output \"$RUNNER_TEMP/scangate-deploy/deploy-$n.json\"" in steps[deploy]["run"]
+    assert steps[mark]["with"]["path"] == "${{ runner.temp }}/scangate-deploy/"
+    assert steps[mark]["with"]["if-no-files-found"] == "error"
+    name = steps[mark]["with"]["name"]
+    assert name == ("scangate-deployed-${{ needs.plan.outputs.call }}-"
+                    "${{ github.run_attempt }}")
+    assert DEPLOYED_ARTIFACT.fullmatch(re.sub(r"\$\{\{ needs\.plan\.outputs\.call \}\}",
+                                              "0a1b2c3d", name).replace(
+        "${{ github.run_attempt }}", "2"))
+    scan = yaml.safe_load((root / ".github" / "workflows" / "container-scan.yml")
+                          .read_text(encoding="utf-8"))
+    (gate,) = [s for s in scan["jobs"]["gate"]["steps"] if s.get("id") == "gate"]
+    assert gate["with"]["baseline-run"] == "${{ inputs.baseline-run }}"
+
+
 def test_no_base_run_gates_on_everything_and_says_so(tmp_path: Path, api: StandIn) -> None:
     _, head, policy = reports(tmp_path)
     step = gate_step(tmp_path / "run", api, reports=head, policy=policy,
@@ -88,7 +164,9 @@ def test_no_base_run_gates_on_everything_and_says_so(tmp_path: Path, api: StandI
 
 @pytest.mark.parametrize("inputs", [{"baseline": "x.json", "baseline_branch": "main",
                                      "baseline_image": "api"},
-                                    {"baseline_branch": "main"}])
+                                    {"baseline_branch": "main"},
+                                    {"baseline_branch": "main", "baseline_image": "api",
+                                     "baseline_run": "deploy"}])
 def test_contradictory_baseline_inputs_are_an_error(tmp_path: Path,
                                                     inputs: dict[str, str]) -> None:
     _, head, _ = reports(tmp_path)

@@ -33,6 +33,12 @@ def add_parser(subparsers: Any) -> None:
                         help="GitHub: the image name of the reports artifact")
     parser.add_argument("--workflow-ref", metavar="REF",
                         help="GitHub: the caller workflow (default $GITHUB_WORKFLOW_REF)")
+    parser.add_argument("--from-run", choices=("newest", "deployed"), default="newest",
+                        help="GitHub: which push run of --branch: the newest successful one "
+                        "(default), or the newest that deployed (its deploy job uploaded a "
+                        "scangate-deployed-* artifact, as container-release.yml's does after "
+                        "every rollout succeeded), so the baseline is the deployed digest's "
+                        "summary")
     parser.add_argument("--job", metavar="NAME", help="GitLab: the gate job's name")
     parser.add_argument("--artifact-path", metavar="PATH",
                         help="GitLab: the summary's path in the job's artifacts")
@@ -64,8 +70,11 @@ def run(args: argparse.Namespace) -> int:
                 _env(args.repository, "GITHUB_REPOSITORY", "repository"),
                 _env(None, "GITHUB_TOKEN", "token"),
                 _env(args.workflow_ref, "GITHUB_WORKFLOW_REF", "workflow ref"),
-                args.branch, args.image)
+                args.branch, args.image, deployed=args.from_run == "deployed")
         else:
+            if args.from_run != "newest":
+                raise UsageError("--from-run is for --platform github (GitLab: the latest "
+                                 "successful pipeline of --branch)")
             if not args.job or not args.artifact_path:
                 raise UsageError("--job and --artifact-path are required with --platform gitlab")
             content, where = gitlab_summary(
