@@ -490,3 +490,50 @@ def test_a_budget_no_document_fits_is_an_error_not_a_loop(
     assert main(argv) == 2
     assert "split the reports" in capsys.readouterr().err
     assert not (tmp_path / "o.sarif").exists()
+
+
+def test_the_size_cut_is_the_same_in_every_run(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The meter compresses on its own thread; what the stop decision knows at each result must
+    not depend on how far that thread got, or two runs of one report would keep different
+    results (and GitHub would open and close alerts between them)."""
+    monkeypatch.setattr(sarif_module, "GZIP_BUDGET", 60_000)
+    vulns = [vuln(f"CVE-2024-{n:05d}", pkg=f"pkg{n}", severity="LOW",
+                  Description=f"unique text {n} " * 30) for n in range(3000)]
+    report = write(tmp_path / "r.json", image_report(vulns))
+    outputs = []
+    for attempt in range(3):
+        out = tmp_path / f"run{attempt}.sarif"
+        assert main(["gate", "--quiet", "--report", report, "--sarif", str(out)]) == 0
+        outputs.append(out.read_bytes())
+    assert b"results_over_size_limit" in outputs[0]
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_a_write_error_on_the_meter_thread_fails_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The SARIF bytes are written by the meter's thread: a full disk there is still exit 2
+    with one line, and no output is left behind."""
+    real = sarif_module._Sink._write_and_meter
+    calls = []
+
+    def full_disk(self: Any, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) > 3:
+            raise OSError(28, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(sarif_module._Sink, "_write_and_meter", full_disk)
+    vulns = [vuln(f"CVE-2024-{n:05d}", pkg=f"pkg{n}", Description=f"text {n} " * 40)
+             for n in range(2000)]
+    report = write(tmp_path / "r.json", image_report(vulns))
+    out = tmp_path / "out.sarif"
+    summary = tmp_path / "summary.json"
+    code = main(["gate", "--quiet", "--report", report, "--sarif", str(out),
+                 "--json-summary", str(summary)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not summary.exists()
+    assert not list(tmp_path.glob(".scangate-*"))

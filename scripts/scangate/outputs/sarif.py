@@ -24,6 +24,8 @@ import sys
 import tempfile
 import threading
 import zlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -472,20 +474,28 @@ class _Sink:
     """Writes bytes while measuring their gzip size (level 1: fast, and larger than what the
     upload action's default level makes of the same bytes, which is the safe side).
 
-    Chunks are buffered to 64 KiB, so zlib and the file see few large calls. ``estimate``
-    is the compressed size so far, extrapolating the buffered tail at the ratio seen so far;
-    after ``drain`` it is exact.
+    Chunks are buffered to 64 KiB, so zlib and the file see few large calls. Each drained
+    chunk is written and compressed on the ``meter`` thread while this one builds the next:
+    zlib releases the GIL, so the two share the machine's cores. One chunk at a time is in
+    flight: a drain first waits for the previous one, so what is known at every point of the
+    document is the same in every run, and the stop decision with it (never timing).
+
+    ``estimate`` is the compressed size of the settled chunks plus the chunk in flight and the
+    buffered tail at the ratio seen so far; ``exact`` waits and is exact.
     """
 
     FLUSH_AT = 1 << 16
 
-    def __init__(self, handle: BinaryIO) -> None:
+    def __init__(self, handle: BinaryIO, meter: ThreadPoolExecutor) -> None:
         self.handle = handle
+        self.meter = meter
         self.compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-        self.raw = 0
-        self.compressed = 0
+        self.raw = 0  # bytes written and metered
+        self.compressed = 0  # their compressed size
         self.buffer: list[bytes] = []
         self.buffered = 0
+        self.in_flight: Future[int] | None = None
+        self.in_flight_raw = 0
 
     def __call__(self, chunk: bytes) -> None:
         self.buffer.append(chunk)
@@ -493,38 +503,53 @@ class _Sink:
         if self.buffered >= self.FLUSH_AT:
             self.drain()
 
+    def _write_and_meter(self, data: bytes) -> int:
+        """On the meter thread: write the chunk and return its compressed size."""
+        self.handle.write(data)
+        # A sync flush makes the count exact at every chunk (zlib would otherwise hold back
+        # up to a block), for a few bytes per 64 KiB.
+        return (len(self.compressor.compress(data))
+                + len(self.compressor.flush(zlib.Z_SYNC_FLUSH)))
+
+    def _settle(self) -> None:
+        if self.in_flight is not None:
+            self.compressed += self.in_flight.result()  # re-raises the thread's OSError
+            self.raw += self.in_flight_raw
+            self.in_flight, self.in_flight_raw = None, 0
+
     def drain(self) -> None:
-        """Write and meter everything buffered."""
+        """Hand everything buffered to the meter thread (after the chunk before it)."""
         data = b"".join(self.buffer)
         self.buffer.clear()
-        self.handle.write(data)
-        self.raw += len(data)
-        # A sync flush makes the count exact at every drain (zlib would otherwise hold back
-        # up to a block), for a few bytes per 64 KiB.
-        self.compressed += (len(self.compressor.compress(data))
-                            + len(self.compressor.flush(zlib.Z_SYNC_FLUSH)))
         self.buffered = 0
+        self._settle()
+        self.in_flight = self.meter.submit(self._write_and_meter, data)
+        self.in_flight_raw = len(data)
+
+    def exact(self) -> int:
+        """Everything written and metered: the compressed size so far, exactly."""
+        self.drain()
+        self._settle()
+        return self.compressed
 
     @property
     def ratio(self) -> float:
-        # Before the first flush assume no compression at all: the safe side.
+        # Before the first chunk is metered assume no compression at all: the safe side.
         return self.compressed / self.raw if self.raw else 1.0
 
     @property
     def estimate(self) -> float:
-        return self.compressed + self.buffered * self.ratio
+        return self.compressed + (self.in_flight_raw + self.buffered) * self.ratio
 
     def finish(self) -> int:
-        self.drain()
+        self.exact()
         self.compressed += len(self.compressor.flush())
         return self.compressed
 
 
 def _drained(*sinks: _Sink) -> int:
     """The exact compressed size of the sinks, for a decision the estimate cannot settle."""
-    for sink in sinks:
-        sink.drain()
-    return sum(sink.compressed for sink in sinks)
+    return sum(sink.exact() for sink in sinks)
 
 
 def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> int:
@@ -540,7 +565,15 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
     many compressed bytes: they are the least severe, and would be cut anyway.
     """
     dumps = orjson.dumps
-    sink = _Sink(handle)
+    # One thread writes and meters (see _Sink); leaving the block waits for it, also on an
+    # error, so nothing is written to the handle after this returns.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scangate-meter") as meter:
+        return _emit_runs(runs, handle, stop_at, dumps, meter)
+
+
+def _emit_runs(runs: list[_Run], handle: BinaryIO, stop_at: float | None,
+               dumps: Callable[[Any], bytes], meter: ThreadPoolExecutor) -> int:
+    sink = _Sink(handle, meter)
     sink(b'{"$schema":' + dumps(SCHEMA_URI) + b',"version":"2.1.0","runs":[')
     rules_size = 0
     pending_costs: list[tuple[_Run, list[tuple[int, int]], float]] = []
@@ -549,7 +582,7 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
         for number, run in enumerate(runs):
             spill.seek(0)
             spill.truncate()
-            rule_sink = _Sink(spill)
+            rule_sink = _Sink(spill, meter)
             sink(b",{" if number else b"{")
             sink(b'"results":[')
             used: set[str] = set()
@@ -597,7 +630,7 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
                 "informationUri": "https://github.com/aquasecurity/trivy",
             }
             sink(b'],"tool":{"driver":' + dumps(driver)[:-1] + b',"rules":[')
-            sink.drain()
+            sink.exact()  # written out before the rules are copied in after it
             rules_size += rule_sink.finish()
             pending_costs.append((run, raw_costs, rule_sink.ratio))
             spill.seek(0)
