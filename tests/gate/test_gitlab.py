@@ -147,3 +147,19 @@ def test_reports_are_schema_valid(tmp_path: Path) -> None:
     broken = json.loads(json.dumps(report))
     broken["vulnerabilities"][0]["severity"] = "Severe"
     assert schema_errors(validator, broken)  # the check can fail
+
+
+def test_links_found_in_one_search_are_those_the_schema_accepts_one_by_one() -> None:
+    """The writer checks a finding's references in one multi-line search; with any other line
+    break in them it must fall back, so each link is still judged as the schema's pattern
+    judges it on its own."""
+    import itertools
+
+    from scangate.outputs.gitlab import _is_url, _urls
+
+    cases = ["https://a", "http://b/c?d=e", "ftp://x", "https://", "https://a\nb",
+             "https://a\rb", "x https://a", "https://a\u2028", "https://a\u2029b", "",
+             "HTTP://a", "https://a\x00b", "ftps://a", "https://a b", "\nhttps://a"]
+    for size in (1, 2, 3):
+        for combo in itertools.permutations(cases, size):
+            assert _urls(list(combo)) == [url for url in combo if _is_url(url)], combo
