@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from scangate.errors import FeedError
-from scangate.input_files import InputFileError, read_input
+from scangate.input_files import InputFileError, InputFileNotFound, read_input
 
 # The published files are about 1.5 MB (KEV) and 10 MB (EPSS, uncompressed): these bounds stop a
 # poisoned cache from exhausting memory without ever refusing a real feed.
@@ -85,10 +85,10 @@ def _read(path: str, what: str, limit: int = MAX_FEED_BYTES) -> bytes:
     try:
         # The shared bounded reader: a FIFO or a device named as a feed cannot hang the gate.
         data = read_input(path, limit)
+    except InputFileNotFound:
+        raise FeedError(f"{path}: {what} not found (run `scangate feeds fetch`, or pass "
+                        "the file you downloaded)") from None
     except InputFileError as exc:
-        if str(exc) == "not found":
-            raise FeedError(f"{path}: {what} not found (run `scangate feeds fetch`, or pass "
-                            "the file you downloaded)") from None
         raise FeedError(f"{path}: cannot read the {what}: {exc} (not a published feed)") from None
     if not data:
         raise FeedError(f"{path}: the {what} is empty")

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from scangate.errors import SummaryError
-from scangate.input_files import InputFileError, read_input
+from scangate.input_files import InputFileError, InputFileNotFound, read_input
 from scangate.registry.reference import DIGEST
 from scangate.severity import DESCENDING, Severity
 
@@ -160,10 +160,10 @@ def read(path: str | Path) -> GateSummary:
     try:
         # The shared bounded reader: a FIFO or a device named as the summary cannot hang us.
         data = read_input(str(path), MAX_SUMMARY_BYTES)
+    except InputFileNotFound:
+        raise SummaryError(f"{path}: summary not found; write it with scangate gate "
+                           "--json-summary PATH") from None
     except InputFileError as exc:
-        if str(exc) == "not found":
-            raise SummaryError(f"{path}: summary not found; write it with scangate gate "
-                               "--json-summary PATH") from None
         raise SummaryError(f"{path}: cannot read summary: {exc}") from None
     try:
         # orjson refuses lone surrogates ("\udc80"): an edited summary cannot crash the

@@ -20,6 +20,10 @@ class InputFileError(Exception):
     """Why the file cannot be read, one line; the caller adds what the file is for."""
 
 
+class InputFileNotFound(InputFileError):
+    """Nothing at the path: callers say how to make the file, not why it is unreadable."""
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"
@@ -56,7 +60,7 @@ def read_input(path: str, limit: int) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise InputFileError("not found") from None
+        raise InputFileNotFound("not found") from None
     except OSError as exc:
         raise InputFileError(f"cannot read it: {exc.strerror or exc}") from None
     mode = os.fstat(fd).st_mode

@@ -20,7 +20,7 @@ import yaml
 
 from scangate.errors import PolicyError
 from scangate.findings import KINDS, Finding, Kind
-from scangate.input_files import InputFileError, read_input
+from scangate.input_files import InputFileError, InputFileNotFound, read_input
 from scangate.severity import Severity
 
 
@@ -361,9 +361,9 @@ MAX_POLICY_BYTES = 1 << 20
 def load_policy_file(path: str) -> Policy:
     try:
         text = read_input(path, MAX_POLICY_BYTES).decode("utf-8")
+    except InputFileNotFound:
+        raise PolicyError(f"{path}: policy file not found") from None
     except InputFileError as exc:
-        if str(exc) == "not found":
-            raise PolicyError(f"{path}: policy file not found") from None
         raise PolicyError(f"{path}: cannot read policy: {exc}") from None
     except UnicodeDecodeError as exc:
         raise PolicyError(f"{path}: cannot read policy: not UTF-8 ({exc.reason} at byte "
