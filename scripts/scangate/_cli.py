@@ -18,7 +18,7 @@ from scangate.errors import EXIT_ERROR, ScangateError, UsageError
 COMMANDS = (
     "scan", "gate", "securityhub", "ecr_findings", "notify", "pin_image", "assume_role", "push",
     "deploy", "image_tag", "mark_deployed", "comment", "fetch_baseline",
-    "feeds", "openvex", "plan",
+    "feeds", "openvex", "plan", "install_tool", "enforce",
 )
 
 

@@ -4,8 +4,9 @@ A temporary git project holds the example service, the repository's policy, the 
 `.gitlab-ci.yml` that includes it (`include: local:` with inputs). gitlab-ci-local runs it with
 `--force-shell-executor --shell-isolation`: every job runs on this host in its own copy of the
 project (artifacts and the dotenv reports flow only as the template declares them), with:
-- the Docker engine and base image of tools/setup/30-docker.sh (`docker-mode: host`, the build
-  arguments BASE_IMAGE and PIP_INDEX_URL, `build-network: host`);
+- the Docker engine of tools/setup/30-docker.sh (`docker-mode: host`, the build arguments
+  BASE_IMAGE and PIP_INDEX_URL, `build-network: host`), the base image served by the local
+  registry, and a poisoned image under the same name in the engine (`registry_base`);
 - the project's Trivy (`trivy-sha256: ""`: the one on PATH) and the offline DB of
   tools/trivydb, seeded into the template's own `cache:` directory (`.trivy-cache`, key
   `scangate-trivy-<version>-<ref slug>`; `trivy-skip-db-update: true` with the seeded DB
@@ -28,6 +29,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import urllib.error
 import urllib.request
 import uuid
@@ -158,6 +160,7 @@ def run_pipeline(
         "examples/user-authenticator": example,
     }
     project = glci.make_project(workdir / "project", ci, files)
+    docker_support.docker(["tag", f"{base_image}-poisoned", base_image])  # see registry_base
     # The offline DB where the template's `cache:` puts Trivy's cache directory.
     # The key is per ref (`$CI_COMMIT_REF_SLUG`): this project's pipelines run on `main`.
     cache = (project / ".gitlab-ci-local" / "cache" / f"scangate-trivy-{version}-main"
@@ -165,6 +168,37 @@ def run_pipeline(
     shutil.copytree(trivy_cache_dir / "db", cache / "db")
     run = glci.run_gitlab_ci_local(project, [*RUN_ARGS, *(extra_args or [])], timeout=2400)
     return Pipeline(run=run, repository=repository, inputs=inputs)
+
+
+POISON_LABEL = "org.scangate.test.poisoned"
+
+
+@pytest.fixture(scope="module")
+def registry_base(docker_engine: str, registry: str, tmp_path_factory: pytest.TempPathFactory,
+                  ) -> Iterator[str]:
+    """The base image as a registry serves it, while the shared engine holds a poisoned image
+    under the same name (what another branch's pipeline on a `docker-mode: host` runner can
+    leave there): every pipeline here builds FROM this name, so a build that does not pull
+    fresh inherits the poison's label (issue 18 §5)."""
+    repository = f"scangate-tests/gitlab-base-{uuid.uuid4().hex[:12]}"
+    docker_support.push_image(docker_engine, repository, "bookworm")
+    ref = f"{registry}/{repository}:bookworm"
+    context = tmp_path_factory.mktemp("poisoned-base")
+    (context / "Dockerfile").write_text(
+        f"FROM {docker_engine}\nLABEL {POISON_LABEL}=yes\n", encoding="utf-8")
+    # Kept under a tag of its own: run_pipeline puts it back under `ref` before each pipeline
+    # (a build that pulls replaces the engine's `ref` with the registry's image).
+    docker_support.build_image(context, f"{ref}-poisoned")
+    yield ref
+    docker_support.remove_image(ref)
+    docker_support.remove_image(f"{ref}-poisoned")
+
+
+def archive_config(tarball: Path) -> Any:
+    """The image config inside a `docker save` archive (gzipped)."""
+    with tarfile.open(tarball, "r:gz") as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+        return json.load(archive.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
 
 
 def cleanup(pipeline: Pipeline, registry: str) -> None:
@@ -190,10 +224,10 @@ def cleanup(pipeline: Pipeline, registry: str) -> None:
 @pytest.fixture(scope="module")
 def vulnerable_pipeline(
     tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
-    registry: str, package_index: str, trivy_cache_dir: Path,
+    registry: str, package_index: str, trivy_cache_dir: Path, registry_base: str,
 ) -> Iterator[Pipeline]:
     pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-vulnerable"), vulnerable=True,
-                            base_image=docker_engine, registry=registry,
+                            base_image=registry_base, registry=registry,
                             package_index=package_index, trivy_cache_dir=trivy_cache_dir)
     yield pipeline
     cleanup(pipeline, registry)
@@ -202,11 +236,11 @@ def vulnerable_pipeline(
 @pytest.fixture(scope="module")
 def loosened_pipeline(
     tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
-    registry: str, package_index: str, trivy_cache_dir: Path,
+    registry: str, package_index: str, trivy_cache_dir: Path, registry_base: str,
 ) -> Iterator[Pipeline]:
     """The vulnerable image, with every limit variable set to 999 as pipeline variables."""
     pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-loosened"), vulnerable=True,
-                            base_image=docker_engine, registry=registry,
+                            base_image=registry_base, registry=registry,
                             package_index=package_index, trivy_cache_dir=trivy_cache_dir,
                             extra_args=LOOSENED)
     yield pipeline
@@ -216,11 +250,11 @@ def loosened_pipeline(
 @pytest.fixture(scope="module")
 def permissive_pipeline(
     tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
-    registry: str, package_index: str, trivy_cache_dir: Path,
+    registry: str, package_index: str, trivy_cache_dir: Path, registry_base: str,
 ) -> Iterator[Pipeline]:
     """The vulnerable image, included by a caller who put `allow_failure: true` on enforce."""
     pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-permissive"), vulnerable=True,
-                            base_image=docker_engine, registry=registry,
+                            base_image=registry_base, registry=registry,
                             package_index=package_index, trivy_cache_dir=trivy_cache_dir,
                             caller_jobs={f"{PREFIX}-enforce": {"allow_failure": True}})
     yield pipeline
@@ -230,10 +264,10 @@ def permissive_pipeline(
 @pytest.fixture(scope="module")
 def clean_pipeline(
     tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
-    registry: str, package_index: str, trivy_cache_dir: Path,
+    registry: str, package_index: str, trivy_cache_dir: Path, registry_base: str,
 ) -> Iterator[Pipeline]:
     pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-clean"), vulnerable=False,
-                            base_image=docker_engine, registry=registry,
+                            base_image=registry_base, registry=registry,
                             package_index=package_index, trivy_cache_dir=trivy_cache_dir)
     yield pipeline
     cleanup(pipeline, registry)
@@ -389,6 +423,18 @@ def test_registry_holds_the_scanned_image_under_the_recorded_digest(
         registry, f"/v2/{repository}/manifests/{tag}", MANIFEST_TYPES)
     assert status == 200
     assert {k.lower(): v for k, v in headers.items()}["docker-content-digest"] == digest
+
+
+def test_host_mode_builds_from_the_registry_base_not_the_engine_tag(
+    clean_pipeline: Pipeline,
+) -> None:
+    """The engine held a poisoned image under the base image's name when the build started
+    (registry_base); `docker build --pull` took the registry's, so nothing of it is inherited."""
+    config = archive_config(clean_pipeline.out("build", "image.tar.gz"))
+    labels = config["config"].get("Labels") or {}
+    assert "org.opencontainers.image.revision" in labels  # the build's own label: labels read
+    assert POISON_LABEL not in labels, labels
+    assert clean_pipeline.inputs["docker-mode"] == "host"
 
 
 # --- 3. the push job fails closed when what it would push is not what was scanned -----------

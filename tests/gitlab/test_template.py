@@ -340,6 +340,16 @@ def test_dind_and_host_modes() -> None:
     assert "DOCKER_HOST" not in host["variables"]
 
 
+@pytest.mark.parametrize("mode", ["dind", "host"])
+def test_the_build_pulls_its_base_images_fresh(mode: str) -> None:
+    """An engine the runner shares (`host`) can hold a base image another branch tagged; the
+    build pulls from the registry instead (issue 18 §5; end to end in test_pipeline.py,
+    test_host_mode_builds_from_the_registry_base_not_the_engine_tag)."""
+    build = glci.merged_job(glci.rendered_jobs({"docker-mode": mode}), "scangate-build")
+    builds = [line for line in glci.script_lines(build) if re.search(r"\bbuild\b.*--file", line)]
+    assert builds and all("--pull" in line.split() for line in builds), builds
+
+
 def test_scripts_pass_shellcheck(tmp_path: Path) -> None:
     """Every script block, as the POSIX sh the Alpine and Debian images run it with."""
     shellcheck = shutil.which("shellcheck")

@@ -1,0 +1,196 @@
+"""`scangate install-tool`: the real Trivy and kubectl binaries of this machine, served over
+loopback HTTP as their releases are (Trivy in its .tar.gz, kubectl bare), installed only when
+the pinned SHA-256 matches and the binary reports the pinned version."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import io
+import shutil
+import sys
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from scangate import tool_install
+from scangate._cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+TRIVY = Path(sys.executable).with_name("trivy")
+KUBECTL = REPO / ".tools" / "kubectl" / "kubectl"
+TRIVY_VERSION = "0.76.0"  # tools/setup's Trivy (tests/test_trivydb.py checks the same binary)
+KUBECTL_VERSION = "v1.33.9"  # tools/setup/45-kubectl.sh
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(base URL, directory) of a loopback server holding the tools' release files."""
+    for binary in (TRIVY, KUBECTL):
+        if not binary.is_file():
+            pytest.fail(f"{binary} is missing: run `make setup`")
+    root = tmp_path_factory.mktemp("releases")
+    shutil.copy(KUBECTL, root / "kubectl")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+
+
+def _install(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["install-tool", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.slow  # a 170 MB binary packed, served, hashed and unpacked: about 30 s here
+def test_trivy_from_its_release_archive(releases: tuple[str, Path], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    base, root = releases
+    archive = root / f"trivy_{TRIVY_VERSION}_Linux-64bit.tar.gz"
+    # Level 1: this archive is only ever read here.
+    with tarfile.open(archive, "w:gz", compresslevel=1) as packed:
+        packed.add(TRIVY, arcname="trivy")
+        info = tarfile.TarInfo("README.md")
+        info.size = 5
+        packed.addfile(info, io.BytesIO(b"trivy"))
+    code, out, err = _install(capsys, "trivy", "--version", TRIVY_VERSION,
+                              "--sha256", _sha256(archive), "--url", base + "/{asset}",
+                              "--dest", str(tmp_path / "bin"))
+    assert code == 0, err
+    assert out.strip() == str(tmp_path / "bin" / "trivy")
+    assert _sha256(tmp_path / "bin" / "trivy") == _sha256(TRIVY)
+    assert (tmp_path / "bin" / "trivy").stat().st_mode & 0o777 == 0o755
+
+
+def test_kubectl_as_a_bare_binary(releases: tuple[str, Path], tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    base, root = releases
+    code, out, err = _install(capsys, "kubectl", "--version", KUBECTL_VERSION,
+                              "--sha256", _sha256(root / "kubectl"),
+                              "--url", base + "/kubectl", "--dest", str(tmp_path))
+    assert code == 0, err
+    assert out.strip() == str(tmp_path / "kubectl")
+
+
+def test_a_wrong_hash_writes_and_runs_nothing(releases: tuple[str, Path], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    base, root = releases
+    code, out, err = _install(capsys, "kubectl", "--version", KUBECTL_VERSION,
+                              "--sha256", "0" * 64, "--url", base + "/kubectl",
+                              "--dest", str(tmp_path / "bin"))
+    assert code == 2 and out == ""
+    assert f"has sha256 {_sha256(root / 'kubectl')}, not the pinned {'0' * 64}" in err
+    assert not (tmp_path / "bin").exists()
+
+
+def test_another_version_is_refused_after_the_hash(releases: tuple[str, Path], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The right file under another release's name (a mirror's mix-up, a wrong pin)."""
+    base, root = releases
+    code, _, err = _install(capsys, "kubectl", "--version", "v1.33.8",
+                            "--sha256", _sha256(root / "kubectl"),
+                            "--url", base + "/kubectl", "--dest", str(tmp_path))
+    assert code == 2
+    assert f"reports kubectl {KUBECTL_VERSION}, not the pinned v1.33.8" in err
+
+
+def test_a_poisoned_cache_is_refused_and_a_good_one_reused(
+    releases: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    base, root = releases
+    wanted = _sha256(root / "kubectl")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "kubectl").write_bytes(b"#!/bin/sh\necho 'Client Version: v1.33.9'\n")
+    code, _, err = _install(capsys, "kubectl", "--version", KUBECTL_VERSION, "--sha256", wanted,
+                            "--url", base + "/kubectl", "--dest", str(tmp_path / "bin"),
+                            "--cache-dir", str(cache))
+    assert code == 2
+    assert "the cached" in err and "a cache other pipelines can write" in err
+    assert not (tmp_path / "bin").exists()
+    # A good cached file is used without a download (the URL answers nothing).
+    shutil.copy(root / "kubectl", cache / "kubectl")
+    code, out, err = _install(capsys, "kubectl", "--version", KUBECTL_VERSION, "--sha256", wanted,
+                              "--url", "http://127.0.0.1:9/nothing", "--dest",
+                              str(tmp_path / "bin"), "--cache-dir", str(cache))
+    assert code == 0, err
+
+
+def test_a_download_is_written_to_the_cache(releases: tuple[str, Path], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    base, root = releases
+    code, _, err = _install(capsys, "kubectl", "--version", KUBECTL_VERSION,
+                            "--sha256", _sha256(root / "kubectl"), "--url", base + "/kubectl",
+                            "--dest", str(tmp_path / "bin"), "--cache-dir", str(tmp_path / "c"))
+    assert code == 0, err
+    assert _sha256(tmp_path / "c" / "kubectl") == _sha256(root / "kubectl")
+
+
+def test_an_archive_without_the_binary_is_refused(
+    releases: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    base, root = releases
+    bad = root / "empty.tar.gz"
+    with tarfile.open(bad, "w:gz") as archive:
+        info = tarfile.TarInfo("README.md")
+        archive.addfile(info, io.BytesIO(b""))
+    code, _, err = _install(capsys, "trivy", "--version", TRIVY_VERSION, "--sha256", _sha256(bad),
+                            "--url", base + "/empty.tar.gz", "--dest", str(tmp_path))
+    assert code == 2
+    assert "is not a trivy release archive" in err
+    assert not (tmp_path / "trivy").exists()
+
+
+def test_an_empty_pin_takes_the_tool_on_path_and_still_checks_its_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", str(KUBECTL.parent))
+    code, out, err = _install(capsys, "kubectl", "--version", KUBECTL_VERSION, "--sha256", "",
+                              "--dest", str(tmp_path))
+    assert code == 0, err
+    assert out.strip() == str(KUBECTL)
+    code, _, err = _install(capsys, "kubectl", "--version", "v1.30.0", "--sha256", "",
+                            "--dest", str(tmp_path))
+    assert code == 2 and "not the pinned v1.30.0" in err
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    code, _, err = _install(capsys, "trivy", "--version", TRIVY_VERSION, "--sha256", "",
+                            "--dest", str(tmp_path))
+    assert code == 2 and "there is no trivy on PATH" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["trivy", "--version", "latest", "--sha256", "0" * 64], "not a release version"),
+    (["kubectl", "--version", "1.33.9", "--sha256", "0" * 64], "not a release version"),
+    (["trivy", "--version", "0.76.0", "--sha256", "abc"], "is not 64 hex digits"),
+    (["trivy", "--version", "0.76.0", "--sha256", "0" * 64, "--url", "file:///etc/passwd"],
+     "not an http(s) URL"),
+])
+def test_what_cannot_be_pinned_is_refused(args: list[str], message: str, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _install(capsys, *args, "--dest", str(tmp_path))
+    assert code == 2 and out == ""
+    assert message in err and "Traceback" not in err
+
+
+def test_the_download_is_bounded(releases: tuple[str, Path], tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endless answer is cut off (the real bound is far above any release so far)."""
+    base, root = releases
+    assert tool_install.MAX_DOWNLOAD_BYTES > 2 * TRIVY.stat().st_size
+    monkeypatch.setattr(tool_install, "MAX_DOWNLOAD_BYTES", 1024 * 1024)
+    code, _, err = _install(capsys, "kubectl", "--version", KUBECTL_VERSION,
+                            "--sha256", _sha256(root / "kubectl"), "--url", base + "/kubectl",
+                            "--dest", str(tmp_path))
+    assert code == 2 and "larger than 1048576 bytes" in err
