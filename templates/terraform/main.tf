@@ -106,30 +106,40 @@ resource "aws_ecr_repository" "this" {
   }
 }
 
+# Rule 1 keeps every digest `scangate mark-deployed` tagged scangate-deployed-<hex>: an image a
+# rule selects by tag cannot be expired by a lower-priority rule (Amazon ECR User Guide,
+# "Lifecycle policy evaluation rules"), so a running digest never expires
+# (tests/aws/test_lifecycle.py evaluates the rules as ECR does).
 resource "aws_ecr_lifecycle_policy" "this" {
   repository = aws_ecr_repository.this.name
   policy = jsonencode({
     rules = [
       {
         rulePriority = 1
+        description  = "Deployed digests (tagged by scangate mark-deployed) are kept"
+        selection    = { tagStatus = "tagged", tagPrefixList = ["scangate-deployed-"], countType = "imageCountMoreThan", countNumber = 10000 }
+        action       = { type = "expire" }
+      },
+      {
+        rulePriority = 2
         description  = "Untagged images are deleted 1 day after push"
         selection    = { tagStatus = "untagged", countType = "sinceImagePushed", countUnit = "days", countNumber = 1 }
         action       = { type = "expire" }
       },
       {
-        rulePriority = 2
+        rulePriority = 3
         description  = "Production: keep the newest 10 images"
         selection    = { tagStatus = "tagged", tagPrefixList = [var.production_tag_prefix], countType = "imageCountMoreThan", countNumber = 10 }
         action       = { type = "expire" }
       },
       {
-        rulePriority = 3
+        rulePriority = 4
         description  = "Staging: keep the newest 5 images"
         selection    = { tagStatus = "tagged", tagPrefixList = [var.staging_tag_prefix], countType = "imageCountMoreThan", countNumber = 5 }
         action       = { type = "expire" }
       },
       {
-        rulePriority = 4
+        rulePriority = 5
         description  = "Development: expire 7 days after push"
         selection    = { tagStatus = "tagged", tagPrefixList = [var.development_tag_prefix], countType = "sinceImagePushed", countUnit = "days", countNumber = 7 }
         action       = { type = "expire" }
@@ -176,7 +186,11 @@ data "aws_iam_policy_document" "repository" {
     condition {
       test     = "ArnNotEquals"
       variable = "aws:PrincipalArn"
-      values   = compact([aws_iam_role.ci["push"].arn, var.codebuild_role_arn])
+      # With monitoring_event_bus, `scangate mark-deployed` tags each deployed digest (PutImage
+      # of the manifest already stored) so the lifecycle rules keep it; its identity policy
+      # allows PutImage only (no layer upload: no new content).
+      values = compact([aws_iam_role.ci["push"].arn, var.codebuild_role_arn,
+      var.monitoring_event_bus == "" ? "" : aws_iam_role.ci["deploy"].arn])
     }
   }
 }
@@ -353,12 +367,21 @@ data "aws_iam_policy_document" "deploy_monitoring" {
     actions   = ["events:PutEvents"]
     resources = ["arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/${var.monitoring_event_bus}"]
   }
+  # mark-deployed then tags each deployed digest scangate-deployed-<hex>, which the repository's
+  # first lifecycle rule keeps: BatchGetImage reads the manifest, PutImage stores it under the
+  # tag (tags are immutable: no existing tag can be moved).
+  statement {
+    sid       = "TagDeployedDigests"
+    effect    = "Allow"
+    actions   = ["ecr:BatchGetImage", "ecr:PutImage"]
+    resources = [aws_ecr_repository.this.arn]
+  }
 }
 
 resource "aws_iam_policy" "deploy_monitoring" {
   count       = var.monitoring_event_bus == "" ? 0 : 1
   name        = "${var.role_name_prefix}-deploy-monitoring"
-  description = "scangate deploy job: send the mark-deployed event to the monitoring stack's one event bus"
+  description = "scangate deploy job: send the mark-deployed event to the monitoring stack's one event bus; tag deployed digests"
   policy      = data.aws_iam_policy_document.deploy_monitoring.json
 }
 

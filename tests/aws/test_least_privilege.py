@@ -184,16 +184,24 @@ def test_deploy_role_cluster_and_mark_deployed(moto: MotoServer, tmp_path: Path,
     boto3.client("eks").create_cluster(name="demo", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
                                        resourcesVpcConfig={})
     boto3.client("events").create_event_bus(Name="scangate-monitoring")
+    from tests.monitor.world import World
+
+    digest = World.create(moto).push(REPOSITORY, 1, "prod-1")
     session = boto3.session.Session(region_name=REGION)
     with aws_calls() as calls:
         describe_cluster(session, "demo", REGION)
         eks_token(session, "demo", REGION)  # a presigned GetCallerIdentity: no permission
-        assert main(["mark-deployed", "--repository", REPOSITORY, "--digest",
-                     "sha256:" + "ab" * 32, "--event-bus", "scangate-monitoring"]) == 0
+        # Deployed: the event, then the digest tagged for the lifecycle rules to keep;
+        # withdrawn: the event only.
+        for withdrawn in ([], ["--withdrawn"]):
+            assert main(["mark-deployed", "--repository", REPOSITORY, "--digest", digest,
+                         "--event-bus", "scangate-monitoring", *withdrawn]) == 0
     # STS: GetCallerIdentity needs no permission ("GetCallerIdentity" in the STS API
     # reference: no IAM permission is required, even when explicitly denied).
     needed = {n for n in _needed(calls) if n[0] != "sts:GetCallerIdentity"}
-    assert {a for a, _ in needed} == {"eks:DescribeCluster", "events:PutEvents"}
+    assert {a for a, _ in needed} == {"eks:DescribeCluster", "events:PutEvents",
+                                      "ecr:BatchGetImage", "ecr:PutImage"}
+    assert ("ecr:PutImage", REPOSITORY_ARN) in needed
     stack = pipeline_stack(MonitoringEventBus="scangate-monitoring")
     role = stack.roles()["DeployRole"]
     _check("deploy", role, needed)

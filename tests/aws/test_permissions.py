@@ -170,22 +170,29 @@ def _writers(roles: list[Role]) -> list[Role]:
             if any(decide(r.statements, a, REPOSITORY_ARN) == "allow" for a in WRITES)]
 
 
-def test_the_repository_policy_exempts_every_writer_the_templates_create() -> None:
+@pytest.mark.parametrize("monitoring", [True, False], ids=["mark-deployed", "no-monitoring"])
+def test_the_repository_policy_exempts_every_writer_the_templates_create(
+        monitoring: bool) -> None:
     codebuild_role = codebuild_stack().roles()["Role"]
     # The CodeBuild stack's role ARN, as its RoleArn output gives it to the pipeline stack.
-    stack = pipeline_stack(CodeBuildRoleArn=codebuild_role.arn)
+    # With MonitoringEventBus the deploy role tags deployed digests (scangate mark-deployed).
+    stack = pipeline_stack(CodeBuildRoleArn=codebuild_role.arn,
+                           **({"MonitoringEventBus": "scangate-monitoring"} if monitoring else {}))
     roles = [*stack.roles().values(), codebuild_role]
     writers = _writers(roles)
     assert {r.name for r in writers} == {"scangate-pipeline.yaml PushRole",
-                                         "project.yaml Role"}
+                                         "project.yaml Role"} | (
+        {"scangate-pipeline.yaml DeployRole"} if monitoring else set())
     policies = {
         "CloudFormation": statements(stack.resolve(
             stack.resources["Repository"]["Properties"]["RepositoryPolicyText"])),
-        "policies/ecr-repository-policy.json": statements(render_json(
+    }
+    if monitoring:  # the JSON as filled for a deploy job that runs mark-deployed
+        policies["policies/ecr-repository-policy.json"] = statements(render_json(
             POLICIES / "ecr-repository-policy.json",
             {"PUSH_ROLE_ARN": stack.roles()["PushRole"].arn,
-             "CODEBUILD_ROLE_ARN": codebuild_role.arn})),
-    }
+             "CODEBUILD_ROLE_ARN": codebuild_role.arn,
+             "DEPLOY_ROLE_ARN": stack.roles()["DeployRole"].arn}))
     outsiders = [r.arn for r in roles if r not in writers] + [
         f"arn:aws:iam::{ACCOUNT}:user/platform-admin",
         f"arn:aws:iam::{ACCOUNT}:role/another-pipeline-push"]
@@ -206,7 +213,7 @@ def test_the_repository_policy_exempts_every_writer_the_templates_create() -> No
                   {"aws:PrincipalArn": codebuild_role.arn}) == "deny"
 
 
-def test_terraform_repository_policy_exempts_the_codebuild_role_variable() -> None:
+def test_terraform_repository_policy_exempts_the_codebuild_and_deploy_roles() -> None:
     from tests.support.hcl import load_terraform
 
     main = load_terraform(TEMPLATES / "terraform" / "main.tf")
@@ -218,7 +225,8 @@ def test_terraform_repository_policy_exempts_the_codebuild_role_variable() -> No
     assert condition["test"] == "ArnNotEquals"
     # The push role and, when set, the CodeBuild role (compact() drops an empty variable).
     assert condition["values"] == (
-        '${compact([aws_iam_role.ci["push"].arn, var.codebuild_role_arn])}')
+        '${compact([aws_iam_role.ci["push"].arn, var.codebuild_role_arn, '
+        'var.monitoring_event_bus == "" ? "" : aws_iam_role.ci["deploy"].arn])}')
 
 
 # --- 3. ecr-findings and the monitor with enhanced scanning -------------------------------------

@@ -353,9 +353,10 @@ def test_the_deploy_role_may_mark_deployed_on_the_monitoring_bus_only(
     aws: Aws, github_stack: dict[str, Any], gitlab_stack: dict[str, Any]
 ) -> None:
     """MonitoringEventBus set (the GitLab stack): the deploy role gets, besides the standalone
-    deploy policy, a policy of its own with events:PutEvents on that one bus, for the
-    pipelines' `scangate mark-deployed` step; unset (the GitHub stack): one policy, the
-    standalone document (test above), no events permission at all."""
+    deploy policy, a policy of its own with events:PutEvents on that one bus and the tagging of
+    deployed digests in the stack's repository, for the pipelines' `scangate mark-deployed`
+    step; unset (the GitHub stack): one policy, the standalone document (test above), no events
+    or ECR permission at all."""
     iam: Any = aws.client("iam")
     documents = {}
     for attached in iam.list_attached_role_policies(RoleName="gl-deploy")["AttachedPolicies"]:
@@ -371,8 +372,14 @@ def test_the_deploy_role_may_mark_deployed_on_the_monitoring_bus_only(
         "Effect": "Allow",
         "Action": "events:PutEvents",
         "Resource": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/default",
+    }, {
+        "Sid": "TagDeployedDigests",
+        "Effect": "Allow",
+        "Action": ["ecr:BatchGetImage", "ecr:PutImage"],
+        "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/gitlab/user-authenticator",
     }]}
-    assert "events:" not in json.dumps(_attached_document(aws, "scangate-deploy"))
+    github_deploy = json.dumps(_attached_document(aws, "scangate-deploy"))
+    assert "events:" not in github_deploy and "ecr:" not in github_deploy
 
 
 @pytest.mark.parametrize(
@@ -624,12 +631,15 @@ def test_repository_settings_in_the_template() -> None:
     assert resources["RepositoryKey"]["Properties"]["EnableKeyRotation"] is True
     policy = copy.deepcopy(properties["RepositoryPolicyText"])
     writers = policy["Statement"][1]["Condition"]["ArnNotEquals"]
-    push_role = {"Fn::GetAtt": ["PushRole", "Arn"]}
-    assert writers["aws:PrincipalArn"] == {"Fn::If": [
-        "HasCodeBuildWriter", [push_role, {"Ref": "CodeBuildRoleArn"}], [push_role]]}
-    writers["aws:PrincipalArn"] = ["PUSH-ROLE", "CODEBUILD-ROLE"]
+    no_value = {"Ref": "AWS::NoValue"}
+    assert writers["aws:PrincipalArn"] == [
+        {"Fn::GetAtt": ["PushRole", "Arn"]},
+        {"Fn::If": ["HasCodeBuildWriter", {"Ref": "CodeBuildRoleArn"}, no_value]},
+        {"Fn::If": ["HasMonitoringBus", {"Fn::GetAtt": ["DeployRole", "Arn"]}, no_value]}]
+    writers["aws:PrincipalArn"] = ["PUSH-ROLE", "CODEBUILD-ROLE", "DEPLOY-ROLE"]
     assert policy == render(POLICIES / "ecr-repository-policy.json",
-                            {"PUSH_ROLE_ARN": "PUSH-ROLE", "CODEBUILD_ROLE_ARN": "CODEBUILD-ROLE"})
+                            {"PUSH_ROLE_ARN": "PUSH-ROLE", "CODEBUILD_ROLE_ARN": "CODEBUILD-ROLE",
+                             "DEPLOY_ROLE_ARN": "DEPLOY-ROLE"})
     assert _lifecycle_text_with_defaults() == json.loads(
         (POLICIES / "ecr-lifecycle-policy.json").read_text(encoding="utf-8")
     )
@@ -654,24 +664,26 @@ def _lifecycle_text_with_defaults() -> Any:
 
 def test_lifecycle_rules_match_the_retention_contract() -> None:
     rules = {r["rulePriority"]: r for r in _lifecycle_text_with_defaults()["rules"]}
-    assert rules[1]["selection"] == {
+    # Rule 1 keeps deployed digests (tests/aws/test_lifecycle.py).
+    assert rules[1]["selection"]["tagPrefixList"] == ["scangate-deployed-"]
+    assert rules[2]["selection"] == {
         "tagStatus": "untagged",
         "countType": "sinceImagePushed",
         "countUnit": "days",
         "countNumber": 1,
     }
-    assert rules[2]["selection"]["tagPrefixList"] == ["prod-"]
-    assert (rules[2]["selection"]["countType"], rules[2]["selection"]["countNumber"]) == (
+    assert rules[3]["selection"]["tagPrefixList"] == ["prod-"]
+    assert (rules[3]["selection"]["countType"], rules[3]["selection"]["countNumber"]) == (
         "imageCountMoreThan",
         10,
     )
-    assert rules[3]["selection"]["tagPrefixList"] == ["staging-"]
-    assert (rules[3]["selection"]["countType"], rules[3]["selection"]["countNumber"]) == (
+    assert rules[4]["selection"]["tagPrefixList"] == ["staging-"]
+    assert (rules[4]["selection"]["countType"], rules[4]["selection"]["countNumber"]) == (
         "imageCountMoreThan",
         5,
     )
-    assert rules[4]["selection"]["tagPrefixList"] == ["dev-"]
-    assert (rules[4]["selection"]["countType"], rules[4]["selection"]["countNumber"]) == (
+    assert rules[5]["selection"]["tagPrefixList"] == ["dev-"]
+    assert (rules[5]["selection"]["countType"], rules[5]["selection"]["countNumber"]) == (
         "sinceImagePushed",
         7,
     )
@@ -690,7 +702,8 @@ def test_ecr_api_accepts_the_lifecycle_and_repository_policies(
     assert json.loads(stored["lifecyclePolicyText"]) == json.loads(lifecycle)
     policy = json.dumps(render(POLICIES / "ecr-repository-policy.json",
                                {"PUSH_ROLE_ARN": github_stack["outputs"]["PushRoleArn"],
-                                "CODEBUILD_ROLE_ARN": f"arn:aws:iam::{ACCOUNT_ID}:role/cb"}))
+                                "CODEBUILD_ROLE_ARN": f"arn:aws:iam::{ACCOUNT_ID}:role/cb",
+                                "DEPLOY_ROLE_ARN": github_stack["outputs"]["DeployRoleArn"]}))
     ecr.set_repository_policy(repositoryName="user-authenticator", policyText=policy)
     stored = ecr.get_repository_policy(repositoryName="user-authenticator")
     assert json.loads(stored["policyText"]) == json.loads(policy)
@@ -746,21 +759,25 @@ def test_only_the_push_role_may_write_images_to_the_repository(
                 imageTag="prod-x")
         _denied(ecr.initiate_layer_upload, repositoryName="user-authenticator")
     codebuild_role = f"arn:aws:iam::{ACCOUNT_ID}:role/scangate-codebuild"
+    # The JSON as filled for a deploy job that runs mark-deployed (it tags deployed digests;
+    # its identity policy allows PutImage only then: tests/aws/test_permissions.py).
     policy = render(POLICIES / "ecr-repository-policy.json",
                     {"PUSH_ROLE_ARN": outputs["PushRoleArn"],
-                     "CODEBUILD_ROLE_ARN": codebuild_role})
+                     "CODEBUILD_ROLE_ARN": codebuild_role,
+                     "DEPLOY_ROLE_ARN": outputs["DeployRoleArn"]})
     push_writes = {a for a in render(POLICIES / "push-policy.json", {
         "PARTITION": "aws", "REGION": REGION, "ACCOUNT_ID": ACCOUNT_ID,
         "REPOSITORY_NAME": "user-authenticator"})["Statement"][1]["Action"]  # type: ignore[index]
         if a not in ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
                      "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages")}
     assert push_writes == WRITE_ACTIONS
-    others = [outputs["PublishRoleArn"], outputs["GateRoleArn"], outputs["DeployRoleArn"],
+    others = [outputs["PublishRoleArn"], outputs["GateRoleArn"],
               f"arn:aws:iam::{ACCOUNT_ID}:user/platform-admin",
               f"arn:aws:iam::{ACCOUNT_ID}:role/another-pipeline-push"]
     for action in WRITE_ACTIONS:
         assert not _repository_policy_denies(policy, outputs["PushRoleArn"], action)
         assert not _repository_policy_denies(policy, codebuild_role, action)
+        assert not _repository_policy_denies(policy, outputs["DeployRoleArn"], action)
         for principal in others:
             assert _repository_policy_denies(policy, principal, action), (principal, action)
     # Reading stays possible for everyone the identity policies allow (pull for deploys).
@@ -924,21 +941,15 @@ def test_publish_role_imports_the_pushed_image_findings_with_scangate(
 
 
 def _matching_rule(rules: list[dict[str, Any]], tags: list[str]) -> int | None:
-    """The rule that selects an image, as Amazon ECR documents it ("Lifecycle policy properties":
-    rules apply lowest rulePriority first, an image selected by one rule is not considered by
-    later ones; tagStatus tagged + tagPrefixList selects an image with a tag starting with
-    every listed prefix). Evaluated here: moto stores lifecycle policies but does not run
-    them (no lifecycle preview)."""
-    for rule in sorted(rules, key=lambda r: r["rulePriority"]):
-        selection = rule["selection"]
-        if selection["tagStatus"] == "untagged":
-            if not tags:
-                return int(rule["rulePriority"])
-            continue
-        prefixes = selection.get("tagPrefixList", [])
-        if tags and all(any(t.startswith(p) for t in tags) for p in prefixes):
-            return int(rule["rulePriority"])
-    return None
+    """The rule that owns an image (the highest-priority rule whose tag selection matches it),
+    as ECR evaluates lifecycle policies (tests/aws/ecr_lifecycle.py, the documented semantics:
+    moto stores lifecycle policies but does not run them)."""
+    from datetime import UTC, datetime
+
+    from tests.aws.ecr_lifecycle import Image, parse
+
+    image = Image("sha256:any", tuple(tags), datetime(2026, 1, 1, tzinfo=UTC))
+    return next((r.priority for r in parse({"rules": rules}) if r.selects(image)), None)
 
 
 def test_each_lifecycle_rule_selects_the_tags_the_pipelines_write(
@@ -954,7 +965,7 @@ def test_each_lifecycle_rule_selects_the_tags_the_pipelines_write(
     lifecycle = _lifecycle_text_with_defaults()
     ecr.put_lifecycle_policy(repositoryName="lifecycle-check",
                              lifecyclePolicyText=json.dumps(lifecycle))
-    expected_rule = {"prod": 2, "staging": 3, "dev": 4}
+    expected_rule = {"prod": 3, "staging": 4, "dev": 5}
     assert set(expected_rule) == set(ENVIRONMENTS)
     pushed: dict[str, str] = {}
     for number, environment in enumerate(ENVIRONMENTS):
@@ -975,7 +986,7 @@ def test_each_lifecycle_rule_selects_the_tags_the_pipelines_write(
         assert _matching_rule(rules, image["imageTags"]) == expected_rule[pushed[tag]], tag
     # The tags of the old format (<sha>-<run>-<attempt>) matched no rule: never expired.
     assert _matching_rule(rules, ["0123456789abcdef-42-1"]) is None
-    assert _matching_rule(rules, []) == 1
+    assert _matching_rule(rules, []) == 2
 
 
 # --- trust, evaluated statically as IAM documents it --------------------------------------------

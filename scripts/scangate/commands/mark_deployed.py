@@ -3,6 +3,8 @@
 Sends the ``Scangate Image Deployed`` event (source ``scangate.monitor``) to EventBridge; the
 monitoring stack's rule routes it to the monitor, which marks the image deployed (its daily
 sweep re-evaluates deployed images, and a new CRITICAL on one is alerted) and evaluates it.
+Then tags each deployed digest ``scangate-deployed-<hex>`` (scangate.aws.deployed_tag), which
+the repository's first lifecycle rule keeps: a digest that runs is never expired.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ def add_parser(subparsers: Any) -> None:
         NAME,
         help="tell the registry monitor an image is deployed (or withdrawn)",
         description="Sends a 'Scangate Image Deployed' event to EventBridge for the monitoring "
-        "stack (templates/aws/scangate-monitoring.yaml, templates/terraform/monitoring). Exit 0 "
-        "when EventBridge accepted it, 2 otherwise.",
+        "stack (templates/aws/scangate-monitoring.yaml, templates/terraform/monitoring), then "
+        "tags each deployed digest scangate-deployed-<hex> in ECR so the repository's lifecycle "
+        "rules never expire it (a withdrawn digest keeps its tag). Exit 0 when EventBridge "
+        "accepted every event and every digest is tagged, 2 otherwise.",
     )
     parser.add_argument("--repository", metavar="NAME",
                         help="ECR repository name (team/app)")
@@ -100,10 +104,33 @@ def run(args: argparse.Namespace) -> int:
 
     from scangate.aws.identity import session_from_args
 
-    events = session_from_args(args).client("events")
+    session = session_from_args(args)
+    events = session.client("events")
     for repository, digest, registry_id in images:
         _send(events, args, repository, digest, registry_id)
+    if not args.withdrawn:
+        ecr = session.client("ecr")
+        for repository, digest, registry_id in images:
+            _protect(ecr, repository, digest, registry_id)
     return EXIT_PASS
+
+
+def _protect(ecr: Any, repository: str, digest: str, registry_id: str | None) -> None:
+    from scangate.aws import deployed_tag
+    from scangate.aws.clients import AWS_FAILURES, describe
+
+    tag = deployed_tag.tag_for(digest)
+    try:
+        tagged = deployed_tag.protect(ecr, repository, digest, registry_id)
+    except AWS_FAILURES as exc:
+        raise describe(exc, f"ecr tagging {repository}@{digest} {tag} (the lifecycle rules may "
+                       "expire it)", "ecr:BatchGetImage and ecr:PutImage on the repository"
+                       ) from None
+    except LookupError as exc:
+        raise AwsError(f"ecr: cannot tag the deployed image {exc}: deploy only digests the "
+                       "repository holds") from None
+    print(f"mark-deployed: {repository}@{digest} {'tagged' if tagged else 'already tagged'} "
+          f"{tag} (kept by the lifecycle rules)")
 
 
 def _send(events: Any, args: argparse.Namespace, repository: str, digest: str,
