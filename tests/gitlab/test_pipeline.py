@@ -41,6 +41,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.gate.review_standin import StandIn, serve
 from tests.gitlab import glci
 from tests.support import docker as docker_support
 from tests.support.schemas import require_gitlab_validator, require_sarif_validator, schema_errors
@@ -551,3 +552,113 @@ def test_allow_failure_on_enforce_still_ships_nothing(
     status, _, body = registry_get(registry, f"/v2/{permissive_pipeline.repository}/tags/list")
     assert status == 404, (status, body[:300])
     assert not permissive_pipeline.out("push", "push.json").exists()
+
+
+# --- 5. a merge request against the default branch's gate summary ----------------------------
+
+MR_POLICY = ("version: 1\nthresholds: {critical: 0, high: 0, medium: 0, low: 0}\n"
+             "new_only: [medium, low]\nclasses: [vulnerability, secret, misconfiguration]\n")
+MR_TOKEN = "glpat-reporter"
+
+
+@dataclass
+class MergeRequest:
+    runs: list[glci.PipelineRun]
+    api: StandIn
+    base: dict[str, Any]  # the default branch's gate summary (the clean pipeline's)
+
+
+@pytest.fixture(scope="module")
+def merge_request(
+    tmp_path_factory: pytest.TempPathFactory, clean_pipeline: Pipeline,
+    vulnerable_pipeline: Pipeline,
+) -> Iterator[MergeRequest]:
+    """The vulnerable example as a merge request onto `main`, whose latest pipeline is the clean
+    example's: the finished vulnerable project is copied, made a merge-request pipeline
+    (`merge-request-pipelines: true`, GitLab's merge-request variables, a policy whose limits
+    are 0 with `new_only: [medium, low]`), and its report, comment and enforce jobs run again
+    with gitlab-ci-local on the scan's real artifacts, twice (a second push to the merge
+    request). GitLab's API (`CI_API_V4_URL`) is the loopback stand-in of
+    tests/gate/review_standin.py, a test double following GitLab's "Job artifacts" and "Notes"
+    REST docs: it serves the clean pipeline's summary.json as the artifact of `main`'s latest
+    successful pipeline and keeps the notes."""
+    base = clean_pipeline.out("report", "summary.json").read_bytes()
+    project = tmp_path_factory.mktemp("gitlab-merge-request") / "project"
+    shutil.copytree(vulnerable_pipeline.run.project, project, symlinks=True,
+                    ignore=shutil.ignore_patterns("builds", "image.tar*"))
+    ci = yaml.safe_load((project / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+    ci["include"][0]["inputs"]["merge-request-pipelines"] = True
+    (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(ci, sort_keys=False),
+                                            encoding="utf-8")
+    (project / ".scangate" / "policy.yaml").write_text(MR_POLICY, encoding="utf-8")
+    glci._git(project, "commit", "--quiet", "--all", "--message", "a merge request")
+    with serve(StandIn(gitlab_tokens={MR_TOKEN: 31}, gitlab_job_tokens={"job-token"})) as api:
+        api.gitlab_artifacts[("main", f"{PREFIX}-report", f"{OUT}/summary.json")] = base
+        variables = {
+            "CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "3",
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main", "CI_PROJECT_ID": "42",
+            "CI_API_V4_URL": api.url + "/api/v4", "CI_JOB_TOKEN": "job-token",
+            "SCANGATE_GITLAB_TOKEN": MR_TOKEN,
+        }
+        args = [*RUN_ARGS, *(a for k, v in variables.items() for a in ("--variable", f"{k}={v}")),
+                f"{PREFIX}-report", f"{PREFIX}-comment", f"{PREFIX}-enforce"]
+        runs = []
+        for _ in range(2):
+            runs.append(glci.run_gitlab_ci_local(project, args, timeout=900))
+            # Each run's summary, before the next run's report job replaces it.
+            summary = runs[-1].artifact(f"{PREFIX}-report", f"{OUT}/summary.json")
+            if summary.exists():
+                shutil.copy2(summary, project.parent / f"summary-{len(runs)}.json")
+        yield MergeRequest(runs=runs, api=api, base=json.loads(base))
+
+
+def test_a_merge_request_fails_on_the_findings_it_adds_only(merge_request: MergeRequest) -> None:
+    """Issue 22 §1 on gitlab-ci-local: a base without the CVE and a change adding it FAIL on
+    the new findings only. The base's own findings are unchanged and, with `new_only`, not
+    counted, although every limit is 0."""
+    run = merge_request.runs[0]
+    assert f"{PREFIX}-report" in run.passed and f"{PREFIX}-enforce" in run.failed, run.describe()
+    fetched = [r for r in merge_request.api.requests if "/jobs/artifacts/" in r.path]
+    assert fetched and fetched[0].path == (f"/api/v4/projects/42/jobs/artifacts/main/raw/"
+                                           f"{OUT}/summary.json")
+    assert fetched[0].query == {"job": [f"{PREFIX}-report"]}
+    assert fetched[0].headers.get("JOB-TOKEN") == "job-token"
+    summary = json.loads((run.project.parent / "summary-1.json").read_text(encoding="utf-8"))
+    assert summary["baseline"]["used"] is True, summary["baseline"]
+    assert summary["decision"] == "fail"
+    base_ids = {(f["id"], f.get("package")) for f in merge_request.base["findings"]}
+    assert base_ids, "the clean image has no finding: nothing could be shown unchanged"
+    changes = {f["change"] for f in summary["findings"]}
+    assert changes == {"new", "unchanged"}, changes
+    counted = [f for f in summary["findings"] if f["disposition"] == "counted"]
+    assert counted and all(f["change"] == "new" for f in counted), counted
+    assert "CVE-2020-14343" in {f["id"] for f in counted}
+    unchanged = [f for f in summary["findings"] if f["change"] == "unchanged"]
+    assert all(f["disposition"] != "counted" for f in unchanged
+               if f["severity"] in ("medium", "low")), unchanged
+    # Every violation is made of new findings only.
+    for violation in summary["violations"]:
+        assert violation["count"] == sum(1 for f in counted
+                                         if f["severity"] == violation["severity"]), violation
+    enforce_log = run.job_log(f"{PREFIX}-enforce")
+    assert "the gate failed: the policy is violated" in enforce_log, enforce_log[-3000:]
+
+
+def test_the_merge_request_note_is_posted_then_updated_in_place(
+        merge_request: MergeRequest) -> None:
+    """Issue 22 §2 on gitlab-ci-local: the comment job writes one note with the decision and the
+    new finding, through SCANGATE_GITLAB_TOKEN (the job token cannot write notes), and the
+    second pipeline updates that note rather than adding one."""
+    first, second = merge_request.runs
+    for run in (first, second):
+        assert f"{PREFIX}-comment" in run.passed, run.describe()
+    notes = merge_request.api.notes("42", 3)
+    assert len(notes) == 1, notes
+    assert "FAIL" in notes[0]["body"] and "CVE-2020-14343" in notes[0]["body"]
+    writes = [(r.method, r.path) for r in merge_request.api.requests
+              if r.method in ("POST", "PUT")]
+    assert writes == [("POST", "/api/v4/projects/42/merge_requests/3/notes"),
+                      ("PUT", f"/api/v4/projects/42/merge_requests/3/notes/{notes[0]['id']}")]
+    for request in merge_request.api.requests:
+        if "/notes" in request.path:
+            assert request.headers.get("PRIVATE-TOKEN") == MR_TOKEN
