@@ -14,7 +14,7 @@ import pytest
 
 from tests.support import docker as docker_support
 from tests.support.aws_fixtures import aws_env, moto, moto_session  # noqa: F401 - fixtures
-from tests.support.trivy import CACHE_DIR, ensure_db, run_trivy
+from tests.support.trivy import CACHE_DIR, db_digest, ensure_db, run_trivy
 from tools.pkgindex import PackageIndexError, serve_index
 
 # aws_env, moto, moto_session (imported above): one definition for every area that talks to
@@ -27,6 +27,13 @@ TrivyRunner = Callable[..., dict[str, Any]]
 def trivy_cache_dir() -> Path:
     """`.tools/trivy-cache` holding the offline DB built from tools/trivydb/fixtures."""
     return ensure_db(CACHE_DIR)
+
+
+@pytest.fixture(scope="session")
+def trivy_db_digest(trivy_cache_dir: Path) -> str:
+    """`sha256:<hex>` of that offline DB, for `scangate scan --db-digest` (which refuses a scan
+    of an unverified DB)."""
+    return db_digest(trivy_cache_dir)
 
 
 @pytest.fixture(scope="session")

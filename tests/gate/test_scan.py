@@ -25,7 +25,7 @@ from scangate.trivy_command import (
     trivy_failure,
 )
 
-from tests.support.trivy import trivy_binary
+from tests.support.trivy import db_digest, trivy_binary
 
 # Built at run time so no scanner flags this test file as a leak.
 FAKE_AWS_KEY = "AKIA" + "Z7Q3WXRLM4N5PB2K"
@@ -69,7 +69,7 @@ def _ids(report: Path) -> set[str]:
 
 def _scan(*args: str, cache: Path) -> int:
     return main(["scan", *args, "--cache-dir", str(cache), "--skip-db-update",
-                 "--offline-scan", "--trivy", trivy_binary()])
+                 "--db-digest", db_digest(cache), "--offline-scan", "--trivy", trivy_binary()])
 
 
 def test_repository_files_and_trivy_variables_cannot_hide_a_critical(
@@ -253,6 +253,7 @@ def test_an_image_scanned_from_a_hostile_checkout_still_fails(
 
 def test_trivy_runs_in_an_empty_directory_without_trivy_variables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hostile_project: Path,
+    trivy_cache_dir: Path, trivy_db_digest: str,
 ) -> None:
     """What scangate hands Trivy, seen from inside. A stand-in for Trivy (a script that records
     its working directory, environment and arguments) because the real binary cannot report
@@ -273,7 +274,8 @@ def test_trivy_runs_in_an_empty_directory_without_trivy_variables(
     monkeypatch.setenv("TRIVY_SEVERITY", "LOW")
     monkeypatch.setenv("TRIVY_PASSWORD", "registry-secret")
     out = tmp_path / "r.json"
-    assert main(["scan", "--fs", ".", "--output", str(out), "--trivy", str(fake)]) == 0
+    assert main(["scan", "--fs", ".", "--output", str(out), "--trivy", str(fake), "--cache-dir",
+                 str(trivy_cache_dir), "--db-digest", trivy_db_digest]) == 0
     seen = json.loads(record.read_text())
     assert seen["listing"] == [] and seen["cwd"] != str(hostile_project)
     assert seen["env"] == ["TRIVY_PASSWORD"]

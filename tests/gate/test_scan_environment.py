@@ -62,7 +62,8 @@ def test_every_trivy_variable_but_the_credentials_is_dropped_and_named(
 
 def test_trivy_sees_only_the_credentials_and_the_user_is_told_what_was_ignored(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every_variable: dict[str, str],
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], trivy_cache_dir: Path, trivy_db_digest: str,
+) -> None:
     """Through `scangate scan`, seen from inside the child. A stand-in for Trivy (a script
     recording its environment) because the real binary cannot report what it was given."""
     record = tmp_path / "env.json"
@@ -82,7 +83,8 @@ def test_trivy_sees_only_the_credentials_and_the_user_is_told_what_was_ignored(
         monkeypatch.setenv(name, value)
     capsys.readouterr()
     assert main(["scan", "--fs", str(project), "--output", str(tmp_path / "r.json"),
-                 "--trivy", str(fake)]) == 0
+                 "--trivy", str(fake), "--cache-dir", str(trivy_cache_dir), "--db-digest",
+                 trivy_db_digest]) == 0
     assert json.loads(record.read_text()) == {k: every_variable[k] for k in CREDENTIALS}
     err = capsys.readouterr().err
     [notice] = [line for line in err.splitlines() if "from the environment" in line]

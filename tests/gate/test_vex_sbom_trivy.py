@@ -21,7 +21,7 @@ from scangate._cli import main
 
 from tests.support import docker as docker_support
 from tests.support.feeds import kev_entry, write_kev
-from tests.support.trivy import trivy_binary
+from tests.support.trivy import db_digest, trivy_binary
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -45,7 +45,8 @@ def pushed(registry: str) -> Iterator[str]:
 
 def scan(ref: str, cache: Path, output: Path, *extra: str) -> dict[str, Any]:
     code = main(["scan", "--image", ref, "--output", str(output), "--trivy", trivy_binary(),
-                 "--cache-dir", str(cache), "--skip-db-update", "--offline-scan", *extra])
+                 "--cache-dir", str(cache), "--skip-db-update", "--db-digest", db_digest(cache),
+                 "--offline-scan", *extra])
     assert code == 0
     doc: dict[str, Any] = json.loads(output.read_text())
     return doc
@@ -192,7 +193,7 @@ def test_pipeline_order_gate_the_archive_then_openvex_for_the_pushed_image(
     report = tmp_path / "trivy.json"
     code = main(["scan", "--input", str(archive), "--output", str(report), "--trivy",
                  trivy_binary(), "--cache-dir", str(trivy_cache_dir), "--skip-db-update",
-                 "--offline-scan"])
+                 "--db-digest", db_digest(trivy_cache_dir), "--offline-scan"])
     assert code == 0
     image_id = json.loads(report.read_text())["Metadata"]["ImageID"]
     (tmp_path / "p.yaml").write_text(POLICY)

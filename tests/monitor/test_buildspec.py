@@ -30,7 +30,7 @@ import yaml
 
 from tests.monitor.world import REPO_ROOT, World, basic_finding
 from tests.support.docker import REGISTRY, docker_available
-from tests.support.trivy import ensure_db, trivy_binary
+from tests.support.trivy import db_digest, ensure_db, trivy_binary
 from tools.pkgindex import DEFAULT_WHEELHOUSE, download
 
 BUILDSPEC = REPO_ROOT / "templates" / "codebuild" / "buildspec.yml"
@@ -113,6 +113,8 @@ def _base_env(workdir: Path, extra: dict[str, str]) -> dict[str, str]:
         "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(DEFAULT_WHEELHOUSE),
         "SCANGATE_TRIVY": trivy_binary(),
         "SCANGATE_SCAN_FLAGS": f"--cache-dir {cache} --skip-db-update --offline-scan",
+        # The offline DB, pinned (the buildspec's --fresh-db needs a DB repository online).
+        "SCANGATE_TRIVY_DB_DIGEST": db_digest(cache),
         "SCANGATE_TAG_ENVIRONMENT": "dev",
         **extra,
     }

@@ -7,6 +7,7 @@ the caller's environment are dropped so a developer's settings cannot change tes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -40,6 +41,16 @@ def ensure_db(cache_dir: Path = CACHE_DIR) -> Path:
     """Build (or reuse) the offline DB in cache_dir; return cache_dir."""
     build_db(cache_dir)
     return cache_dir
+
+
+def db_digest(cache_dir: Path = CACHE_DIR) -> str:
+    """`sha256:<hex>` of the offline DB in cache_dir (build it first with ensure_db): what a
+    test passes to `scangate scan --db-digest`, computed here, never written into a test."""
+    digest = hashlib.sha256()
+    with (Path(cache_dir) / "db" / "trivy.db").open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
 
 
 def run_trivy(

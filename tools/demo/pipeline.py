@@ -83,6 +83,7 @@ class Demo:
     tarball_sha256: str = ""
     gate_code: int | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    db_digest: str = ""  # offline: sha256 of the test DB this run built or checked
     securityhub_imported: int | None = None
     securityhub_by_severity: dict[str, int] = field(default_factory=dict)
     pushed: registry.PushedImage | None = None
@@ -164,7 +165,8 @@ def choose_mode(demo: Demo, say: Say) -> None:
     if not demo.online:
         if not image_exists(demo, LOCAL_BASE_IMAGE):
             raise DemoError(f"offline needs the local base image {LOCAL_BASE_IMAGE}: {SETUP_HINT}")
-        trivydb.build_db(trivydb.DEFAULT_CACHE_DIR)
+        # Pinned as built (or as its stamp says it was built): the scan refuses any other DB.
+        demo.db_digest = "sha256:" + sha256_file(trivydb.build_db(trivydb.DEFAULT_CACHE_DIR))
     where = "online" if demo.online else "offline"
     say(f"mode: {where} ({demo.mode_reason})")
     if not demo.online:
@@ -279,16 +281,17 @@ def save(demo: Demo, say: Say) -> None:
 def scan_command(demo: Demo, *target: str, output: Path, scanners: str) -> list[str]:
     """`scangate scan`, the pipelines' scan step: Trivy runs in an empty directory with an empty
     ignore file and config and without TRIVY_* variables, so nothing in the checkout (a
-    .trivyignore, a trivy.yaml) or the environment changes what it reports. Offline it reads
-    only the test DB in .tools/trivy-cache."""
+    .trivyignore, a trivy.yaml) or the environment changes what it reports. Online the cached
+    DB is dropped and Trivy downloads the one its repository serves now (--fresh-db); offline
+    it reads only the test DB in .tools/trivy-cache, pinned by its digest (--db-digest)."""
     cmd = [tool("scangate"), "scan", *target, "--output", str(output), "--scanners", scanners]
     if demo.online:
         # A DB mirror set for Trivy is kept: scangate scan drops TRIVY_* variables.
         for repository in filter(None, os.environ.get("TRIVY_DB_REPOSITORY", "").split(",")):
             cmd += ["--db-repository", repository.strip()]
-        return cmd
+        return [*cmd, "--fresh-db"]
     return [*cmd, "--cache-dir", str(trivydb.DEFAULT_CACHE_DIR), "--skip-db-update",
-            "--offline-scan"]
+            "--db-digest", demo.db_digest, "--offline-scan"]
 
 
 def load_json(path: Path) -> dict[str, Any]:

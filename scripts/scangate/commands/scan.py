@@ -131,6 +131,9 @@ def _trivy_binary(given: str | None) -> str:
     if given:
         path = Path(given)
         if os.sep in given or path.exists():
+            if not path.is_file():
+                raise ScanError(f"{given}: --trivy: no such program; give the path of the "
+                                "Trivy binary")
             return str(path.resolve())
         found = shutil.which(given)
         if found:
