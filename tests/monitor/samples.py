@@ -21,6 +21,12 @@
   https://docs.aws.amazon.com/inspector/latest/user/eventbridge-integration.html
   (../shared/notes/platform-rules.md, AWS: a pattern on detail-type and scan-status alone
   matches all three kinds of initial scan).
+- ``INSPECTOR2_SCAN_AMI`` (a near miss: a machine image, not a container image): the same page,
+  "Amazon Inspector initial scan complete event schema example", tab "Machine image initial
+  scan" (the resource in ``machine-image-id``); ``INSPECTOR2_ON_DEMAND_AMI_COMPLETE`` and
+  ``INSPECTOR2_ON_DEMAND_AMI_FINDING``: section "Amazon Inspector on-demand machine image scan
+  event schema examples" (tabs "Scan complete - successful" and "Findings"; the findings sample
+  is published without EventBridge's envelope, kept so).
 
 The documented digests are placeholders (``...EXAMPLE``, or 60 hex digits), so ``retarget``
 points a sample at a real image in moto by rewriting only the identifying fields.
@@ -222,8 +228,88 @@ INSPECTOR2_COVERAGE: dict[str, Any] = {
     },
 }
 
+INSPECTOR2_SCAN_AMI: dict[str, Any] = {
+    "version": "0",
+    "id": "6b1f9d0e-2c47-4a52-9f10-7a1b8c3d5e2f",
+    "detail-type": "Inspector2 Scan",
+    "source": "aws.inspector2",
+    "account": "111122223333",
+    "time": "2026-08-13T13:42:52Z",
+    "region": "us-east-1",
+    "resources": ["ami-0abcdef1234567890"],
+    "detail": {
+        "scan-status": "INITIAL_SCAN_COMPLETE",
+        "finding-severity-counts": {"CRITICAL": 0, "HIGH": 2, "MEDIUM": 5, "TOTAL": 7},
+        "machine-image-id": "ami-0abcdef1234567890",
+        "version": "1.0",
+    },
+}
+
+INSPECTOR2_ON_DEMAND_AMI_COMPLETE: dict[str, Any] = {
+    "version": "0",
+    "id": "7bf7f4b1-9f6c-4d3e-8a2b-5c1d0e9f3a44",
+    "detail-type": "Inspector2 OnDemand Scan Complete",
+    "source": "aws.inspector2",
+    "account": "111122223333",
+    "time": "2026-06-12T01:30:00Z",
+    "region": "us-east-1",
+    "resources": ["ami-0abcdef1234567890"],
+    "detail": {
+        "scanId": "9f1c4b8d2e6a4f0b7c3d5e1a8b2f6c4d",
+        "awsAccountId": "111122223333",
+        "resourceId": "ami-0abcdef1234567890",
+        "resourceType": "MACHINE_IMAGE",
+        "scanStatus": "SUCCESSFUL",
+        "startedAt": "2026-06-12T00:00:00.000Z",
+        "completedAt": "2026-06-12T01:30:00.000Z",
+        "findingSeverityCounts": {"CRITICAL": 0, "HIGH": 2, "MEDIUM": 5, "LOW": 1,
+                                  "INFORMATIONAL": 0, "UNTRIAGED": 0, "TOTAL": 8},
+        "version": "1.0",
+    },
+}
+
+INSPECTOR2_ON_DEMAND_AMI_FINDING: dict[str, Any] = {
+    "source": "inspector2.ami.ondemand",
+    "detail-type": "OnDemand AMI Scan Findings",
+    "detail": {
+        "findingArn": "arn:aws:inspector2:us-east-1:111122223333:finding/ondemand/"
+                      "9f1c4b8d2e6a4f0b7c3d5e1a8b2f6c4d/cea7c73a3d57d9c142992e845644d317",
+        "scanId": "9f1c4b8d2e6a4f0b7c3d5e1a8b2f6c4d",
+        "awsAccountId": "111122223333",
+        "type": "PACKAGE_VULNERABILITY",
+        "title": "CVE-2022-3171 - com.google.protobuf:protobuf-java",
+        "description": "A parsing issue with binary data in protobuf-java...",
+        "severity": "HIGH",
+        "status": "ACTIVE",
+        "firstObservedAt": "2026-06-12T01:30:00.000Z",
+        "lastObservedAt": "2026-06-12T01:30:00.000Z",
+        "updatedAt": "2026-06-12T01:30:00.000Z",
+        "resources": [{"type": "MACHINE_IMAGE", "id": "ami-0abcdef1234567890",
+                       "partition": "aws", "region": "us-east-1"}],
+        "inspectorScore": 7.5,
+        "packageVulnerabilityDetails": {
+            "vulnerabilityId": "CVE-2022-3171",
+            "vulnerablePackages": [{
+                "name": "com.google.protobuf:protobuf-java", "version": "2.5.0", "epoch": 0,
+                "packageManager": "JAVA", "filePath": "/usr/lib/jars/protobuf-java-2.5.0.jar",
+                "fixedInVersion": "3.16.3"}],
+            "source": "NVD",
+            "sourceUrl": "https://nvd.nist.gov/vuln/detail/CVE-2022-3171",
+            "vendorSeverity": "high",
+        },
+        "remediation": {"recommendation": {
+            "text": "Update com.google.protobuf:protobuf-java to 3.16.3 or later"}},
+        "fixAvailable": "YES",
+        "exploitAvailable": "NO",
+    },
+}
+
 NOT_CONTAINER_IMAGES = {"Inspector2 Scan (EC2)": INSPECTOR2_SCAN_EC2,
                         "Inspector2 Scan (Lambda)": INSPECTOR2_SCAN_LAMBDA,
+                        "Inspector2 Scan (AMI)": INSPECTOR2_SCAN_AMI,
+                        "Inspector2 OnDemand Scan Complete (AMI)":
+                            INSPECTOR2_ON_DEMAND_AMI_COMPLETE,
+                        "OnDemand AMI Scan Findings": INSPECTOR2_ON_DEMAND_AMI_FINDING,
                         "Inspector2 Coverage": INSPECTOR2_COVERAGE}
 
 ALL = {"ECR Image Scan": ECR_IMAGE_SCAN, "Inspector2 Scan": INSPECTOR2_SCAN,

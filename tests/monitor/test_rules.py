@@ -7,7 +7,8 @@ it proves nothing; PutEvents runs moto's real pattern matcher.) EventBridge's ma
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html - every field
 of the pattern must match, an array value matches when any element matches, and a field
 missing from the event never matches. Inspector's documented initial-scan events for EC2
-instances and Lambda functions, and its coverage event, must reach no rule.
+instances, Lambda functions and machine images (AMIs), its on-demand AMI scan events and its
+coverage event must reach no rule.
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def test_the_handler_refuses_what_is_not_a_container_image() -> None:
     from scangate.monitor.events import MalformedEvent, parse
 
     for name, event in samples.NOT_CONTAINER_IMAGES.items():
+        delivered = copy.deepcopy(event)
+        # The envelope EventBridge adds to every event it delivers (the on-demand findings
+        # sample is published without it).
+        delivered.setdefault("id", "a1b2c3d4-0000-0000-0000-000000000000")
+        delivered.setdefault("account", "111122223333")
         with pytest.raises(MalformedEvent, match="repository-name|unknown event"):
-            parse(copy.deepcopy(event))
+            parse(delivered)
         assert name
