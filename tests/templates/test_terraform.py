@@ -43,6 +43,27 @@ def test_policy_statements_equal_the_standalone_json(job: str) -> None:
     ]
 
 
+def test_deploy_monitoring_policy_equals_the_cloudformation_one() -> None:
+    """The deploy role's mark-deployed policy (events on the one bus; tagging deployed digests in
+    the stack's repository): same statements, same resources, in both templates."""
+    template, _ = decode(str(CFN_TEMPLATE))
+    assert template is not None
+    cfn = template["Resources"]["DeployMonitoringPolicy"]["Properties"]["PolicyDocument"]
+    terraform = _policy_documents()["deploy_monitoring"]["statement"]
+
+    def actions(value: Any) -> list[str]:
+        return sorted([value] if isinstance(value, str) else value)
+
+    assert [(s["sid"], s["effect"], sorted(s["actions"])) for s in terraform] == [
+        (s["Sid"], s["Effect"], actions(s["Action"])) for s in cfn["Statement"]]
+    resources = {s["sid"]: s["resources"] for s in terraform}
+    assert resources["TagDeployedDigests"] == ["${aws_ecr_repository.this.arn}"]
+    [tagging] = [s for s in cfn["Statement"] if s["Sid"] == "TagDeployedDigests"]
+    assert tagging["Resource"] == {"Fn::GetAtt": ["Repository", "Arn"]}
+    assert resources["MarkDeployedOnOneBus"][0].endswith(
+        ":event-bus/${var.monitoring_event_bus}")
+
+
 def test_trust_pins_aud_and_exact_sub() -> None:
     """aud exact; sub exact unless it holds a * (only a GitLab protected-tag pattern may: the
     subject pattern, test_aws_moto), then StringLike as the CloudFormation GitLab branch does."""
