@@ -14,6 +14,9 @@ project (artifacts and the dotenv reports flow only as the template declares the
 - scangate on PATH (`scangate-source: ""`; the jobs drop PYTHON* variables, so it is the venv's
   own install of the checkout it was installed from);
 - the registry on 127.0.0.1:5000 as the push target (`registry:`; no AWS role, so no STS);
+  for `push-target: gitlab`, a second real registry with GitLab's token auth, its token service
+  a double of GitLab's `/jwt/auth` (tests/gitlab/gitlab_registry.py), and the predefined
+  `CI_REGISTRY*` variables of a GitLab job;
 - `CI_COMMIT_REF_PROTECTED=true`, standing for a protected default branch (push runs only there).
 
 No peer is mocked. Not exercised here: Docker-in-Docker, the Trivy download, the AWS STS
@@ -43,6 +46,7 @@ import yaml
 
 from tests.gate.review_standin import StandIn, serve
 from tests.gitlab import glci
+from tests.gitlab.gitlab_registry import GitLabRegistry, gitlab_registry
 from tests.support import docker as docker_support
 from tests.support.schemas import require_gitlab_validator, require_sarif_validator, schema_errors
 
@@ -662,3 +666,86 @@ def test_the_merge_request_note_is_posted_then_updated_in_place(
     for request in merge_request.api.requests:
         if "/notes" in request.path:
             assert request.headers.get("PRIVATE-TOKEN") == MR_TOKEN
+
+
+# --- 6. GitLab's own container registry: the job's registry login, no AWS -------------------
+
+
+@pytest.fixture(scope="module")
+def gitlab_registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitLabRegistry]:
+    """The real registry with GitLab's token auth (its token service a double: see
+    tests/gitlab/gitlab_registry.py)."""
+    with gitlab_registry(tmp_path_factory.mktemp("gitlab-registry")) as server:
+        yield server
+
+
+def rerun_push_to_gitlab(pipeline: Pipeline, workdir: Path, gitlab: GitLabRegistry,
+                         sub_path: str, tamper: Any = None) -> glci.PipelineRun:
+    """The finished clean project, re-included with `push-target: gitlab` (no registry, no
+    role), and its push job run alone with the predefined registry variables of a GitLab job."""
+    project = workdir / "project"
+    shutil.copytree(pipeline.run.project, project, symlinks=True,
+                    ignore=shutil.ignore_patterns("builds"))
+    ci_file = project / ".gitlab-ci.yml"
+    ci = yaml.safe_load(ci_file.read_text(encoding="utf-8"))
+    ci["include"][0]["inputs"].update({"push-target": "gitlab", "registry": "",
+                                       "ecr-repository": sub_path})
+    ci_file.write_text(yaml.safe_dump(ci, sort_keys=False), encoding="utf-8")
+    # The clean run's push record is not this run's.
+    shutil.rmtree(project / ".gitlab-ci-local" / "artifacts" / f"{PREFIX}-push")
+    if tamper is not None:
+        tamper(project / ".gitlab-ci-local" / "artifacts" / f"{PREFIX}-build")
+    return glci.run_gitlab_ci_local(
+        project, [*RUN_ARGS, *gitlab.pipeline_variables(), f"{PREFIX}-push"], timeout=900)
+
+
+def test_push_to_gitlab_registry_with_the_job_token_and_the_digest_verified(
+    clean_pipeline: Pipeline, gitlab_registry_server: GitLabRegistry, tmp_path: Path,
+) -> None:
+    """`push-target: gitlab`: the push job logs in as CI_REGISTRY_USER with CI_REGISTRY_PASSWORD
+    at the registry's token service, pushes to $CI_REGISTRY_IMAGE/<ecr-repository>, and records
+    the digest the registry (which checks every token itself) serves for the scanned image."""
+    gitlab = gitlab_registry_server
+    run = rerun_push_to_gitlab(clean_pipeline, tmp_path, gitlab, "user-authenticator")
+    assert run.returncode == 0 and run.passed == [f"{PREFIX}-push"], run.describe()
+    image_id = clean_pipeline.dotenv("build", "build.env")["SCANGATE_IMAGE_ID"]
+    record = json.loads(run.artifact(f"{PREFIX}-push", f"{OUT}/push.json").read_text("utf-8"))
+    repository = f"{gitlab.project_path}/user-authenticator"
+    assert record["repository"] == f"{gitlab.image}/user-authenticator"
+    assert record["image-id"] == image_id
+    digest = record["image-digest"]
+    # The registry, read with a pull token of its own: the digest is the scanned image's.
+    status, _, manifest = gitlab.get(f"/v2/{repository}/manifests/{digest}", MANIFEST_TYPES)
+    assert status == 200 and "sha256:" + hashlib.sha256(manifest).hexdigest() == digest
+    assert json.loads(manifest)["config"]["digest"] == image_id
+    [tag] = record["tags"]
+    status, headers, _ = gitlab.get(f"/v2/{repository}/manifests/{tag}", MANIFEST_TYPES)
+    assert status == 200
+    assert {k.lower(): v for k, v in headers.items()}["docker-content-digest"] == digest
+    # The job's own login, one token for pull and push of that repository; never printed.
+    pushes = [r for r in gitlab.token_requests if "push" in str(r["query"].get("scope"))]
+    assert pushes == [{"path": "/jwt/auth", "user": "gitlab-ci-token", "password_ok": True,
+                       "query": {"scope": [f"repository:{repository}:pull,push"],
+                                 "service": ["container_registry"]}}]
+    assert gitlab.job_token not in run.job_log(f"{PREFIX}-push")
+
+
+def test_push_to_gitlab_registry_refuses_a_tarball_that_is_not_the_scanned_one(
+    clean_pipeline: Pipeline, gitlab_registry_server: GitLabRegistry, tmp_path: Path,
+) -> None:
+    """The same verification as for ECR: one byte more in the tarball, and nothing reaches the
+    GitLab registry (not even a token is asked for)."""
+    gitlab = gitlab_registry_server
+    before = len(gitlab.token_requests)
+
+    def append_a_byte(artifacts: Path) -> None:
+        with (artifacts / OUT / "image.tar.gz").open("ab") as handle:
+            handle.write(b"\0")
+
+    run = rerun_push_to_gitlab(clean_pipeline, tmp_path, gitlab, "tampered", append_a_byte)
+    assert run.returncode != 0 and run.failed == [f"{PREFIX}-push"], run.describe()
+    assert "this is not the archive that was scanned" in run.output, run.describe()
+    assert gitlab.token_requests[before:] == []
+    status, _, body = gitlab.get(f"/v2/{gitlab.project_path}/tampered/tags/list")
+    assert status == 404, body[:300]
+    assert not run.artifact(f"{PREFIX}-push", f"{OUT}/push.json").exists()

@@ -473,6 +473,8 @@ def test_the_repository_pipeline_includes_the_template_twice(
         jobs["example-vulnerable-report"]["allow_failure"] is False)
     assert [n["job"] for n in jobs["verify"]["needs"]] == ["example-report",
                                                            "example-vulnerable-report"]
+    # The CI/CD Catalog release is a tag's job (tests/gitlab/test_catalog.py).
+    assert jobs["release"]["when"] == "never", jobs["release"]
 
 
 # --- docs ----------------------------------------------------------------------------------
@@ -480,7 +482,8 @@ def test_the_repository_pipeline_includes_the_template_twice(
 
 def test_doc_blocks_are_generated_from_the_template() -> None:
     """The include to copy is in README's quick start, the inputs table in docs/gitlab.md."""
-    where = {"gitlab-include": gitlab_quick_start(README.read_text(encoding="utf-8")),
+    quick_start = gitlab_quick_start(README.read_text(encoding="utf-8"))
+    where = {"gitlab-include": quick_start, "gitlab-include-gitlab-registry": quick_start,
              "gitlab-inputs": DOCS.read_text(encoding="utf-8")}
     blocks = gendocs_gitlab.render()
     assert set(blocks) == set(where)

@@ -545,6 +545,67 @@ def test_registry_login_with_a_token_service(
     assert "s3cret" not in capsys.readouterr().out
 
 
+def test_gitlab_job_token_from_the_environment_buys_the_token(
+    built: images.BuiltImage, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GitLab's push job logs in as CI_REGISTRY_USER with CI_REGISTRY_PASSWORD (the job token),
+    read from the environment by name: the value never reaches a command line or a message."""
+    monkeypatch.setenv("CI_REGISTRY_PASSWORD", "job-token-1234")
+    login = ("--registry-username", "gitlab-ci-token",
+             "--registry-password-env", "CI_REGISTRY_PASSWORD")
+    with registry_double(bearer=("gitlab-ci-token", "job-token-1234")) as double:
+        code = _push(built.archive, built.image_id, f"{double.host}/group/project", tmp_path,
+                     *login)
+        assert code == 0, capsys.readouterr().err
+        assert double.token_requests == [{"scope": ["repository:group/project:pull,push"],
+                                          "service": ["double"]}]
+        # A wrong token: the token service refuses, nothing is pushed, the token is not shown.
+        monkeypatch.setenv("CI_REGISTRY_PASSWORD", "stolen-0000")
+        assert _push(built.archive, built.image_id, f"{double.host}/group/other", tmp_path,
+                     *login) == 2
+        err = capsys.readouterr().err
+        assert f"GET http://{double.host}/token: HTTP 401" in err
+        assert not any(p.startswith("/v2/group/other/") and m == "PUT"
+                       for m, p, _ in double.requests)
+    assert "job-token-1234" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("env", "extra", "message"), [
+    ({}, ("--registry-username", "gitlab-ci-token", "--registry-password-env", "NO_SUCH_VAR"),
+     "--registry-password-env NO_SUCH_VAR: no such environment variable"),
+    ({"EMPTY_PW": ""}, ("--registry-username", "u", "--registry-password-env", "EMPTY_PW"),
+     "--registry-password-env EMPTY_PW: must hold exactly one line"),
+    ({"TWO_LINES": "a\nb"}, ("--registry-username", "u", "--registry-password-env",
+                              "TWO_LINES"),
+     "--registry-password-env TWO_LINES: must hold exactly one line"),
+    ({"PW": "x"}, ("--registry-username", "", "--registry-password-env", "PW"),
+     "--registry-username is empty"),
+    ({"PW": "x"}, ("--registry-password-env", "PW"), "go together"),
+])
+def test_registry_password_env_fails_closed(
+    built: images.BuiltImage, repo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], extra: tuple[str, ...], message: str,
+) -> None:
+    """An unset, empty or multi-line variable, or an empty user (a GitLab project whose registry
+    is off has no CI_REGISTRY_USER), is one line and exit 2: never an anonymous push."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("NO_SUCH_VAR", raising=False)
+    assert message in _refused(capsys, _push(built.archive, built.image_id, repo, tmp_path,
+                                             *extra))
+    assert not (tmp_path / "push.json").exists()
+
+
+def test_registry_password_file_and_env_exclude_each_other(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["push", "--archive", "a.tar", "--image-id", "sha256:" + "0" * 64,
+              "--repository", "127.0.0.1:5000/x", "--tag", "t", "--output",
+              str(tmp_path / "p.json"), "--registry-username", "u",
+              "--registry-password-file", "f", "--registry-password-env", "V"])
+    assert exc.value.code == 2
+
+
 def test_registry_credentials_are_not_for_ecr(
     built: images.BuiltImage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,6 +3,7 @@
 ``gitlab-inputs``: one row per `spec: inputs:` entry (type, default, description, allowed values).
 ``gitlab-include``: the `include:` to copy, with the `integrity:` hash of the template in this
 commit, so the README and the file it describes cannot disagree.
+``gitlab-include-gitlab-registry``: the same for a team without AWS (`push-target: gitlab`).
 """
 
 from __future__ import annotations
@@ -86,5 +87,26 @@ def include_example(path: Path = TEMPLATE) -> str:
     ])
 
 
+def include_example_gitlab_registry(path: Path = TEMPLATE) -> str:
+    """The same include for a team without AWS: push to the project's own GitLab registry."""
+    return "\n".join([
+        "```yaml",
+        "stages: [build, test, deploy]",
+        "include:",
+        f"  - remote: {RAW_URL}",
+        f"    integrity: {integrity(path)}",
+        "    inputs:",
+        "      image-name: my-service",
+        "      context: .",
+        "      policy: .scangate/policy.yaml",
+        f"      scangate-source: {ARCHIVE_URL}#sha256=<sha256 of that archive>",
+        "      push: true",
+        "      push-target: gitlab",
+        "```",
+        "",
+    ])
+
+
 def render() -> dict[str, str]:
-    return {"gitlab-inputs": inputs_table(), "gitlab-include": include_example()}
+    return {"gitlab-inputs": inputs_table(), "gitlab-include": include_example(),
+            "gitlab-include-gitlab-registry": include_example_gitlab_registry()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,13 @@ def add_parser(subparsers: Any) -> None:
                         help="also write SCANGATE_IMAGE_* variables (GitLab dotenv report)")
     parser.add_argument("--registry-username", metavar="USER",
                         help="user for a registry that is not ECR (GitLab: $CI_REGISTRY_USER)")
-    parser.add_argument("--registry-password-file", type=Path, metavar="FILE",
-                        help="file holding that user's password or token (never on the "
-                        "command line)")
+    password = parser.add_mutually_exclusive_group()
+    password.add_argument("--registry-password-file", type=Path, metavar="FILE",
+                          help="file holding that user's password or token (never on the "
+                          "command line)")
+    password.add_argument("--registry-password-env", metavar="NAME",
+                          help="name of the environment variable holding that password or "
+                          "token (GitLab: CI_REGISTRY_PASSWORD, the job token)")
     add_identity_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -74,23 +79,39 @@ def _check_outputs(args: argparse.Namespace) -> list[str]:
     return targets
 
 
-def _password(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--registry-password-file {path}: cannot read it ({exc})") from None
+def _password(args: argparse.Namespace) -> str:
+    if args.registry_password_env is not None:
+        name = args.registry_password_env
+        # Never the value in a message: only the variable's name.
+        where = f"--registry-password-env {name}"
+        value = os.environ.get(name)
+        if value is None:
+            raise UsageError(f"{where}: no such environment variable (GitLab sets "
+                             "CI_REGISTRY_PASSWORD only when the project's container registry "
+                             "is enabled)")
+        text = value
+    else:
+        path = args.registry_password_file
+        where = f"--registry-password-file {path}"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{where}: cannot read it ({exc})") from None
     password = text.rstrip("\r\n")
     if not password or "\n" in password:
-        raise UsageError(f"--registry-password-file {path}: must hold exactly one line, the "
-                         "password or token")
+        raise UsageError(f"{where}: must hold exactly one line, the password or token")
     return password
 
 
 def _client(args: argparse.Namespace, repository: Repository) -> RegistryClient:
     ecr = repository.ecr
-    credentials = (args.registry_username, args.registry_password_file)
-    if (credentials[0] is None) != (credentials[1] is None):
-        raise UsageError("--registry-username and --registry-password-file go together")
+    has_password = (args.registry_password_file, args.registry_password_env) != (None, None)
+    if (args.registry_username is None) == has_password:
+        raise UsageError("--registry-username and --registry-password-file (or "
+                         "--registry-password-env) go together")
+    if args.registry_username is not None and not args.registry_username.strip():
+        raise UsageError("--registry-username is empty (GitLab: CI_REGISTRY_USER is set only "
+                         "when the project's container registry is enabled)")
     if ecr is None:
         if args.role_arn:
             raise UsageError(
@@ -98,8 +119,7 @@ def _client(args: argparse.Namespace, repository: Repository) -> RegistryClient:
                 "would not use the role)"
             )
         if args.registry_username is not None:
-            return RegistryClient(repository, (args.registry_username,
-                                               _password(args.registry_password_file)))
+            return RegistryClient(repository, (args.registry_username, _password(args)))
         return RegistryClient(repository)
     if args.registry_username is not None:
         raise UsageError(f"{repository.host} is ECR: it is logged in to through AWS "

@@ -1,0 +1,132 @@
+"""`push-target`: what the push job hands `scangate push` for ECR, a plain registry and GitLab's.
+
+The push job's shell runs here as the runner runs it (POSIX sh, the job's variables), around a
+scangate test double that records its arguments (tests/gitlab/test_gitlab_rules.py's: this is
+about the job's shell; the real `scangate push` to a registry with GitLab's token auth runs in
+tests/gitlab/test_pipeline.py, and `--registry-password-env` in tests/steps/test_push.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gitlab import glci
+from tests.gitlab.test_gitlab_rules import jobs_of, run_job_script, write_fake_scangate
+
+JOB_TOKEN = "glcbt-not-a-real-token-0123"
+GITLAB_JOB = {"CI_REGISTRY": "registry.gitlab.example.com",
+              "CI_REGISTRY_IMAGE": "registry.gitlab.example.com/group/project",
+              "CI_REGISTRY_USER": "gitlab-ci-token", "CI_REGISTRY_PASSWORD": JOB_TOKEN,
+              "CI_PROJECT_NAME": "Project", "CI_COMMIT_SHA": "0" * 40, "CI_PIPELINE_ID": "7",
+              "CI_JOB_ID": "9", "CI_COMMIT_BRANCH": "main",
+              "SCANGATE_IMAGE_ARCHIVE_SHA256": "a" * 64, "SCANGATE_IMAGE_ID": "sha256:" + "b" * 64}
+
+
+def run_push(tmp_path: Path, inputs: dict[str, Any], env: dict[str, str] | None = None
+             ) -> tuple[int, str, list[list[str]]]:
+    """(exit code, stderr, every scangate call's argv) of the push job's script."""
+    job = glci.merged_job(jobs_of({"push": True, **inputs}), "scangate-push")
+    job["variables"]["SCANGATE_SOURCE"] = ""  # the double on PATH
+    (tmp_path / "scangate-out" / "scangate").mkdir(parents=True)
+    write_fake_scangate(tmp_path / "bin", 0, False)
+    result = run_job_script(job, tmp_path, tmp_path / "bin", {**GITLAB_JOB, **(env or {})})
+    argv_file = tmp_path / "args.argv"
+    calls = []
+    if argv_file.exists():
+        for line in argv_file.read_text(encoding="utf-8").splitlines():
+            calls.append(line.split("\037")[:-1])
+    return result.returncode, result.stderr, calls
+
+
+def push_call(calls: list[list[str]]) -> list[str]:
+    [call] = [c for c in calls if c[:1] == ["push"]]
+    return call
+
+
+def option(call: list[str], name: str) -> list[str]:
+    return [call[i + 1] for i, arg in enumerate(call[:-1]) if arg == name]
+
+
+@pytest.mark.parametrize(("sub_path", "repository"), [
+    ("", "registry.gitlab.example.com/group/project"),
+    ("api", "registry.gitlab.example.com/group/project/api"),
+])
+def test_gitlab_target_pushes_to_the_project_registry_with_the_job_token(
+    tmp_path: Path, sub_path: str, repository: str,
+) -> None:
+    code, err, calls = run_push(tmp_path, {"push-target": "gitlab", "ecr-repository": sub_path})
+    assert code == 0, err
+    call = push_call(calls)
+    assert option(call, "--repository") == [repository]
+    assert option(call, "--registry-username") == ["gitlab-ci-token"]
+    # The token is read by name from the environment: never an argument.
+    assert option(call, "--registry-password-env") == ["CI_REGISTRY_PASSWORD"]
+    assert not any(JOB_TOKEN in arg for c in calls for arg in c)
+    assert "--role-arn" not in call and "--aws-region" not in call
+    # The same scanned-image checks as every other target.
+    assert option(call, "--decision") == ["scangate-out/scangate/summary.json"]
+    assert option(call, "--image-id") == [GITLAB_JOB["SCANGATE_IMAGE_ID"]]
+    assert option(call, "--archive-sha256") == [GITLAB_JOB["SCANGATE_IMAGE_ARCHIVE_SHA256"]]
+
+
+def test_a_project_without_a_registry_gets_an_empty_user_not_a_shell_error(
+    tmp_path: Path,
+) -> None:
+    """GitLab defines CI_REGISTRY_USER only with the container registry on: scangate then
+    refuses the empty user with one line (tests/steps/test_push.py), never pushes anonymously."""
+    env = dict(GITLAB_JOB)
+    del env["CI_REGISTRY_USER"]
+    job = glci.merged_job(jobs_of({"push": True, "push-target": "gitlab"}), "scangate-push")
+    job["variables"]["SCANGATE_SOURCE"] = ""
+    (tmp_path / "scangate-out" / "scangate").mkdir(parents=True)
+    write_fake_scangate(tmp_path / "bin", 0, False)
+    result = run_job_script(job, tmp_path, tmp_path / "bin", env)
+    assert result.returncode == 0, result.stderr
+    calls = [line.split("\037")[:-1] for line in
+             (tmp_path / "args.argv").read_text(encoding="utf-8").splitlines()]
+    assert option(push_call(calls), "--registry-username") == [""]
+
+
+@pytest.mark.parametrize("inputs", [
+    {"push-target": "gitlab", "registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com"},
+    {"push-target": "gitlab", "push-role-arn": "arn:aws:iam::123456789012:role/push"},
+    {"push-target": "registry", "registry": ""},
+])
+def test_a_target_without_its_inputs_or_with_the_other_targets_fails_before_any_push(
+    tmp_path: Path, inputs: dict[str, Any],
+) -> None:
+    code, err, calls = run_push(tmp_path, inputs)
+    assert code == 2, err
+    assert f"push-target {inputs['push-target']}:" in err and err.count("\n") == 1, err
+    assert [c for c in calls if c[:1] == ["push"]] == []
+
+
+def test_registry_target_keeps_the_ecr_login_and_the_image_name(tmp_path: Path) -> None:
+    host = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    code, err, calls = run_push(tmp_path, {
+        "registry": host, "push-role-arn": "arn:aws:iam::123456789012:role/push"})
+    assert code == 0, err
+    call = push_call(calls)
+    # image-name empty: the project's name, lowercased.
+    assert option(call, "--repository") == [f"{host}/project"]
+    assert option(call, "--role-arn") == ["arn:aws:iam::123456789012:role/push"]
+    # aws-region empty: scangate takes the region from the ECR host.
+    assert option(call, "--aws-region") == [""]
+    assert "--registry-username" not in call
+
+
+@pytest.mark.parametrize(("inputs", "env", "environment"), [
+    ({}, {}, "staging"),
+    ({}, {"CI_COMMIT_TAG": "v1.2.3", "CI_COMMIT_BRANCH": ""}, "prod"),
+    ({"tag-environment": "dev"}, {"CI_COMMIT_TAG": "v1.2.3"}, "dev"),
+])
+def test_the_tag_environment(tmp_path: Path, inputs: dict[str, Any], env: dict[str, str],
+                             environment: str) -> None:
+    code, err, calls = run_push(tmp_path, {"push-target": "gitlab", **inputs}, env)
+    assert code == 0, err
+    [image_tag] = [c for c in calls if c[:1] == ["image-tag"]]
+    assert option(image_tag, "--environment") == [environment]
+    assert option(image_tag, "--attempt") == ["9"] and option(image_tag, "--run") == ["7"]
