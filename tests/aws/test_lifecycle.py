@@ -283,3 +283,27 @@ def test_mark_deployed_of_a_digest_the_repository_lacks_fails_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot tag the deployed image" in err[0], err
     assert "Traceback" not in err[0]
+
+
+def test_mark_deployed_tags_a_deploy_records_image_in_its_registrys_region(
+        moto: Any, tmp_path: Path) -> None:
+    """The record's host names the registry's region; the tag is written there, whatever the
+    session's default region (the event still goes to the monitoring bus's region)."""
+    import boto3
+    from scangate._cli import main
+
+    from tests.monitor.world import _manifest
+
+    boto3.client("events").create_event_bus(Name="scangate-monitoring")
+    ecr = boto3.client("ecr", region_name="eu-west-1")
+    ecr.create_repository(repositoryName="team/app")
+    digest = ecr.put_image(repositoryName="team/app", imageManifest=_manifest(3))[
+        "image"]["imageId"]["imageDigest"]
+    record = tmp_path / "deploy.json"
+    host = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    record.write_text(json.dumps({"images": [f"{host}/team/app@{digest}"]}), encoding="utf-8")
+    assert boto3.session.Session().region_name != "eu-west-1"
+    assert main(["mark-deployed", "--deploy-record", str(record),
+                 "--event-bus", "scangate-monitoring"]) == 0
+    [image] = _moto_images(ecr, "team/app")
+    assert image.tags == (deployed_tag.tag_for(digest),)

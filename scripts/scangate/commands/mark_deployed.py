@@ -64,9 +64,13 @@ def _check(repository: str, digest: str, registry_id: str | None, what: str) -> 
         raise UsageError(f"{what}: registry id {registry_id!r} is not a 12-digit account id")
 
 
-def _from_record(path: Path) -> list[tuple[str, str, str | None]]:
-    """(repository, digest, account) of every image a deploy record names; the pipelines
-    pass the record so the digest sent is the one deployed, never a tag."""
+# (repository, digest, registry account or None, registry region or None = the session's)
+DeployedImage = tuple[str, str, str | None, str | None]
+
+
+def _from_record(path: Path) -> list[DeployedImage]:
+    """(repository, digest, account, region) of every image a deploy record names; the
+    pipelines pass the record so the digest sent is the one deployed, never a tag."""
     what = f"--deploy-record {path}"
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -75,7 +79,7 @@ def _from_record(path: Path) -> list[tuple[str, str, str | None]]:
     images = document.get("images") if isinstance(document, dict) else None
     if not isinstance(images, list) or not images:
         raise UsageError(f"{what}: no \"images\" list (write it with scangate deploy --output)")
-    found: list[tuple[str, str, str | None]] = []
+    found: list[DeployedImage] = []
     for image in images:
         if not isinstance(image, str) or image.count("@") != 1:
             raise UsageError(f"{what}: image {image!r} is not REGISTRY/REPOSITORY@sha256:DIGEST")
@@ -86,7 +90,7 @@ def _from_record(path: Path) -> list[tuple[str, str, str | None]]:
             raise UsageError(f"{what}: {repository.host} is not an ECR registry: the monitor "
                              "watches ECR images only")
         _check(repository.path, digest, ecr.account, what)
-        found.append((repository.path, digest, ecr.account))
+        found.append((repository.path, digest, ecr.account, ecr.region))
     return found
 
 
@@ -100,18 +104,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give --repository and --digest, or --deploy-record deploy.json")
     else:
         _check(args.repository, args.digest, args.registry_id, "--repository/--digest")
-        images = [(args.repository, args.digest, args.registry_id)]
+        images = [(args.repository, args.digest, args.registry_id, None)]
 
     from scangate.aws.identity import session_from_args
 
     session = session_from_args(args)
     events = session.client("events")
-    for repository, digest, registry_id in images:
+    for repository, digest, registry_id, _ in images:
         _send(events, args, repository, digest, registry_id)
     if not args.withdrawn:
-        ecr = session.client("ecr")
-        for repository, digest, registry_id in images:
-            _protect(ecr, repository, digest, registry_id)
+        # Each image is tagged in its registry's region (a deploy record's host names it).
+        clients: dict[str | None, Any] = {}
+        for repository, digest, registry_id, region in images:
+            if region not in clients:
+                clients[region] = session.client("ecr", region_name=region)
+            _protect(clients[region], repository, digest, registry_id)
     return EXIT_PASS
 
 
