@@ -90,6 +90,23 @@ def test_a_project_without_a_registry_gets_an_empty_user_not_a_shell_error(
     assert option(push_call(calls), "--registry-username") == [""]
 
 
+def test_a_project_without_a_registry_fails_naming_the_variable(tmp_path: Path) -> None:
+    """No container registry, no CI_REGISTRY_IMAGE: the job stops (`set -u`) naming it, before
+    any push."""
+    env = dict(GITLAB_JOB)
+    del env["CI_REGISTRY_IMAGE"]
+    job = glci.merged_job(jobs_of({"push": True, "push-target": "gitlab"}), "scangate-push")
+    job["variables"]["SCANGATE_SOURCE"] = ""
+    (tmp_path / "scangate-out" / "scangate").mkdir(parents=True)
+    write_fake_scangate(tmp_path / "bin", 0, False)
+    result = run_job_script(job, tmp_path, tmp_path / "bin", env)
+    assert result.returncode != 0
+    assert "CI_REGISTRY_IMAGE" in result.stderr, result.stderr
+    argv = tmp_path / "args.argv"
+    calls = argv.read_text(encoding="utf-8").splitlines() if argv.exists() else []
+    assert not [c for c in calls if c.startswith("push\037")]
+
+
 @pytest.mark.parametrize("inputs", [
     {"push-target": "gitlab", "registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com"},
     {"push-target": "gitlab", "push-role-arn": "arn:aws:iam::123456789012:role/push"},
