@@ -141,7 +141,8 @@ def test_the_release_job_uses_the_release_keyword_on_the_tag() -> None:
     assert job["release"]["description"].strip()
     # The runner's release step needs GitLab's release tooling (glab) in the job's image.
     image = job["image"]
-    assert re.fullmatch(r"registry\.gitlab\.com/gitlab-org/release-cli:v0\.(2[2-9]|[3-9]\d)\.\d+"
+    # v0.24.0 carries glab v1.58.0, which GitLab's docs require for catalog releases (18.0+).
+    assert re.fullmatch(r"registry\.gitlab\.com/gitlab-org/release-cli:v0\.(2[4-9]|[3-9]\d)\.\d+"
                         r"(@sha256:[0-9a-f]{64})?", image), image
     # Only after the tag's own pipeline proved the template: verify checks both gate decisions.
     assert [need["job"] for need in job["needs"]] == ["verify"]
