@@ -16,11 +16,15 @@ demo-vulnerable: setup
 # Every test, in two stages on parallel workers (pytest-xdist): the fast tests first, then the
 # slow end-to-end ones (marker `slow`: the demo, act, gitlab-ci-local, image builds). Most of a
 # test's time is spent waiting on Docker, Trivy or moto, so more workers than cores pays.
-# --dist loadfile keeps each file on one worker: its module fixtures (images, moto stacks) are
-# built once. --durations shows where the time went. PYTEST_ARGS goes to both stages; a stage
-# that selects no test (pytest's exit 5) is not a failure.
+# --dist loadgroup with the groups of tests/support/xdist_groups.py: a fast test stays with its
+# file (as loadfile did), a slow one with the tests it shares a module fixture with (an image, a
+# pipeline run is built once), so independent act runs and pipelines run on different workers;
+# the longest start first (--no-loadscope-reorder keeps that order). --durations shows where the
+# time went. PYTEST_ARGS goes to both stages; a stage that selects no test (pytest's exit 5) is
+# not a failure.
 TEST_WORKERS ?= 4
-PYTEST_STAGE = $(VENV)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
+PYTEST_STAGE = $(VENV)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder \
+	--durations=15
 test: setup
 	$(PYTEST_STAGE) -m "not slow" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(PYTEST_STAGE) -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support import docker as docker_support
+from tests.support import xdist_groups
 from tests.support.aws_fixtures import aws_env, moto, moto_session  # noqa: F401 - fixtures
 from tests.support.trivy import CACHE_DIR, db_digest, ensure_db, run_trivy
 from tools.pkgindex import PackageIndexError, serve_index
@@ -82,3 +83,15 @@ def package_index() -> Iterator[str]:
             yield url
     except PackageIndexError as exc:
         pytest.fail(str(exc))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups from the markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup` (make test): group and order tests (tests/support/xdist_groups)."""
+    if not config.getoption("loadgroup", default=False):  # set by xdist on its workers
+        return
+    groups = xdist_groups.xdist_groups(items)
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    xdist_groups.order(items, groups)

@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import xdist_groups
+
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -30,7 +34,9 @@ def test_make_test_is_two_parallel_stages_that_split_the_suite() -> None:
     assert len(stages) == 2, stages
     markers = []
     for argv in stages:
-        assert argv[argv.index("-n") + 1] == "4" and argv[argv.index("--dist") + 1] == "loadfile"
+        assert argv[argv.index("-n") + 1] == "4" and argv[argv.index("--dist") + 1] == "loadgroup"
+        # xdist would otherwise reorder the groups by size, undoing tests/support/xdist_groups.
+        assert "--no-loadscope-reorder" in argv, argv
         assert any(a.startswith("--durations") for a in argv), argv
         last = len(argv) - 1 - argv[::-1].index("-m")  # the first -m is `python -m pytest`
         markers.append(argv[last + 1])
@@ -52,3 +58,78 @@ def test_the_parallel_plugin_is_installed() -> None:
     import xdist
 
     assert xdist.__version__
+
+
+SHARING = """
+import pytest
+
+pytestmark = pytest.mark.slow
+
+@pytest.fixture(scope="module")
+def image():
+    return "built once"
+
+@pytest.fixture(scope="module")
+def run(image):
+    return image
+
+@pytest.fixture(scope="session")
+def per_worker():
+    return "cheap"
+
+@pytest.fixture
+def scratch():
+    return "per test"
+
+def test_a(run): pass
+def test_b(image, scratch): pass
+def test_c(per_worker, scratch): pass
+def test_d(per_worker): pass
+
+class TestShared:
+    @pytest.fixture(scope="class")
+    def pipeline(self):
+        return "one pipeline"
+
+    def test_e(self, pipeline): pass
+    def test_f(self, pipeline): pass
+"""
+
+
+def _names(groups: dict[str, str]) -> dict[str, str]:
+    """test name -> its group's first test (the file's path left out of both)."""
+    return {nodeid.rsplit("::", 1)[1]: group.split("::", 1)[1] for nodeid, group in groups.items()}
+
+
+def test_slow_tests_share_a_worker_only_through_a_shared_module_or_class_fixture(
+    pytester: pytest.Pytester,
+) -> None:
+    """test_a and test_b share `image` (test_a through `run`): one group, built once; test_c
+    and test_d share only a session fixture (per worker anyway) and function ones (per test):
+    a group each; the class fixture ties test_e to test_f."""
+    groups = _names(xdist_groups.xdist_groups(pytester.getitems(SHARING)))
+    assert groups == {"test_a": "test_a", "test_b": "test_a", "test_c": "test_c",
+                      "test_d": "test_d", "test_e": "TestShared::test_e",
+                      "test_f": "TestShared::test_e"}, groups
+
+
+def test_fast_tests_stay_with_their_file(pytester: pytest.Pytester) -> None:
+    items = pytester.getitems(SHARING.replace("pytestmark = pytest.mark.slow", ""))
+    groups = xdist_groups.xdist_groups(items)
+    assert set(groups.values()) == {items[0].nodeid.split("::")[0]}, groups
+
+
+def test_slow_groups_start_first_in_the_measured_order(pytester: pytest.Pytester) -> None:
+    """SLOW_FIRST decides which slow groups start first; the others follow, most tests first."""
+    items = pytester.getitems(SHARING)
+    groups = xdist_groups.xdist_groups(items)
+    module = items[0].nodeid.split("::")[0]
+    original = xdist_groups.SLOW_FIRST
+    try:
+        xdist_groups.SLOW_FIRST = (f"{module}::test_d", f"{module}::test_c")
+        xdist_groups.order(items, groups)
+    finally:
+        xdist_groups.SLOW_FIRST = original
+    names = [item.nodeid.rsplit("::", 1)[1] for item in items]
+    # test_d, test_c named; then the two-test groups in collection order.
+    assert names == ["test_d", "test_c", "test_a", "test_b", "test_e", "test_f"], names

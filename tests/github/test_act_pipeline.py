@@ -38,6 +38,7 @@ import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ PR_NUMBER = 7
 CLEAN, VULNERABLE, LOOSE = "service", "service-vulnerable", "service-loose"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # cheap: each act run may take its own worker
 def stand_in_trivy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """(tarball, sha256): the test Trivy binary packed as the release asset is packed."""
     path = tmp_path_factory.mktemp("trivy-release") / TRIVY_ASSET
@@ -75,7 +76,7 @@ def stand_in_trivy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # cheap: each act run may take its own worker
 def scangate_dir(
     tmp_path_factory: pytest.TempPathFactory, stand_in_trivy: tuple[Path, str]
 ) -> Path:
@@ -124,7 +125,9 @@ def _caller_repo(
     (repo / ".github" / "workflows" / "container-scan.yml").write_text(caller_text(marker))
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "service")
+    # A commit of its own: the workflow tags images by commit, and two callers with the same tree
+    # committed in the same second on two workers would share (and delete) each other's tag.
+    _git(repo, "commit", "-q", "-m", f"service {uuid.uuid4().hex}")
     _git(repo, "remote", "add", "origin", "https://github.com/acme/service.git")
     return repo, _git(repo, "rev-parse", "HEAD")
 

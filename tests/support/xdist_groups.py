@@ -1,0 +1,117 @@
+"""Which tests `make test` keeps on one xdist worker (`--dist loadgroup`), and in what order.
+
+A module, package or class fixture is set up once per worker that runs a test using it, so two
+tests sharing one belong on the same worker. `--dist loadfile` guarantees that by keeping a whole
+file together, which is right for the fast stage (its files are many and short) and wrong for
+the slow one: tests/github/test_act_pipeline.py holds five independent act runs (a fork pull
+request alone takes minutes) that loadfile ran one after the other on one worker while the
+others sat idle, and tests/gitlab/test_pipeline.py four independent pipelines.
+
+So every test gets an `xdist_group`: a fast test its file (what loadfile did); a slow test the
+tests of its file it is linked to through a shared module/package/class-scoped fixture,
+transitively (the connected component), so an expensive fixture is still built once while the
+act runs and pipelines that share nothing run on different workers. xdist hands out groups in
+collection order (`--no-loadscope-reorder`): the slow groups first, in SLOW_FIRST's order (the
+runs measured longest start first), then the rest, the groups with most tests first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+# The order slow groups start in (a test's node id prefix; a group takes its tests' best rank;
+# tests named nowhere here come after, the groups with most tests first). xdist gives each of
+# the 4 workers one group, and a second one at once to a worker whose first is a single test:
+# the fork PR's run, the longest (463 s of a 4-worker run on this 2-core machine), takes a
+# short one behind it. Then the demo (setup 239 s, 7 tests), the GitLab pipelines (~180 s
+# each), the other act runs (197 s, 189 s, ...).
+SLOW_FIRST = (
+    "tests/github/test_act_pipeline.py::test_fork_pull_request",
+    "tests/test_demo.py",
+    "tests/gitlab/test_pipeline.py::test_clean",
+    "tests/gitlab/test_pipeline.py::test_vulnerable",
+    "tests/monitor/test_package.py",
+    "tests/gitlab/test_pipeline.py",
+    "tests/github/test_act_pipeline.py::test_caller_in_another_repository",
+    "tests/gate/test_review_act.py",
+    "tests/github/test_act_pipeline.py",
+    "tests/gate/test_vex_sbom_trivy.py",
+)
+SHARED_SCOPES = frozenset({"module", "package", "class"})
+
+
+def _shared_fixtures(item: pytest.Item) -> set[str]:
+    """The names of the module/package/class-scoped fixtures a test uses (directly or not)."""
+    info = getattr(item, "_fixtureinfo", None)  # pytest's own record of a test's fixtures
+    if info is None:
+        return set()
+    found = set()
+    for name in info.names_closure:
+        definitions = info.name2fixturedefs.get(name)
+        if definitions and definitions[-1].scope in SHARED_SCOPES:
+            found.add(f"{definitions[-1].baseid}::{name}")
+    return found
+
+
+def _file(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def _root(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def xdist_groups(items: Sequence[pytest.Item], slow: str = "slow") -> dict[str, str]:
+    """node id -> group name: a fast test's file; a slow test's file and the first test of its
+    connected component (tests linked by shared fixtures)."""
+    groups: dict[str, str] = {}
+    by_file: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        if item.get_closest_marker(slow) is None:
+            groups[item.nodeid] = _file(item)
+        else:
+            by_file.setdefault(_file(item), []).append(item)
+    for path, tests in by_file.items():
+        parent = list(range(len(tests)))  # union-find over the file's slow tests
+        owner: dict[str, int] = {}
+        for i, item in enumerate(tests):
+            for fixture in _shared_fixtures(item):
+                if fixture in owner:
+                    parent[_root(parent, i)] = _root(parent, owner[fixture])
+                else:
+                    owner[fixture] = i
+        for i, item in enumerate(tests):
+            first = tests[_root(parent, i)].nodeid.split("::", 1)[1]
+            # '@' ends a node id's group for xdist; keep it out of the name.
+            groups[item.nodeid] = f"{path}::{first}".replace("@", "_")
+    return groups
+
+
+def _rank(nodeid: str) -> int:
+    for rank, prefix in enumerate(SLOW_FIRST):
+        if nodeid.startswith(prefix):
+            return rank
+    return len(SLOW_FIRST)
+
+
+def order(items: list[pytest.Item], groups: dict[str, str], slow: str = "slow") -> None:
+    """Sort in place: the slow groups first, by SLOW_FIRST; then the other groups, the most tests
+    first (what xdist's own loadscope reorder did for loadfile); each group's tests together, in
+    collection order."""
+    position = {item.nodeid: i for i, item in enumerate(items)}
+    rank: dict[str, int] = {}
+    size: dict[str, int] = {}
+    for item in items:
+        group = groups[item.nodeid]
+        fast = item.get_closest_marker(slow) is None
+        mine = len(SLOW_FIRST) + 1 if fast else _rank(item.nodeid)
+        rank[group] = min(rank.get(group, mine), mine)
+        size[group] = size.get(group, 0) + 1
+        position.setdefault(group, position[item.nodeid])
+    items.sort(key=lambda item: (rank[groups[item.nodeid]], -size[groups[item.nodeid]],
+                                 position[groups[item.nodeid]], position[item.nodeid]))
