@@ -74,12 +74,14 @@ def package_index() -> Iterator[str]:
     Containers here cannot verify the TLS route to the public index (only the host trusts it), so
     image builds install from this index (`--network host`, the Dockerfile's PIP_INDEX_URL); the
     hashes in the requirements files still decide what is installed. See tools/pkgindex.
+    Shared: one URL for every worker and run, so every build of the example after the first
+    takes its layers from Docker's cache instead of installing the packages again.
     """
     example = Path(__file__).resolve().parents[1] / "examples" / "user-authenticator"
     requirements = [example / "requirements.txt", example / "requirements-vulnerable.txt"]
     try:
         # The base image's Python (Debian 12's 3.11), not the host's, picks the wheels.
-        with serve_index(requirements, python_version="3.11") as url:
+        with serve_index(requirements, python_version="3.11", shared=True) as url:
             yield url
     except PackageIndexError as exc:
         pytest.fail(str(exc))

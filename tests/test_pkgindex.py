@@ -7,8 +7,11 @@ packages switched off, and the parts that decide what is served.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import io
 import os
+import socket
 import subprocess
 import sys
 import tarfile
@@ -20,6 +23,7 @@ import pytest
 
 from tools.pkgindex import (
     LEGACY_BUILD_REQUIRES,
+    SHARED_PORT,
     IndexServer,
     PackageIndexError,
     build_requires,
@@ -119,3 +123,73 @@ def test_a_missing_requirements_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PackageIndexError, match="not found"):
         with serve_index([tmp_path / "nope.txt"], wheelhouse=tmp_path / "wh"):
             pass
+
+
+def _free_port() -> int:
+    """A port no one listens on (not SHARED_PORT: real builds read the wheelhouse served there)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _page(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+def test_shared_servers_listen_together_and_outlive_each_other(tmp_path: Path) -> None:
+    """Two processes' shared servers on one port (what parallel workers do): both start, and
+    the index still answers once the first has stopped. A server that does not share the port
+    cannot take it."""
+    (tmp_path / "demo_pkg-1.0-py3-none-any.whl").write_bytes(b"wheel bytes")
+    port = _free_port()
+    first = IndexServer(tmp_path, port=port, shared=True)
+    second = IndexServer(tmp_path, port=port, shared=True)
+    assert first.url == second.url == f"http://127.0.0.1:{port}/simple/"
+    first.start()
+    second.start()
+    stopped = False
+    try:
+        assert "demo_pkg-1.0" in _page(first.url + "demo-pkg/")
+        with pytest.raises(PackageIndexError, match=f"cannot listen on 127.0.0.1:{port}"):
+            IndexServer(tmp_path, port=port)
+        first.stop()
+        stopped = True
+        for _ in range(20):  # whichever listener the kernel picks, it is the one left
+            assert "demo_pkg-1.0" in _page(second.url + "demo-pkg/")
+    finally:
+        if not stopped:
+            first.stop()
+        second.stop()
+
+
+def test_a_shared_server_serves_the_wheelhouse_as_it_is_now(tmp_path: Path) -> None:
+    """A file another process adds after the server started is listed, with its own hash, so
+    every process sharing the port answers alike; while a download holds the wheelhouse's lock
+    (files may be half-written) the last complete listing stands."""
+    (tmp_path / "demo_pkg-1.0-py3-none-any.whl").write_bytes(b"wheel bytes")
+    server = IndexServer(tmp_path, port=_free_port(), shared=True)
+    server.start()
+    try:
+        assert "demo_pkg-2.0" not in _page(server.url + "demo-pkg/")
+        with (tmp_path / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            (tmp_path / "demo_pkg-2.0-py3-none-any.whl").write_bytes(b"half")
+            assert "demo_pkg-2.0" not in _page(server.url + "demo-pkg/")
+            (tmp_path / "demo_pkg-2.0-py3-none-any.whl").write_bytes(b"newer wheel")
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        page = _page(server.url + "demo-pkg/")
+        digest = hashlib.sha256(b"newer wheel").hexdigest()
+        assert f"demo_pkg-2.0-py3-none-any.whl#sha256={digest}" in page, page
+        assert "demo_pkg-1.0-py3-none-any.whl#sha256=" in page
+    finally:
+        server.stop()
+
+
+def test_the_shared_index_has_one_url_for_every_process() -> None:
+    """The fixed URL is what keeps Docker's layer cache for the example's builds: the same
+    PIP_INDEX_URL in every worker and every run."""
+    with serve_index([REQUIREMENTS], shared=True) as url:
+        assert url == f"http://127.0.0.1:{SHARED_PORT}/simple/"
+        assert "flask" in _page(url)

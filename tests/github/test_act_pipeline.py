@@ -216,7 +216,7 @@ def _run(
                       event=event, payload=payload, self_dir=scangate, extra_local=extra)
     finally:
         for build in ActRun(0, "", 0, tmp_path / "state").records("build-push"):
-            remove_image(build["tags"])
+            remove_image(build["tags"], keep_cache=True)
     print(f"act ran in {run.seconds:.1f}s (exit {run.returncode}); log: {run.state / 'act.log'}")
     return run
 

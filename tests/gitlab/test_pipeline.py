@@ -213,7 +213,7 @@ def cleanup(pipeline: Pipeline, registry: str) -> None:
     if build_env.exists():
         local_ref = pipeline.dotenv("build", "build.env").get("SCANGATE_IMAGE_LOCAL_REF", "")
         if local_ref:
-            docker_support.remove_image(local_ref)
+            docker_support.remove_image(local_ref, keep_cache=True)
     push_json = pipeline.out("push", "push.json")
     if push_json.exists():
         digest = pipeline.json("push", "push.json").get("image-digest", "")

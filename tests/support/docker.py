@@ -104,10 +104,13 @@ def push_image(tag: str, repository: str, remote_tag: str = "latest") -> str:
     return match.group(1)
 
 
-def remove_image(ref: str) -> None:
-    """Best-effort cleanup: an image already gone is fine."""
+def remove_image(ref: str, keep_cache: bool = False) -> None:
+    """Best-effort cleanup: an image already gone is fine. keep_cache: untag only, keeping the
+    build's intermediate layers (`--no-prune`), so the next build of the same Dockerfile and
+    arguments (the example, built by many tests with the same shared package index) reuses them."""
     try:
-        docker(["image", "rm", "--force", ref], timeout=120)
+        docker(["image", "rm", "--force", *(["--no-prune"] if keep_cache else []), ref],
+               timeout=120)
     except DockerError:
         pass
 

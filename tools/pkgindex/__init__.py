@@ -9,6 +9,15 @@ requirements files still decide what gets installed, exactly as with any mirror.
 
     download(requirements, wheelhouse) -> wheelhouse    (offline when the cache already holds all)
     serve_index(requirements) -> "http://127.0.0.1:PORT/simple/"    (a context manager)
+    serve_index(requirements, shared=True) -> "http://127.0.0.1:5050/simple/"
+
+The URL is part of every image layer's cache key after `ARG PIP_INDEX_URL` (Docker hashes a
+RUN with the build arguments it sees), so a fresh random port per process made every build of
+the example install its packages again. `shared=True` serves on one fixed port instead, with
+SO_REUSEPORT: every process that serves the wheelhouse (parallel test workers, concurrent
+runs) listens on the same address, the kernel hands each connection to one of them, and each
+serves the wheelhouse as it is on disk at the request, so they all answer alike; a process
+that stops takes only its own listener away.
 
 Online, real users need none of this: without PIP_INDEX_URL pip uses its default index.
 """
@@ -40,6 +49,9 @@ DEFAULT_WHEELHOUSE = REPO_ROOT / ".tools" / "wheelhouse"
 LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")
 DISTRIBUTION_SUFFIXES = (".whl", ".tar.gz", ".zip")
 PIP_TIMEOUT = 900
+# The fixed port of shared=True: below Linux's ephemeral range (32768-60999), so no port-0
+# bind of another program lands on it; not 5000 (tools/setup/30-docker.sh's registry).
+SHARED_PORT = 5050
 
 
 class PackageIndexError(RuntimeError):
@@ -185,14 +197,54 @@ def _catalog(wheelhouse: Path) -> dict[str, dict[str, _File]]:
     return catalog
 
 
+class _LiveCatalog:
+    """The catalog of the wheelhouse as it is now: listed again at each request, and hashed
+    again when a file was added or changed, under the download lock so never half-written.
+    While another process holds that lock (filling the wheelhouse), the last catalog stands."""
+
+    def __init__(self, wheelhouse: Path) -> None:
+        """Hashes the wheelhouse now, as the caller (serve_index: under the lock) found it."""
+        self._wheelhouse = wheelhouse
+        self._mutex = threading.Lock()
+        self._seen = self._listing()
+        self._catalog = _catalog(wheelhouse)
+
+    def _listing(self) -> tuple[tuple[str, int, int], ...]:
+        return tuple(
+            (p.name, (st := p.stat()).st_size, st.st_mtime_ns)
+            for p in _distributions(self._wheelhouse)
+        )
+
+    def get(self) -> dict[str, dict[str, _File]]:
+        with self._mutex:
+            if self._listing() != self._seen:
+                with (self._wheelhouse / ".lock").open("w") as lock:
+                    try:
+                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        return self._catalog
+                    try:
+                        self._seen = self._listing()
+                        self._catalog = _catalog(self._wheelhouse)
+                    finally:
+                        fcntl.flock(lock, fcntl.LOCK_UN)
+            return self._catalog
+
+
 class _IndexHandler(BaseHTTPRequestHandler):
     """/simple/, /simple/<project>/ (links carry #sha256=) and /files/<filename>; nothing else,
     so no path outside the catalog can be read."""
 
     catalog: dict[str, dict[str, _File]]
 
-    def __init__(self, *args: Any, catalog: dict[str, dict[str, _File]], **kwargs: Any) -> None:
-        self.catalog = catalog
+    def __init__(
+        self,
+        *args: Any,
+        catalog: dict[str, dict[str, _File]] | None = None,
+        live: _LiveCatalog | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.catalog = live.get() if live is not None else catalog or {}
         super().__init__(*args, **kwargs)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -241,18 +293,28 @@ class _IndexHandler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
 
-class IndexServer:
-    """The HTTP server of a wheelhouse, in a daemon thread of this process."""
+class _SharedHTTPServer(ThreadingHTTPServer):
+    allow_reuse_port = True  # SO_REUSEPORT: the other processes serving the wheelhouse too
 
-    def __init__(self, wheelhouse: Path, host: str = "127.0.0.1", port: int = 0) -> None:
-        catalog = _catalog(wheelhouse)
+
+class IndexServer:
+    """The HTTP server of a wheelhouse, in a daemon thread of this process. shared: listen
+    with SO_REUSEPORT and serve the wheelhouse live (see the module's docstring)."""
+
+    def __init__(
+        self, wheelhouse: Path, host: str = "127.0.0.1", port: int = 0, shared: bool = False
+    ) -> None:
+        live = _LiveCatalog(wheelhouse) if shared else None
+        catalog = live.get() if live is not None else _catalog(wheelhouse)
         if not catalog:
             raise PackageIndexError(f"{wheelhouse}: no distributions to serve")
-        handler = functools.partial(_IndexHandler, catalog=catalog)
+        handler = functools.partial(_IndexHandler, catalog=catalog, live=live)
+        server_class = _SharedHTTPServer if shared else ThreadingHTTPServer
         try:
-            self._server = ThreadingHTTPServer((host, port), handler)
+            self._server = server_class((host, port), handler)
         except OSError as exc:
-            raise PackageIndexError(f"cannot listen on {host}:{port}: {exc}") from exc
+            hint = " (a program that does not share it holds it)" if shared else ""
+            raise PackageIndexError(f"cannot listen on {host}:{port}{hint}: {exc}") from exc
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host!s}:{bound_port}/simple/"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -272,17 +334,21 @@ def serve_index(
     host: str = "127.0.0.1",
     port: int = 0,
     python_version: str | None = None,
+    shared: bool = False,
 ) -> Iterator[str]:
     """Download (or reuse) what the requirements pin and serve it; yield the index URL.
 
     The server stops when the block ends. It serves the whole wheelhouse: files of other
-    requirements are harmless, since pip installs only what the hashes allow.
+    requirements are harmless, since pip installs only what the hashes allow. shared: on
+    SHARED_PORT (unless port is given), beside every other process serving it.
     """
+    if shared and not port:
+        port = SHARED_PORT
     # Hashed under the lock: another process filling the wheelhouse never leaves a
     # half-written file in the catalog.
     with _locked(wheelhouse):
         _download(requirements, wheelhouse, python_version)
-        server = IndexServer(wheelhouse, host, port)
+        server = IndexServer(wheelhouse, host, port, shared=shared)
     server.start()
     try:
         yield server.url

@@ -51,7 +51,8 @@ def package_index() -> Iterator[str]:
     requirements = [EXAMPLE_DIR / "requirements.txt", EXAMPLE_DIR / "requirements-vulnerable.txt"]
     try:
         # The image's Python (Debian 12's 3.11), not the host's, picks the wheels.
-        with serve_index(requirements, python_version=BASE_PYTHON) as url:
+        # shared: the URL every test's builds use, so Docker's layer cache serves them all.
+        with serve_index(requirements, python_version=BASE_PYTHON, shared=True) as url:
             yield url
     except PackageIndexError as exc:
         pytest.fail(str(exc))
@@ -202,4 +203,4 @@ def test_image_serves_auth_flow_read_only_as_non_root(
         assert PASSWORD not in logs and token not in logs and SECRET not in logs
     finally:
         subprocess.run(["docker", "rm", "--force", name], capture_output=True, timeout=120)
-        docker_support.remove_image(tag)
+        docker_support.remove_image(tag, keep_cache=True)
