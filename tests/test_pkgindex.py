@@ -193,3 +193,15 @@ def test_the_shared_index_has_one_url_for_every_process() -> None:
     with serve_index([REQUIREMENTS], shared=True) as url:
         assert url == f"http://127.0.0.1:{SHARED_PORT}/simple/"
         assert "flask" in _page(url)
+
+
+def test_a_shared_index_whose_port_is_held_serves_on_another(tmp_path: Path) -> None:
+    """A program that does not share the port (not an index of ours) holds it: the index still
+    serves, on a free port (the builds only miss Docker's cache)."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with serve_index([REQUIREMENTS], port=port, shared=True) as url:
+            assert url != f"http://127.0.0.1:{port}/simple/"
+            assert "flask" in _page(url)

@@ -224,7 +224,11 @@ def package_index(demo: Demo, say: Say) -> Iterator[str | None]:
         return
     requirements = [EXAMPLE_DIR / demo.options.requirements]
     try:
-        with pkgindex.serve_index(requirements, python_version=base_python(demo)) as url:
+        # shared: the same URL every run (and the tests' builds), so Docker's layer cache
+        # serves a rebuild of the same requirements instead of installing them again.
+        with pkgindex.serve_index(
+            requirements, python_version=base_python(demo), shared=True
+        ) as url:
             say(f"pip reads the pinned files from {url} (tools/pkgindex)")
             yield url
     except pkgindex.PackageIndexError as exc:
@@ -340,8 +344,11 @@ def scan(demo: Demo, say: Say) -> None:
 
 def untag(demo: Demo) -> None:
     """Drop the local tag of an image the gate refused: it carries the registry's name, and a
-    hand-typed `docker push` must not ship what the gate stopped."""
-    demo.runner.run(["docker", "image", "rm", demo.options.image], log="docker", timeout=120)
+    hand-typed `docker push` must not ship what the gate stopped. The build's layers stay
+    (`--no-prune`): the next run's build of the same requirements takes them from the cache."""
+    demo.runner.run(
+        ["docker", "image", "rm", "--no-prune", demo.options.image], log="docker", timeout=120
+    )
 
 
 def gate(demo: Demo, say: Say) -> None:

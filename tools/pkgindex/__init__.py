@@ -340,7 +340,9 @@ def serve_index(
 
     The server stops when the block ends. It serves the whole wheelhouse: files of other
     requirements are harmless, since pip installs only what the hashes allow. shared: on
-    SHARED_PORT (unless port is given), beside every other process serving it.
+    SHARED_PORT (or port), beside every other process serving it; where a program that does
+    not share the port holds it, on a free port instead (builds then miss Docker's cache,
+    nothing else changes).
     """
     if shared and not port:
         port = SHARED_PORT
@@ -348,7 +350,12 @@ def serve_index(
     # half-written file in the catalog.
     with _locked(wheelhouse):
         _download(requirements, wheelhouse, python_version)
-        server = IndexServer(wheelhouse, host, port, shared=shared)
+        try:
+            server = IndexServer(wheelhouse, host, port, shared=shared)
+        except PackageIndexError:
+            if not shared:
+                raise
+            server = IndexServer(wheelhouse, host, 0)
     server.start()
     try:
         yield server.url
