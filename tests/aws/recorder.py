@@ -45,6 +45,22 @@ _BATCH_AS = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch"
              "sqs:DeleteMessage", "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
 
 
+# DynamoDB authorizes each action of a transaction as its single operation; there is no
+# TransactWriteItems action in IAM (DynamoDB developer guide, "Using IAM with DynamoDB
+# transactions": Put, Update and Delete need PutItem, UpdateItem and DeleteItem; ConditionCheck
+# needs ConditionCheckItem).
+_TRANSACTION_AS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem",
+                   "Delete": "dynamodb:DeleteItem", "ConditionCheck": "dynamodb:ConditionCheckItem"}
+
+
+def _transaction_calls(params: dict[str, Any]) -> list[Call]:
+    calls = []
+    for item in params.get("TransactItems") or []:
+        [(kind, body)] = item.items()
+        calls.append(Call(_TRANSACTION_AS[kind], {"TableName": body["TableName"]}))
+    return calls
+
+
 @contextlib.contextmanager
 def aws_calls() -> Iterator[list[Call]]:
     """Every AWS operation of every botocore client created inside the block."""
@@ -57,6 +73,9 @@ def aws_calls() -> Iterator[list[Call]]:
         def before_parameter_build(model: Any, params: dict[str, Any], **_: Any) -> None:
             # The operation's API parameters as the caller gave them, before serialization.
             action = f"{model.service_model.signing_name}:{model.name}"
+            if action == "dynamodb:TransactWriteItems":
+                calls.extend(_transaction_calls(params))
+                return
             calls.append(Call(_BATCH_AS.get(action, action), dict(params)))
 
         client.meta.events.register("before-parameter-build", before_parameter_build)

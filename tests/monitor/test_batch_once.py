@@ -44,12 +44,12 @@ def test_one_image_is_evaluated_once_per_batch(world: World) -> None:
 
 
 def test_a_failed_evaluation_fails_its_duplicates_too(world: World) -> None:
-    """The image is gone: every event about it in the batch is redelivered (attempt 1 of 3),
+    """The scan FAILED: every event about it in the batch is redelivered (attempt 1 of 3),
     none is reported done on the strength of the first one's failure."""
     proc = world.processor()
-    missing = "sha256:" + "e" * 64
-    world.push("team/app", 1, "1.0")
-    batch = [_event(samples.ECR_IMAGE_SCAN, missing, "a"),
-             _event(samples.INSPECTOR2_SCAN, missing, "b")]
+    failed = world.push("team/app", 1, "1.0")
+    world.scan_status(failed, "FAILED", "the scan failed")
+    batch = [_event(samples.ECR_IMAGE_SCAN, failed, "a"),
+             _event(samples.INSPECTOR2_SCAN, failed, "b")]
     result = handler.handle(proc, sqs_event(batch))
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == ["m-0", "m-1"]

@@ -186,18 +186,21 @@ def test_a_failing_record_is_retried_alone_then_dead_lettered(world: World) -> N
     proc = world.processor()
     good = world.push(REPO, 1, "1.0")
     world.scan(good, [], T0)
-    missing = "sha256:" + "ab" * 32  # never pushed
+    failed = world.push(REPO, 2, "2.0")
+    world.scan_status(failed, "FAILED", "the scan failed")  # retrying may help: not terminal
     bodies = [_event(samples.ECR_IMAGE_SCAN, good, "ok"),
-              _event(samples.ECR_IMAGE_SCAN, missing, "gone")]
+              _event(samples.ECR_IMAGE_SCAN, failed, "failed")]
     assert handler.handle(proc, sqs_event(bodies)) == {"batchItemFailures": [
         {"itemIdentifier": "m-1"}]}
     assert world.drain(world.dlq_url) == []
-    # The last attempt dead-letters it with the reason instead of looping.
-    assert handler.handle(proc, sqs_event(bodies[1:], first_id=1, receive_count=3)) == {
+    # The third failure (SCANGATE_MAX_ATTEMPTS) dead-letters it with the reason, not a loop.
+    assert handler.handle(proc, sqs_event(bodies[1:], first_id=1)) == {
+        "batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert handler.handle(proc, sqs_event(bodies[1:], first_id=1)) == {
         "batchItemFailures": []}
     [dead] = world.drain(world.dlq_url)
     assert "failed 3 times" in dead["MessageAttributes"]["reason"]["StringValue"]
-    assert "not found" in dead["MessageAttributes"]["reason"]["StringValue"]
+    assert "FAILED: the scan failed" in dead["MessageAttributes"]["reason"]["StringValue"]
 
 
 def test_throttling_is_retried_with_backoff(world: World) -> None:
@@ -430,7 +433,8 @@ def test_direct_eventbridge_invocation_is_processed_and_anything_else_refused(
     assert proc.store.state(f"123456789012/{REPO}@{digest}") is not None
     with pytest.raises(handler.NotAnSqsBatch):
         handler.handle(proc, {"hello": "world"})
-    missing = samples.retarget(samples.ECR_IMAGE_SCAN, repository=REPO,
-                               digest="sha256:" + "e" * 64)
-    with pytest.raises(handler.ScangateError):
-        handler.handle(proc, missing)  # Lambda's async retry takes it from here
+    failed = world.push(REPO, 2, "2.0")
+    world.scan_status(failed, "FAILED", "the scan failed")
+    with pytest.raises(handler.ScangateError):  # Lambda's async retry takes it from here
+        handler.handle(proc, samples.retarget(samples.ECR_IMAGE_SCAN, repository=REPO,
+                                              digest=failed))

@@ -128,12 +128,14 @@ def test_a_concurrent_duplicate_of_a_fail_alerts_once(
 
 def test_a_record_on_its_second_of_three_attempts_is_retried_not_dead_lettered(
         world: World) -> None:
-    """Lambda's ApproximateReceiveCount is the attempt number; SCANGATE_MAX_ATTEMPTS (3 by
-    default, as the templates set it) attempts are made before the dead-letter queue."""
+    """SCANGATE_MAX_ATTEMPTS (3 by default, as the templates set it) failed attempts are made
+    before the dead-letter queue, whatever the receive count says (tests/monitor/test_attempts.py
+    shows receives that were not attempts)."""
     proc = world.processor()
     assert proc.config.max_attempts == 3
-    missing = "sha256:" + "cd" * 32  # never pushed: every attempt fails
-    body = _event(samples.ECR_IMAGE_SCAN, missing, "gone")
+    failed = world.push("team/app", 9, "9.0")
+    world.scan_status(failed, "FAILED", "the scan failed")  # every attempt fails
+    body = _event(samples.ECR_IMAGE_SCAN, failed, "failed")
     for attempt in (1, 2):
         assert handler.handle(proc, sqs_event([body], receive_count=attempt)) == {
             "batchItemFailures": [{"itemIdentifier": "m-0"}]}, f"attempt {attempt}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,26 @@ class World:
                       imageTag=tag, imageDigest=digest)
         ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
         seed_scan(self.moto.url, repository, digest, findings, completed, enhanced=enhanced)
+
+    def scan_status(self, digest: str, status: str, description: str) -> None:
+        """ECR answers this scan status for the image, with no findings (the shape of
+        DescribeImageScanFindings for a scan that has none: ECR API Reference)."""
+        repository, number, tag = self.images[digest]
+        ecr = boto3.client("ecr")
+        ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])
+        ecr.put_image(repositoryName=repository, imageManifest=_manifest(number), imageTag=tag,
+                      imageDigest=digest)
+        ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
+        result = {"registryId": ACCOUNT, "repositoryName": repository,
+                  "imageId": {"imageDigest": digest},
+                  "imageScanStatus": {"status": status, "description": description},
+                  "imageScanFindings": {}}
+        body = json.dumps({"region": REGION, "results": [result]}).encode()
+        request = urllib.request.Request(
+            self.moto.url + "/moto-api/static/ecr/scan-finding-results", data=body,
+            method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10):
+            pass
 
     def drain(self, url: str) -> list[dict[str, Any]]:
         sqs = boto3.client("sqs")

@@ -18,9 +18,25 @@ from scangate.errors import AwsError
 # Statuses with findings to read; statuses worth waiting on; everything else is a failure.
 DONE = frozenset({"COMPLETE", "ACTIVE"})
 PENDING = frozenset({"IN_PROGRESS", "PENDING"})
+# Statuses after which this image's findings will never come (ECR API Reference,
+# "ImageScanStatus": the image cannot be scanned, is no longer eligible, has no findings, or is
+# archived). Unlike FAILED or LIMIT_EXCEEDED, waiting or retrying cannot change them.
+UNAVAILABLE = frozenset({"UNSUPPORTED_IMAGE", "SCAN_ELIGIBILITY_EXPIRED", "FINDINGS_UNAVAILABLE",
+                         "IMAGE_ARCHIVED"})
+IMAGE_DELETED = "IMAGE_DELETED"
+REPOSITORY_DELETED = "REPOSITORY_DELETED"
 PAGE_SIZE = 1000
 POLL_SECONDS = 5.0
 READ_NEEDS = "ecr:DescribeImageScanFindings"
+
+
+class ImageUnavailable(AwsError):
+    """The image has no findings and never will: it (or its repository) was deleted, or its
+    scan ended in one of the ``UNAVAILABLE`` statuses. ``status`` names which."""
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +85,17 @@ def find_image(ecr: Any, repository: str, *, tag: str | None, digest: str | None
     except AWS_FAILURES as exc:
         code = error_code(exc)
         if code == "RepositoryNotFoundException":
-            raise AwsError(f"ECR repository {repository!r} not found in region "
-                           f"{ecr.meta.region_name}; check --repository and the region") from None
+            raise ImageUnavailable(f"ECR repository {repository!r} not found in region "
+                                   f"{ecr.meta.region_name}; check --repository and the region",
+                                   REPOSITORY_DELETED) from None
         if code == "ImageNotFoundException":
-            raise AwsError(f"ECR image {where} not found; was it pushed?") from None
+            raise ImageUnavailable(f"ECR image {where} not found; was it pushed?",
+                                   IMAGE_DELETED) from None
         raise describe(exc, f"ecr DescribeImages {where}",
                        "ecr:DescribeRepositories, ecr:DescribeImages") from None
     images = details.get("imageDetails") or []
     if not images or not repos:
-        raise AwsError(f"ECR image {where} not found; was it pushed?")
+        raise ImageUnavailable(f"ECR image {where} not found; was it pushed?", IMAGE_DELETED)
     image = images[0]
     return EcrImage(
         registry_id=str(image.get("registryId") or repos[0].get("registryId", "")),
@@ -87,6 +105,18 @@ def find_image(ecr: Any, repository: str, *, tag: str | None, digest: str | None
         tags=tuple(image.get("imageTags") or ()),
         requested_tag=tag or "",
     )
+
+
+def _unavailable(exc: BaseException, image: EcrImage) -> None:
+    """Raise ImageUnavailable for the errors that say the image is gone or archived."""
+    code = error_code(exc)
+    status = {"ImageNotFoundException": IMAGE_DELETED,
+              "RepositoryNotFoundException": REPOSITORY_DELETED,
+              # botocore's ECR model: "The specified image is archived and cannot be scanned."
+              "ImageArchivedException": "IMAGE_ARCHIVED"}.get(code)
+    if status:
+        raise ImageUnavailable(f"ECR scan of {image.label}: {code} ({error_message(exc)})",
+                               status) from None
 
 
 class ScanReader:
@@ -147,6 +177,7 @@ class ScanReader:
             try:
                 page = self._describe(image)
             except AWS_FAILURES as exc:
+                _unavailable(exc, image)
                 if error_code(exc) != "ScanNotFoundException":
                     raise describe(exc, f"ecr DescribeImageScanFindings {image.label}",
                                    READ_NEEDS) from None
@@ -164,6 +195,9 @@ class ScanReader:
                     scan = self._collect(image, page, status, description)
                     scan.started_here = started
                     return scan
+                if status in UNAVAILABLE:
+                    raise ImageUnavailable(f"ECR scan of {image.label} {status}: "
+                                           f"{description or 'no reason given'}", status)
                 if status not in PENDING:
                     raise AwsError(f"ECR scan of {image.label} {status or 'has no status'}: "
                                    f"{description or 'no reason given'}")

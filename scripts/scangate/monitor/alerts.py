@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from scangate.monitor.evaluate import Evaluation, Observed
+from scangate.monitor.events import ImageRef
 from scangate.notify import Message, post_slack, slack_payload
 
 FAIL = "FAIL"
 RECOVERED = "RECOVERED"
 NEW_CRITICAL = "NEW_CRITICAL"
+UNMONITORED = "UNMONITORED"  # a deployed image deleted, or no longer scanned
 SHOWN_FINDINGS = 10
 
 
@@ -29,7 +31,10 @@ def change(previous: str | None, ev: Evaluation, deployed: bool,
 
 
 def console_link(ev: Evaluation, region: str) -> str:
-    image = ev.image
+    return console_link_for(ev.image, region)
+
+
+def console_link_for(image: ImageRef, region: str) -> str:
     return (f"https://{region}.console.aws.amazon.com/ecr/repositories/private/"
             f"{image.registry_id}/{image.repository}/_/image/{image.digest}/details"
             f"?region={region}")
@@ -60,6 +65,24 @@ def build(kind: str, ev: Evaluation, new: list[Observed], region: str) -> dict[s
     lines.append(f"Policy: {ev.policy_source} (version {ev.policy_version})")
     return {"kind": kind, "headline": headline, "lines": lines,
             "link": console_link(ev, region)}
+
+
+def terminal(image: ImageRef, status: str, reason: str, region: str) -> dict[str, Any]:
+    """A deployed image that will have no more findings: deleted, or out of scanning."""
+    deleted = status in ("IMAGE_DELETED", "REPOSITORY_DELETED")
+    lines = [f"Repository: {image.repository} (registry {image.registry_id})",
+             f"Digest: {image.digest}",
+             f"Status: {status}: " + ("the image was deleted" if deleted else
+                                      "ECR can no longer scan the image"),
+             f"Reason: {reason}",
+             "The monitor stops watching it: " + (
+                 "it no longer counts as deployed; redeploy from an image that exists."
+                 if deleted else
+                 "its findings are no longer updated; rebuild and redeploy, or watch it in CI.")]
+    # The status first: SNS subjects are cut at 100 characters.
+    return {"kind": UNMONITORED, "headline": f"scangate monitor: {status} for deployed "
+            f"{image.repository}@{image.digest[:19]}", "lines": lines,
+            "link": console_link_for(image, region)}
 
 
 def _rank(severity: str) -> int:

@@ -55,6 +55,9 @@ class Evaluate:
     event_id: str
     kind: str
     deployed: bool | None = None  # True/False: set the flag; None: leave it
+    # An Inspector2 Finding event whose finding is CLOSED: after a deletion, the image's
+    # findings close one event each; none of them is news about an image recorded deleted.
+    closes_finding: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +183,7 @@ def _from_finding(detail: dict[str, Any], account: str, event_id: str, kind: str
         _, repository = _repository(image.get("repositoryName"), registry,
                                     f"{where}: repositoryName")
         digest = _digest(image.get("imageHash"), f"{where}: imageHash")
-        return Evaluate(ImageRef(registry, repository, digest), event_id, kind)
+        return Evaluate(ImageRef(registry, repository, digest), event_id, kind,
+                        closes_finding=detail.get("status") == "CLOSED")
     raise MalformedEvent(f"{where}: no AWS_ECR_CONTAINER_IMAGE resource (not a container image "
                          "finding)")

@@ -4,8 +4,17 @@
   with the reason as a message attribute, and counts as done (retrying cannot fix it).
 - A record that fails otherwise (AWS throttled past the retries, an image being rescanned) is
   reported in ``batchItemFailures``: SQS redelivers only that one; the rest of the batch is
-  done and never replayed. On its last attempt (``SCANGATE_MAX_ATTEMPTS``) it goes to the
-  dead-letter queue with the reason instead of looping.
+  done and never replayed. Its failed attempts are counted in the table (not Lambda's
+  ApproximateReceiveCount, which a throttled or timed-out invocation raises for records that
+  never ran); on its last attempt (``SCANGATE_MAX_ATTEMPTS``) it goes to the dead-letter queue
+  with the reason instead of looping.
+- A record is not started when the invocation's remaining time
+  (``context.get_remaining_time_in_millis()``) is below ``RECORD_RESERVE_MS``: it goes back as a
+  batch item failure, no attempt counted, rather than being cut off by the timeout (which
+  would return the whole batch). The first record of an invocation always starts: the
+  function's timeout is the promise that one record fits.
+- A terminal state (the image deleted, or never to be scanned again) is recorded once and the
+  record is done (scangate.monitor.processor).
 - Events about one image in one batch are evaluated once: a second scan or finding event of
   the same image reads the same scan moments later, so it takes the first one's outcome (done,
   or redelivered with it). A deployment mark still runs (it changes what is recorded).
@@ -21,6 +30,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from scangate.aws.clients import AWS_FAILURES, describe
@@ -30,6 +40,9 @@ from scangate.monitor.events import Evaluate, MalformedEvent, parse
 from scangate.monitor.processor import Config, Processor
 
 REASON_MAX = 1000
+# The longest a record is expected to take: three ECR reads, the policy, up to a few DynamoDB
+# requests with their backoff, SNS and Slack. The templates' 60 s timeout holds several.
+RECORD_RESERVE_MS = 10_000
 _processor: Processor | None = None
 
 
@@ -64,6 +77,19 @@ def dead_letter(proc: Processor, body: str, reason: str, message_id: str) -> Non
 def _attempt(record: dict[str, Any]) -> int:
     value = str((record.get("attributes") or {}).get("ApproximateReceiveCount") or "1")
     return int(value) if value.isdigit() else 1
+
+
+def _failed_attempts(proc: Processor, record: dict[str, Any], message_id: str) -> int:
+    """This failure counted with the earlier ones of the same message; should the count itself
+    fail (the table is what failed), the receive count bounds it instead."""
+    if not message_id:
+        return _attempt(record)
+    try:
+        return proc.store.count_failure(message_id)
+    except ScangateError as exc:
+        _log("ERROR", "failed attempts not counted; using the receive count", reason=exc.message,
+             messageId=message_id)
+        return _attempt(record)
 
 
 def process_record(proc: Processor, record: dict[str, Any],
@@ -111,7 +137,7 @@ def _run(proc: Processor, action: Any, record: dict[str, Any], message_id: str,
             f"internal error: {type(exc).__name__}: {exc}"
         if not isinstance(exc, ScangateError):
             traceback.print_exc()
-        attempt = _attempt(record)
+        attempt = _failed_attempts(proc, record, message_id)
         _log("ERROR", "record failed", reason=reason, messageId=message_id, attempt=attempt)
         if attempt >= proc.config.max_attempts:
             try:
@@ -131,7 +157,9 @@ class NotAnSqsBatch(ScangateError):
     """The function was invoked with something that is neither an SQS batch nor an event."""
 
 
-def handle(proc: Processor, event: dict[str, Any]) -> dict[str, Any]:
+def handle(proc: Processor, event: dict[str, Any],
+           remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
+    """``remaining_ms``: the invocation's remaining time (Lambda's context), when known."""
     failures = []
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
@@ -148,9 +176,19 @@ def handle(proc: Processor, event: dict[str, Any]) -> dict[str, Any]:
         raise NotAnSqsBatch("monitor: invoked with neither an SQS batch (Records) nor an "
                             "EventBridge event; the templates connect it to the SQS queue")
     evaluated: dict[str, bool] = {}
-    for record in records:
+    started = 0
+    for index, record in enumerate(records):
         if not isinstance(record, dict):
             continue
+        left = remaining_ms() if remaining_ms is not None and started else None
+        if left is not None and left < RECORD_RESERVE_MS:
+            later = [str(r.get("messageId") or "") for r in records[index:] if isinstance(r, dict)]
+            _log("WARNING", "records not started: too little time left", remaining_ms=left,
+                 reserve_ms=RECORD_RESERVE_MS, messageIds=later)
+            metrics.outcome_metric("NotStarted", stream=proc.metrics_stream)
+            failures += [{"itemIdentifier": m} for m in later]
+            break
+        started += 1
         if not process_record(proc, record, evaluated):
             failures.append({"itemIdentifier": str(record.get("messageId") or "")})
     return {"batchItemFailures": failures}
@@ -168,4 +206,5 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
             raise  # not a batch: fail the invocation itself (Lambda retries it)
         return {"batchItemFailures": [{"itemIdentifier": str(r.get("messageId") or "")}
                                       for r in records if isinstance(r, dict)]}
-    return handle(proc, event)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return handle(proc, event, remaining if callable(remaining) else None)

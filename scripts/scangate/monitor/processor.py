@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from scangate.aws.clients import AWS_FAILURES, client, describe
+from scangate.aws.ecr import IMAGE_DELETED, REPOSITORY_DELETED, ImageUnavailable
 from scangate.errors import AwsError
 from scangate.monitor import alerts, metrics
 from scangate.monitor.evaluate import Evaluation, Observed, judge
-from scangate.monitor.events import OWN_SOURCE, SWEEP_IMAGE, Evaluate, Sweep
+from scangate.monitor.events import OWN_SOURCE, SWEEP_IMAGE, Evaluate, ImageRef, Sweep
 from scangate.monitor.store import Store
 from scangate.policy import Policy
 
 POLICY_CACHE_SECONDS = 60.0
+GONE = (IMAGE_DELETED, REPOSITORY_DELETED)
 SQS_BATCH = 10
 
 
@@ -55,7 +57,7 @@ class Config:
 
 @dataclass
 class Outcome:
-    status: str  # "recorded", "unchanged", "stale", "swept"
+    status: str  # "recorded", "unchanged", "stale", "swept", "terminal"
     decision: str = ""
     alert: str = ""
 
@@ -122,12 +124,20 @@ class Processor:
         started = time.monotonic()
         key = action.image.key
         state = self.store.state(key)
+        if action.closes_finding and state and state.get("terminal") in GONE \
+                and not state.get("alert_pending"):
+            # A deleted image's next CLOSED finding: the deletion is recorded, nothing to read
+            # (a re-pushed image is scanned again and its scan event re-evaluates it).
+            return Outcome("unchanged", str(state["terminal"]).lower())
         if action.deployed is not None:
             self.store.set_deployed(key, action.deployed)
         deployed = action.deployed if action.deployed is not None else \
             bool(state and state.get("deployed"))
         policy, version = self.policy()
-        ev = judge(self.ecr, action.image, policy, version, self.now())
+        try:
+            ev = judge(self.ecr, action.image, policy, version, self.now())
+        except ImageUnavailable as exc:
+            return self._terminal(action.image, state, deployed, exc)
         stored_key = str(state.get("order_key", "")) if state else ""
         if stored_key and stored_key >= ev.order_key:
             pending = state.get("alert_pending") if state else None
@@ -138,12 +148,11 @@ class Processor:
                 return Outcome("recorded", ev.decision, str(pending.get("kind", "")))
             return Outcome("unchanged" if stored_key == ev.order_key else "stale",
                            str(state.get("decision", "")) if state else "")
-        new = self._record_inventory(key, ev)
-        self.store.record_history(key, ev, action.kind)
+        writes, new = self._inventory_writes(key, ev)
         previous = str(state["decision"]) if state and state.get("decision") else None
         kind = alerts.change(previous, ev, deployed, new)
         alert = alerts.build(kind, ev, new, self.config.region or "us-east-1") if kind else None
-        if not self.store.record_state(key, ev, alert):
+        if not self.store.record_scan(key, ev, writes, action.kind, alert):
             return Outcome("stale", ev.decision)  # a newer result landed meanwhile
         if alert:
             self._deliver(alert, ev)
@@ -153,10 +162,13 @@ class Processor:
                               stream=self.metrics_stream)
         return Outcome("recorded", ev.decision, kind or "")
 
-    def _record_inventory(self, key: str, ev: Evaluation) -> list[Observed]:
-        """Write every finding of this scan and close those gone; the findings new to it."""
+    def _inventory_writes(self, key: str, ev: Evaluation) -> tuple[list[dict[str, Any]],
+                                                                    list[Observed]]:
+        """The writes that record every finding of this scan and close those gone (one Query
+        reads what is known); and the findings new to it."""
         known = self.store.inventory(key)
         new: list[Observed] = []
+        writes: list[dict[str, Any]] = []
         for fingerprint, found in ev.findings.items():
             item = known.get(fingerprint)
             reopened = item is None or (bool(item.get("fixed_at"))
@@ -165,17 +177,50 @@ class Processor:
             if reopened or (item is not None and item.get("opened_key") == ev.order_key):
                 new.append(found)
             if item is None or reopened or str(item.get("order_key", "")) < ev.order_key:
-                self.store.record_finding(key, found, ev, reopened)
+                writes.append(self.store.finding_write(key, found, ev, reopened))
         for fingerprint, item in known.items():
             if fingerprint not in ev.findings and not item.get("fixed_at") \
                     and str(item.get("order_key", "")) < ev.order_key:
-                self.store.record_fixed(key, fingerprint, item, ev)
-        return new
+                writes.append(self.store.fixed_write(key, fingerprint, item, ev))
+        return writes, new
+
+    def _terminal(self, image: ImageRef, state: dict[str, Any] | None, deployed: bool,
+                  exc: ImageUnavailable) -> Outcome:
+        """Record once that the image was deleted or will not be scanned again; alert once if
+        it is deployed. Done either way: retrying cannot bring the findings back, and a deleted
+        image's CLOSED finding events (one per finding) all end here."""
+        status = exc.status
+        gone = status in GONE
+        if state and state.get("terminal") == status:
+            if gone and deployed:
+                # Marked deployed after its deletion was recorded: it still cannot count.
+                self.store.set_deployed(image.key, False)
+            pending = state.get("alert_pending")
+            if pending and pending.get("kind") == alerts.UNMONITORED:
+                # An earlier attempt recorded this state but could not deliver its alert.
+                self._send(pending, image, status.lower())
+                self.store.clear_terminal_alert(image.key, status)
+                return Outcome("terminal", status.lower(), alerts.UNMONITORED)
+            return Outcome("unchanged", status.lower())
+        alert = alerts.terminal(image, status, exc.message, self.config.region or "us-east-1") \
+            if deployed else None
+        at_ms = int(self.now().timestamp() * 1000)
+        if not self.store.record_terminal(image, status, exc.message, at_ms, alert, gone=gone):
+            return Outcome("unchanged", status.lower())  # recorded meanwhile by another
+        metrics.outcome_metric("ImageDeleted" if gone else "ScanUnavailable",
+                               stream=self.metrics_stream)
+        if alert:
+            self._send(alert, image, status.lower())
+            self.store.clear_terminal_alert(image.key, status)
+        return Outcome("terminal", status.lower(), alert["kind"] if alert else "")
 
     def _deliver(self, alert: dict[str, Any], ev: Evaluation) -> None:
+        self._send(alert, ev.image, ev.decision)
+
+    def _send(self, alert: dict[str, Any], image: ImageRef, decision: str) -> None:
         alerts.send(alert, topic_arn=self.config.topic_arn, slack_url=self.slack_url(),
-                    attributes={"repository": ev.image.repository, "digest": ev.image.digest,
-                                "decision": ev.decision})
+                    attributes={"repository": image.repository, "digest": image.digest,
+                                "decision": decision})
         self.alerts_sent.append(alert)
 
     def sweep(self) -> Outcome:
