@@ -171,10 +171,9 @@ data "aws_iam_policy_document" "repository" {
   # administrator's, another pipeline's) allows: an explicit Deny wins. A negated operator with
   # several values matches when the principal equals none of them.
   statement {
-    sid    = "OnlyThePipelineWritersWriteImages"
+    sid    = "OnlyThePipelineWritersUploadLayers"
     effect = "Deny"
     actions = [
-      "ecr:PutImage",
       "ecr:InitiateLayerUpload",
       "ecr:UploadLayerPart",
       "ecr:CompleteLayerUpload",
@@ -186,9 +185,23 @@ data "aws_iam_policy_document" "repository" {
     condition {
       test     = "ArnNotEquals"
       variable = "aws:PrincipalArn"
-      # With monitoring_event_bus, `scangate mark-deployed` tags each deployed digest (PutImage
-      # of the manifest already stored) so the lifecycle rules keep it; its identity policy
-      # allows PutImage only (no layer upload: no new content).
+      values   = compact([aws_iam_role.ci["push"].arn, var.codebuild_role_arn])
+    }
+  }
+  # PutImage as well for the deploy role with monitoring_event_bus: `scangate mark-deployed`
+  # stores a manifest already here under its scangate-deployed- tag so the lifecycle rules keep
+  # it. No layer upload (above): no new content.
+  statement {
+    sid     = "OnlyThePipelineWritersPutImages"
+    effect  = "Deny"
+    actions = ["ecr:PutImage"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
       values = compact([aws_iam_role.ci["push"].arn, var.codebuild_role_arn,
       var.monitoring_event_bus == "" ? "" : aws_iam_role.ci["deploy"].arn])
     }

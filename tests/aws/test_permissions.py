@@ -193,18 +193,22 @@ def test_the_repository_policy_exempts_every_writer_the_templates_create(
             {"PUSH_ROLE_ARN": stack.roles()["PushRole"].arn,
              "CODEBUILD_ROLE_ARN": codebuild_role.arn,
              "DEPLOY_ROLE_ARN": stack.roles()["DeployRole"].arn}))
-    outsiders = [r.arn for r in roles if r not in writers] + [
-        f"arn:aws:iam::{ACCOUNT}:user/platform-admin",
-        f"arn:aws:iam::{ACCOUNT}:role/another-pipeline-push"]
+    strangers = [f"arn:aws:iam::{ACCOUNT}:user/platform-admin",
+                 f"arn:aws:iam::{ACCOUNT}:role/another-pipeline-push"]
     for where, policy in policies.items():
+        # Per action: exactly the roles whose own policy allows it pass the Deny (the deploy
+        # role PutImage alone: it may tag, never upload a layer).
         for action in WRITES:
-            for writer in writers:
+            allowed = [r for r in roles
+                       if decide(r.statements, action, REPOSITORY_ARN) == "allow"]
+            for writer in allowed:
                 context = {"aws:PrincipalArn": writer.arn, "aws:SecureTransport": "true"}
                 assert decide(policy, action, REPOSITORY_ARN, context) != "deny", (
                     where, writer.name, action)
-            for arn in outsiders:
+            for arn in [r.arn for r in roles if r not in allowed] + strangers:
                 context = {"aws:PrincipalArn": arn, "aws:SecureTransport": "true"}
-                assert decide(policy, action, REPOSITORY_ARN, context) == "deny", (where, arn)
+                assert decide(policy, action, REPOSITORY_ARN, context) == "deny", (
+                    where, arn, action)
     # Without the parameter, only the push role writes (the CodeBuild role is denied).
     alone = pipeline_stack()
     policy = statements(alone.resolve(
@@ -219,12 +223,18 @@ def test_terraform_repository_policy_exempts_the_codebuild_and_deploy_roles() ->
     main = load_terraform(TEMPLATES / "terraform" / "main.tf")
     [document] = [block["aws_iam_policy_document"]["repository"] for block in main["data"]
                   if "repository" in block.get("aws_iam_policy_document", {})]
-    [writes] = [s for s in document["statement"]
-                if s["sid"] == "OnlyThePipelineWritersWriteImages"]
-    [condition] = writes["condition"]
-    assert condition["test"] == "ArnNotEquals"
-    # The push role and, when set, the CodeBuild role (compact() drops an empty variable).
-    assert condition["values"] == (
+    denies = {s["sid"]: s for s in document["statement"] if s["effect"] == "Deny"}
+    uploads, puts = (denies["OnlyThePipelineWritersUploadLayers"],
+                     denies["OnlyThePipelineWritersPutImages"])
+    assert sorted(uploads["actions"] + puts["actions"]) == sorted(WRITES)
+    assert puts["actions"] == ["ecr:PutImage"]
+    [upload_condition], [put_condition] = uploads["condition"], puts["condition"]
+    assert upload_condition["test"] == put_condition["test"] == "ArnNotEquals"
+    # The push role and, when set, the CodeBuild role (compact() drops an empty variable); for
+    # PutImage also the deploy role when the monitoring bus is set (mark-deployed's tag).
+    assert upload_condition["values"] == (
+        '${compact([aws_iam_role.ci["push"].arn, var.codebuild_role_arn])}')
+    assert put_condition["values"] == (
         '${compact([aws_iam_role.ci["push"].arn, var.codebuild_role_arn, '
         'var.monitoring_event_bus == "" ? "" : aws_iam_role.ci["deploy"].arn])}')
 

@@ -630,13 +630,17 @@ def test_repository_settings_in_the_template() -> None:
     }
     assert resources["RepositoryKey"]["Properties"]["EnableKeyRotation"] is True
     policy = copy.deepcopy(properties["RepositoryPolicyText"])
-    writers = policy["Statement"][1]["Condition"]["ArnNotEquals"]
+    uploaders = policy["Statement"][1]["Condition"]["ArnNotEquals"]
+    putters = policy["Statement"][2]["Condition"]["ArnNotEquals"]
     no_value = {"Ref": "AWS::NoValue"}
-    assert writers["aws:PrincipalArn"] == [
+    push_and_codebuild = [
         {"Fn::GetAtt": ["PushRole", "Arn"]},
-        {"Fn::If": ["HasCodeBuildWriter", {"Ref": "CodeBuildRoleArn"}, no_value]},
-        {"Fn::If": ["HasMonitoringBus", {"Fn::GetAtt": ["DeployRole", "Arn"]}, no_value]}]
-    writers["aws:PrincipalArn"] = ["PUSH-ROLE", "CODEBUILD-ROLE", "DEPLOY-ROLE"]
+        {"Fn::If": ["HasCodeBuildWriter", {"Ref": "CodeBuildRoleArn"}, no_value]}]
+    assert uploaders["aws:PrincipalArn"] == push_and_codebuild
+    assert putters["aws:PrincipalArn"] == [*push_and_codebuild, {"Fn::If": [
+        "HasMonitoringBus", {"Fn::GetAtt": ["DeployRole", "Arn"]}, no_value]}]
+    uploaders["aws:PrincipalArn"] = ["PUSH-ROLE", "CODEBUILD-ROLE"]
+    putters["aws:PrincipalArn"] = ["PUSH-ROLE", "CODEBUILD-ROLE", "DEPLOY-ROLE"]
     assert policy == render(POLICIES / "ecr-repository-policy.json",
                             {"PUSH_ROLE_ARN": "PUSH-ROLE", "CODEBUILD_ROLE_ARN": "CODEBUILD-ROLE",
                              "DEPLOY_ROLE_ARN": "DEPLOY-ROLE"})
@@ -777,7 +781,9 @@ def test_only_the_push_role_may_write_images_to_the_repository(
     for action in WRITE_ACTIONS:
         assert not _repository_policy_denies(policy, outputs["PushRoleArn"], action)
         assert not _repository_policy_denies(policy, codebuild_role, action)
-        assert not _repository_policy_denies(policy, outputs["DeployRoleArn"], action)
+        # mark-deployed's deploy role may tag (PutImage), never upload a layer.
+        assert _repository_policy_denies(policy, outputs["DeployRoleArn"], action) is (
+            action != "ecr:PutImage")
         for principal in others:
             assert _repository_policy_denies(policy, principal, action), (principal, action)
     # Reading stays possible for everyone the identity policies allow (pull for deploys).
