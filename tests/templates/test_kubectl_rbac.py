@@ -66,7 +66,7 @@ def _allowed(role: dict[str, Any], method: str, path: str) -> bool:
 
 
 def _deploy(moto: MotoServer, kubectl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-            deployment: dict[str, Any]) -> tuple[int, Any]:
+            deployment: dict[str, Any], *extra: str) -> tuple[int, Any]:
     from scangate import _cli
     from scangate.commands import deploy
     from scangate.deploy import eks_auth
@@ -85,7 +85,7 @@ def _deploy(moto: MotoServer, kubectl: Path, tmp_path: Path, monkeypatch: pytest
         code = _cli.main(["deploy", "--image", IMAGE, "--manifests", str(manifests),
                           "--namespace", "user-authenticator", "--cluster", "prod",
                           "--kubectl", str(kubectl), "--kubectl-sha256", KUBECTL_SHA256,
-                          "--rollout-timeout", "60"])
+                          "--rollout-timeout", "60", *extra])
     return code, server
 
 
@@ -121,3 +121,47 @@ def test_the_role_without_list_forbids_the_rollout_check(
             rule["verbs"] = [v for v in rule["verbs"] if v != "list"]
     denied = {(m, p.split("?")[0]) for m, p in server.requests if not _allowed(role, m, p)}
     assert ("GET", "/apis/apps/v1/namespaces/user-authenticator/deployments") in denied
+
+
+def _live(order: str | None) -> dict[str, Any]:
+    stored = yaml.safe_load(DEPLOYMENT.read_text(encoding="utf-8"))
+    if order is not None:
+        stored["metadata"].setdefault("annotations", {})["scangate.dev/deploy-order"] = order
+    return dict(stored)
+
+
+def test_an_older_run_never_rolls_back_a_newer_deploy(
+        moto: MotoServer, kubectl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 19 §5: the live Deployment records run 200; run 199 (a re-run of an older run)
+    is refused before anything is applied, with the real kubectl reading the live object."""
+    code, server = _deploy(moto, kubectl, tmp_path, monkeypatch, _live("200"), "--order", "199")
+    assert code == 2
+    assert "a newer run deployed Deployment/user-authenticator (run 200)" in capsys.readouterr().err
+    assert server.patches == []  # nothing applied, nothing annotated
+
+
+@pytest.mark.parametrize("live", [None, "200"])
+def test_the_same_or_a_newer_run_deploys_and_records_its_order(
+        moto: MotoServer, kubectl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        live: str | None) -> None:
+    """Run 200 again (a re-run keeps its run id), or the first deploy with the guard: applied,
+    then the order recorded on the object, every request within the deployer Role."""
+    code, server = _deploy(moto, kubectl, tmp_path, monkeypatch, _live(live), "--order", "200")
+    assert code == 0
+    apply, annotate = server.patches
+    assert IMAGE in str(apply["body"])
+    # kubectl sends only what changes: the annotation, or nothing when it holds 200 already.
+    expected = {} if live == "200" else {
+        "metadata": {"annotations": {"scangate.dev/deploy-order": "200"}}}
+    assert annotate["body"] == expected
+    role = _role()
+    assert [(m, p) for m, p in server.requests if not _allowed(role, m, p)] == []
+
+
+def test_an_order_that_is_not_a_run_number_stops_the_deploy(
+        moto: MotoServer, kubectl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, server = _deploy(moto, kubectl, tmp_path, monkeypatch, _live("latest"), "--order", "9")
+    assert code == 2 and "not a run number" in capsys.readouterr().err
+    assert server.patches == []

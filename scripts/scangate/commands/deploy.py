@@ -26,6 +26,7 @@ from scangate.deploy.manifests import (
     load_objects,
     parse_kinds,
 )
+from scangate.deploy.ordering import ORDER_KEY, check_order
 from scangate.errors import EXIT_PASS
 from scangate.k8s_pin import parse_pinned_image, pin_manifests
 from scangate.outputs.atomic import OutputSet, check_writable
@@ -73,6 +74,10 @@ def add_parser(subparsers: Any) -> None:
                         help="sha256 of that kubectl binary; any other is refused")
     parser.add_argument("--rollout-timeout", type=_duration, default=300, metavar="DURATION",
                         help="per rollout, e.g. 300, 300s, 5m (default 5m, at most 14m)")
+    parser.add_argument("--order", type=_order, metavar="N",
+                        help="this run's place in the deploy order (GitHub: github.run_id; "
+                        "GitLab: CI_PIPELINE_ID): refused when a live object records a higher "
+                        "one, recorded on every object applied (scangate/deploy/ordering.py)")
     parser.add_argument("--output", type=Path, metavar="deploy.json",
                         help="write what was deployed (cluster, namespace, region, images, "
                         "objects) after every rollout completed")
@@ -80,6 +85,12 @@ def add_parser(subparsers: Any) -> None:
     # outlive the apply and all rollouts (each up to 14 minutes), not just the first call.
     add_identity_arguments(parser, duration=MAX_DURATION)
     parser.set_defaults(run=run)
+
+
+def _order(text: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a run number")
+    return int(text)
 
 
 def _duration(text: str) -> int:
@@ -165,8 +176,15 @@ def _deploy(args: argparse.Namespace, images: list[str]) -> dict[str, Any]:
                                                 args.namespace))
 
         fresh_credentials()
-        kubectl.run(["apply", "--namespace", args.namespace, "--recursive", "--filename",
-                     str(source), "--output", "name"], "kubectl apply", APPLY_TIMEOUT)
+        files = ["--namespace", args.namespace, "--recursive", "--filename", str(source)]
+        if args.order is not None:
+            live = kubectl.run(["get", *files, "--ignore-not-found", "--output", "json"],
+                               "kubectl get (the deploy order)", APPLY_TIMEOUT, echo=False)
+            check_order(live, args.order)
+        kubectl.run(["apply", *files, "--output", "name"], "kubectl apply", APPLY_TIMEOUT)
+        if args.order is not None:
+            kubectl.run(["annotate", *files, "--overwrite", f"{ORDER_KEY}={args.order}"],
+                        "kubectl annotate (the deploy order)", APPLY_TIMEOUT)
         waited = 0
         for obj in objects:
             if obj.kind not in ROLLOUT_KINDS:
@@ -184,5 +202,6 @@ def _deploy(args: argparse.Namespace, images: list[str]) -> dict[str, Any]:
         "region": region,
         "images": images,
         "objects": [f"{obj.kind}/{obj.name}" for obj in objects],
+        "order": args.order,
         "scangate-version": __version__,
     }

@@ -58,7 +58,7 @@ class Kubectl:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
 
-    def run(self, args: list[str], what: str, timeout: float) -> str:
+    def run(self, args: list[str], what: str, timeout: float, echo: bool = True) -> str:
         """Run kubectl; its stdout, or a one-line error quoting the end of its stderr."""
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -75,7 +75,7 @@ class Kubectl:
             raise DeployError(f"{what}: kubectl did not finish within {timeout:.0f}s") from None
         except OSError as exc:
             raise DeployError(f"{what}: cannot run kubectl ({exc.strerror or exc})") from None
-        if proc.stdout:
+        if proc.stdout and echo:
             print(proc.stdout, end="" if proc.stdout.endswith("\n") else "\n")
         if proc.returncode != 0:
             tail = " | ".join(proc.stderr.strip().splitlines()[-3:]) or "no message"
