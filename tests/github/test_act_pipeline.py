@@ -39,6 +39,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,14 @@ from typing import Any
 import pytest
 import yaml
 from pytest_httpserver import HTTPServer
+from scangate._cli import main as scangate_main
 
+from tests.gate.review_standin import StandIn, serve
 from tests.github.actrun import REPO_ROOT, SELF_REPOSITORY, ActRun, run_act, snapshot_repository
 from tests.github.test_caller_workflow import MARKER, SCAN_ONLY, caller_text
 from tests.support.docker import BASE_IMAGE, remove_image
 from tests.support.moto_server import MotoServer, run_moto_server
+from tests.support.reports import image_report, write
 from tests.support.trivy import trivy_binary
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -164,6 +168,14 @@ def _with_vulnerable_call(repo: Path) -> None:
     _git(repo, "commit", "-q", "-am", "gate the vulnerable build too")
 
 
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
 def _cache_store(root: Path, tarball: Path, refs: list[str]) -> Path:
     """The Actions cache as a default branch would have it: the Trivy tarball and the DB."""
     store = root / "cache"
@@ -262,7 +274,10 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
     waiver as proposed, the SARIF uploads are refused (read-only token) without failing
     anything but the decision, both images' reports are artifacts, and nothing is pushed.
     The pull request also adds a third calling job whose inputs loosen the base policy
-    (`max-critical: 5`, `ignore-unfixed: true`): it FAILS, its inputs refused by name."""
+    (`max-critical: 5`, `ignore-unfixed: true`): it FAILS, its inputs refused by name.
+    The reusable workflow compares the pull request with its base branch's last successful
+    push run (issue 22): read through the Actions API stand-in with the fork's read-only
+    token, the base without the CVE makes it new in the vulnerable image's summary."""
     del registry  # the fixture only asserts the engine is up
     caller, _ = _caller_repo(tmp_path, package_index, "requirements.txt")
     _with_vulnerable_call(caller)
@@ -295,14 +310,41 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
     }  # fmt: skip
     cache = _cache_store(tmp_path, stand_in_trivy[0],
                          [f"refs/pull/{PR_NUMBER}/merge", "refs/heads/main"])
-    run = _run(tmp_path, caller, scangate_dir, cache, event="pull_request", payload=payload,
-               env={"SCANGATE_STANDIN_TOKEN": "read-only"})
+    # Issue 22: the base branch's last successful push run, as GitHub's Actions API lists it
+    # (the loopback stand-in of tests/gate/review_standin.py, a test double), gated the
+    # vulnerable image's name without the CVE. container-scan.yml fetches it with the pull
+    # request's own token (read-only from a fork: reading Actions is allowed).
+    base_summary = tmp_path / "base-summary.json"
+    base_report = write(tmp_path / "base-trivy.json", image_report([], name=f"{VULNERABLE}:1"))
+    assert scangate_main(["gate", "--quiet", "--report", base_report,
+                          "--json-summary", str(base_summary)]) == 0
+    with serve(StandIn(github_tokens={"fork-read-token": None})) as api:
+        api.github_runs.append({
+            "id": 1, "workflow": "container-scan.yml", "branch": "main", "event": "push",
+            "conclusion": "success", "html_url": "https://github.example/acme/service/runs/1",
+            "artifacts": [{"id": 11, "name": f"scangate-reports-{VULNERABLE}-0a1b2c3d-1",
+                           "expired": False, "zip": _zip({"summary.json":
+                                                          base_summary.read_bytes()})}]})
+        run = _run(tmp_path, caller, scangate_dir, cache, event="pull_request",
+                   payload=payload, secrets={"GITHUB_TOKEN": "fork-read-token"},
+                   env={"SCANGATE_STANDIN_TOKEN": "read-only", "GITHUB_API_URL": api.url,
+                        "GITHUB_WORKFLOW_REF": "acme/service/.github/workflows/"
+                                               f"container-scan.yml@refs/pull/{PR_NUMBER}/merge"})
 
     assert run.returncode != 0, "a failed gate must fail the run:\n" + _tail(run)
     vulnerable = _artifact(run, "reports", VULNERABLE)
     summary = json.loads((vulnerable / "summary.json").read_text())
     assert summary["decision"] == "fail", summary
     assert summary["counts"]["critical"] >= 1, "the PR's waiver must not apply"
+    # The real workflow compared the pull request with the base run: the CVE it adds is new.
+    assert summary["baseline"]["used"] is True, summary["baseline"]
+    assert (vulnerable / "baseline-summary.json").read_bytes() == base_summary.read_bytes()
+    changes = {f["id"]: f["change"] for f in summary["findings"]}
+    assert changes[CRITICAL] == "new", changes
+    listed = [r for r in api.requests if r.path.endswith("/actions/workflows/"
+                                                          "container-scan.yml/runs")]
+    assert listed and {r.query["branch"][0] for r in listed} == {"main"}, api.requests
+    assert {r.headers.get("Authorization") for r in listed} == {"Bearer fork-read-token"}
     clean = _artifact(run, "reports", CLEAN)
     summary = json.loads((clean / "summary.json").read_text())
     assert summary["decision"] == "pass", summary
