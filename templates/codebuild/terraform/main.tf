@@ -178,7 +178,9 @@ resource "aws_codebuild_project" "pipeline" {
   environment {
     type         = "LINUX_CONTAINER"
     compute_type = "BUILD_GENERAL1_SMALL"
-    image        = "aws/codebuild/amazonlinux2-x86_64-standard:5.0"
+    # Amazon Linux 2023 (CodeBuild's curated standard:5.0); the amazonlinux2-* images run
+    # Amazon Linux 2, whose support ended on 2026-06-30.
+    image        = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
     # docker build needs the Docker daemon inside the build container.
     privileged_mode = true
 
