@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,20 @@ def script_lines(job: dict[str, Any]) -> list[str]:
         for entry in [value] if isinstance(value, str) else value:
             lines += str(entry).splitlines()
     return lines
+
+
+def checkout_scangate(bin_dir: Path) -> Path:
+    """A `scangate` on PATH that runs this checkout's code with this interpreter (the venv's
+    own `scangate` is an install of another checkout; a job drops PYTHONPATH before starting
+    it). Not a test double: the real CLI, started the way the jobs start theirs."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "scangate"
+    program = (f"import sys; sys.path.insert(0, {str(REPO_ROOT / 'scripts')!r}); "
+               "from scangate._cli import main; sys.exit(main())")
+    script.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -c "
+                      f"{shlex.quote(program)} \"$@\"\n", encoding="utf-8")
+    script.chmod(0o755)
+    return script
 
 
 # --- gitlab-ci-local -------------------------------------------------------------------------

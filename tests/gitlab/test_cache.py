@@ -75,18 +75,14 @@ def test_only_the_db_directories_are_cached_never_a_layer_cache() -> None:
 
 def run_scan_job(tmp_path: Path, inputs: dict[str, Any],
                  ) -> tuple[int, str, list[list[str]]]:
-    """The scan job's script with the scangate double of test_gitlab_rules and a trivy double
-    that answers --version (what is tested is the job's choice of arguments)."""
+    """The scan job's script with the scangate double of test_gitlab_rules (its install-tool
+    prints a path; what is tested is the job's choice of arguments)."""
     job = glci.merged_job(jobs_of(inputs), "scangate-scan")
     job["variables"]["SCANGATE_SOURCE"] = ""
-    job["variables"]["SCANGATE_TRIVY_SHA256"] = ""
     out = tmp_path / "scangate-out" / "scangate"
     out.mkdir(parents=True)
     (out / "image.tar.gz").write_bytes(b"an archive")
     write_fake_scangate(tmp_path / "bin", 0, writes_summary=False)
-    trivy = tmp_path / "bin" / "trivy"
-    trivy.write_text("#!/bin/sh\necho 'Version: 0.75.0'\n", encoding="utf-8")
-    trivy.chmod(0o755)
     env = {"SCANGATE_IMAGE_ID": "sha256:" + "1" * 64,
            "SCANGATE_IMAGE_ARCHIVE_SHA256": hashlib.sha256(b"an archive").hexdigest()}
     result = run_job_script(job, tmp_path, tmp_path / "bin", env)

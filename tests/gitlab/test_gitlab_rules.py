@@ -321,6 +321,8 @@ def write_fake_scangate(bin_dir: Path, exit_code: int, writes_summary: bool) -> 
         # Every call, its arguments separated by US (\037), for the real parser to read back.
         'for a in "$@"; do printf "%s\\037" "$a"; done >> "$SCANGATE_TEST_ARGS.argv"\n'
         'echo >> "$SCANGATE_TEST_ARGS.argv"\n'
+        # install-tool prints the installed binary's path (and succeeds, whatever exit_code).
+        'if [ "$1" = install-tool ]; then echo "/opt/tools/$2"; exit 0; fi\n'
         f"prev=\n{write}\n"
         f"exit {exit_code}\n", encoding="utf-8")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
@@ -365,9 +367,14 @@ def test_the_report_job_exits_zero_on_a_violation_and_fails_on_an_error(
     assert f"--feeds-dir {calls[0].split()[3]}" in args
 
 
+COUNTS = '"counts": {"critical": 2, "high": 0, "medium": 0, "low": 0, "unknown": 0}'
+
+
 @pytest.mark.parametrize("summary, exit_code", [
-    ('{"decision": "pass"}', 0),
-    ('{"decision": "fail", "violations": [{"severity": "critical", "count": 2, "limit": 0}]}', 1),
+    ('{"decision": "pass", "violations": [], ' + COUNTS + "}", 0),
+    ('{"decision": "fail", "violations": [{"severity": "critical", "count": 2, "limit": 0}], '
+     + COUNTS + "}", 1),
+    ('{"decision": "pass"}', 2),  # what scangate gate never writes is not a pass
     (None, 2),
     ("not json", 2),
     ('{"decision": "maybe"}', 2),
@@ -376,13 +383,16 @@ def test_the_report_job_exits_zero_on_a_violation_and_fails_on_an_error(
 def test_the_enforce_job_fails_on_a_violation_and_on_anything_unreadable(
     tmp_path: Path, summary: str | None, exit_code: int,
 ) -> None:
+    """The job's script with this checkout's scangate (`scangate enforce`)."""
     job = glci.merged_job(jobs_of({}), "scangate-enforce")
     out = tmp_path / "scangate-out" / "scangate"
     out.mkdir(parents=True)
     if summary is not None:
         (out / "summary.json").write_text(summary, encoding="utf-8")
+    glci.checkout_scangate(tmp_path / "bin")
     result = run_job_script(job, tmp_path, tmp_path / "bin")
     assert result.returncode == exit_code, result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # --- one pipeline per push, minimum version, component --------------------------------------
@@ -609,11 +619,6 @@ def test_every_scangate_call_of_a_job_parses_with_the_real_cli(
     (out / "summary.json").write_text('{"decision": "fail"}', encoding="utf-8")
     (out / "image.tar.gz").write_bytes(b"an archive")
     write_fake_scangate(tmp_path / "bin", 0, writes_summary=True)
-    # The scan job with trivy-sha256 empty runs the trivy on PATH: a double of its --version.
-    trivy = tmp_path / "bin" / "trivy"
-    trivy.write_text("#!/bin/sh\necho 'Version: 0.75.0'\n", encoding="utf-8")
-    trivy.chmod(0o755)
-    job["variables"]["SCANGATE_TRIVY_SHA256"] = ""
     env = {"SCANGATE_ID_TOKEN": "a.b.c", "CI_COMMIT_SHA": "0" * 40, "CI_PIPELINE_ID": "1",
            "CI_JOB_ID": "2", "SCANGATE_IMAGE_ID": "sha256:" + "1" * 64,
            "SCANGATE_IMAGE_ARCHIVE_SHA256": hashlib.sha256(b"an archive").hexdigest(),
@@ -641,21 +646,20 @@ DEPLOY_INPUTS = {"push": True, "deploy": True, "aws-region": "eu-west-1",
 
 def _run_deploy(tmp_path: Path, inputs: dict[str, Any], scangate_exit: int = 0,
                 ) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
-    """The deploy job's script with the scangate double above and a python3 double for the
-    kubectl download (no network here; the job's sha256sum check runs for real on its bytes)."""
+    """The deploy job's script with the scangate double above (its `install-tool` prints
+    /opt/tools/kubectl; the real one is tested in tests/steps/test_install_tool.py)."""
     job = glci.merged_job(jobs_of(inputs), "scangate-deploy")
     job["variables"]["SCANGATE_SOURCE"] = ""
-    job["variables"]["SCANGATE_KUBECTL_SHA256"] = hashlib.sha256(b"kubectl").hexdigest()
     (tmp_path / "scangate-out" / "scangate").mkdir(parents=True)
     write_fake_scangate(tmp_path / "bin", scangate_exit, writes_summary=False)
-    python3 = tmp_path / "bin" / "python3"
-    python3.write_text("#!/bin/sh\nprintf kubectl > \"$4\"\n", encoding="utf-8")
-    python3.chmod(0o755)
     result = run_job_script(job, tmp_path, tmp_path / "bin", {"SCANGATE_ID_TOKEN": "d.e.f"})
     argv = tmp_path / "args.argv"
     calls = [line.split("\037")[:-1]
              for line in (argv.read_text(encoding="utf-8").splitlines() if argv.exists() else [])]
-    return result, [call for call in calls if call and call[0] != "--version"]
+    install = ["install-tool", "kubectl", "--version", job["variables"]["SCANGATE_KUBECTL_VERSION"],
+               "--sha256", job["variables"]["SCANGATE_KUBECTL_SHA256"]]
+    assert [call[:6] for call in calls if call and call[0] == "install-tool"] == [install]
+    return result, [call for call in calls if call and call[0] not in ("--version", "install-tool")]
 
 
 def test_the_deploy_job_marks_the_deployed_digests_with_the_deploy_role(tmp_path: Path) -> None:
@@ -669,6 +673,7 @@ def test_the_deploy_job_marks_the_deployed_digests_with_the_deploy_role(tmp_path
     assert result.returncode == 0, result.stderr
     deploy, mark = calls
     assert deploy[0] == "deploy" and mark[0] == "mark-deployed"
+    assert deploy[deploy.index("--kubectl") + 1] == "/opt/tools/kubectl"  # install-tool's
     record = deploy[deploy.index("--output") + 1]
     assert record == "scangate-out/scangate/deploy.json"
     assert mark[mark.index("--deploy-record") + 1] == record

@@ -52,6 +52,10 @@ DROPPED_EXAMPLES = {"AWS_ENDPOINT_URL_STS": "http://127.0.0.1:9", "AWS_ENDPOINT_
                     "PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_TRUSTED_HOST": "x",
                     "PYTHONPATH": "/tmp", "PYTHONSTARTUP": "/tmp/x.py",
                     "PYTHONHOME": "/nonexistent"}
+# A violation as `scangate gate --json-summary` records it (what `scangate enforce` reads).
+FAILED_SUMMARY = (
+    '{"decision": "fail", "violations": [{"severity": "critical", "count": 1, "limit": 0}],'
+    ' "counts": {"critical": 1, "high": 0, "medium": 0, "low": 0, "unknown": 0}}')
 INPUTS = {"push": True, "deploy": True, "securityhub": True, "registry": "r.example",
           "aws-region": "eu-west-1", "eks-cluster": "prod",
           "sns-topic-arn": "arn:aws:sns:eu-west-1:123456789012:t"}
@@ -131,8 +135,8 @@ def test_pythonpath_cannot_turn_a_failed_enforce_into_a_pass(tmp_path: Path) -> 
     attack = sitecustomize_attack(tmp_path / "attack")
     out = tmp_path / "work" / "scangate-out" / "scangate"
     out.mkdir(parents=True)
-    (out / "summary.json").write_text('{"decision": "fail", "violations": []}',
-                                      encoding="utf-8")
+    (out / "summary.json").write_text(FAILED_SUMMARY, encoding="utf-8")
+    glci.checkout_scangate(tmp_path / "bin")  # the real `scangate enforce` the job runs
     job = glci.merged_job(jobs_of({}), "scangate-enforce")
     result = run_job_script(job, tmp_path / "work", tmp_path / "bin",
                             {"PYTHONPATH": str(attack)})
@@ -193,7 +197,7 @@ def variables_project(tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local:
         "include": [{"local": glci.TEMPLATE_REL, "inputs": {**INPUTS, "scangate-source": ""}}],
     }, sort_keys=False)
     summary = project.parent / "summary.json"
-    summary.write_text('{"decision": "fail", "violations": []}', encoding="utf-8")
+    summary.write_text(FAILED_SUMMARY, encoding="utf-8")
     return glci.make_project(project, ci, {glci.TEMPLATE_REL: glci.TEMPLATE,
                                            "scangate-out/scangate/summary.json": summary})
 
