@@ -228,7 +228,7 @@ def test_inputs_reach_scripts_through_quoted_job_variables() -> None:
         for key, value in (job.get("variables") or {}).items():
             if isinstance(value, str) and "$[[" in value:
                 assert key.startswith("SCANGATE_"), f"{name}: {key}"
-    for mode in ("dind", "host"):
+    for mode in ("dind", "host", "buildah"):
         rendered = glci.rendered_jobs({"docker-mode": mode})
         for job_name in rendered:
             if not job_name.startswith("."):
@@ -343,14 +343,18 @@ def test_dind_and_host_modes() -> None:
     assert "DOCKER_HOST" not in host["variables"]
 
 
-@pytest.mark.parametrize("mode", ["dind", "host"])
+@pytest.mark.parametrize("mode", ["dind", "host", "buildah"])
 def test_the_build_pulls_its_base_images_fresh(mode: str) -> None:
     """An engine the runner shares (`host`) can hold a base image another branch tagged; the
     build pulls from the registry instead (issue 18 §5; end to end in test_pipeline.py,
-    test_host_mode_builds_from_the_registry_base_not_the_engine_tag)."""
+    test_host_mode_builds_from_the_registry_base_not_the_engine_tag). Buildah's `--pull` only
+    pulls a newer image; `--pull-always` always does (buildah-bud(1))."""
     build = glci.merged_job(glci.rendered_jobs({"docker-mode": mode}), "scangate-build")
-    builds = [line for line in glci.script_lines(build) if re.search(r"\bbuild\b.*--file", line)]
-    assert builds and all("--pull" in line.split() for line in builds), builds
+    lines = glci.script_lines(build)
+    builds = [line.split() for line in lines if re.search(r"\b(docker build|bah bud)\b", line)]
+    assert len(builds) == 2, lines
+    for words in builds:
+        assert ("--pull" if words[0] == "docker" else "--pull-always") in words, words
 
 
 def test_scripts_pass_shellcheck(tmp_path: Path) -> None:
@@ -509,7 +513,7 @@ def test_inputs_table_lists_every_input() -> None:
     for name in spec:
         assert f"| `{name}` |" in table
     assert "| `docker-mode` | string | `dind` |" in table
-    assert "One of: `dind`, `host`." in table
+    assert "One of: `dind`, `host`, `buildah`." in table
     assert "| `push` | boolean | `false` |" in table
 
 

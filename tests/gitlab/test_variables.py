@@ -39,7 +39,8 @@ from tests.gitlab.test_gitlab_rules import (
 
 # The classes the issue names, one variable each that must be refused at pipeline creation.
 REFUSED_EXAMPLES = {
-    "engine": ["DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "BUILDX_BUILDER"],
+    "engine": ["DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "BUILDX_BUILDER",
+               "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF", "STORAGE_DRIVER"],
     "program": ["PATH", "LD_PRELOAD", "BASH_ENV"],
     "network": ["HTTPS_PROXY", "https_proxy", "NO_PROXY", "HTTP_PROXY", "ALL_PROXY"],
     "trust": ["SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",

@@ -8,10 +8,13 @@
 #   - the shellcheck linter: tools/*.sh and the workflows' bash steps
 #   - curl: readiness probes of dockerd and the registry in shell scripts
 #   - jq: the workflows' bash steps and the act stand-ins read JSON with it
+#   - buildah: the GitLab template's `docker-mode: buildah` build, run for real by
+#     tests/gitlab/test_buildah.py (Debian's package, signed by Debian's archive)
 #   - g++, make: gitlab-ci-local's native re2 module is compiled on install
 #     (its prebuilt binaries are downloaded from a host these machines cannot reach)
 set -euo pipefail
 packages=(
+  buildah
   ca-certificates
   curl
   debootstrap
