@@ -7,13 +7,18 @@ vulnerable package, online or offline, and CI caches are written by other branch
 
 - pinned (``--db-digest sha256:...``, air-gapped runners and CI caches): the sha256 of
   ``db/trivy.db`` must be the pinned one, before and after Trivy read it, and Trivy does not
-  update it;
+  update it (a cache without a DB, as after a CI cache miss: Trivy downloads one, which must
+  then be the pinned one and carry this run's download time);
 - fresh (``--fresh-db``, online): the cached ``db/trivy.db`` and ``db/metadata.json`` are
   dropped so that Trivy downloads the DB its repository serves now (Trivy checks the download
   against the digest it resolved from the repository), and the DB must then carry this run's
   download time;
-- neither: accepted with a warning for now and recorded as unverified (``VerifiedBy: none``),
-  until the pipelines pass one of the two.
+- neither: refused (exit 2) before Trivy runs.
+
+The Java DB (``java-db/``, which Trivy downloads when an image holds jars it must identify by
+digest) is never taken from the cache either: it is dropped before every scan, so Trivy
+downloads its repository's when it needs one, and one left in the cache after the scan must
+carry this run's download time. With ``--skip-db-update`` a scan that needs it fails.
 
 Either way the DB's digest, UpdatedAt, NextUpdate, DownloadedAt and repository go into the
 report's ``Metadata`` (``ScangateVulnerabilityDB``), which ``scangate gate`` copies to
@@ -57,7 +62,7 @@ class DbRecord:
     next_update: str | None
     downloaded_at: str | None
     repository: tuple[str, ...]  # where it came from (the repositories Trivy may pull)
-    verified_by: str  # "pin" (--db-digest), "download" (--fresh-db) or "none"
+    verified_by: str  # "pin" (--db-digest) or "download" (--fresh-db)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -161,6 +166,44 @@ def forget_cached_db(cache_dir: str) -> None:
                             "writable or pin the DB with --db-digest") from None
 
 
+def _java_db_files(cache_dir: str) -> tuple[str, str]:
+    return (os.path.join(cache_dir, "java-db", "metadata.json"),
+            os.path.join(cache_dir, "java-db", "trivy-java.db"))
+
+
+def forget_cached_java_db(cache_dir: str) -> None:
+    """Drop the cache's Java DB (Trivy identifies jars by it, and trusts any copy whose
+    NextUpdate is ahead): Trivy downloads its repository's when an image needs it."""
+    for path in _java_db_files(cache_dir):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ScanError(f"{path}: cannot drop the cached Java DB (scangate never uses a "
+                            f"cached Java DB): {exc.strerror or exc}; make the cache "
+                            "writable") from None
+
+
+def check_java_db_fresh(cache_dir: str, started: datetime) -> None:
+    """A Java DB in the cache after the scan is one Trivy downloaded during it."""
+    path = _java_db_files(cache_dir)[0]
+    if not os.path.lexists(path) and not os.path.lexists(_java_db_files(cache_dir)[1]):
+        return  # the scan needed none
+    downloaded: datetime | None = None
+    try:
+        with open(path, "rb") as handle:
+            parsed = msgspec.json.decode(handle.read(_MAX_METADATA + 1))
+        if isinstance(parsed, dict) and isinstance(parsed.get("DownloadedAt"), str):
+            downloaded = _parse_time(parsed["DownloadedAt"])
+    except (OSError, ValueError, msgspec.MsgspecError):
+        downloaded = None
+    if downloaded is None or downloaded < started - _CLOCK_SLACK:
+        raise ScanError(f"{path}: Trivy did not download the Java DB during this scan: "
+                        "something put a Java DB in the cache while Trivy ran; run the scan "
+                        "again with nothing else writing the cache")
+
+
 def check_pin(cache_dir: str, pinned: str) -> str:
     """The DB's digest, which must be ``pinned``."""
     found = db_digest(cache_dir)
@@ -200,12 +243,6 @@ def record(cache_dir: str, repositories: tuple[str, ...], verified_by: str) -> D
         repository=repositories or TRIVY_DEFAULT_REPOSITORIES,
         verified_by=verified_by,
     )
-
-
-def unknown(repositories: tuple[str, ...]) -> DbRecord:
-    """The record of an unverified DB scangate could not read."""
-    return DbRecord(digest=None, updated_at=None, next_update=None, downloaded_at=None,
-                    repository=repositories or TRIVY_DEFAULT_REPOSITORIES, verified_by="none")
 
 
 _TOP_LEVEL = msgspec.json.Decoder(dict[str, msgspec.Raw])

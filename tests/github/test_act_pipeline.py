@@ -18,9 +18,17 @@ actions (tests/github/standins/, see the README there), which refuse what GitHub
 
 The Trivy release cannot be downloaded here. The tests seed the Actions cache stand-in with a
 tarball of the test Trivy binary under actions/trivy's key, and the snapshot's
-actions/trivy/checksums.txt pins that tarball's sha256 for the default version: the one edit of
-the snapshot, so the checksum check itself runs unchanged. The corrupted-cache test leaves the
-pin alone and seeds a tarball that does not match it.
+actions/trivy/checksums.txt pins that tarball's sha256 for the default version, so the checksum
+check itself runs unchanged. The corrupted-cache test leaves the pin alone and seeds a tarball
+that does not match it. Nor can Trivy's DB be downloaded: the local registry serves the test DB
+as Trivy's repositories serve theirs (tests/support/trivy_registry.py), and the snapshot's
+`trivy-db-repository` default names it (the other edit of the snapshot).
+
+The DB cache is poisoned in every run (issue 19 §3): any job on the default branch can write a
+cache entry ahead of time, so each test's cache holds, under every key the workflow used to
+restore (the ref and the day, today and tomorrow), a DB with the CRITICAL's advisory removed and
+NextUpdate in 2099. The workflow restores a DB only when pinned, so no run uses it: the vulnerable
+image still FAILs on the CRITICAL, and the report of the run that pushes names the served DB.
 """
 
 from __future__ import annotations
@@ -55,7 +63,8 @@ from tests.github.test_caller_workflow import MARKER, SCAN_ONLY, caller_text
 from tests.support.docker import BASE_IMAGE, remove_image
 from tests.support.moto_server import MotoServer, run_moto_server
 from tests.support.reports import image_report, write
-from tests.support.trivy import trivy_binary
+from tests.support.trivy import db_digest, trivy_binary, write_tampered_db
+from tests.support.trivy_registry import serve_db
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -80,9 +89,15 @@ def stand_in_trivy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.fixture(scope="session")
+def served_db(registry: str, trivy_cache_dir: Path) -> str:
+    """The test DB, served by the local registry: `--db-repository` for the workflow."""
+    return serve_db(trivy_cache_dir, registry, "scangate-test/trivy-db-act")
+
+
 @pytest.fixture(scope="session")  # cheap: each act run may take its own worker
 def scangate_dir(
-    tmp_path_factory: pytest.TempPathFactory, stand_in_trivy: tuple[Path, str]
+    tmp_path_factory: pytest.TempPathFactory, stand_in_trivy: tuple[Path, str], served_db: str
 ) -> Path:
     """This repository as the runner would download `scangate/scangate@<release>`."""
     repo = tmp_path_factory.mktemp("scangate") / "scangate"
@@ -92,6 +107,12 @@ def scangate_dir(
                           rf"\g<1>{stand_in_trivy[1]}", checksums.read_text(), flags=re.M)
     assert count == 1, "actions/trivy/checksums.txt no longer pins 0.70.0 for Linux-64bit"
     checksums.write_text(text)
+    # Trivy's default DB repositories are out of reach here: the served test DB stands in.
+    workflow = repo / ".github" / "workflows" / "container-scan.yml"
+    text, count = re.subn(r'^(      trivy-db-repository:\n(?:        .*\n)*?        default: )""$',
+                          rf'\g<1>"{served_db}"', workflow.read_text(), flags=re.M)
+    assert count == 1, "container-scan.yml's trivy-db-repository input no longer defaults to \"\""
+    workflow.write_text(text)
     return repo
 
 
@@ -177,7 +198,9 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def _cache_store(root: Path, tarball: Path, refs: list[str]) -> Path:
-    """The Actions cache as a default branch would have it: the Trivy tarball and the DB."""
+    """The Actions cache as a default branch would have it: the Trivy tarball, and a poisoned
+    DB (the CRITICAL's advisory removed, NextUpdate 2099) under every key the workflow used to
+    restore for these refs, today's and tomorrow's, as a default-branch job can write them."""
     store = root / "cache"
     store.mkdir()
 
@@ -186,13 +209,28 @@ def _cache_store(root: Path, tarball: Path, refs: list[str]) -> Path:
 
     entry(TRIVY_KEY).mkdir()
     shutil.copy(tarball, entry(TRIVY_KEY) / TRIVY_ASSET)
-    db = REPO_ROOT / ".tools" / "trivy-cache" / "db"
+    poisoned = write_tampered_db(root / "poisoned", CRITICAL) / "db"
     today = datetime.datetime.now(datetime.UTC).date()
     for ref in refs:
         for day in (today, today + datetime.timedelta(days=1)):  # a run across midnight
-            # The workflow caches Trivy's db/ directory alone (never the layer cache).
-            shutil.copytree(db, entry(f"scangate-trivy-db-{ref}-{day.isoformat()}"))
+            shutil.copytree(poisoned, entry(f"scangate-trivy-db-{ref}-{day.isoformat()}"))
     return store
+
+
+def _assert_scanned_with_the_served_db(
+    run: ActRun, image: str, served_db: str, trivy_cache_dir: Path
+) -> None:
+    """The image's report names the DB this scan downloaded from the served repository (the
+    genuine test DB), never the poisoned one the cache held; a vulnerable image's report has
+    the CRITICAL the poisoned DB hides."""
+    scanned = json.loads((_artifact(run, "scan", image) / "trivy.json").read_text())
+    db = scanned["Metadata"]["ScangateVulnerabilityDB"]
+    assert db["VerifiedBy"] == "download" and db["Repository"] == [served_db], db
+    assert db["Digest"] == db_digest(trivy_cache_dir), db
+    if image != CLEAN:
+        found = {v["VulnerabilityID"] for r in scanned.get("Results") or []
+                 for v in r.get("Vulnerabilities") or []}
+        assert CRITICAL in found, sorted(found)
 
 
 def _readme_self_pins() -> dict[str, str]:
@@ -266,6 +304,8 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
     stand_in_trivy: tuple[Path, str],
     package_index: str,
     registry: str,
+    served_db: str,
+    trivy_cache_dir: Path,
 ) -> None:
     """A pull request from a fork (read-only token, no secrets, no OIDC token) whose tree adds
     a waiver for the vulnerable image's CRITICAL and raises the limits, to a caller that gates
@@ -345,6 +385,8 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
                                                           "container-scan.yml/runs")]
     assert listed and {r.query["branch"][0] for r in listed} == {"main"}, api.requests
     assert {r.headers.get("Authorization") for r in listed} == {"Bearer fork-read-token"}
+    # The poisoned DB under this ref's and main's keys was not used: the served one found it.
+    _assert_scanned_with_the_served_db(run, VULNERABLE, served_db, trivy_cache_dir)
     clean = _artifact(run, "reports", CLEAN)
     summary = json.loads((clean / "summary.json").read_text())
     assert summary["decision"] == "pass", summary
@@ -421,6 +463,8 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
     package_index: str,
     registry: str,
     moto: MotoServer,
+    served_db: str,
+    trivy_cache_dir: Path,
 ) -> None:
     """A push to main of acme/service, a repository that cannot read ours and has no Code
     Security, with README's full-release caller verbatim: the scan job (no id-token) builds,
@@ -455,6 +499,8 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
     )
     pushed = json.loads((_artifact(run, "push", CLEAN) / "push.json").read_text())
     scanned = json.loads((_artifact(run, "scan", CLEAN) / "trivy.json").read_text())
+    # A run that pushes never used the poisoned DB under main's keys (issue 19 §3).
+    _assert_scanned_with_the_served_db(run, CLEAN, served_db, trivy_cache_dir)
     tags = pushed["tags"]
     assert len(tags) == 1 and tags[0].startswith(f"prod-{sha}-"), tags
     assert pushed["image-id"] == scanned["Metadata"]["ImageID"]

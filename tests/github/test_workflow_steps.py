@@ -24,6 +24,7 @@ import yaml
 
 from tests.github.actrun import REPO_ROOT
 from tests.support.reports import image_report, vuln
+from tests.support.trivy import db_digest
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-scan.yml"
 RELEASE = REPO_ROOT / ".github" / "workflows" / "container-release.yml"
@@ -787,6 +788,11 @@ def test_only_the_vulnerability_db_is_cached_never_the_layer_cache() -> None:
     assert len(cached) == 2, cached
     assert {s["with"]["path"] for s in cached} == {"${{ runner.temp }}/scangate-trivy-db/db"}
     assert len({s["with"]["key"] for s in cached}) == 1
+    # Issue 19 §3: any default-branch job can write an entry every branch restores, so the DB is
+    # cached only when pinned, under the pin (never a ref or a day an attacker can predict).
+    for step in cached:
+        assert step["with"]["key"] == "scangate-trivy-db-${{ inputs.trivy-db-digest }}"
+        assert "inputs.trivy-db-digest != ''" in step["if"]
     scan = next(s for s in steps if s.get("name") == "Scan the tarball with Trivy")
     assert '--cache-dir "$RUNNER_TEMP/scangate-trivy-db"' in scan["run"]
 
@@ -796,12 +802,31 @@ def test_the_java_db_repository_reaches_scangate_scan(tmp_path: Path) -> None:
     calls = _recording_scangate(bin_dir)
     env = {"SCANGATE": str(bin_dir / "scangate"), "TRIVY": "/opt/trivy",
            "INPUT_SCANNERS": "vuln", "INPUT_DB_REPOSITORY": "",
-           "INPUT_JAVA_DB_REPOSITORY": "registry.example/trivy-java-db:1"}  # fmt: skip
+           "INPUT_JAVA_DB_REPOSITORY": "registry.example/trivy-java-db:1",
+           "INPUT_DB_DIGEST": ""}  # fmt: skip
     step = run_script(_script("scan", "Scan the tarball with Trivy"), env, tmp_path)
     assert step.returncode == 0, step.output
     (call,) = [json.loads(line) for line in calls.read_text().splitlines()]
     assert call[call.index("--java-db-repository") + 1] == "registry.example/trivy-java-db:1"
     assert "--db-repository" not in call
+
+
+@pytest.mark.parametrize("pin", ["", "sha256:" + "ab" * 32])
+def test_the_scan_step_never_scans_with_an_unverified_db(tmp_path: Path, pin: str) -> None:
+    """Issue 21 §2: the DB is the pinned one (--db-digest) or this scan's own download
+    (--fresh-db), never whatever the cache holds; the call parses with scangate's own CLI."""
+    from scangate._cli import build_parser
+
+    bin_dir = tmp_path / "bin"
+    calls = _recording_scangate(bin_dir)
+    env = {"SCANGATE": str(bin_dir / "scangate"), "TRIVY": "/opt/trivy",
+           "INPUT_SCANNERS": "vuln", "INPUT_DB_REPOSITORY": "", "INPUT_JAVA_DB_REPOSITORY": "",
+           "INPUT_DB_DIGEST": pin}  # fmt: skip
+    step = run_script(_script("scan", "Scan the tarball with Trivy"), env, tmp_path)
+    assert step.returncode == 0, step.output
+    (call,) = [json.loads(line) for line in calls.read_text().splitlines()]
+    args = build_parser(call).parse_args(call)
+    assert (args.db_digest, args.fresh_db) == ((pin, False) if pin else (None, True))
 
 
 def test_the_image_tarball_is_uploaded_uncompressed() -> None:
@@ -997,7 +1022,7 @@ def test_tag_environment_defaults_per_branch(tmp_path: Path, ref: str, environme
 # --- scan: the real scangate scan and Trivy, fail closed ----------------------------------------
 
 
-def _scan(tmp_path: Path, cache_dir: Path) -> Step:
+def _scan(tmp_path: Path, cache_dir: Path, pin: str = "") -> Step:
     from tests.github.test_standins import OCI_LAYOUT, _legacy_tar
 
     (tmp_path / "scangate-image").mkdir(parents=True)
@@ -1012,6 +1037,7 @@ def _scan(tmp_path: Path, cache_dir: Path) -> Step:
         "INPUT_SCANNERS": "vuln,secret",
         "INPUT_DB_REPOSITORY": "",
         "INPUT_JAVA_DB_REPOSITORY": "",
+        "INPUT_DB_DIGEST": pin,
         "RUNNER_TEMP": str(tmp_path),
     }
     script = _script("scan", "Scan the tarball with Trivy").replace(
@@ -1021,8 +1047,9 @@ def _scan(tmp_path: Path, cache_dir: Path) -> Step:
 
 
 def test_scan_without_a_db_fails_closed(tmp_path: Path) -> None:
-    """No DB in the cache and no way to download one (this machine is offline, as a runner whose
-    DB download fails): the step fails with scangate's one line and writes no report."""
+    """No pin, so the DB must be this scan's own download, and there is no way to download one
+    (this machine is offline, as a runner whose DB download fails): the step fails with
+    scangate's one line and writes no report."""
     step = _scan(tmp_path, tmp_path / "empty-cache")
     assert step.returncode == 2, step.output
     assert "failed to download vulnerability DB" in step.output
@@ -1034,7 +1061,7 @@ def test_scan_with_the_db_reports_the_image(tmp_path: Path, trivy_cache_dir: Pat
 
     # A copy, as a restored cache would be: Trivy also writes its layer cache there.
     shutil.copytree(trivy_cache_dir / "db", tmp_path / "cache" / "db")
-    step = _scan(tmp_path, tmp_path / "cache")
+    step = _scan(tmp_path, tmp_path / "cache", db_digest(tmp_path / "cache"))
     assert step.returncode == 0, step.output
     report = json.loads((tmp_path / "scangate-scan" / "trivy.json").read_text())
     assert report["ArtifactType"] == "container_image"

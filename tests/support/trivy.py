@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tools.trivydb import DEFAULT_CACHE_DIR, build_db, offline_args
+from tools.trivydb import DEFAULT_CACHE_DIR, build_db, load_fixtures, offline_args
+from tools.trivydb.bbolt import write_bolt
 
 CACHE_DIR = DEFAULT_CACHE_DIR  # <repo>/.tools/trivy-cache
 
@@ -51,6 +52,23 @@ def db_digest(cache_dir: Path = CACHE_DIR) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return "sha256:" + digest.hexdigest()
+
+
+def write_tampered_db(cache_dir: Path, removed: str) -> Path:
+    """The attack on a CI cache: the project's DB with the advisory `removed` taken out of every
+    pip bucket and NextUpdate in 2099 (Trivy then trusts it, online or offline), written as
+    cache_dir/db; return cache_dir."""
+    tree = load_fixtures()
+    for bucket, packages in tree.items():
+        if bucket.startswith(b"pip::"):
+            for advisories in packages.values():
+                advisories.pop(removed.encode(), None)
+    (cache_dir / "db").mkdir(parents=True, exist_ok=True)
+    write_bolt(cache_dir / "db" / "trivy.db", tree)
+    (cache_dir / "db" / "metadata.json").write_text(json.dumps({
+        "Version": 2, "NextUpdate": "2099-12-31T00:00:00Z",
+        "UpdatedAt": "2026-01-01T00:00:00Z", "DownloadedAt": "2026-01-01T00:00:00Z"}))
+    return cache_dir
 
 
 def run_trivy(

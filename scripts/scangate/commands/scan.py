@@ -97,7 +97,9 @@ def add_parser(subparsers: Any) -> None:
     db.add_argument("--db-digest", type=_db_digest, metavar="sha256:HEX",
                     help="pin the vulnerability DB (air-gapped runners, CI caches): the sha256 "
                     "of the cache's db/trivy.db (`sha256sum`); any other DB is refused, before "
-                    "and after Trivy reads it, and Trivy never updates the pinned one")
+                    "and after Trivy reads it, and Trivy never updates the pinned one (a cache "
+                    "with no DB and no --skip-db-update: Trivy downloads one, which must be the "
+                    "pinned one)")
     db.add_argument("--fresh-db", action="store_true",
                     help="drop the cache's vulnerability DB so Trivy downloads the one its "
                     "repository serves now (checked against the digest Trivy resolves); a DB "
@@ -189,8 +191,9 @@ def run(args: argparse.Namespace) -> int:
     cache_dir = (os.path.abspath(args.cache_dir) if args.cache_dir
                  else trivy_db.default_cache_dir(os.environ))
     uses_db = "vuln" in args.scanners
+    keep_db = uses_db and _prepare_db(args, cache_dir)
     if uses_db:
-        _prepare_db(args, cache_dir)
+        trivy_db.forget_cached_java_db(cache_dir)
     started = trivy_db.now()
     environment, dropped = scrubbed_environment(os.environ)
     if dropped:
@@ -221,14 +224,22 @@ def run(args: argparse.Namespace) -> int:
                 cache_dir=cache_dir,
                 db_repositories=tuple(args.db_repository),
                 java_db_repositories=tuple(args.java_db_repository),
-                skip_db_update=args.skip_db_update, pinned_db=args.db_digest is not None,
+                skip_db_update=args.skip_db_update, pinned_db=keep_db,
                 offline_scan=args.offline_scan,
                 timeout=args.timeout,
                 platform=args.platform, vex=tuple(name for _, name, _ in staged),
                 list_all_packages=sbom is not None)
-            _run_trivy(build_command(trivy, request), workdir, environment)
+            try:
+                _run_trivy(build_command(trivy, request), workdir, environment)
+            except ScanError as exc:
+                if uses_db and args.skip_db_update and "Java DB" in exc.message:
+                    raise ScanError(f"{exc.message}; scangate never uses a cached Java DB "
+                                    "(it cannot be verified): scan this image without "
+                                    "--skip-db-update so Trivy downloads it") from None
+                raise
             if uses_db:
-                _record_db(args, cache_dir, partial, started)
+                trivy_db.check_java_db_fresh(cache_dir, started)
+                _record_db(args, cache_dir, partial, started, keep_db)
             try:
                 load_report(partial)
             except ReportError as exc:
@@ -314,45 +325,51 @@ def _check_inline_ignores(args: argparse.Namespace, kind: str, target: str) -> N
     print(f"scangate: scan: warning: {where}: {what} (--allow-inline-ignores)", file=sys.stderr)
 
 
-def _prepare_db(args: argparse.Namespace, cache_dir: str) -> None:
+def _prepare_db(args: argparse.Namespace, cache_dir: str) -> bool:
     """Never a cached DB on trust (see scangate.trivy_db): check the pin, or drop the cache's
-    DB so Trivy downloads the repository's."""
+    DB so Trivy downloads the repository's. True: Trivy must keep the (pinned) DB it finds."""
     if args.db_digest is not None:
+        if not args.skip_db_update and not os.path.lexists(
+                os.path.join(cache_dir, "db", "trivy.db")):
+            # Nothing cached yet (a CI cache miss): Trivy downloads the DB, and _record_db
+            # refuses it unless it is the pinned one.
+            return False
         trivy_db.check_pin(cache_dir, args.db_digest)
-    elif args.fresh_db:
+        return True
+    if args.fresh_db:
         if args.skip_db_update:
             raise UsageError("--fresh-db downloads the vulnerability DB, --skip-db-update "
                              "downloads nothing: pass one (air-gapped: --db-digest)")
         trivy_db.forget_cached_db(cache_dir)
-    else:
-        print("scangate: scan: warning: the vulnerability DB is not verified (anyone who can "
-              "write the cache decides what it holds): pass --db-digest sha256:HEX or "
-              "--fresh-db; scangate will refuse an unverified DB in a later release",
-              file=sys.stderr)
+        return False
+    # Trivy would take whatever DB the cache holds, and anyone who can write the cache decides
+    # what it says: no scan without one of the two checks.
+    db_file = os.path.join(cache_dir, "db", "trivy.db")
+    how = f"pin it with --db-digest sha256:HEX (`sha256sum {db_file}` of a DB you trust)"
+    if not args.skip_db_update:
+        how += " or pass --fresh-db to download the one its repository serves now"
+    raise UsageError(f"{db_file}: the vulnerability DB would be used unverified (whoever "
+                     f"writes the cache decides what it holds): {how}")
 
 
 def _record_db(args: argparse.Namespace, cache_dir: str, report: str,
-               started: datetime) -> None:
-    """Check the DB Trivy read is the one checked before, and name it in the report."""
-    if args.db_digest is not None:
-        verified_by = "pin"
-    elif args.fresh_db:
+               started: datetime, kept: bool) -> None:
+    """Check the DB Trivy read is the one checked before (kept) or downloaded by this run, and
+    name it in the report."""
+    if not kept:
         trivy_db.check_fresh_download(cache_dir, started)
-        verified_by = "download"
-    else:
-        verified_by = "none"
-    try:
-        db = trivy_db.record(cache_dir, tuple(args.db_repository), verified_by)
-    except ScanError:
-        if verified_by != "none":
-            raise
-        # Unverified anyway: a DB Trivy keeps elsewhere is named as unknown, not guessed at.
-        db = trivy_db.unknown(tuple(args.db_repository))
+    verified_by = "pin" if args.db_digest is not None else "download"
+    db = trivy_db.record(cache_dir, tuple(args.db_repository), verified_by)
     if args.db_digest is not None and db.digest != args.db_digest:
-        raise ScanError(f"{os.path.join(cache_dir, 'db', 'trivy.db')}: the vulnerability DB "
-                        f"changed while Trivy read it (now {db.digest}, --db-digest pins "
-                        f"{args.db_digest}); run the scan again with nothing else writing the "
-                        "cache")
+        where = os.path.join(cache_dir, "db", "trivy.db")
+        if kept:
+            raise ScanError(f"{where}: the vulnerability DB changed while Trivy read it (now "
+                            f"{db.digest}, --db-digest pins {args.db_digest}); run the scan "
+                            "again with nothing else writing the cache")
+        repositories = ", ".join(db.repository)
+        raise ScanError(f"{where}: Trivy downloaded the vulnerability DB {db.digest} from "
+                        f"{repositories}, --db-digest pins {args.db_digest}: serve the pinned "
+                        "DB from --db-repository (a mirror), or pin this one after checking it")
     try:
         with open(report, "rb") as handle:
             data = handle.read()
