@@ -178,7 +178,10 @@ def run_pipeline(
 POISON_LABEL = "org.scangate.test.poisoned"
 
 
-@pytest.fixture(scope="module")
+# Session, not module: one per xdist worker, so it ties no pipeline to another (make test runs
+# the pipelines that share no module fixture on different workers: tests/support/xdist_groups);
+# a worker's pipelines run one after another, each putting the poison back first.
+@pytest.fixture(scope="session")
 def registry_base(docker_engine: str, registry: str, tmp_path_factory: pytest.TempPathFactory,
                   ) -> Iterator[str]:
     """The base image as a registry serves it, while the shared engine holds a poisoned image

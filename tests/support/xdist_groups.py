@@ -23,18 +23,18 @@ import pytest
 
 # The order slow groups start in (a test's node id prefix; a group takes its tests' best rank;
 # tests named nowhere here come after, the groups with most tests first). xdist gives each of
-# the 4 workers one group, and a second one at once to a worker whose first is a single test:
-# the fork PR's run, the longest (463 s of a 4-worker run on this 2-core machine), takes a
-# short one behind it. Then the demo (setup 239 s, 7 tests), the GitLab pipelines (~180 s
-# each), the other act runs (197 s, 189 s, ...).
+# the 4 workers one group (the 1st to 4th here), then at once a second one (5th, 6th, ...) to
+# each worker whose first is a single test, in worker order: the 5th waits behind the fork
+# PR's act run, the longest (463 s of a 4-worker run on this 2-core machine), so it is a short
+# one. Measured then: demo setup 239 s; GitLab pipelines ~180 s each (clean, vulnerable and the
+# merge request's reruns share fixtures: one group); act runs 197 s, 189 s (review), 138 s...
 SLOW_FIRST = (
     "tests/github/test_act_pipeline.py::test_fork_pull_request",
     "tests/test_demo.py",
     "tests/gitlab/test_pipeline.py::test_clean",
-    "tests/gitlab/test_pipeline.py::test_vulnerable",
+    "tests/github/test_act_pipeline.py::test_caller_in_another_repository",
     "tests/monitor/test_package.py",
     "tests/gitlab/test_pipeline.py",
-    "tests/github/test_act_pipeline.py::test_caller_in_another_repository",
     "tests/gate/test_review_act.py",
     "tests/github/test_act_pipeline.py",
     "tests/gate/test_vex_sbom_trivy.py",
