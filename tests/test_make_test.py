@@ -133,3 +133,51 @@ def test_slow_groups_start_first_in_the_measured_order(pytester: pytest.Pytester
     names = [item.nodeid.rsplit("::", 1)[1] for item in items]
     # test_d, test_c named; then the two-test groups in collection order.
     assert names == ["test_d", "test_c", "test_a", "test_b", "test_e", "test_f"], names
+
+
+CHAINED = """
+import pytest
+
+pytestmark = pytest.mark.slow
+
+@pytest.fixture(scope="module")
+def first():
+    return 1
+
+@pytest.fixture(scope="module")
+def second():
+    return 2
+
+def test_p(first): pass
+def test_q(second): pass
+def test_r(first, second): pass
+"""
+
+
+def test_a_group_is_named_after_its_first_test_whatever_links_it(
+    pytester: pytest.Pytester,
+) -> None:
+    """test_r links test_p (through `first`) to test_q (through `second`): one group, named
+    after test_p, the first collected, never after whichever link was found last. xdist
+    refuses a run whose workers name a group differently, and each worker hashes strings
+    with its own seed."""
+    groups = _names(xdist_groups.xdist_groups(pytester.getitems(CHAINED)))
+    assert groups == {"test_p": "test_p", "test_q": "test_p", "test_r": "test_p"}, groups
+
+
+def test_every_worker_names_the_groups_alike(pytester: pytest.Pytester) -> None:
+    """The real thing: three xdist workers (three hash seeds) collect the chained module under
+    --dist loadgroup and agree (xdist stops with "Different tests were collected" otherwise)."""
+    pytester.makeconftest(
+        "import pytest\n"
+        "from tests.support import xdist_groups\n"
+        "@pytest.hookimpl(tryfirst=True)\n"
+        "def pytest_collection_modifyitems(config, items):\n"
+        "    if config.getoption('loadgroup', default=False):\n"
+        "        groups = xdist_groups.xdist_groups(items)\n"
+        "        for item in items:\n"
+        "            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))\n"
+    )
+    pytester.makepyfile(test_chained=CHAINED)
+    result = pytester.runpytest_subprocess("-n", "3", "--dist", "loadgroup", "-p", "xdist")
+    result.assert_outcomes(passed=3)

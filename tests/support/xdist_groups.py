@@ -80,15 +80,20 @@ def xdist_groups(items: Sequence[pytest.Item], slow: str = "slow") -> dict[str, 
         parent = list(range(len(tests)))  # union-find over the file's slow tests
         owner: dict[str, int] = {}
         for i, item in enumerate(tests):
-            for fixture in _shared_fixtures(item):
+            for fixture in sorted(_shared_fixtures(item)):
                 if fixture in owner:
                     parent[_root(parent, i)] = _root(parent, owner[fixture])
                 else:
                     owner[fixture] = i
+        # Named after the component's first test in collection order, whatever order the links
+        # were found in: every worker must name every group alike, or xdist refuses the run.
+        first: dict[int, int] = {}
+        for i in range(len(tests)):
+            first.setdefault(_root(parent, i), i)
         for i, item in enumerate(tests):
-            first = tests[_root(parent, i)].nodeid.split("::", 1)[1]
+            name = tests[first[_root(parent, i)]].nodeid.split("::", 1)[1]
             # '@' ends a node id's group for xdist; keep it out of the name.
-            groups[item.nodeid] = f"{path}::{first}".replace("@", "_")
+            groups[item.nodeid] = f"{path}::{name}".replace("@", "_")
     return groups
 
 
