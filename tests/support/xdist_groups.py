@@ -24,16 +24,19 @@ import pytest
 # The order slow groups start in (a test's node id prefix; a group takes its tests' best rank;
 # tests named nowhere here come after, the groups with most tests first). xdist gives each of
 # the 4 workers one group (the 1st to 4th here), then at once a second one (5th, 6th, ...) to
-# each worker whose first is a single test, in worker order: the 5th waits behind the fork
-# PR's act run, the longest (463 s of a 4-worker run on this 2-core machine), so it is a short
-# one. Measured then: demo setup 239 s; GitLab pipelines ~180 s each (clean, vulnerable and the
-# merge request's reruns share fixtures: one group); act runs 197 s, 189 s (review), 138 s...
+# each worker whose first is a single test, in worker order: the 5th and 6th wait behind the two
+# longest single runs, so they are short ones. Measured (4 workers, this 2-core machine): the
+# fork PR's act run 463 s; the monitor's expiry storm 10.7 min under a load of ~20; demo setup
+# 239 s; GitLab pipelines ~180 s each (clean, vulnerable and the merge request's reruns share
+# fixtures: one group); act runs 197 s, 189 s (review), 138 s...
 SLOW_FIRST = (
     "tests/github/test_act_pipeline.py::test_fork_pull_request",
+    "tests/monitor/test_expiry_storm.py",
     "tests/test_demo.py",
     "tests/gitlab/test_pipeline.py::test_clean",
-    "tests/github/test_act_pipeline.py::test_caller_in_another_repository",
     "tests/monitor/test_package.py",
+    "tests/steps/test_push.py",
+    "tests/github/test_act_pipeline.py::test_caller_in_another_repository",
     "tests/gitlab/test_pipeline.py",
     "tests/gate/test_review_act.py",
     "tests/github/test_act_pipeline.py",
