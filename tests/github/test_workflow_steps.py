@@ -1074,7 +1074,8 @@ def test_every_artifact_name_is_per_call_and_per_attempt() -> None:
     calls in one run and "Re-run failed jobs" never collide."""
     text = WORKFLOW.read_text(encoding="utf-8") + RELEASE.read_text(encoding="utf-8")
     names = re.findall(r"^\s+(?:name|artifact-name): (scangate-[a-z]+-.*)$", text, re.M)
-    assert {n.split("-")[1] for n in names} == {"image", "scan", "reports", "push", "limits"}, names
+    assert {n.split("-")[1] for n in names} == {"image", "scan", "reports", "push", "limits",
+                                                 "deployed"}, names
     for name in names:
         assert name.endswith("-${{ needs.plan.outputs.call }}-${{ github.run_attempt }}"), name
     for pattern in re.findall(r"^\s+pattern: (scangate-.*)$", text, re.M):
