@@ -60,11 +60,12 @@ def test_the_cache_keys_are_keys_gitlab_accepts() -> None:
 
 
 def test_only_the_db_directories_are_cached_never_a_layer_cache() -> None:
-    """The cache holds Trivy's DB and Java DB directories only: no layer cache (`fanal`), no
-    report, no decision. `scangate scan` keeps Trivy's layer analyses in memory
+    """The cache holds Trivy's vulnerability DB only: no Java DB (scangate scan deletes a cached
+    one before every scan: it cannot be verified), no layer cache (`fanal`), no report, no
+    decision. `scangate scan` keeps Trivy's layer analyses in memory
     (`--cache-backend memory`, scripts/scangate/trivy_command.py), so nothing another image
     left behind can stand in for this image's layers."""
-    assert scan_cache({})["paths"] == [".trivy-cache/db/", ".trivy-cache/java-db/"]
+    assert scan_cache({})["paths"] == [".trivy-cache/db/"]
     for _, job in jobs_of({"push": True}).items():
         for path in (job.get("cache") or {}).get("paths") or []:
             assert "fanal" not in path and "scangate-out" not in path, path

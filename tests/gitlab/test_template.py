@@ -293,7 +293,7 @@ def test_artifacts_on_every_run_with_expiry_and_the_container_scanning_report() 
                                         "scangate-out/scangate/baseline-summary.json"}
     assert jobs["build"]["artifacts"]["reports"]["dotenv"] == "scangate-out/scangate/build.env"
     assert jobs["push"]["artifacts"]["reports"]["dotenv"] == "scangate-out/scangate/push.env"
-    assert jobs["scan"]["cache"]["paths"] == [".trivy-cache/db/", ".trivy-cache/java-db/"]
+    assert jobs["scan"]["cache"]["paths"] == [".trivy-cache/db/"]
     assert jobs["scan"]["cache"]["key"] == "scangate-trivy-0.75.0-$CI_COMMIT_REF_SLUG"
     assert '--cache-dir "$PWD/.trivy-cache"' in "\n".join(glci.script_lines(jobs["scan"]))
 
