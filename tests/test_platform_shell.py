@@ -25,11 +25,11 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-# Issue 24's targets. Not met yet: the ceilings below are today's counts, so shell can only
+# Issue 24's targets (GitHub's met on 2026-12-07). The ceilings below are counts, so shell can only
 # shrink; lower them as logic moves into scangate, until they reach the targets.
 GITHUB_TARGET = 200
 GITLAB_TARGET = 100
-GITHUB_LIMIT = 805  # 2026-12-07: container-scan.yml 209, container-release.yml 193, gate.sh 128
+GITHUB_LIMIT = 181  # 2026-12-07: logic moved into scangate subcommands (was 805)
 GITLAB_LIMIT = 252  # 2026-12-07: install-tool, enforce, source check out of the shell; buildah
 SCRIPT_KEYS = ("before_script", "script", "after_script")
 
@@ -103,7 +103,8 @@ def _report(counts: dict[str, int]) -> str:
 
 
 def test_the_ceilings_only_come_down_to_the_targets() -> None:
-    assert GITHUB_TARGET <= GITHUB_LIMIT and GITLAB_TARGET <= GITLAB_LIMIT
+    # GitHub's target is met (2026-12-07): its ceiling stays at or below it.
+    assert GITHUB_LIMIT <= GITHUB_TARGET and GITLAB_TARGET <= GITLAB_LIMIT
 
 
 def test_github_platform_files_hold_no_more_shell_than_the_ceiling() -> None:

@@ -11,14 +11,15 @@ import traceback
 from pathlib import PurePath
 from types import ModuleType
 
-from scangate import __version__
+from scangate import __version__, env_inputs
 from scangate.errors import EXIT_ERROR, ScangateError, UsageError
 
 # Each module in scangate.commands provides add_parser(subparsers) and run(args) -> int.
 COMMANDS = (
     "scan", "gate", "securityhub", "ecr_findings", "notify", "pin_image", "assume_role", "push",
     "deploy", "image_tag", "mark_deployed", "comment", "fetch_baseline",
-    "feeds", "openvex", "plan", "install_tool", "enforce",
+    "feeds", "openvex", "plan", "install_tool", "enforce", "gate_job", "artifact", "results",
+    "install_trivy", "comment_job", "image", "deploy_job",
 )
 
 
@@ -48,6 +49,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "violated, 2 error.",
     )
     parser.add_argument("--version", action="version", version=f"scangate {__version__}")
+    parser.add_argument(env_inputs.FLAG, action="store_true",
+                        help="first argument only: each option of COMMAND not on the command "
+                        "line is taken from INPUT_<OPTION> (GitHub's action-input convention; "
+                        "see scangate/env_inputs.py)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for module in _command_modules(names):
@@ -79,7 +84,17 @@ def _refuse_surrogates(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from_env = argv[:1] == [env_inputs.FLAG]
+    if from_env:
+        argv = argv[1:]
+    parser = build_parser(argv)
+    if from_env:
+        try:
+            argv = env_inputs.argv_with_env_inputs(parser, argv, os.environ)
+        except ScangateError as exc:
+            print(f"scangate: error: {exc.message}", file=sys.stderr)
+            return exc.exit_code
     args = parser.parse_args(argv)
     try:
         _refuse_surrogates(args)

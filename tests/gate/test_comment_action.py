@@ -1,9 +1,11 @@
-"""actions/comment's step (comment.sh) against the loopback stand-in of GitHub's comments API
-(tests/gate/review_standin.py, a test double): the newest attempt's summary, one comment per
-key updated in place, nothing for a fork's pull request or outside pull requests."""
+"""actions/comment's step (scangate comment-job) against the loopback stand-in of GitHub's
+comments API (tests/gate/review_standin.py, a test double): the newest attempt's summary (never
+one named above this attempt), one comment per key updated in place, nothing for a fork's pull
+request or outside pull requests."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +14,10 @@ import pytest
 from scangate._cli import main
 
 from tests.gate.review_standin import StandIn, serve
-from tests.github.test_workflow_steps import SCANGATE, Step, run_script
+from tests.github.test_workflow_steps import SCANGATE, Step, action_script, run_script
 from tests.support.reports import image_report, vuln, write
 
-COMMENT_SH = Path(__file__).resolve().parents[2] / "actions" / "comment" / "comment.sh"
+COMMENT = Path(__file__).resolve().parents[2] / "actions" / "comment" / "action.yml"
 REPO = "acme/my-service"  # run_script's GITHUB_REPOSITORY
 
 
@@ -33,21 +35,25 @@ def artifact(root: Path, name: str, vulns: list[dict[str, object]]) -> None:
 
 
 def step(tmp_path: Path, api: StandIn, **env: str) -> Step:
-    values = {"SCANGATE": SCANGATE, "GITHUB_TOKEN": "bot", "GITHUB_API_URL": api.url,
-              "INPUT_IMAGE": "api", "WORKFLOW_NAME": "ci", "PR_NUMBER": "7",
-              "PR_HEAD_REPOSITORY": REPO, "ARTIFACTS": str(tmp_path / "artifacts"), **env}
-    return run_script(f'bash "{COMMENT_SH}"\n', values, tmp_path / "step")
+    values = {"SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+              "GITHUB_TOKEN": "bot", "GITHUB_API_URL": api.url, "INPUT_IMAGE": "api",
+              "INPUT_WORKFLOW_NAME": "ci", "INPUT_NUMBER": "7", "INPUT_HEAD_REPOSITORY": REPO,
+              "INPUT_ARTIFACTS": str(tmp_path / "artifacts"), "INPUT_ATTEMPT": "2", **env}
+    return run_script(action_script(COMMENT, "Comment"), values, tmp_path / "step")
 
 
 def test_the_newest_attempt_is_commented_once_and_updated(tmp_path: Path, api: StandIn) -> None:
     artifact(tmp_path, "scangate-reports-api-0a1b2c3d-1", [vuln("CVE-OLD", severity="CRITICAL")])
     artifact(tmp_path, "scangate-reports-api-0a1b2c3d-2", [vuln("CVE-NEW", severity="CRITICAL")])
     artifact(tmp_path, "scangate-reports-api2-0a1b2c3d-3", [vuln("CVE-X", severity="CRITICAL")])
+    # Named for an attempt above this one (2): not this run's, never read.
+    artifact(tmp_path, "scangate-reports-api-0a1b2c3d-3", [vuln("CVE-LATER", severity="LOW")])
     first = step(tmp_path, api)
     assert first.returncode == 0, first.output
     comments = api.comments(REPO, 7)
     assert len(comments) == 1 and "`CVE-NEW`" in comments[0]["body"]
     assert "CVE-OLD" not in comments[0]["body"] and "CVE-X" not in comments[0]["body"]
+    assert "CVE-LATER" not in comments[0]["body"]
     assert "`ci / api`" in comments[0]["body"]
     assert first.outputs["comment-id"] == str(comments[0]["id"])
     shutil.rmtree(tmp_path / "artifacts" / "scangate-reports-api-0a1b2c3d-2")
@@ -57,8 +63,8 @@ def test_the_newest_attempt_is_commented_once_and_updated(tmp_path: Path, api: S
 
 
 @pytest.mark.parametrize(("env", "said"), [
-    ({"PR_HEAD_REPOSITORY": "someone/fork"}, "from a fork"),
-    ({"PR_NUMBER": ""}, "not a pull request"),
+    ({"INPUT_HEAD_REPOSITORY": "someone/fork"}, "from a fork"),
+    ({"INPUT_NUMBER": ""}, "not a pull request"),
 ])
 def test_no_comment_where_none_can_be_written(tmp_path: Path, api: StandIn,
                                               env: dict[str, str], said: str) -> None:

@@ -1,4 +1,5 @@
-"""actions/gate's baseline inputs: gate.sh runs `scangate fetch-baseline` for `baseline-branch`
+"""actions/gate's baseline inputs: its Gate step (`scangate gate-job run`) runs
+`scangate fetch-baseline` for `baseline-branch`
 (against the loopback stand-in of GitHub's Actions API, tests/gate/review_standin.py, a test
 double) and passes `--baseline` to the gate."""
 
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.gate.review_standin import StandIn, serve
-from tests.github.test_workflow_steps import GATE_SH, SCANGATE, Step, run_script
+from tests.github.test_workflow_steps import (
+    GATE_ACTION,
+    SCANGATE,
+    Step,
+    action_script,
+    run_script,
+)
 from tests.support.reports import image_report, vuln, write
 
 POLICY = "version: 1\nthresholds: {critical: 0, medium: 0}\nnew_only: [medium]\n"
@@ -26,11 +34,12 @@ def api() -> Iterator[StandIn]:
 
 
 def gate_step(tmp_path: Path, api: StandIn | None = None, **inputs: str) -> Step:
-    env = {"SCANGATE": SCANGATE, **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
+    env = {"SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+           **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
     if api is not None:
         env.update(GITHUB_API_URL=api.url, SCANGATE_FETCH_TOKEN="actions-read",
                    GITHUB_WORKFLOW_REF="acme/my-service/.github/workflows/ci.yml@refs/pull/7/merge")
-    return run_script(f'bash "{GATE_SH}"\n', env, tmp_path)
+    return run_script(action_script(GATE_ACTION, "Gate"), env, tmp_path)
 
 
 def reports(tmp_path: Path) -> tuple[str, str, str]:

@@ -1,4 +1,5 @@
-"""actions/gate's risk-feed inputs: gate.sh passes `feeds-dir` to the gate, and `fetch-feeds`
+"""actions/gate's risk-feed inputs: its Gate step (`scangate gate-job run`) passes `feeds-dir`
+to the gate, and `fetch-feeds`
 runs `scangate feeds fetch --max-cache-age 24` first (a fresh cached copy, as the action's cache
 step restores it, is kept without a download), never letting a failed fetch pass a policy that
 rules on the feeds."""
@@ -7,11 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 from scangate.feeds import EPSS_FILE, KEV_FILE
 
-from tests.github.test_workflow_steps import GATE_SH, SCANGATE, Step, run_script
+from tests.github.test_workflow_steps import (
+    GATE_ACTION,
+    SCANGATE,
+    Step,
+    action_script,
+    run_script,
+)
 from tests.support.feeds import kev_entry, now, write_epss, write_kev
 from tests.support.reports import image_report, vuln, write
 
@@ -19,8 +27,9 @@ POLICY = "version: 1\nthresholds: {critical: 0}\nkev: fail\n"
 
 
 def gate_step(tmp_path: Path, **inputs: str) -> Step:
-    env = {"SCANGATE": SCANGATE, **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
-    return run_script(f'bash "{GATE_SH}"\n', env, tmp_path)
+    env = {"SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+           **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
+    return run_script(action_script(GATE_ACTION, "Gate"), env, tmp_path)
 
 
 def setup(tmp_path: Path) -> tuple[str, str, Path]:
@@ -52,5 +61,5 @@ def test_fetch_feeds_keeps_a_fresh_cache_and_a_failed_fetch_cannot_pass(tmp_path
     assert step.outputs.get("feeds-fetched") == "true", step.output
     assert step.outputs["decision"] == "fail", step.output
     step = gate_step(tmp_path / "run2", reports=report, policy=policy, fetch_feeds="maybe")
-    assert step.outputs["decision"] == "error"
+    assert step.returncode == 2 and "decision" not in step.outputs  # Enforce then fails the job
     assert "fetch-feeds must be true or false" in step.output

@@ -231,6 +231,25 @@ def test_the_quick_starts_are_short() -> None:
     assert len(caller_text(MARKER).splitlines()) <= 35
 
 
+def test_the_full_release_quick_start_says_which_environments_to_protect() -> None:
+    """Issue 19 §5: the environments the full release's jobs run in (the push job's
+    `push-environment`, the deploy job's `environment`, its default when the caller names
+    none) are named in the quick start, restricted to `main`, with reviewers on the deploy's:
+    an environment's protection rules are what stop another branch's run from using the
+    roles that trust it (GitHub docs, "Managing environments for deployment")."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Quick start: GitHub, full release")
+    advice = " ".join(text[start:text.index(MARKER)].split())
+    given = _load(caller_text(MARKER))["jobs"]["release"]["with"]
+    inputs = _load(RELEASE.read_text(encoding="utf-8"))["on"]["workflow_call"]["inputs"]
+    push_env = given["push-environment"]
+    deploy_env = given.get("environment", inputs["environment"]["default"])
+    assert given.get("push") is True and given.get("deploy") is True
+    assert f"`{push_env}`" in advice and f"`{deploy_env}`" in advice, advice
+    assert "restricted to `main`" in advice
+    assert f"required reviewers on `{deploy_env}`" in advice
+
+
 @CALLERS
 def test_every_with_key_is_an_input_of_the_right_type(marker: str) -> None:
     doc = _load(caller_text(marker))

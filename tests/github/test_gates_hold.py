@@ -13,8 +13,10 @@ with `continue-on-error: true` that fails leaves the job's result successful.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from tests.github.actrun import REPO_ROOT
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-scan.yml"
 RELEASE = REPO_ROOT / ".github" / "workflows" / "container-release.yml"
 GATE_ACTION = REPO_ROOT / "actions" / "gate" / "action.yml"
+SCANGATE = str(Path(sys.executable).with_name("scangate"))
+PYTHONPATH = os.environ.get("PYTHONPATH", "")
 STATUS_FUNCTION = re.compile(r"\b(always|failure|cancelled|success)\s*\(")
 
 
@@ -94,7 +98,8 @@ def _enforce(tmp_path: Path, exit_code: str, decision: str) -> int:
     script.write_text(str(_gate_steps()[-1]["run"]), encoding="utf-8")
     proc = subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-        env={"PATH": "/usr/bin:/bin", "EXIT_CODE": exit_code, "DECISION": decision},
+        env={"PATH": "/usr/bin:/bin", "SCANGATE": SCANGATE, "PYTHONPATH": PYTHONPATH,
+             "INPUT_EXIT_CODE": exit_code, "INPUT_DECISION": decision},
         capture_output=True,
         text=True,
         check=False,
@@ -124,10 +129,12 @@ def test_enforce_passes_only_a_pass(
 def test_sarif_refusal_is_a_warning_in_the_step_summary(tmp_path: Path) -> None:
     """What a repository without Code Security sees: a warning, exit 0."""
     summary = tmp_path / "summary.md"
+    step = next(s for s in _gate_steps() if s.get("name") == "Say what happened to the SARIF")
     proc = subprocess.run(
-        ["bash", str(REPO_ROOT / "actions" / "gate" / "sarif-status.sh")],
-        env={"PATH": "/usr/bin:/bin", "UPLOAD_OUTCOME": "failure", "SARIF": "x.sarif",
-             "ARTIFACT_NAME": "scangate-reports-x", "GITHUB_STEP_SUMMARY": str(summary)},
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        env={"PATH": "/usr/bin:/bin", "SCANGATE": SCANGATE, "PYTHONPATH": PYTHONPATH,
+             "INPUT_UPLOAD_OUTCOME": "failure", "INPUT_SARIF": "x.sarif",
+             "INPUT_ARTIFACT_NAME": "scangate-reports-x", "GITHUB_STEP_SUMMARY": str(summary)},
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

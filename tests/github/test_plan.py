@@ -170,3 +170,62 @@ def test_images_refuses_without_any_name(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["plan", "images"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "no image name" in err
+
+
+def _base_checkout(tmp_path: Path) -> Path:
+    base = tmp_path / ".scangate-base"
+    (base / ".scangate").mkdir(parents=True)
+    (base / ".scangate" / "policy.yaml").write_text(BASE_POLICY, encoding="utf-8")
+    (base / ".github" / "workflows").mkdir(parents=True)
+    (base / ".github" / "workflows" / "ci.yml").write_text(BASE_CALLER, encoding="utf-8")
+    return base
+
+
+def test_the_base_checkout_gives_the_base_policy_and_caller(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gate job's step: the base's files found from github.workflow_ref alone."""
+    base = _base_checkout(tmp_path)
+    ref = "acme/my-service/.github/workflows/ci.yml@refs/pull/7/merge"
+    argv = ["plan", "pull-request", "--base-checkout", str(base), "--workflow-ref", ref]
+    assert main([*argv, "--policy", ".scangate/policy.yaml", "--max-high", "2"]) == 0
+    assert main([*argv, "--policy", ".scangate/policy.yaml", "--max-high", "3"]) == 2
+    assert "max-high" in capsys.readouterr().err
+    # A policy path the base's caller does not pass is refused too.
+    assert main([*argv, "--policy", "loose.yaml"]) == 2
+
+
+def _choose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> dict[str, str]:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "github_output"
+    out.write_text("", encoding="utf-8")
+    assert main(["plan", "policy", "--policy", ".scangate/policy.yaml", "--outputs", str(out),
+                 "--step-summary", str(tmp_path / "summary.md"), "--base-sha", "b" * 40,
+                 *args]) == 0
+    return dict(line.split("=", 1) for line in out.read_text().splitlines())
+
+
+def test_a_pull_request_gets_the_base_policy_and_its_change_is_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = _base_checkout(tmp_path)
+    (tmp_path / ".scangate").mkdir()
+    (tmp_path / ".scangate" / "policy.yaml").write_text("version: 1\nthresholds: {}\n")
+    got = _choose(tmp_path, monkeypatch, "--from-base", "true", "--base-checkout", str(base))
+    assert got == {"policy": str(base / ".scangate" / "policy.yaml")}
+    shown = (tmp_path / "summary.md").read_text()
+    assert "not applied" in shown and "+thresholds: {}" in shown and "-  high: 2" in shown
+    # A push (or policy-from-base: false) applies the repository's own file.
+    assert _choose(tmp_path, monkeypatch, "--from-base", "false") == {
+        "policy": ".scangate/policy.yaml"}
+
+
+def test_a_base_without_the_policy_gets_the_default_never_the_pull_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".scangate").mkdir()
+    (tmp_path / ".scangate" / "policy.yaml").write_text("version: 1\nthresholds: {}\n")
+    got = _choose(tmp_path, monkeypatch, "--from-base", "true", "--base-checkout",
+                  str(tmp_path / "empty-base"))
+    assert got == {"policy": ""}
+    assert "(absent)" in (tmp_path / "summary.md").read_text()

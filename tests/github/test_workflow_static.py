@@ -168,15 +168,41 @@ def test_no_expression_inside_run() -> None:
     assert not offenders, "pass values through env:, never ${{ }} in run: " + ", ".join(offenders)
 
 
+# GitHub runs `shell: bash` as `bash --noprofile --norc -eo pipefail {0}`, without `-u`; a custom
+# shell is any command with `{0}` for the script file (GitHub docs, "Workflow syntax for GitHub
+# Actions", jobs.<job_id>.steps[*].shell, "Custom shell"). This one adds -u: every step strict,
+# whether or not its script remembers to say so.
+STRICT_SHELL = "bash --noprofile --norc -euo pipefail {0}"
+
+
+def _shells() -> list[tuple[str, str | None, dict[str, Any]]]:
+    """(where, effective shell, step) of every run step: the step's, else the job's or the
+    workflow's default."""
+    found = []
+    for path in WORKFLOWS:
+        doc = load(path)
+        default = ((doc.get("defaults") or {}).get("run") or {}).get("shell")
+        for job_id, job in doc["jobs"].items():
+            job_default = ((job.get("defaults") or {}).get("run") or {}).get("shell", default)
+            for index, step in enumerate(job.get("steps", [])):
+                if "run" in step:
+                    found.append((f"{rel(path)} {job_id} step {index + 1}",
+                                  step.get("shell", job_default), step))
+    for path in [*ACTIONS, *STANDIN_FILES]:
+        for index, step in enumerate(load(path)["runs"].get("steps", [])):
+            if "run" in step:
+                found.append((f"{rel(path)} step {index + 1}", step.get("shell"), step))
+    return found
+
+
 def test_every_bash_step_is_strict() -> None:
-    """Inline scripts start with `set -euo pipefail`; a step that runs a script file needs the
-    file to do so."""
+    """Every step runs under STRICT_SHELL, or its script starts with `set -euo pipefail` (a step
+    that runs a script file needs the file to do so)."""
     problems = []
-    for where, step in all_steps():
-        run = step.get("run")
-        if run is None:
+    for where, shell, step in _shells():
+        if shell == STRICT_SHELL:
             continue
-        first = run.strip().splitlines()[0]
+        first = step["run"].strip().splitlines()[0]
         script = re.fullmatch(r'bash "\$GITHUB_ACTION_PATH/([^"]+)"', first)
         if script:
             base = where.split(" ")[0]
@@ -188,12 +214,23 @@ def test_every_bash_step_is_strict() -> None:
     assert not problems, problems
 
 
+def test_the_strict_shell_is_strict(tmp_path: Path) -> None:
+    """What STRICT_SHELL does with an unset variable and a failed pipe, run as GitHub runs it."""
+    import subprocess
+
+    for script in ('echo "$SCANGATE_UNSET_VARIABLE"', "false | true", "false\ntrue"):
+        file = tmp_path / "step.sh"
+        file.write_text(script, encoding="utf-8")
+        argv = STRICT_SHELL.replace("{0}", str(file)).split()
+        assert subprocess.run(argv, capture_output=True).returncode != 0, script
+
+
 def test_composite_steps_name_their_shell() -> None:
     missing = [
         f"{rel(path)} step {index + 1}"
         for path in [*ACTIONS, *STANDIN_FILES]
         for index, step in enumerate(load(path)["runs"]["steps"])
-        if "run" in step and step.get("shell") != "bash"
+        if "run" in step and step.get("shell") not in ("bash", STRICT_SHELL)
     ]
     assert not missing, missing
 

@@ -30,9 +30,12 @@ WORKFLOW = REPO_ROOT / ".github" / "workflows" / "container-scan.yml"
 RELEASE = REPO_ROOT / ".github" / "workflows" / "container-release.yml"
 # Jobs only container-release.yml has; `plan` and `results` are in both (release=True).
 RELEASE_JOBS = {"limits", "push", "security-hub", "deploy"}
-GATE_SH = REPO_ROOT / "actions" / "gate" / "gate.sh"
+GATE_ACTION = REPO_ROOT / "actions" / "gate" / "action.yml"
 SCANGATE = str(Path(sys.executable).with_name("scangate"))
 SHA = "0123456789abcdef0123456789abcdef01234567"
+# A step that runs "$SCANGATE": this checkout's (PYTHONPATH), as the setup action installs the
+# release's.
+_SCANGATE_ENV = {"SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
 
 
 def _script(job: str, name: str, release: bool = False) -> str:
@@ -67,6 +70,14 @@ class Step:
         self.returncode = returncode
         self.output = output
         self.outputs = outputs
+
+
+def action_script(action: Path, name: str) -> str:
+    """The `run:` of the composite action's step `name`, as it is."""
+    for step in yaml.safe_load(action.read_text(encoding="utf-8"))["runs"]["steps"]:
+        if step.get("name") == name:
+            return str(step["run"])
+    raise KeyError(f"{action}: no step named {name!r}")
 
 
 def run_script(script: str, env: dict[str, str], tmp_path: Path) -> Step:
@@ -126,7 +137,7 @@ RELEASE_DEFAULTS = {
     "INPUT_SNS_TOPIC_ARN": "",
     "INPUT_NOTIFY_ROLE_ARN": "",
     "INPUT_MONITORING_EVENT_BUS": "",
-    "DEFAULT_BRANCH": "main",
+    "INPUT_DEFAULT_BRANCH": "main",
 }
 ROLE = "arn:aws:iam::123456789012:role/scangate-{}"
 RELEASE_PLAN = "Check the release inputs"
@@ -397,7 +408,7 @@ def test_build_records_the_config_digest_not_the_actions_word(tmp_path: Path, la
     image_id = _docker_archive(
         tmp_path / "scangate-image" / "image.tar", {"os": "linux", "n": layout}, layout
     )
-    env = {"IMAGE_NAME": "api", "BUILD_IMAGE_ID": "sha256:" + "f" * 64}
+    env = {"INPUT_NAME": "api", "INPUT_BUILD_IMAGE_ID": "sha256:" + "f" * 64, **_SCANGATE_ENV}
     step = run_script(_script("build", "Record the image identity"), env, tmp_path)
     assert step.returncode == 0, step.output
     assert "::warning" in step.output  # the action's differing ID is reported, not used
@@ -425,12 +436,12 @@ def _push_check(
     )
     if decision is not None:
         (tmp_path / "scangate-reports").mkdir()
-        (tmp_path / "scangate-reports" / "summary.json").write_text(
-            json.dumps({"decision": decision})
-        )
+        (tmp_path / "scangate-reports" / "summary.json").write_text(json.dumps({
+            "decision": decision, "violations": [],
+            "counts": {"critical": 0, "high": 0, "medium": 0, "low": 0, "unknown": 0}}))
     return run_script(
-        _script("push", "Check the tarball is the scanned image and it passed"), {}, tmp_path
-    )
+        _script("push", "Check the tarball is the scanned image and it passed"), _SCANGATE_ENV,
+        tmp_path)
 
 
 def test_push_accepts_only_the_scanned_image(tmp_path: Path) -> None:
@@ -449,8 +460,10 @@ def test_push_accepts_only_the_scanned_image(tmp_path: Path) -> None:
 def test_push_refuses_without_a_recorded_pass(tmp_path: Path, decision: str | None) -> None:
     """Even if the job were started by mistake (a wrong `if:`), no recorded pass, no push."""
     step = _push_check(tmp_path, None, decision=decision)
-    assert step.returncode == 1, step.output
-    assert "not pushing" in step.output or "summary.json is missing" in step.output
+    if decision is None:  # no summary at all: an error, named
+        assert step.returncode == 2 and "summary.json is missing" in step.output, step.output
+    else:
+        assert step.returncode == 1 and "not pushing" in step.output, step.output
 
 
 # --- results: the workflow's outputs from the per-image records -------------------------------
@@ -471,23 +484,30 @@ def _results(tmp_path: Path, images: dict[str, dict[str, Any]], attempt: int = 1
             )
         if "summary" in record:
             (base / f"scangate-reports-{name}-{CALL}-{attempt}").mkdir(parents=True)
+            # A summary as scangate gate writes it needs its violations (scangate.gate_summary).
             (base / f"scangate-reports-{name}-{CALL}-{attempt}" / "summary.json").write_text(
-                json.dumps(record["summary"])
+                json.dumps({"violations": [], **record["summary"]})
             )
         if "push" in record:
             (base / f"scangate-push-{name}-{CALL}-{attempt}").mkdir(parents=True)
             (base / f"scangate-push-{name}-{CALL}-{attempt}" / "push.json").write_text(
                 json.dumps(record["push"])
             )
-    env = {"MATRIX": json.dumps(matrix), "CALL": CALL, "INPUT_POLICY": ".scangate/policy.yaml",
-           "GITHUB_RUN_ATTEMPT": str(attempt)}  # fmt: skip
+    env = {**_results_env(tmp_path, matrix, attempt), "INPUT_POLICY": ".scangate/policy.yaml"}
     return run_script(_script("results", "Collect the results"), env, tmp_path)
+
+
+def _results_env(tmp_path: Path, matrix: list[dict[str, str]], attempt: int) -> dict[str, str]:
+    """The env: blocks of the results steps (scangate results)."""
+    return {"SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            "INPUT_MATRIX": json.dumps(matrix), "INPUT_CALL": CALL,
+            "INPUT_DOWNLOADS": str(tmp_path / "scangate-results"),
+            "INPUT_ATTEMPT": str(attempt)}
 
 
 def _release_results(tmp_path: Path, images: dict[str, dict[str, Any]], attempt: int = 1) -> Step:
     _results(tmp_path, images, attempt)  # lays out the records as the downloads do
-    env = {"MATRIX": json.dumps([{"name": name} for name in images]), "CALL": CALL,
-           "GITHUB_RUN_ATTEMPT": str(attempt)}  # fmt: skip
+    env = _results_env(tmp_path, [{"name": name} for name in images], attempt)
     return run_script(_script("results", "Collect the push records", release=True), env, tmp_path)
 
 
@@ -581,12 +601,17 @@ def test_results_an_image_without_a_summary_is_an_error(tmp_path: Path) -> None:
     assert json.loads(step.outputs["results"])["worker"]["counts"] is None
 
 
-# --- actions/gate/gate.sh ---------------------------------------------------------------------
+# --- actions/gate: its Gate step (scangate gate-job run) -------------------------------------
 
 
-def _gate(tmp_path: Path, **inputs: str) -> Step:
-    env = {"SCANGATE": SCANGATE, **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
-    return run_script(f'bash "{GATE_SH}"\n', env, tmp_path)
+def gate_action(tmp_path: Path, **inputs: str) -> Step:
+    """actions/gate's Gate step as it is, its inputs as its `env:` block gives them."""
+    env = {"SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+           **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
+    return run_script(action_script(GATE_ACTION, "Gate"), env, tmp_path)
+
+
+_gate = gate_action
 
 
 def test_gate_step_reports_a_violation_without_failing_the_step(tmp_path: Path) -> None:
@@ -626,8 +651,10 @@ def test_gate_step_error_leaves_no_result_that_looks_like_one(tmp_path: Path) ->
     assert "sarif" not in step.outputs and "counts" not in step.outputs
     empty = _gate(tmp_path / "empty", reports="\n  \n")
     assert empty.outputs["decision"] == "error"
+    # An input that is not true/false fails the step itself, with no decision recorded: the
+    # action's Enforce step then fails the job (tests/github/test_gates_hold.py).
     bad_flag = _gate(tmp_path / "flag", reports=str(broken), ignore_unfixed="yes")
-    assert bad_flag.outputs["decision"] == "error"
+    assert bad_flag.returncode == 2 and "decision" not in bad_flag.outputs
     assert "ignore-unfixed must be true or false" in bad_flag.output
 
 
@@ -671,91 +698,126 @@ def _recording_scangate(bin_dir: Path, exit_code: int = 0) -> Path:
 
 def _deploy(
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     images: dict[str, str],
     attempts: dict[str, dict[int, str]],
     exit_code: int = 0,
     current: int = 10,
-) -> tuple[Step, list[list[str]]]:
-    """images: name -> manifests directory; attempts: name -> {run attempt: image-uri}, laid
-    out as the push job uploads them (`scangate-push-<name>-<call>-<attempt>`)."""
+    event_bus: str = "",
+) -> tuple[int, list[list[str]]]:
+    """The deploy step (scangate deploy-job) with its env: block's values. images: name ->
+    manifests directory; attempts: name -> {run attempt: image-uri}, laid out as the push job
+    uploads them (`scangate-push-<name>-<call>-<attempt>`). The subcommands it runs are
+    recorded, a test double: `scangate deploy` itself (pinning, kind checks, kubectl, the
+    order) is tested in tests/steps and tests/templates, mark-deployed in tests/monitor; a
+    recorded deploy writes its --output record as `scangate deploy` does (the images it got)."""
+    from scangate import step_outputs
+    from scangate._cli import main
+
     for name, by_attempt in attempts.items():
         for attempt, uri in by_attempt.items():
             record = tmp_path / "scangate-push" / f"scangate-push-{name}-{CALL}-{attempt}"
             record.mkdir(parents=True, exist_ok=True)
             (record / "push.json").write_text(json.dumps({"image-uri": uri}))
-    calls = _recording_scangate(tmp_path / "bin", exit_code)
-    env = {
-        "SCANGATE": str(tmp_path / "bin" / "scangate"),
-        "KUBECTL": "/opt/kubectl",
-        "KUBECTL_SHA256": "a" * 64,
-        "MATRIX": json.dumps([{"name": n, "manifests": m} for n, m in images.items()]),
-        "CALL": CALL,
-        "CLUSTER": "prod",
-        "NAMESPACE": "user-authenticator",
-        "REGION": "eu-west-1",
-        "ROLLOUT_TIMEOUT": "5m",
-        "GITHUB_RUN_ATTEMPT": str(current),
-    }
-    step = run_script(_script("deploy", DEPLOY), env, tmp_path)
-    lines = calls.read_text().splitlines() if calls.exists() else []
-    return step, [json.loads(line) for line in lines]
+    step = next(s for s in yaml.safe_load(RELEASE.read_text(encoding="utf-8"))["jobs"]["deploy"]
+                ["steps"] if s.get("name") == DEPLOY)  # fmt: skip
+    values = {
+        "INPUT_KUBECTL": "/opt/kubectl", "INPUT_KUBECTL_SHA256": "a" * 64,
+        "INPUT_MATRIX": json.dumps([{"name": n, "manifests": m} for n, m in images.items()]),
+        "INPUT_CALL": CALL, "INPUT_DOWNLOADS": str(tmp_path / "scangate-push"),
+        "INPUT_ATTEMPT": str(current), "INPUT_ORDER": "4242", "INPUT_CLUSTER": "prod",
+        "INPUT_NAMESPACE": "user-authenticator", "INPUT_AWS_REGION": "eu-west-1",
+        "INPUT_ROLLOUT_TIMEOUT": "5m", "INPUT_MONITORING_EVENT_BUS": event_bus,
+    }  # fmt: skip
+    assert set(step["env"]) == {"SCANGATE", *values}, "the test gives what env: gives"
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    calls: list[list[str]] = []
+
+    def record(argv: list[str]) -> int:
+        calls.append(argv)
+        out = next((a.split("=", 1)[1] for a in argv if a.startswith("--output=")), "")
+        if argv[0] == "deploy" and out and exit_code == 0:
+            images = [json.loads(Path(a.split("=", 1)[1]).read_text())["image-uri"]
+                      for a in argv if a.startswith("--push-record=")]
+            Path(out).write_text(json.dumps({"images": images}))
+        return exit_code
+
+    monkeypatch.setattr(step_outputs, "run_scangate", record)
+    assert step["run"] == ('"$SCANGATE" --inputs-from-env deploy-job --records-dir '
+                           '"$RUNNER_TEMP/scangate-deploy"')
+    code = main(["--inputs-from-env", "deploy-job", "--records-dir",
+                 str(tmp_path / "scangate-deploy")])
+    return code, calls
 
 
 def _records(call: list[str]) -> list[str]:
-    return [call[i + 1] for i, arg in enumerate(call) if arg == "--push-record"]
+    return [a.split("=", 1)[1] for a in call if a.startswith("--push-record=")]
 
 
-def test_deploy_runs_scangate_deploy_once_per_manifests_directory(tmp_path: Path) -> None:
-    step, calls = _deploy(
-        tmp_path,
+def _flag(call: list[str], name: str) -> str:
+    return next(a.split("=", 1)[1] for a in call if a.startswith(f"--{name}="))
+
+
+def test_deploy_runs_scangate_deploy_once_per_manifests_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, calls = _deploy(
+        tmp_path, monkeypatch,
         {"api": "deploy/a", "worker": "deploy/a", "batch": "deploy/b"},
         {n: {1: f"{ECR_REPO}-{n}@sha256:" + "e" * 64} for n in ("api", "worker", "batch")},
     )
-    assert step.returncode == 0, step.output
+    assert code == 0
     assert len(calls) == 2
-    by_dir = {c[c.index("--manifests") + 1]: c for c in calls}
+    by_dir = {_flag(c, "manifests"): c for c in calls}
     assert set(by_dir) == {"deploy/a", "deploy/b"}
     assert len(_records(by_dir["deploy/a"])) == 2 and len(_records(by_dir["deploy/b"])) == 1
     for call in calls:
         assert call[0] == "deploy"
-        assert call[call.index("--kubectl-sha256") + 1] == "a" * 64
-        assert call[call.index("--namespace") + 1] == "user-authenticator"
+        assert _flag(call, "kubectl-sha256") == "a" * 64
+        assert _flag(call, "namespace") == "user-authenticator"
+        assert _flag(call, "order") == "4242"  # github.run_id: the deploy order
 
 
-def test_deploy_uses_the_newest_attempts_push(tmp_path: Path) -> None:
+def test_deploy_uses_the_newest_attempts_push(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """After "Re-run failed jobs" the run holds the push records of several attempts; the
     newest (attempt 10 sorts after 9 as a number, not as text) is the one deployed."""
-    step, calls = _deploy(
-        tmp_path, {"api": "deploy/a"}, {"api": {1: "old", 9: "old", 10: "new"}}
+    code, calls = _deploy(
+        tmp_path, monkeypatch, {"api": "deploy/a"}, {"api": {1: "old", 9: "old", 10: "new"}}
     )
-    assert step.returncode == 0, step.output
+    assert code == 0
     (record,) = _records(calls[0])
     assert json.loads(Path(record).read_text())["image-uri"] == "new"
 
 
-def test_deploy_never_takes_a_record_above_this_attempt(tmp_path: Path) -> None:
+def test_deploy_never_takes_a_record_above_this_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A record named for attempt 7 while this is attempt 2 was not written by this run's push
     (stale or planted): attempt 2's own record is deployed."""
-    step, calls = _deploy(tmp_path, {"api": "deploy/a"}, {"api": {2: "mine", 7: "planted"}},
-                          current=2)  # fmt: skip
-    assert step.returncode == 0, step.output
+    code, calls = _deploy(tmp_path, monkeypatch, {"api": "deploy/a"},
+                          {"api": {2: "mine", 7: "planted"}}, current=2)  # fmt: skip
+    assert code == 0
     (record,) = _records(calls[0])
     assert json.loads(Path(record).read_text())["image-uri"] == "mine"
 
 
-PICK = REPO_ROOT / "actions" / "latest-artifact" / "pick.sh"
+PICK = REPO_ROOT / "actions" / "latest-artifact" / "action.yml"
 
 
 def _pick(tmp_path: Path, attempts: dict[str, str], current: int) -> Step:
-    """actions/latest-artifact's pick step over `<prefix>-<attempt>` directories as
-    download-artifact writes them."""
+    """actions/latest-artifact's pick step (scangate artifact pick) over `<prefix>-<attempt>`
+    directories as download-artifact writes them."""
     root = tmp_path / "attempts"
     for name, content in attempts.items():
         (root / name).mkdir(parents=True)
         (root / name / "image.tar").write_text(content)
-    env = {"INPUT_PREFIX": "scangate-image-api-0123abcd", "INPUT_PATH": str(tmp_path / "out"),
-           "ATTEMPTS": str(root), "GITHUB_RUN_ATTEMPT": str(current)}  # fmt: skip
-    return run_script(PICK.read_text(encoding="utf-8"), env, tmp_path)
+    env = {"INPUT_PREFIX": "scangate-image-api-0123abcd", "INPUT_DEST": str(tmp_path / "out"),
+           "INPUT_DOWNLOADS": str(root), "INPUT_ATTEMPT": str(current), "SCANGATE": SCANGATE,
+           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}  # fmt: skip
+    return run_script(action_script(PICK, "Keep the newest attempt"), env, tmp_path)
 
 
 def test_the_tarball_picker_takes_this_attempts_newest_never_a_higher_one(tmp_path: Path) -> None:
@@ -835,146 +897,106 @@ def test_the_image_tarball_is_uploaded_uncompressed() -> None:
     assert upload["with"]["compression-level"] == 0
 
 
-def test_deploy_without_a_push_record_deploys_nothing(tmp_path: Path) -> None:
-    step, calls = _deploy(tmp_path, {"api": "deploy/a", "worker": "deploy/a"}, {"api": {1: "x"}})
-    assert step.returncode == 2
-    assert "no push record for image worker" in step.output
+def test_deploy_without_a_push_record_deploys_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, calls = _deploy(tmp_path, monkeypatch, {"api": "deploy/a", "worker": "deploy/a"},
+                          {"api": {1: "x"}})
+    assert code == 2
+    assert "no push record for image worker" in capsys.readouterr().err
     assert calls == []
 
 
-def test_a_failed_deploy_fails_the_step(tmp_path: Path) -> None:
-    step, _ = _deploy(tmp_path, {"api": "deploy/a"}, {"api": {1: "x"}}, exit_code=2)
-    assert step.returncode == 2
+def test_a_failed_deploy_fails_the_step_and_tells_the_monitor_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, calls = _deploy(tmp_path, monkeypatch, {"api": "deploy/a", "batch": "deploy/b"},
+                          {"api": {1: "x"}, "batch": {1: "y"}}, exit_code=2,
+                          event_bus="scangate")
+    assert code == 2
+    assert [c[0] for c in calls] == ["deploy"]  # the first failure stops the rest
 
 
-MARK = "Tell the registry monitor what is deployed"
-
-
-def _recording_deployer(bin_dir: Path) -> Path:
-    """Like _recording_scangate, but `deploy` also writes its --output record the way
-    `scangate deploy` does (tests/steps proves that record against moto): the images it got."""
-    calls = _recording_scangate(bin_dir)
-    script = bin_dir / "scangate"
-    script.write_text(
-        "#!/usr/bin/env bash\n"
-        f"jq -cn '$ARGS.positional' --args -- \"$@\" >>'{calls}'\n"
-        'if [ "$1" = deploy ]; then\n'
-        '  images=(); out=""\n'
-        '  while [ $# -gt 0 ]; do\n'
-        '    case $1 in\n'
-        '      --push-record) images+=("$(jq -r \'.["image-uri"]\' "$2")"); shift ;;\n'
-        '      --output) out=$2; shift ;;\n'
-        '    esac; shift\n'
-        '  done\n'
-        '  [ -n "$out" ] && jq -n \'{images: $ARGS.positional}\' --args -- "${images[@]}" >"$out"\n'
-        'fi\n'
-    )
-    return calls
-
-
-def test_mark_deployed_runs_after_a_successful_deploy_with_the_deploy_roles_identity() -> None:
-    """GitHub adds `success() &&` to a step `if:` without a status function (GitHub docs,
-    "Expressions", Status check functions), so the step runs only after every deploy and
-    rollout succeeded; it runs in the deploy job after "Assume the deploy role", whose OIDC
-    web identity credentials are the ones it uses (no other role, no secret), and it gets its
-    inputs through env only."""
-    steps = yaml.safe_load(RELEASE.read_text(encoding="utf-8"))["jobs"]["deploy"]["steps"]
-    names = [step.get("name") for step in steps]
-    mark = steps[names.index(MARK)]
-    assert names.index("Assume the deploy role") < names.index(DEPLOY) < names.index(MARK)
-    assert mark["if"] == "inputs.monitoring-event-bus != ''"
-    assert not re.search(r"always\(|failure\(|cancelled\(|success\(", mark["if"])
-    assert "continue-on-error" not in mark
-    assert "${{" not in mark["run"]
-    assert mark["env"]["EVENT_BUS"] == "${{ inputs.monitoring-event-bus }}"
-    assert "--role-arn" not in mark["run"] and "AWS_" not in json.dumps(mark["env"])
-    between = steps[names.index("Assume the deploy role") + 1:names.index(MARK)]
-    assert not any("configure-aws-credentials" in step.get("uses", "") for step in between)
-
-
-def test_mark_deployed_sends_the_deploy_records_digests(tmp_path: Path) -> None:
-    """The deploy step writes one record per manifests directory; the mark step passes every
-    record to `scangate mark-deployed --deploy-record` (which sends the digests in it, tested
-    against moto in tests/monitor), never a tag."""
-    calls = _recording_deployer(tmp_path / "bin")
+def test_mark_deployed_sends_the_deploy_records_digests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One record per manifests directory; after all deploys succeeded, every record goes to
+    `scangate mark-deployed --deploy-record` (which sends the digests in it, tested against
+    moto in tests/monitor), never a tag; the deploy role's credentials of this job send it (no
+    role, no secret of its own)."""
     uris = {n: f"{ECR_REPO}-{n}@sha256:" + c * 64 for n, c in (("api", "a"), ("batch", "b"))}
-    for name, uri in uris.items():
-        record = tmp_path / "scangate-push" / f"scangate-push-{name}-{CALL}-1"
-        record.mkdir(parents=True)
-        (record / "push.json").write_text(json.dumps({"image-uri": uri}))
-    env = {
-        "SCANGATE": str(tmp_path / "bin" / "scangate"), "KUBECTL": "/opt/kubectl",
-        "KUBECTL_SHA256": "a" * 64, "CALL": CALL, "CLUSTER": "prod", "NAMESPACE": "ns",
-        "REGION": "eu-west-1", "ROLLOUT_TIMEOUT": "5m",
-        "MATRIX": json.dumps([{"name": "api", "manifests": "deploy/a"},
-                              {"name": "batch", "manifests": "deploy/b"}]),
-    }
-    assert run_script(_script("deploy", DEPLOY), env, tmp_path).returncode == 0
-    mark_env = {"SCANGATE": env["SCANGATE"], "EVENT_BUS": "scangate", "REGION": "eu-west-1"}
-    step = run_script(_script("deploy", MARK), mark_env, tmp_path)
-    assert step.returncode == 0, step.output
-    recorded = [json.loads(line) for line in calls.read_text().splitlines()]
-    deploys = [call for call in recorded if call[0] == "deploy"]
-    (mark,) = [call for call in recorded if call[0] == "mark-deployed"]
-    outputs = sorted(call[call.index("--output") + 1] for call in deploys)
-    records = sorted(mark[i + 1] for i, arg in enumerate(mark) if arg == "--deploy-record")
+    code, calls = _deploy(tmp_path, monkeypatch, {"api": "deploy/a", "batch": "deploy/b"},
+                          {n: {1: u} for n, u in uris.items()}, event_bus="scangate")
+    assert code == 0
+    deploys = [call for call in calls if call[0] == "deploy"]
+    assert [c[0] for c in calls] == ["deploy", "deploy", "mark-deployed"]
+    mark = calls[-1]
+    outputs = sorted(_flag(call, "output") for call in deploys)
+    records = sorted(a.split("=", 1)[1] for a in mark if a.startswith("--deploy-record="))
     assert records == outputs and len(records) == 2
     sent = sorted(image for record in records
                   for image in json.loads(Path(record).read_text())["images"])
     assert sent == sorted(uris.values())
-    assert mark[mark.index("--event-bus") + 1] == "scangate"
-    assert "--repository" not in mark and "--digest" not in mark
+    assert _flag(mark, "event-bus") == "scangate"
+    assert not [a for a in mark if a.startswith(("--repository", "--digest", "--role-arn"))]
+    # Without a bus, nothing is sent.
+    code, calls = _deploy(tmp_path / "quiet", monkeypatch, {"api": "deploy/a"},
+                          {"api": {1: uris["api"]}})
+    assert code == 0 and [c[0] for c in calls] == ["deploy"]
 
 
-def test_mark_deployed_without_a_deploy_record_fails(tmp_path: Path) -> None:
-    _recording_scangate(tmp_path / "bin")
-    step = run_script(_script("deploy", MARK), {"SCANGATE": str(tmp_path / "bin" / "scangate"),
-                                                "EVENT_BUS": "default", "REGION": "eu-west-1"},
-                      tmp_path)
-    assert step.returncode == 2
-    assert "no deploy record" in step.output
+def test_the_deploy_runs_with_the_deploy_roles_identity() -> None:
+    """It runs after "Assume the deploy role", whose OIDC web identity credentials are the
+    ones deploy and mark-deployed use (no other role assumed in between), inputs through env."""
+    steps = yaml.safe_load(RELEASE.read_text(encoding="utf-8"))["jobs"]["deploy"]["steps"]
+    names = [step.get("name") for step in steps]
+    deploy = steps[names.index(DEPLOY)]
+    assert names.index("Assume the deploy role") < names.index(DEPLOY)
+    assert "if" not in deploy and "continue-on-error" not in deploy
+    assert "${{" not in deploy["run"]
+    assert not [key for key in deploy["env"] if key.startswith("AWS_")]  # no credentials here
+    between = steps[names.index("Assume the deploy role") + 1:names.index(DEPLOY)]
+    assert not any("configure-aws-credentials" in step.get("uses", "") for step in between)
 
 
-def test_alerts_go_out_for_failures_and_errors_not_passes(tmp_path: Path) -> None:
-    """results writes each image's summary (or an `.error` marker when there is none) and the
-    Slack step runs `scangate notify` for each: a fail with its summary, an error with
-    `--gate-exit-code 2` (scangate notify itself is tested in tests/aws)."""
-    step = _results(
-        tmp_path,
-        {
-            "api": {"image_id": "sha256:1", "summary": {"decision": "pass", "counts": _counts()}},
-            "worker": {"image_id": "sha256:2",
-                       "summary": {"decision": "fail", "counts": _counts(1)}},
-            "batch": {"image_id": "sha256:3"},
-        },
-    )  # fmt: skip
-    assert step.returncode == 0, step.output
-    assert step.outputs["decision"] == "error"
-    calls = _recording_scangate(tmp_path / "bin")
-    env = {"SCANGATE": str(tmp_path / "bin" / "scangate"), "SCANGATE_SLACK_WEBHOOK_URL": "x"}
-    sent = run_script(_script("results", "Send the alerts"), env, tmp_path)
-    assert sent.returncode == 0, sent.output
-    recorded = sorted(json.loads(line) for line in calls.read_text().splitlines())
-    assert recorded == sorted([
-        ["notify", "--gate-exit-code", "2", "--image", "batch"],
-        ["notify", "--summary", str(tmp_path / "scangate-notify" / "worker.json"),
-         "--gate-exit-code", "1", "--skip-pass", "--image", "worker"],
-    ])  # fmt: skip
-    # The SNS alerts of container-release.yml: the same records, the same notify calls.
-    calls.unlink()
-    env = {"SCANGATE": str(tmp_path / "bin" / "scangate"), "MATRIX": json.dumps(
-        [{"name": n} for n in ("api", "worker", "batch")]), "CALL": CALL,
-        "SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:alerts"}  # fmt: skip
-    sent = run_script(_script("results", "Send the SNS alerts", release=True), env, tmp_path)
-    assert sent.returncode == 0, sent.output
-    summary = tmp_path / "scangate-results" / f"scangate-reports-worker-{CALL}-1" / "summary.json"
-    recorded = sorted(json.loads(line) for line in calls.read_text().splitlines())
-    sns = ["--sns-topic-arn", env["SNS_TOPIC_ARN"]]
-    assert recorded == sorted([
-        ["notify", "--gate-exit-code", "2", "--image", "batch", *sns],
-        ["notify", "--summary", str(summary), "--gate-exit-code", "1", "--skip-pass",
-         "--image", "worker", *sns],
-    ])  # fmt: skip
+def test_alerts_go_out_for_failures_and_errors_not_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Slack step (container-scan.yml) and the SNS step (container-release.yml) run
+    `scangate results alert`: one `scangate notify` per image, a fail with its summary, an error
+    with `--gate-exit-code 2`, a pass none. notify's delivery is recorded here (a test double:
+    notify itself is tested against Slack and SNS stand-ins in tests/aws)."""
+    from scangate import step_outputs
+    from scangate._cli import main
+
+    _results(tmp_path, {
+        "api": {"image_id": "sha256:1", "summary": {"decision": "pass", "counts": _counts()}},
+        "worker": {"image_id": "sha256:2", "summary": {"decision": "fail", "counts": _counts(1)}},
+        "batch": {"image_id": "sha256:3"},
+    })  # fmt: skip
+    calls: list[list[str]] = []
+    monkeypatch.setattr(step_outputs, "run_scangate", lambda argv: calls.append(argv) or 0)
+    for step, topic in (("Send the alerts", ""), ("Send the SNS alerts", "arn:aws:sns:x")):
+        env = _results_env(tmp_path, [{"name": n} for n in ("api", "worker", "batch")], 1)
+        monkeypatch.setenv("SCANGATE_SLACK_WEBHOOK_URL", "" if topic else "https://hooks.x/y")
+        for key, value in {**env, "INPUT_SNS_TOPIC_ARN": topic}.items():
+            monkeypatch.setenv(key, value)
+        script = _script("results", step, release=bool(topic))
+        assert script.strip() == '"$SCANGATE" --inputs-from-env results alert'
+        calls.clear()
+        assert main(["--inputs-from-env", "results", "alert"]) == 0
+        summary = tmp_path / "scangate-results" / f"scangate-reports-worker-{CALL}-1"
+        sns = [f"--sns-topic-arn={topic}"] if topic else []
+        assert sorted(calls) == sorted([
+            ["notify", "--gate-exit-code=2", "--image=batch", *sns],
+            ["notify", f"--summary={summary / 'summary.json'}", "--gate-exit-code=1",
+             "--skip-pass", "--image=worker", *sns],
+        ])  # fmt: skip
+    # A failed delivery fails the step; with nothing configured nothing is sent.
+    monkeypatch.setattr(step_outputs, "run_scangate", lambda argv: 2)
+    assert main(["--inputs-from-env", "results", "alert"]) == 1
+    monkeypatch.setenv("INPUT_SNS_TOPIC_ARN", "")
+    assert main(["--inputs-from-env", "results", "alert"]) == 0
 
 
 def test_plan_defaults_cover_the_steps_env() -> None:
@@ -1120,3 +1142,29 @@ def test_push_tags_with_this_jobs_attempt(tmp_path: Path) -> None:
     assert value["--image-id"] == "sha256:" + "c" * 64
     assert value["--decision"].endswith("scangate-reports/summary.json")
     assert value["--repository"] == "127.0.0.1:5000/api"
+
+
+# --- actions/securityhub: its import step (scangate securityhub) ---------------------------
+
+
+def test_the_securityhub_action_passes_its_inputs(tmp_path: Path) -> None:
+    """The import step as it is, dry-run (no AWS): the reports, one per line, reach
+    `scangate securityhub`, the ASFF is written where the output says; a flag that is not
+    true/false stops it with the input's name."""
+    report = tmp_path / "trivy.json"
+    doc = image_report([vuln(severity="HIGH")])
+    doc["Metadata"]["ImageID"] = "sha256:" + "c" * 64
+    report.write_text(json.dumps(doc), encoding="utf-8")
+    action = REPO_ROOT / "actions" / "securityhub" / "action.yml"
+    env = {"SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+           "INPUT_REPORT": f"{report}\n", "INPUT_REGION": "eu-west-1",
+           "INPUT_ACCOUNT_ID": "123456789012", "INPUT_DRY_RUN": "true",
+           "INPUT_ARCHIVE_MISSING": "false", "INPUT_ASFF_OUT": str(tmp_path / "asff.json")}
+    step = run_script(action_script(action, "Import into Security Hub"), env, tmp_path)
+    assert step.returncode == 0, step.output
+    assert step.outputs == {"asff": str(tmp_path / "asff.json")}
+    [finding] = json.loads((tmp_path / "asff.json").read_text())["Findings"]
+    assert finding["AwsAccountId"] == "123456789012"
+    bad = run_script(action_script(action, "Import into Security Hub"),
+                     {**env, "INPUT_DRY_RUN": "yes"}, tmp_path / "bad")
+    assert bad.returncode == 2 and "dry-run must be true or false" in bad.output

@@ -52,6 +52,8 @@ def add_parser(subparsers: Any) -> None:
                         help="link to the run (default from the CI's variables)")
     parser.add_argument("--output", metavar="PATH",
                         help="also write the rendered body here (a new or regular file)")
+    parser.add_argument("--outputs", metavar="FILE",
+                        help="append comment-id=<id> of the comment written ($GITHUB_OUTPUT)")
     parser.set_defaults(run=run)
 
 
@@ -104,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_PASS
     print(f"comment: {posted.action} comment {posted.id}"
           + (f" ({posted.url})" if posted.url.startswith("https://") else ""), file=sys.stdout)
+    if args.outputs:
+        from scangate.step_outputs import append_outputs
+
+        append_outputs(args.outputs, [f"comment-id={posted.id}"])
     return EXIT_PASS
 
 

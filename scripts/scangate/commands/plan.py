@@ -107,7 +107,27 @@ def add_parser(subparsers: Any) -> None:
     for severity in Severity:
         pr.add_argument(f"--max-{severity.key}", type=_count, metavar="N")
     pr.add_argument("--ignore-unfixed", type=_boolean, default=False, metavar="true|false")
+    pr.add_argument("--base-checkout", metavar="DIR", default="",
+                    help="the base commit checked out here: --base-policy defaults to its "
+                    "--policy, --base-caller to its copy of the --workflow-ref caller")
+    pr.add_argument("--workflow-ref", metavar="OWNER/REPO/PATH@REF", default="",
+                    help="the caller workflow (GitHub: github.workflow_ref)")
     pr.set_defaults(run=run)
+    policy = sub.add_parser(
+        "policy",
+        help="which policy file the gate applies (the base's on a pull request)",
+        description="With --from-base true (a pull request, a policy file in the repository), "
+        "the base commit's copy in --base-checkout applies, or scangate's default when the base "
+        "has none, and the pull request's own change is shown in --step-summary as proposed, "
+        "not applied. Appends policy=<path> to --outputs.")
+    policy.add_argument("--policy", default="", metavar="PATH", help="the policy input")
+    policy.add_argument("--from-base", type=_boolean, default=False, metavar="true|false")
+    policy.add_argument("--base-checkout", default="", metavar="DIR")
+    policy.add_argument("--base-sha", default="", metavar="COMMIT")
+    policy.add_argument("--outputs", required=True, metavar="FILE", help="$GITHUB_OUTPUT")
+    policy.add_argument("--step-summary", default="", metavar="FILE",
+                        help="where a proposed policy change is shown ($GITHUB_STEP_SUMMARY)")
+    policy.set_defaults(run=run_policy)
 
 
 def run_images(args: argparse.Namespace) -> int:
@@ -174,6 +194,13 @@ def run(args: argparse.Namespace) -> int:
         loosened,
     )
 
+    if args.base_checkout:
+        if args.policy and not args.base_policy:
+            args.base_policy = os.path.join(args.base_checkout, args.policy)
+        if args.workflow_ref and not args.base_caller:
+            # OWNER/REPO/PATH@REF: the caller's path, as the base commit has it.
+            path = args.workflow_ref.rsplit("@", 1)[0].split("/", 2)[-1]
+            args.base_caller = os.path.join(args.base_checkout, path)
     base = DEFAULT_POLICY
     source = "(scangate's default)"
     if args.base_policy and os.path.isfile(args.base_policy):
@@ -197,4 +224,48 @@ def run(args: argparse.Namespace) -> int:
             "this one loosens it: " + "; ".join(problems)
             + ". Change them in a pull request of their own, reviewed and merged first")
     print(f"scangate: plan: the pull request's gate inputs are at least as strict as {source}")
+    return EXIT_PASS
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    import difflib
+
+    from scangate.step_outputs import append_outputs
+
+    if not args.from_base or not args.policy:
+        append_outputs(args.outputs, [f"policy={args.policy}"])
+        return EXIT_PASS
+    if not args.base_checkout:
+        raise UsageError("--from-base true needs --base-checkout (the base commit's checkout)")
+    # A pull request must not loosen its own gate: the base commit's policy applies, the pull
+    # request's own change is only shown.
+    base = Path(args.base_checkout) / args.policy
+    head = Path(args.policy)
+    if base.is_file():
+        append_outputs(args.outputs, [f"policy={base}"])
+        print(f"policy: {args.policy} of the base commit {args.base_sha}")
+    else:
+        # No policy on the base yet: scangate's default policy, never the pull request's own.
+        append_outputs(args.outputs, ["policy="])
+        print(f"policy: the base commit {args.base_sha} has no {args.policy}; scangate's "
+              "default policy applies")
+    if not head.is_file():
+        return EXIT_PASS
+    old = base.read_text(encoding="utf-8", errors="replace") if base.is_file() else ""
+    new = head.read_text(encoding="utf-8", errors="replace")
+    if base.is_file() and old == new:
+        return EXIT_PASS
+    absent = "" if base.is_file() else " (absent)"
+    diff = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                f"base/{args.policy}{absent}", f"proposed/{args.policy}")
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in diff)
+    shown = (f"### Policy changes proposed by this pull request (not applied)\n\nThe gate used "
+             f"`{args.policy}` from the base commit `{args.base_sha}`. This pull request changes "
+             f"it; the change applies once it is merged:\n\n```diff\n{text}```\n")
+    print(shown)
+    if args.step_summary:
+        with open(args.step_summary, "a", encoding="utf-8") as summary:
+            summary.write(shown)
+    print(f"::notice title=scangate policy::this pull request changes {args.policy}; the base "
+          "commit's policy was applied (see the job summary)")
     return EXIT_PASS

@@ -252,6 +252,17 @@ class ImageArchive:
                     "index.json",
                 )
 
+    def image_ids(self) -> list[str]:
+        """The ID (sha256 of the config) of every image manifest.json or index.json lists."""
+        if "manifest.json" not in self._members and "index.json" not in self._members:
+            raise ArchiveError(f"--archive {self.path}: neither manifest.json nor index.json: "
+                               "not a docker-archive or OCI-layout tarball")
+        candidates = list(self._docker_candidates()) if "manifest.json" in self._members else []
+        if "index.json" in self._members:
+            candidates += self._oci_candidates("index.json", None, 0)
+        return sorted({"sha256:" + hashlib.sha256(self._read_small(config)).hexdigest()
+                       for config, _, _ in candidates})
+
     def find_image(self, image_id: str) -> ArchiveImage:
         """The image whose config hashes to ``image_id``, from manifest.json or index.json."""
         has_docker = "manifest.json" in self._members
