@@ -19,7 +19,7 @@ COMMANDS = (
     "scan", "gate", "securityhub", "ecr_findings", "notify", "pin_image", "assume_role", "push",
     "deploy", "image_tag", "mark_deployed", "comment", "fetch_baseline",
     "feeds", "openvex", "plan", "install_tool", "enforce", "gate_job", "artifact", "results",
-    "install_trivy", "comment_job", "image", "deploy_job",
+    "comment_job", "image", "deploy_job",
 )
 
 

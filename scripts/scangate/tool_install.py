@@ -135,6 +135,23 @@ def _binary(tool: Tool, data: bytes, what: str) -> bytes:
         raise ToolInstallError(f"{what} is not a {tool.name} release archive: {exc}") from None
 
 
+def pinned_sha256(name: str, version: str, checksums: Path, machine: str = "") -> str:
+    """The sha256 `checksums` pins for this version's asset on this machine (lines of
+    `<version> <asset> <sha256>`, `#` comments); none is an error, never a fallback."""
+    asset = TOOLS[name].platform_asset(version.strip(), machine or platform.machine())
+    try:
+        lines = checksums.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ToolInstallError(f"{checksums}: cannot read the pins ({exc.strerror})") from None
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) == 3 and fields[:2] == [version.strip(), asset] and SHA256.match(fields[2]):
+            return fields[2]
+    raise ToolInstallError(f"no pinned sha256 for {asset} in {checksums}: pass the sha256 of "
+                           f"that release's asset (from its checksums file), or use a version "
+                           "it lists")
+
+
 def reported_version(tool: Tool, binary: str) -> str:
     try:
         proc = subprocess.run([binary, *tool.version_command], capture_output=True, text=True,
@@ -196,7 +213,9 @@ def install(
         cached = cache_dir / asset if cache_dir is not None else None
         if cached is not None and cached.is_file():
             data = _verified(cached.read_bytes(), wanted,
-                             f"the cached {cached} (a cache other pipelines can write)")
+                             f"the cached {cached} (a cache other pipelines can write; the "
+                             "cache is corrupted or poisoned: delete that cache entry, or "
+                             "run without the cache)")
         else:
             data = _verified(download(source, timeout), wanted, source)
             if cached is not None:

@@ -212,7 +212,15 @@ def test_the_pipelines_refuse_an_overflow_only_where_the_sarif_is_uploaded() -> 
     (gate,) = [s for s in action["runs"]["steps"] if s.get("id") == "gate"]
     assert gate["env"]["INPUT_SARIF_OVERFLOW"] == (
         "${{ inputs.upload-sarif == 'true' && 'refuse' || 'keep-most-severe' }}")
-    script = (root / "actions" / "gate" / "gate.sh").read_text()
-    assert '--sarif-overflow "${INPUT_SARIF_OVERFLOW:-refuse}"' in script
+    # The Gate step hands INPUT_SARIF_OVERFLOW to gate-job run, which passes it to the gate.
+    assert gate["run"].startswith('"$SCANGATE" --inputs-from-env gate-job run ')
+    from scangate._cli import build_parser
+    from scangate.env_inputs import argv_with_env_inputs
+
+    argv = ["gate-job", "run", "--outputs", "o"]
+    assert argv_with_env_inputs(build_parser(argv), argv, {"INPUT_SARIF_OVERFLOW": "refuse"}) \
+        == [*argv, "--sarif-overflow=refuse"]
+    source = (root / "scripts" / "scangate" / "commands" / "gate_job.py").read_text()
+    assert 'f"--sarif-overflow={args.sarif_overflow}"' in source
     template = (root / "gitlab" / "container-scan.gitlab-ci.yml").read_text()
     assert template.count("--sarif-overflow keep-most-severe") == 1

@@ -145,7 +145,8 @@ def test_the_deploy_job_marks_its_run_after_every_rollout() -> None:
     mark = names.index("Mark this run as the deployed one")
     assert mark > deploy and "if" not in steps[mark]
     assert steps[mark]["uses"].startswith("actions/upload-artifact@")
-    assert "--output \"$RUNNER_TEMP/scangate-deploy/deploy-$n.json\"" in steps[deploy]["run"]
+    # deploy-job writes each deploy's record (deploy-N.json) into --records-dir.
+    assert '--records-dir "$RUNNER_TEMP/scangate-deploy"' in steps[deploy]["run"]
     assert steps[mark]["with"]["path"] == "${{ runner.temp }}/scangate-deploy/"
     assert steps[mark]["with"]["if-no-files-found"] == "error"
     name = steps[mark]["with"]["name"]

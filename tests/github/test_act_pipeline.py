@@ -17,12 +17,14 @@ on the very tarball the build job saved, `scangate push` into a distribution reg
 actions (tests/github/standins/, see the README there), which refuse what GitHub refuses.
 
 The Trivy release cannot be downloaded here. The tests seed the Actions cache stand-in with a
-tarball of the test Trivy binary under actions/trivy's key, and the snapshot's
-actions/trivy/checksums.txt pins that tarball's sha256 for the default version, so the checksum
-check itself runs unchanged. The corrupted-cache test leaves the pin alone and seeds a tarball
-that does not match it. Nor can Trivy's DB be downloaded: the local registry serves the test DB
-as Trivy's repositories serve theirs (tests/support/trivy_registry.py), and the snapshot's
-`trivy-db-repository` default names it (the other edit of the snapshot).
+tarball of the test Trivy binary under actions/trivy's key, and the snapshot pins it: its
+actions/trivy/checksums.txt gets that tarball's sha256 for the binary's own version, which
+becomes the default `trivy-version` (scangate install-tool checks the version the binary
+reports too), so the checks themselves run unchanged. The corrupted-cache test leaves the pin
+alone and seeds a tarball that does not match it. Nor can Trivy's DB be downloaded: the local
+registry serves the test DB as Trivy's repositories serve theirs
+(tests/support/trivy_registry.py), and the snapshot's `trivy-db-repository` default names it
+(the other edit of the snapshot).
 
 The DB cache is poisoned in every run (issue 19 §3): any job on the default branch can write a
 cache entry ahead of time, so each test's cache holds, under every key the workflow used to
@@ -68,9 +70,10 @@ from tests.support.trivy_registry import serve_db
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-TRIVY_ASSET = "trivy_0.70.0_Linux-64bit.tar.gz"
+TRIVY_VERSION = "0.76.0"  # tools/setup's Trivy, the binary packed below (checked there)
+TRIVY_ASSET = f"trivy_{TRIVY_VERSION}_Linux-64bit.tar.gz"
 # actions/trivy's cache key for the default trivy-version on act's runner (Linux, X64).
-TRIVY_KEY = "scangate-trivy-0.70.0-Linux-X64"
+TRIVY_KEY = f"scangate-trivy-{TRIVY_VERSION}-Linux-X64"
 CRITICAL = "CVE-2020-14343"  # pyyaml in requirements-vulnerable.txt (tools/trivydb/fixtures)
 SHARED_SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 PR_NUMBER = 7
@@ -82,6 +85,9 @@ CLEAN, VULNERABLE, LOOSE = "service", "service-vulnerable", "service-loose"
 def stand_in_trivy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """(tarball, sha256): the test Trivy binary packed as the release asset is packed."""
     path = tmp_path_factory.mktemp("trivy-release") / TRIVY_ASSET
+    version = subprocess.run([trivy_binary(), "--version"], capture_output=True, text=True,
+                             check=True).stdout
+    assert f"Version: {TRIVY_VERSION}" in version, version
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
         tar.add(trivy_binary(), arcname="trivy")
@@ -103,14 +109,15 @@ def scangate_dir(
     repo = tmp_path_factory.mktemp("scangate") / "scangate"
     snapshot_repository(repo)
     checksums = repo / "actions" / "trivy" / "checksums.txt"
-    text, count = re.subn(rf"^(0\.70\.0\s+{re.escape(TRIVY_ASSET)}\s+)[0-9a-f]{{64}}$",
-                          rf"\g<1>{stand_in_trivy[1]}", checksums.read_text(), flags=re.M)
-    assert count == 1, "actions/trivy/checksums.txt no longer pins 0.70.0 for Linux-64bit"
-    checksums.write_text(text)
-    # Trivy's default DB repositories are out of reach here: the served test DB stands in.
+    checksums.write_text(checksums.read_text() + f"{TRIVY_VERSION} {TRIVY_ASSET} "
+                         f"{stand_in_trivy[1]}\n")
     workflow = repo / ".github" / "workflows" / "container-scan.yml"
+    text, count = re.subn(r'(trivy-version:\n(?:        .*\n)*?        default: )"[0-9.]+"',
+                          rf'\g<1>"{TRIVY_VERSION}"', workflow.read_text())
+    assert count == 1, "container-scan.yml's trivy-version default is not where it was"
+    # Trivy's default DB repositories are out of reach here: the served test DB stands in.
     text, count = re.subn(r'^(      trivy-db-repository:\n(?:        .*\n)*?        default: )""$',
-                          rf'\g<1>"{served_db}"', workflow.read_text(), flags=re.M)
+                          rf'\g<1>"{served_db}"', text, flags=re.M)
     assert count == 1, "container-scan.yml's trivy-db-repository input no longer defaults to \"\""
     workflow.write_text(text)
     return repo

@@ -13,6 +13,7 @@ with `continue-on-error: true` that fails leaves the job's result successful.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -93,13 +94,23 @@ def test_only_the_enforce_step_can_fail_the_gate_action_on_a_decision() -> None:
     assert "inputs.upload-sarif == 'true'" in by_id["upload-sarif"]["if"]
 
 
-def _enforce(tmp_path: Path, exit_code: str, decision: str) -> int:
+COUNTS = {"critical": 0, "high": 0, "medium": 0, "low": 0, "unknown": 0}
+FAILED = {"severity": "CRITICAL", "count": 1, "limit": 0}
+
+
+def _enforce(tmp_path: Path, summary: dict[str, Any] | str | None) -> int:
+    """The action's last step as it is, given the Gate step's summary-json output: a summary
+    file, a file that is not a summary (str), or no output at all (None)."""
     script = tmp_path / "enforce.sh"
     script.write_text(str(_gate_steps()[-1]["run"]), encoding="utf-8")
+    path = ""
+    if summary is not None:
+        path = str(tmp_path / "summary.json")
+        Path(path).write_text(summary if isinstance(summary, str) else json.dumps(summary))
     proc = subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
         env={"PATH": "/usr/bin:/bin", "SCANGATE": SCANGATE, "PYTHONPATH": PYTHONPATH,
-             "INPUT_EXIT_CODE": exit_code, "INPUT_DECISION": decision},
+             "SUMMARY": path},
         capture_output=True,
         text=True,
         check=False,
@@ -108,22 +119,21 @@ def _enforce(tmp_path: Path, exit_code: str, decision: str) -> int:
 
 
 @pytest.mark.parametrize(
-    ("exit_code", "decision", "expected"),
+    ("summary", "expected"),
     [
-        ("0", "pass", 0),
-        ("1", "fail", 1),
-        ("2", "error", 2),
-        ("", "", 2),  # the gate step never ran or wrote nothing
-        ("0", "fail", 2),  # outputs that disagree are not a pass
-        ("0", "", 2),
-        ("1", "pass", 1),
-        ("137", "", 2),
+        ({"decision": "pass", "counts": COUNTS, "violations": []}, 0),
+        ({"decision": "fail", "counts": COUNTS, "violations": [FAILED]}, 1),
+        (None, 2),  # the gate errored or never ran: no summary
+        ("{", 2),
+        ({"decision": "error", "counts": COUNTS, "violations": []}, 2),
+        ({"decision": "pass", "counts": COUNTS, "violations": [], "exit_code": 1}, 2),
+        ({"decision": "pass", "counts": COUNTS, "violations": [FAILED]}, 2),
     ],
 )
 def test_enforce_passes_only_a_pass(
-    tmp_path: Path, exit_code: str, decision: str, expected: int
+    tmp_path: Path, summary: dict[str, Any] | str | None, expected: int
 ) -> None:
-    assert _enforce(tmp_path, exit_code, decision) == expected
+    assert _enforce(tmp_path, summary) == expected
 
 
 def test_sarif_refusal_is_a_warning_in_the_step_summary(tmp_path: Path) -> None:

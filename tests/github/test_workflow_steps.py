@@ -678,6 +678,7 @@ def test_install_refuses_a_directory_that_is_not_scangate(tmp_path: Path) -> Non
 
 ECR_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/user-authenticator"
 DEPLOY = "Deploy by digest and wait for the rollouts"
+MARK = "Tell the registry monitor what is deployed"
 
 
 def _recording_scangate(bin_dir: Path, exit_code: int = 0) -> Path:
@@ -727,9 +728,10 @@ def _deploy(
         "INPUT_CALL": CALL, "INPUT_DOWNLOADS": str(tmp_path / "scangate-push"),
         "INPUT_ATTEMPT": str(current), "INPUT_ORDER": "4242", "INPUT_CLUSTER": "prod",
         "INPUT_NAMESPACE": "user-authenticator", "INPUT_AWS_REGION": "eu-west-1",
-        "INPUT_ROLLOUT_TIMEOUT": "5m", "INPUT_MONITORING_EVENT_BUS": event_bus,
+        "INPUT_ROLLOUT_TIMEOUT": "5m",
     }  # fmt: skip
     assert set(step["env"]) == {"SCANGATE", *values}, "the test gives what env: gives"
+    monkeypatch.delenv("INPUT_MONITORING_EVENT_BUS", raising=False)  # not the deploy step's
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     calls: list[list[str]] = []
@@ -747,6 +749,18 @@ def _deploy(
     assert step["run"] == ('"$SCANGATE" --inputs-from-env deploy-job --records-dir '
                            '"$RUNNER_TEMP/scangate-deploy"')
     code = main(["--inputs-from-env", "deploy-job", "--records-dir",
+                 str(tmp_path / "scangate-deploy")])
+    if code != 0 or not event_bus:
+        return code, calls
+    # The mark step, after the deploy step (and the deployed-run marker) succeeded.
+    mark = next(s for s in yaml.safe_load(RELEASE.read_text(encoding="utf-8"))["jobs"]["deploy"]
+                ["steps"] if s.get("name") == MARK)  # fmt: skip
+    assert mark["if"] == "inputs.monitoring-event-bus != ''"
+    assert mark["run"] == ('"$SCANGATE" --inputs-from-env deploy-job --mark-only --records-dir '
+                           '"$RUNNER_TEMP/scangate-deploy"')
+    monkeypatch.setenv("INPUT_MONITORING_EVENT_BUS", event_bus)
+    assert set(mark["env"]) <= {"SCANGATE", "INPUT_MONITORING_EVENT_BUS", *values}
+    code = main(["--inputs-from-env", "deploy-job", "--mark-only", "--records-dir",
                  str(tmp_path / "scangate-deploy")])
     return code, calls
 
@@ -915,6 +929,12 @@ def test_a_failed_deploy_fails_the_step_and_tells_the_monitor_nothing(
                           event_bus="scangate")
     assert code == 2
     assert [c[0] for c in calls] == ["deploy"]  # the first failure stops the rest
+    # And the mark step alone, with no deploy record, marks nothing.
+    monkeypatch.setenv("INPUT_MONITORING_EVENT_BUS", "scangate")
+    from scangate._cli import main
+
+    assert main(["--inputs-from-env", "deploy-job", "--mark-only", "--records-dir",
+                 str(tmp_path / "none")]) == 2
 
 
 def test_mark_deployed_sends_the_deploy_records_digests(
@@ -946,16 +966,21 @@ def test_mark_deployed_sends_the_deploy_records_digests(
 
 
 def test_the_deploy_runs_with_the_deploy_roles_identity() -> None:
-    """It runs after "Assume the deploy role", whose OIDC web identity credentials are the
-    ones deploy and mark-deployed use (no other role assumed in between), inputs through env."""
+    """Both steps run after "Assume the deploy role", whose OIDC web identity credentials are
+    the ones deploy and mark-deployed use (no other role assumed in between), inputs through
+    env. GitHub adds `success() &&` to a step `if:` without a status function (GitHub docs,
+    "Expressions", Status check functions): the mark step runs only after every deploy and
+    rollout succeeded."""
     steps = yaml.safe_load(RELEASE.read_text(encoding="utf-8"))["jobs"]["deploy"]["steps"]
     names = [step.get("name") for step in steps]
-    deploy = steps[names.index(DEPLOY)]
-    assert names.index("Assume the deploy role") < names.index(DEPLOY)
-    assert "if" not in deploy and "continue-on-error" not in deploy
-    assert "${{" not in deploy["run"]
-    assert not [key for key in deploy["env"] if key.startswith("AWS_")]  # no credentials here
-    between = steps[names.index("Assume the deploy role") + 1:names.index(DEPLOY)]
+    assert names.index("Assume the deploy role") < names.index(DEPLOY) < names.index(MARK)
+    assert "if" not in steps[names.index(DEPLOY)]
+    mark_if = steps[names.index(MARK)]["if"]
+    assert not re.search(r"always\(|failure\(|cancelled\(|success\(", mark_if)
+    for step in (steps[names.index(DEPLOY)], steps[names.index(MARK)]):
+        assert "continue-on-error" not in step and "${{" not in step["run"]
+        assert not [key for key in step["env"] if key.startswith("AWS_")]  # no credentials
+    between = steps[names.index("Assume the deploy role") + 1:names.index(MARK)]
     assert not any("configure-aws-credentials" in step.get("uses", "") for step in between)
 
 

@@ -194,3 +194,34 @@ def test_the_download_is_bounded(releases: tuple[str, Path], tmp_path: Path,
                             "--sha256", _sha256(root / "kubectl"), "--url", base + "/kubectl",
                             "--dest", str(tmp_path))
     assert code == 2 and "larger than 1048576 bytes" in err
+
+
+def test_a_pins_file_gives_the_sha256_and_the_path_is_a_step_output(
+        releases: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """actions/trivy's use: an empty --sha256 with --checksums is the file's pin for this
+    version and asset (never the tool on PATH); --outputs gets TOOL=<path>."""
+    base, root = releases
+    pins = tmp_path / "checksums.txt"
+    pins.write_text(f"# version asset sha256\n{KUBECTL_VERSION}  kubectl  "
+                    f"{_sha256(root / 'kubectl')}\n", encoding="utf-8")
+    out = tmp_path / "github_output"
+    code, _, err = _install(capsys, "kubectl", "--version", KUBECTL_VERSION, "--sha256", "",
+                            "--checksums", str(pins), "--url", base + "/kubectl",
+                            "--dest", str(tmp_path / "bin"), "--outputs", str(out))
+    assert code == 0, err
+    assert out.read_text() == f"kubectl={tmp_path / 'bin' / 'kubectl'}\n"
+    code, _, err = _install(capsys, "kubectl", "--version", "v1.99.0", "--sha256", "",
+                            "--checksums", str(pins), "--dest", str(tmp_path / "other"))
+    assert code == 2 and "no pinned sha256 for kubectl" in err
+
+
+def test_actions_trivy_pins_every_version_it_names() -> None:
+    """actions/trivy's default version has a pin for each platform it supports."""
+    pins = REPO / "actions" / "trivy" / "checksums.txt"
+    action = (REPO / "actions" / "trivy" / "action.yml").read_text(encoding="utf-8")
+    import yaml
+
+    version = yaml.safe_load(action)["inputs"]["version"]["default"]
+    for machine in ("x86_64", "aarch64"):
+        assert tool_install.SHA256.match(tool_install.pinned_sha256("trivy", version, pins,
+                                                                    machine))

@@ -10,11 +10,11 @@ the job itself; a later step does, on the recorded decision alone. Three steps:
   ``sarif`` to ``--outputs`` (GITHUB_OUTPUT format). Exit 0 whatever was decided.
 - ``gate-job sarif-status``: after the (optional) upload to code scanning, say where the SARIF
   is; a refused upload is a warning in the step summary, never a failure.
-- ``gate-job enforce``: exit 0 only on exit code 0 with decision ``pass``, 1 on a violation,
-  2 on anything else (an error, a missing output, outputs that disagree).
 
-actions/gate runs the three (`scangate --inputs-from-env gate-job run`); the other platforms
-can run them with flags.
+A last step fails the job on the recorded decision: ``scangate enforce --summary`` (exit 0
+only on a recorded pass, 1 on a violation, 2 on anything else, a missing summary included).
+actions/gate runs them (`scangate --inputs-from-env gate-job run`); the other platforms can
+run them with flags.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scangate.errors import EXIT_ERROR, EXIT_PASS, EXIT_VIOLATION, UsageError
+from scangate.errors import EXIT_PASS, EXIT_VIOLATION, UsageError
 from scangate.severity import Severity
 from scangate.step_outputs import append_outputs, run_scangate
 
@@ -65,7 +65,7 @@ def add_parser(subparsers: Any) -> None:
                             help="fetch the baseline from this branch's last push run (with "
                             "--baseline-image; the token is $SCANGATE_FETCH_TOKEN)")
     run_parser.add_argument("--baseline-image", default="", metavar="NAME")
-    run_parser.add_argument("--baseline-run", default="newest", choices=("newest", "deployed"),
+    run_parser.add_argument("--baseline-run", default="newest", metavar="newest|deployed",
                             help="which push run of --baseline-branch (fetch-baseline --from-run)")
     run_parser.add_argument("--sarif-overflow", default="refuse", metavar="MODE",
                             help="passed to scangate gate (refuse when the SARIF is uploaded)")
@@ -85,11 +85,7 @@ def add_parser(subparsers: Any) -> None:
     status.add_argument("--step-summary", default="", metavar="FILE",
                         help="file a refused upload's warning is appended to")
     status.set_defaults(run=run_sarif_status)
-    enforce = sub.add_parser("enforce", help="exit with the recorded decision")
-    enforce.add_argument("--exit-code", default="", metavar="N", help="run's exit-code output")
-    enforce.add_argument("--decision", default="", metavar="DECISION",
-                         help="run's decision output")
-    enforce.set_defaults(run=run_enforce)
+
 
 
 @contextlib.contextmanager
@@ -117,8 +113,10 @@ def _problem(args: argparse.Namespace) -> str:
     if not args.report:
         return "the reports input names no file"
     if (args.baseline and args.baseline_branch) or (args.baseline_branch
-                                                    and not args.baseline_image):
-        return "give baseline or baseline-branch (with baseline-image), not both"
+                                                    and not args.baseline_image) \
+            or args.baseline_run not in ("newest", "deployed"):
+        return ("give baseline or baseline-branch (with baseline-image), not both; baseline-run "
+                "is newest or deployed")
     return ""
 
 
@@ -202,16 +200,3 @@ def run_sarif_status(args: argparse.Namespace) -> int:
         print("SARIF not uploaded (upload-sarif is not true); it is in the "
               f"'{args.artifact_name}' artifact")
     return EXIT_PASS
-
-
-def run_enforce(args: argparse.Namespace) -> int:
-    if args.exit_code == "0" and args.decision == "pass":
-        print("security gate passed")
-        return EXIT_PASS
-    if args.exit_code == "1":
-        print("::error title=Security gate failed::the findings violate the policy (see the job "
-              "summary and the SARIF alerts)")
-        return EXIT_VIOLATION
-    print(f"::error title=Security gate error::scangate could not decide (exit code "
-          f"'{args.exit_code}', decision '{args.decision}'); see the Gate step")
-    return EXIT_ERROR

@@ -39,13 +39,25 @@ def add_parser(subparsers: Any) -> None:
                         help="keep the download here and reuse it when its sha256 matches")
     parser.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
                         help="download timeout (default 300)")
+    parser.add_argument("--checksums", type=Path, metavar="FILE",
+                        help="pins, one `<version> <asset> <sha256>` per line: an empty "
+                        "--sha256 is then this file's pin for --version (never PATH); none is "
+                        "an error")
+    parser.add_argument("--outputs", metavar="FILE",
+                        help="also append TOOL=<path> to FILE ($GITHUB_OUTPUT)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from scangate.tool_install import install
+    from scangate.step_outputs import append_outputs
+    from scangate.tool_install import install, pinned_sha256
 
-    binary = install(args.tool, args.tool_version, args.sha256, args.dest, url=args.url,
+    sha256 = args.sha256
+    if not sha256.strip() and args.checksums is not None:
+        sha256 = pinned_sha256(args.tool, args.tool_version, args.checksums)
+    binary = install(args.tool, args.tool_version, sha256, args.dest, url=args.url,
                      cache_dir=args.cache_dir, timeout=args.timeout)
     print(binary)
+    if args.outputs:
+        append_outputs(args.outputs, [f"{args.tool}={binary}"])
     return EXIT_PASS
