@@ -287,7 +287,8 @@ def _artifact(run: ActRun, kind: str, name: str) -> Path:
         for p in (run.state / "artifacts").glob(f"scangate-{kind}-{name}-*-*")
         if (m := pattern.fullmatch(p.name))
     )
-    assert found, f"no {kind} artifact for {name}: {list((run.state / 'artifacts').iterdir())}"
+    assert found, (f"no {kind} artifact for {name}: "
+                   f"{list((run.state / 'artifacts').iterdir())}\n{_tail(run)}")
     return found[-1][1]
 
 
