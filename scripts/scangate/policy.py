@@ -13,15 +13,17 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from scangate.errors import PolicyError
 from scangate.findings import KINDS, Finding, Kind
 from scangate.input_files import InputFileError, InputFileNotFound, read_input
 from scangate.severity import Severity
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +290,10 @@ def parse_policy(text: str, source: str) -> Policy:
         raise PolicyError(f"{source}: policy is empty; it needs at least `version: 1`")
     _refuse_surrogates(doc, source, "")
     doc = _normalise(doc, source)
+    # Imported here: a gate run without a policy file (limits from flags) never pays for
+    # jsonschema's import, a quarter of the gate's start-up.
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(
         policy_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )

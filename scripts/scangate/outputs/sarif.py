@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import zlib
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -474,17 +475,19 @@ class _Sink:
     """Writes bytes while measuring their gzip size (level 1: fast, and larger than what the
     upload action's default level makes of the same bytes, which is the safe side).
 
-    Chunks are buffered to 64 KiB, so zlib and the file see few large calls. Each drained
-    chunk is written and compressed on the ``meter`` thread while this one builds the next:
-    zlib releases the GIL, so the two share the machine's cores. One chunk at a time is in
-    flight: a drain first waits for the previous one, so what is known at every point of the
-    document is the same in every run, and the stop decision with it (never timing).
+    Chunks are buffered to ``FLUSH_AT`` bytes, so zlib and the file see few large calls. Each
+    drained chunk is written and compressed on the ``meter`` thread while this one builds the
+    next: zlib releases the GIL, so the two share the machine's cores. At most ``DEPTH`` chunks
+    are in flight: a drain first waits for the ones before them, so what is known at every
+    point of the document is the same in every run, and the stop decision with it (never
+    timing). More than one in flight absorbs the thread's wait for the GIL after each chunk.
 
-    ``estimate`` is the compressed size of the settled chunks plus the chunk in flight and the
+    ``estimate`` is the compressed size of the settled chunks plus the chunks in flight and the
     buffered tail at the ratio seen so far; ``exact`` waits and is exact.
     """
 
-    FLUSH_AT = 1 << 16
+    FLUSH_AT = 1 << 18
+    DEPTH = 4
 
     def __init__(self, handle: BinaryIO, meter: ThreadPoolExecutor) -> None:
         self.handle = handle
@@ -494,7 +497,7 @@ class _Sink:
         self.compressed = 0  # their compressed size
         self.buffer: list[bytes] = []
         self.buffered = 0
-        self.in_flight: Future[int] | None = None
+        self.in_flight: deque[tuple[Future[int], int]] = deque()
         self.in_flight_raw = 0
 
     def __call__(self, chunk: bytes) -> None:
@@ -507,29 +510,31 @@ class _Sink:
         """On the meter thread: write the chunk and return its compressed size."""
         self.handle.write(data)
         # A sync flush makes the count exact at every chunk (zlib would otherwise hold back
-        # up to a block), for a few bytes per 64 KiB.
+        # up to a block), for a few bytes per chunk.
         return (len(self.compressor.compress(data))
                 + len(self.compressor.flush(zlib.Z_SYNC_FLUSH)))
 
-    def _settle(self) -> None:
-        if self.in_flight is not None:
-            self.compressed += self.in_flight.result()  # re-raises the thread's OSError
-            self.raw += self.in_flight_raw
-            self.in_flight, self.in_flight_raw = None, 0
+    def _settle(self, keep: int) -> None:
+        """Wait until at most ``keep`` chunks are in flight, oldest first."""
+        while len(self.in_flight) > keep:
+            future, raw = self.in_flight.popleft()
+            self.compressed += future.result()  # re-raises the thread's OSError
+            self.raw += raw
+            self.in_flight_raw -= raw
 
     def drain(self) -> None:
-        """Hand everything buffered to the meter thread (after the chunk before it)."""
+        """Hand everything buffered to the meter thread (after the chunks before it)."""
         data = b"".join(self.buffer)
         self.buffer.clear()
         self.buffered = 0
-        self._settle()
-        self.in_flight = self.meter.submit(self._write_and_meter, data)
-        self.in_flight_raw = len(data)
+        self._settle(self.DEPTH - 1)
+        self.in_flight.append((self.meter.submit(self._write_and_meter, data), len(data)))
+        self.in_flight_raw += len(data)
 
     def exact(self) -> int:
         """Everything written and metered: the compressed size so far, exactly."""
         self.drain()
-        self._settle()
+        self._settle(0)
         return self.compressed
 
     @property
