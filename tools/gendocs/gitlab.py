@@ -66,7 +66,8 @@ def inputs_table(path: Path = TEMPLATE) -> str:
     return markdown_table(["input", "type", "default", "description"], rows)
 
 
-def include_example(path: Path = TEMPLATE) -> str:
+def _include(path: Path, push_inputs: list[str]) -> str:
+    """The README's include of the template: the common inputs, then how it pushes."""
     return "\n".join([
         "```yaml",
         "stages: [build, test, deploy]",
@@ -79,32 +80,23 @@ def include_example(path: Path = TEMPLATE) -> str:
         "      policy: .scangate/policy.yaml",
         f"      scangate-source: {ARCHIVE_URL}#sha256=<sha256 of that archive>",
         "      push: true",
-        "      aws-region: eu-west-1",
-        "      registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
-        "      push-role-arn: arn:aws:iam::123456789012:role/my-service-push",
+        *(f"      {line}" for line in push_inputs),
         "```",
         "",
+    ])
+
+
+def include_example(path: Path = TEMPLATE) -> str:
+    return _include(path, [
+        "aws-region: eu-west-1",
+        "registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        "push-role-arn: arn:aws:iam::123456789012:role/my-service-push",
     ])
 
 
 def include_example_gitlab_registry(path: Path = TEMPLATE) -> str:
     """The same include for a team without AWS: push to the project's own GitLab registry."""
-    return "\n".join([
-        "```yaml",
-        "stages: [build, test, deploy]",
-        "include:",
-        f"  - remote: {RAW_URL}",
-        f"    integrity: {integrity(path)}",
-        "    inputs:",
-        "      image-name: my-service",
-        "      context: .",
-        "      policy: .scangate/policy.yaml",
-        f"      scangate-source: {ARCHIVE_URL}#sha256=<sha256 of that archive>",
-        "      push: true",
-        "      push-target: gitlab",
-        "```",
-        "",
-    ])
+    return _include(path, ["push-target: gitlab"])
 
 
 def render() -> dict[str, str]:
