@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
@@ -289,12 +290,12 @@ def _help(acc: _RuleAcc, description: str) -> tuple[str, str]:
               "", f.description, "", f"Resolution: {f.resolution or 'see references'}"]
     if refs:
         md += ["", "References:"]
-        if _autolink_safe("".join(refs)) and all(r.startswith(_HTTP) for r in refs):
+        if _autolink_safe("".join(refs)) and all(map(str.startswith, refs, repeat(_HTTP))):
             md += [f"- <{r}>" for r in refs]  # the usual case, checked at once
         else:
             md += [f"- <{r}>" if _autolink_safe(r) else f"- {md_code(r)}" for r in refs]
         text += ["References:", *refs]
-    return "\n".join(t for t in text if t), "\n".join(md)
+    return "\n".join(filter(None, text)), "\n".join(md)
 
 
 def _rule(acc: _RuleAcc) -> dict[str, Any]:
