@@ -3,6 +3,7 @@ workers whose marker expressions split the suite in two, `not slow` and `slow`."
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -165,9 +166,14 @@ def test_a_group_is_named_after_its_first_test_whatever_links_it(
     assert groups == {"test_p": "test_p", "test_q": "test_p", "test_r": "test_p"}, groups
 
 
-def test_every_worker_names_the_groups_alike(pytester: pytest.Pytester) -> None:
+def test_every_worker_names_the_groups_alike(pytester: pytest.Pytester,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """The real thing: three xdist workers (three hash seeds) collect the chained module under
     --dist loadgroup and agree (xdist stops with "Different tests were collected" otherwise)."""
+    # The workers run in pytester's directory: they find this repository's `tests` package
+    # through PYTHONPATH (`make test` sets none; a clean clone has nothing else on the path).
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [
+        str(REPO), os.environ.get("PYTHONPATH", "")])))
     pytester.makeconftest(
         "import pytest\n"
         "from tests.support import xdist_groups\n"

@@ -175,11 +175,11 @@ resource "aws_codebuild_project" "pipeline" {
     type = "NO_ARTIFACTS"
   }
 
+  # Amazon Linux 2023 (CodeBuild's curated standard:5.0); the amazonlinux2-* images run
+  # Amazon Linux 2, whose support ended on 2026-06-30.
   environment {
     type         = "LINUX_CONTAINER"
     compute_type = "BUILD_GENERAL1_SMALL"
-    # Amazon Linux 2023 (CodeBuild's curated standard:5.0); the amazonlinux2-* images run
-    # Amazon Linux 2, whose support ended on 2026-06-30.
     image        = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
     # docker build needs the Docker daemon inside the build container.
     privileged_mode = true
