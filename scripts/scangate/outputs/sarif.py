@@ -25,7 +25,6 @@ import tempfile
 import threading
 import zlib
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -570,15 +569,15 @@ def _emit(runs: list[_Run], handle: BinaryIO, stop_at: float | None = None) -> i
     With ``stop_at`` (one run only), results stop once they and their rules would pass that
     many compressed bytes: they are the least severe, and would be cut anyway.
     """
-    dumps = orjson.dumps
     # One thread writes and meters (see _Sink); leaving the block waits for it, also on an
     # error, so nothing is written to the handle after this returns.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scangate-meter") as meter:
-        return _emit_runs(runs, handle, stop_at, dumps, meter)
+        return _emit_runs(runs, handle, stop_at, meter)
 
 
 def _emit_runs(runs: list[_Run], handle: BinaryIO, stop_at: float | None,
-               dumps: Callable[[Any], bytes], meter: ThreadPoolExecutor) -> int:
+               meter: ThreadPoolExecutor) -> int:
+    dumps = orjson.dumps
     sink = _Sink(handle, meter)
     sink(b'{"$schema":' + dumps(SCHEMA_URI) + b',"version":"2.1.0","runs":[')
     rules_size = 0
