@@ -91,9 +91,9 @@ def _zip_summary(summary: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def test_baseline_run_deployed_compares_with_the_run_that_deployed(tmp_path: Path,
-                                                                   api: StandIn) -> None:
-    """`baseline-run: deployed`: the baseline is the summary of the newest push run that
+def test_baseline_source_deployed_compares_with_the_run_that_deployed(tmp_path: Path,
+                                                                      api: StandIn) -> None:
+    """`baseline-source: deployed`: the baseline is the summary of the newest push run that
     deployed (its `scangate-deployed-*` artifact), not of a newer run that did not. Here the
     newer run already gated the change's image, which against it would add nothing."""
     base, head, policy = reports(tmp_path)
@@ -114,7 +114,7 @@ def test_baseline_run_deployed_compares_with_the_run_that_deployed(tmp_path: Pat
                         "zip": _zip_summary(newer)}]},
     ]
     step = gate_step(tmp_path / "pr-run", api, reports=head, policy=policy,
-                     baseline_branch="main", baseline_image="api", baseline_run="deployed")
+                     baseline_branch="main", baseline_image="api", baseline_source="deployed")
     assert step.outputs["decision"] == "fail", step.output
     assert "the deployed run https://github.example/r/9" in step.output
     summary = json.loads(Path(step.outputs["summary-json"]).read_text(encoding="utf-8"))
@@ -158,7 +158,7 @@ def test_the_deploy_job_marks_its_run_after_every_rollout() -> None:
     scan = yaml.safe_load((root / ".github" / "workflows" / "container-scan.yml")
                           .read_text(encoding="utf-8"))
     (gate,) = [s for s in scan["jobs"]["gate"]["steps"] if s.get("id") == "gate"]
-    assert gate["with"]["baseline-run"] == "${{ inputs.baseline-run }}"
+    assert gate["with"]["baseline-source"] == "${{ inputs.baseline-source }}"
 
 
 def test_no_base_run_gates_on_everything_and_says_so(tmp_path: Path, api: StandIn) -> None:
@@ -176,7 +176,7 @@ def test_no_base_run_gates_on_everything_and_says_so(tmp_path: Path, api: StandI
                                      "baseline_image": "api"},
                                     {"baseline_branch": "main"},
                                     {"baseline_branch": "main", "baseline_image": "api",
-                                     "baseline_run": "deploy"}])
+                                     "baseline_source": "deploy"}])
 def test_contradictory_baseline_inputs_are_an_error(tmp_path: Path,
                                                     inputs: dict[str, str]) -> None:
     _, head, _ = reports(tmp_path)

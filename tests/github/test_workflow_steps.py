@@ -1173,7 +1173,7 @@ def test_push_tags_with_this_jobs_attempt(tmp_path: Path) -> None:
 
 
 def test_the_securityhub_action_passes_its_inputs(tmp_path: Path) -> None:
-    """The import step as it is, dry-run (no AWS): the reports, one per line, reach
+    """The import step as it is, `asff-only` (no AWS): the reports, one per line, reach
     `scangate securityhub`, the ASFF is written where the output says; a flag that is not
     true/false stops it with the input's name."""
     report = tmp_path / "trivy.json"
@@ -1183,7 +1183,7 @@ def test_the_securityhub_action_passes_its_inputs(tmp_path: Path) -> None:
     action = REPO_ROOT / "actions" / "securityhub" / "action.yml"
     env = {"SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
            "INPUT_REPORT": f"{report}\n", "INPUT_REGION": "eu-west-1",
-           "INPUT_ACCOUNT_ID": "123456789012", "INPUT_DRY_RUN": "true",
+           "INPUT_ACCOUNT_ID": "123456789012", "INPUT_ASFF_ONLY": "true",
            "INPUT_ARCHIVE_MISSING": "false", "INPUT_ASFF_OUT": str(tmp_path / "asff.json")}
     step = run_script(action_script(action, "Import into Security Hub"), env, tmp_path)
     assert step.returncode == 0, step.output
@@ -1191,5 +1191,5 @@ def test_the_securityhub_action_passes_its_inputs(tmp_path: Path) -> None:
     [finding] = json.loads((tmp_path / "asff.json").read_text())["Findings"]
     assert finding["AwsAccountId"] == "123456789012"
     bad = run_script(action_script(action, "Import into Security Hub"),
-                     {**env, "INPUT_DRY_RUN": "yes"}, tmp_path / "bad")
-    assert bad.returncode == 2 and "dry-run must be true or false" in bad.output
+                     {**env, "INPUT_ASFF_ONLY": "yes"}, tmp_path / "bad")
+    assert bad.returncode == 2 and "asff-only must be true or false" in bad.output

@@ -65,7 +65,7 @@ def add_parser(subparsers: Any) -> None:
                             help="fetch the baseline from this branch's last push run (with "
                             "--baseline-image; the token is $SCANGATE_FETCH_TOKEN)")
     run_parser.add_argument("--baseline-image", default="", metavar="NAME")
-    run_parser.add_argument("--baseline-run", default="newest", metavar="newest|deployed",
+    run_parser.add_argument("--baseline-source", default="newest", metavar="newest|deployed",
                             help="which push run of --baseline-branch (fetch-baseline --from-run)")
     run_parser.add_argument("--sarif-overflow", default="refuse", metavar="MODE",
                             help="passed to scangate gate (refuse when the SARIF is uploaded)")
@@ -114,9 +114,9 @@ def _problem(args: argparse.Namespace) -> str:
         return "the reports input names no file"
     if (args.baseline and args.baseline_branch) or (args.baseline_branch
                                                     and not args.baseline_image) \
-            or args.baseline_run not in ("newest", "deployed"):
-        return ("give baseline or baseline-branch (with baseline-image), not both; baseline-run "
-                "is newest or deployed")
+            or args.baseline_source not in ("newest", "deployed"):
+        return ("give baseline or baseline-branch (with baseline-image), not both; "
+                "baseline-source is newest or deployed")
     return ""
 
 
@@ -141,7 +141,7 @@ def run_gate(args: argparse.Namespace) -> int:
         with _environment(GITHUB_TOKEN=os.environ.get("SCANGATE_FETCH_TOKEN", "")):
             code = run_scangate(["fetch-baseline", "--platform=github",
                               f"--branch={args.baseline_branch}",
-                              f"--from-run={args.baseline_run}",
+                              f"--from-run={args.baseline_source}",
                               f"--image={args.baseline_image}", f"--output={fetched}"])
         if code != EXIT_PASS:
             print("::warning title=scangate baseline::fetch-baseline failed (see above): every "

@@ -66,7 +66,9 @@ def add_parser(subparsers: Any) -> None:
                         "or same repository and image ID) that this scan no longer reports")
     parser.add_argument("--asff-out", metavar="PATH", help="also write the ASFF ({\"Findings\": "
                         "[...]}) to PATH")
-    parser.add_argument("--dry-run", action="store_true",
+    # --asff-only is the actions/securityhub input's name (INPUT_ASFF_ONLY): a YAML key ending
+    # in "run" reads like a `run:` script (tests/github/test_workflow_static.py).
+    parser.add_argument("--dry-run", "--asff-only", action="store_true", dest="dry_run",
                         help="build the ASFF without calling AWS (needs --account-id)")
     add_identity_arguments(parser, region=False)
     add_feed_arguments(parser)
