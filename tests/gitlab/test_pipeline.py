@@ -26,6 +26,7 @@ Kubernetes API server).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import re
@@ -43,6 +44,7 @@ from typing import Any
 
 import pytest
 import yaml
+from scangate._cli import build_parser
 
 from tests.gate.review_standin import StandIn, serve
 from tests.gitlab import glci
@@ -241,32 +243,63 @@ def vulnerable_pipeline(
     cleanup(pipeline, registry)
 
 
+def rerun_after_the_scan(pipeline: Pipeline, workdir: Path, jobs: list[str], *,
+                         extra_args: list[str] | None = None,
+                         caller_jobs: dict[str, Any] | None = None) -> Pipeline:
+    """The finished ``pipeline``'s project copied, and ``jobs`` (those after its scan) run again
+    by gitlab-ci-local on its build and scan artifacts, with pipeline variables (``extra_args``)
+    or jobs a caller adds to its `.gitlab-ci.yml` (``caller_jobs``).
+
+    Only the image's bytes are reused: build and scan read no input the variables or the caller
+    jobs change (test_reused_jobs_read_no_gate_input), and every job that decides, publishes or
+    ships runs again. gitlab-ci-local starts a job only when the named jobs it needs passed, as
+    in a whole pipeline (its Executor: `needs` among the jobs run, `allow_failure` honoured)."""
+    project = workdir / "project"
+    shutil.copytree(pipeline.run.project, project, symlinks=True,
+                    ignore=shutil.ignore_patterns("builds"))
+    state = project / ".gitlab-ci-local"
+    # Nothing of the earlier run's jobs that run again may be taken for this run's.
+    shutil.rmtree(state / "output", ignore_errors=True)
+    for job in jobs:
+        shutil.rmtree(state / "artifacts" / job, ignore_errors=True)
+    if caller_jobs:
+        ci_file = project / ".gitlab-ci.yml"
+        ci = yaml.safe_load(ci_file.read_text(encoding="utf-8"))
+        ci_file.write_text(yaml.safe_dump({**ci, **caller_jobs}, sort_keys=False),
+                           encoding="utf-8")
+        glci._git(project, "commit", "--quiet", "--all", "--message", "the caller's jobs")
+    run = glci.run_gitlab_ci_local(project, [*RUN_ARGS, *(extra_args or []), *jobs],
+                                   timeout=900)
+    return Pipeline(run=run, repository=pipeline.repository, inputs=pipeline.inputs)
+
+
+# The jobs whose artifacts a rerun takes from the finished pipeline: the image's bytes only.
+REUSED_JOBS = ("build", "scan")
+# Every job after them that runs on a protected default branch with the vulnerable inputs.
+AFTER_THE_SCAN = [f"{PREFIX}-{job}" for job in ("report", "enforce", "push", "deploy")]
+
+
 @pytest.fixture(scope="module")
-def loosened_pipeline(
-    tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
-    registry: str, package_index: str, trivy_cache_dir: Path, registry_base: str,
-) -> Iterator[Pipeline]:
-    """The vulnerable image, with every limit variable set to 999 as pipeline variables."""
-    pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-loosened"), vulnerable=True,
-                            base_image=registry_base, registry=registry,
-                            package_index=package_index, trivy_cache_dir=trivy_cache_dir,
-                            extra_args=LOOSENED)
+def loosened_pipeline(tmp_path_factory: pytest.TempPathFactory,
+                      vulnerable_pipeline: Pipeline) -> Iterator[Pipeline]:
+    """The vulnerable image, with every limit variable set to 999 as pipeline variables: the
+    override check and every job after the scan run with them."""
+    pipeline = rerun_after_the_scan(
+        vulnerable_pipeline, tmp_path_factory.mktemp("gitlab-loosened"),
+        [f"{PREFIX}-overridden-inputs", *AFTER_THE_SCAN], extra_args=LOOSENED)
     yield pipeline
-    cleanup(pipeline, registry)
+    shutil.rmtree(pipeline.run.project, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def permissive_pipeline(
-    tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
-    registry: str, package_index: str, trivy_cache_dir: Path, registry_base: str,
-) -> Iterator[Pipeline]:
+def permissive_pipeline(tmp_path_factory: pytest.TempPathFactory,
+                        vulnerable_pipeline: Pipeline) -> Iterator[Pipeline]:
     """The vulnerable image, included by a caller who put `allow_failure: true` on enforce."""
-    pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-permissive"), vulnerable=True,
-                            base_image=registry_base, registry=registry,
-                            package_index=package_index, trivy_cache_dir=trivy_cache_dir,
-                            caller_jobs={f"{PREFIX}-enforce": {"allow_failure": True}})
+    pipeline = rerun_after_the_scan(
+        vulnerable_pipeline, tmp_path_factory.mktemp("gitlab-permissive"), AFTER_THE_SCAN,
+        caller_jobs={f"{PREFIX}-enforce": {"allow_failure": True}})
     yield pipeline
-    cleanup(pipeline, registry)
+    shutil.rmtree(pipeline.run.project, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -521,6 +554,43 @@ def test_push_rechecks_the_recorded_decision(
 
 
 # --- 4. a pipeline variable cannot loosen the gate ------------------------------------------
+
+
+def _options_from_env(script: str) -> set[str]:
+    """The long options of every `scangate --inputs-from-env... CMD` in a job's script: what the
+    job's variables could set without the script naming them."""
+    parser = build_parser()
+    options: set[str] = set()
+    for words in re.findall(r"scangate\s+--inputs-from-env\S*\s+([\w -]+)", script):
+        command = _cli_subparser(parser, words.split())
+        options |= {s for a in command._actions for s in a.option_strings if s.startswith("--")}
+    return options
+
+
+def _cli_subparser(parser: argparse.ArgumentParser, words: list[str]) -> argparse.ArgumentParser:
+    for word in words:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or word not in subs[0].choices:
+            break
+        parser = subs[0].choices[word]
+    return parser
+
+
+def test_reused_jobs_read_no_gate_input() -> None:
+    """What makes the loosened and permissive reruns whole pipelines: the jobs whose artifacts
+    they reuse (build, scan) read none of the variables the attacker sets, neither by name nor
+    through an option `--inputs-from-env` would fill; so they would have made the same bytes."""
+    jobs = glci.rendered_jobs({"docker-mode": "host", "push": True})
+    loosened = {arg.split("=", 1)[0] for arg in LOOSENED if arg != "--variable"}
+    assert loosened and all(name.startswith("SCANGATE_MAX_") for name in loosened)
+    for job in REUSED_JOBS:
+        script = "\n".join(glci.script_lines(glci.merged_job(jobs, f"{PREFIX}-{job}")))
+        assert script, job
+        for name in loosened:
+            assert name not in script, (job, name)
+        assert not {o for o in _options_from_env(script) if o.startswith("--max-")}, job
+    # The caller's change is to enforce only, which runs again.
+    assert f"{PREFIX}-enforce" in AFTER_THE_SCAN
 
 
 def test_limit_variables_passed_as_pipeline_variables_still_fail_the_pipeline(
