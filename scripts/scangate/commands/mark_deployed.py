@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
 
     session = session_from_args(args)
     events = session.client("events")
-    for repository, digest, registry_id, _ in images:
-        _send(events, args, repository, digest, registry_id)
+    for repository, digest, registry_id, region in images:
+        _send(events, args, repository, digest, registry_id, region or session.region_name)
     if not args.withdrawn:
         # Each image is tagged in its registry's region (a deploy record's host names it).
         clients: dict[str | None, Any] = {}
@@ -141,13 +141,18 @@ def _protect(ecr: Any, repository: str, digest: str, registry_id: str | None) ->
 
 
 def _send(events: Any, args: argparse.Namespace, repository: str, digest: str,
-          registry_id: str | None) -> None:
+          registry_id: str | None, region: str | None) -> None:
+    """``region``: the registry's (the deploy record's host, else the session's). The monitor
+    reads ECR in its own region and refuses an image of another one rather than taking ECR's
+    "not found" there for a deletion (scangate.monitor.processor.WrongRegion)."""
     from scangate.aws.clients import AWS_FAILURES, describe
 
     detail: dict[str, Any] = {"repository-name": repository, "image-digest": digest,
                               "deployed": not args.withdrawn}
     if registry_id:
         detail["registry-id"] = registry_id
+    if region:
+        detail["registry-region"] = region
     try:
         response = events.put_events(Entries=[{
             "Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": json.dumps(detail),

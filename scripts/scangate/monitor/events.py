@@ -10,12 +10,17 @@ Shapes follow the samples in AWS's documentation (tests/monitor/fixtures cite th
 - ``Scangate Image Deployed`` / ``Scangate Sweep Image`` (scangate.monitor): a deployment
   marks an image as deployed; the sweep re-evaluates one image.
 Anything else is refused with a reason (it goes to the dead-letter queue, never retried).
+
+Every image action carries the region the event places the image in (``Evaluate.region``): an
+ECR API call names no region (the client's endpoint does), so an event about another region's
+image would read this region's registry and take "not found" for "deleted"
+(scangate.monitor.processor refuses it instead).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scangate.errors import ScangateError
@@ -26,6 +31,9 @@ _REPO_ARN = re.compile(r"arn:aws[a-z-]*:ecr:[a-z0-9-]+:(?P<account>[0-9]{12}):re
                        r"(?P<name>.+)")
 _ACCOUNT = re.compile(r"[0-9]{12}")
 _ARN_ACCOUNT = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(?P<account>[0-9]{12}):")
+# AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-northwest-1, ap-southeast-5.
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+_ARN_REGION = re.compile(r"arn:aws[a-z-]*:ecr:(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}):")
 
 OWN_SOURCE = "scangate.monitor"
 DEPLOYED = "Scangate Image Deployed"
@@ -58,6 +66,11 @@ class Evaluate:
     # An Inspector2 Finding event whose finding is CLOSED: after a deletion, the image's
     # findings close one event each; none of them is news about an image recorded deleted.
     closes_finding: bool = False
+    # The region the event places the image in ("" when it names none). EventBridge sets the
+    # event's ``region`` (AWS docs, "Amazon EventBridge events": the region where the event
+    # originated); an Inspector finding's resource names its own; our own events may carry the
+    # registry's (``registry-region``, from the deployed image's registry host).
+    region: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,20 +131,34 @@ def parse(event: object) -> Action:
         if status != "COMPLETE":
             raise MalformedEvent(f"{where}: scan-status {status!r}; only COMPLETE scans have "
                                  "findings to judge")
-        return _from_detail(detail, account, event_id, kind, where)
-    if (source, kind) == ("aws.inspector2", "Inspector2 Scan"):
-        return _from_detail(detail, account, event_id, kind, where)
-    if (source, kind) == ("aws.inspector2", "Inspector2 Finding"):
-        return _from_finding(detail, account, event_id, kind, where)
-    if source == OWN_SOURCE and kind in (DEPLOYED, SWEEP_IMAGE):
+        action = _from_detail(detail, account, event_id, kind, where)
+    elif (source, kind) == ("aws.inspector2", "Inspector2 Scan"):
+        action = _from_detail(detail, account, event_id, kind, where)
+    elif (source, kind) == ("aws.inspector2", "Inspector2 Finding"):
+        action, resource_region = _from_finding(detail, account, event_id, kind, where)
+        return replace(action, region=_region(resource_region or event.get("region"), where))
+    elif source == OWN_SOURCE and kind in (DEPLOYED, SWEEP_IMAGE):
         action = _from_detail(detail, account, event_id, kind, where)
         if kind == DEPLOYED:
             deployed = detail.get("deployed", True)
             if not isinstance(deployed, bool):
                 raise MalformedEvent(f"{where}: deployed is {deployed!r}, not true or false")
-            return Evaluate(action.image, event_id, kind, deployed)
-        return action
-    raise MalformedEvent(f"unknown event: source {source[:80]!r}, detail-type {kind[:80]!r}")
+            action = replace(action, deployed=deployed)
+        return replace(action, region=_region(detail.get("registry-region") or
+                                              event.get("region"), where))
+    else:
+        raise MalformedEvent(f"unknown event: source {source[:80]!r}, detail-type "
+                             f"{kind[:80]!r}")
+    return replace(action, region=_region(event.get("region"), where))
+
+
+def _region(value: object, where: str) -> str:
+    """The region named, or "" when none is: only a well-formed region name is taken."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not _REGION.fullmatch(value):
+        raise MalformedEvent(f"{where}: region {str(value)[:40]!r} is not an AWS region name")
+    return value
 
 
 def _account(event: dict[str, Any], detail: dict[str, Any], where: str) -> str:
@@ -165,8 +192,20 @@ def _from_detail(detail: dict[str, Any], account: str, event_id: str, kind: str,
     return Evaluate(ImageRef(registry, repository, digest), event_id, kind)
 
 
+def _resource_region(resource: dict[str, Any]) -> str | None:
+    """The region of a finding's resource: its ``region``, else its ARN's (AWS's published
+    sample has ``"region": "N/A"`` and the region in the ARN only); None when neither names
+    one (the event's region stands)."""
+    region = resource.get("region")
+    if isinstance(region, str) and _REGION.fullmatch(region):
+        return region
+    match = _ARN_REGION.match(str(resource.get("id") or ""))
+    return match["region"] if match else None
+
+
 def _from_finding(detail: dict[str, Any], account: str, event_id: str, kind: str,
-                  where: str) -> Evaluate:
+                  where: str) -> tuple[Evaluate, str | None]:
+    """The image, and the region its resource names (None when it names none)."""
     resources = _field(detail, "resources", where)
     if not isinstance(resources, list):
         raise MalformedEvent(f"{where}: resources is not a list")
@@ -183,7 +222,8 @@ def _from_finding(detail: dict[str, Any], account: str, event_id: str, kind: str
         _, repository = _repository(image.get("repositoryName"), registry,
                                     f"{where}: repositoryName")
         digest = _digest(image.get("imageHash"), f"{where}: imageHash")
-        return Evaluate(ImageRef(registry, repository, digest), event_id, kind,
-                        closes_finding=detail.get("status") == "CLOSED")
+        return (Evaluate(ImageRef(registry, repository, digest), event_id, kind,
+                         closes_finding=detail.get("status") == "CLOSED"),
+                _resource_region(resource))
     raise MalformedEvent(f"{where}: no AWS_ECR_CONTAINER_IMAGE resource (not a container image "
                          "finding)")

@@ -15,6 +15,10 @@
   function's timeout is the promise that one record fits.
 - A terminal state (the image deleted, or never to be scanned again) is recorded once and the
   record is done (scangate.monitor.processor).
+- An event about an image in another region than the monitor's (scangate.monitor.processor.
+  WrongRegion) is a configuration error, never a deletion: it is logged as an error, counted
+  in the ``WrongRegion`` metric and dead-lettered at once with the reason (no retry can change
+  the region; the dead-letter alarm alerts the topic, and the message waits for a redrive).
 - Events about one image in one batch are evaluated once: a second scan or finding event of
   the same image reads the same scan moments later, so it takes the first one's outcome (done,
   or redelivered with it). A deployment mark still runs (it changes what is recorded).
@@ -37,7 +41,7 @@ from scangate.aws.clients import AWS_FAILURES, describe
 from scangate.errors import ScangateError
 from scangate.monitor import metrics
 from scangate.monitor.events import Evaluate, MalformedEvent, parse
-from scangate.monitor.processor import Config, Processor
+from scangate.monitor.processor import Config, Processor, WrongRegion
 
 REASON_MAX = 1000
 # The longest a record is expected to take: three ECR reads, the policy, up to a few DynamoDB
@@ -72,6 +76,19 @@ def dead_letter(proc: Processor, body: str, reason: str, message_id: str) -> Non
             })
     except AWS_FAILURES as exc:
         raise describe(exc, "sqs SendMessage (dead-letter queue)", "sqs:SendMessage") from None
+
+
+def _dead_letter_now(proc: Processor, metric: str, body: object, reason: str,
+                     message_id: str) -> bool:
+    """A record no retry can fix: counted under ``metric`` and dead-lettered with the reason;
+    False (redeliver it) only when the dead-letter queue itself cannot take it."""
+    metrics.outcome_metric(metric, stream=proc.metrics_stream)
+    try:
+        dead_letter(proc, body if isinstance(body, str) else "", reason, message_id)
+    except ScangateError as dlq_error:
+        _log("ERROR", "dead-letter queue unavailable", reason=dlq_error.message)
+        return False
+    return True
 
 
 def _attempt(record: dict[str, Any]) -> int:
@@ -110,19 +127,21 @@ def process_record(proc: Processor, record: dict[str, Any],
         action = parse(event)
     except MalformedEvent as exc:
         _log("WARNING", "dead-lettered", reason=exc.message, messageId=message_id)
-        metrics.outcome_metric("Malformed", stream=proc.metrics_stream)
-        try:
-            dead_letter(proc, body if isinstance(body, str) else "", exc.message, message_id)
-        except ScangateError as dlq_error:
-            _log("ERROR", "dead-letter queue unavailable", reason=dlq_error.message)
-            return False
-        return True
+        return _dead_letter_now(proc, "Malformed", body, exc.message, message_id)
     key = action.image.key if isinstance(action, Evaluate) and action.deployed is None else ""
-    if key and evaluated is not None and key in evaluated:
-        _log("INFO", "evaluated earlier in this batch", messageId=message_id,
-             done=evaluated[key])
-        return evaluated[key]
-    done = _run(proc, action, record, message_id, body)
+    try:
+        if isinstance(action, Evaluate):
+            # Before the batch's outcomes: another region's event never takes this one's.
+            proc.check_region(action)
+        if key and evaluated is not None and key in evaluated:
+            _log("INFO", "evaluated earlier in this batch", messageId=message_id,
+                 done=evaluated[key])
+            return evaluated[key]
+        done = _run(proc, action, record, message_id, body)
+    except WrongRegion as exc:
+        # Not kept as the image's outcome for the batch: the image is not what failed.
+        _log("ERROR", "dead-lettered: wrong region", reason=exc.message, messageId=message_id)
+        return _dead_letter_now(proc, "WrongRegion", body, exc.message, message_id)
     if key and evaluated is not None:
         evaluated[key] = done
     return done
@@ -132,6 +151,8 @@ def _run(proc: Processor, action: Any, record: dict[str, Any], message_id: str,
          body: object) -> bool:
     try:
         outcome = proc.run(action)
+    except WrongRegion:
+        raise  # a configuration error, not a failed attempt (process_record dead-letters it)
     except Exception as exc:  # noqa: BLE001 - one record must never fail the batch
         reason = exc.message if isinstance(exc, ScangateError) else \
             f"internal error: {type(exc).__name__}: {exc}"

@@ -61,5 +61,6 @@ def sweep_metrics(deployed: int, failing: int, *,
 
 
 def outcome_metric(name: str, *, stream: IO[str] | None = None) -> dict[str, object]:
-    """Count of records by outcome (Processed, Duplicate, Malformed, Retried)."""
+    """Count of records by outcome (Malformed, WrongRegion, Retried, NotStarted, ImageDeleted,
+    ScanUnavailable)."""
     return emf({"Service": "scangate-monitor"}, {name: (1.0, "Count")}, stream=stream)

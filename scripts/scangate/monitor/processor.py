@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from scangate.aws.clients import AWS_FAILURES, client, describe
 from scangate.aws.ecr import IMAGE_DELETED, REPOSITORY_DELETED, ImageUnavailable
-from scangate.errors import AwsError
+from scangate.errors import AwsError, ScangateError
 from scangate.monitor import alerts, metrics
 from scangate.monitor.evaluate import Evaluation, Observed, judge
 from scangate.monitor.events import OWN_SOURCE, SWEEP_IMAGE, Evaluate, ImageRef, Sweep
@@ -53,6 +53,16 @@ class Config:
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "",
             max_attempts=int(attempts) if attempts.isdigit() and int(attempts) > 0 else 3,
         )
+
+
+class WrongRegion(ScangateError):
+    """The event is about an image in another region than the one this monitor reads (or names
+    no region where a deletion would be recorded): a configuration error, never a deletion.
+
+    ECR's API names no region (the client's endpoint does), and it answers an image or
+    repository of another region with ImageNotFoundException / RepositoryNotFoundException,
+    the very answers a deletion gives. The account needs no such check: the event's registry
+    travels in every call as ``registryId``, so a "not found" is about that registry."""
 
 
 @dataclass
@@ -120,8 +130,24 @@ class Processor:
             return self.sweep()
         return self.evaluate(action)
 
+    @property
+    def region(self) -> str:
+        """The region every ECR read goes to: the client's."""
+        return str(self.ecr.meta.region_name)
+
+    def check_region(self, action: Evaluate) -> None:
+        """WrongRegion when the event places the image in another region than ECR's here."""
+        if action.region and action.region != self.region:
+            raise WrongRegion(
+                f"monitor: {action.kind} event {action.event_id[:80]} is about "
+                f"{action.image.key} in region {action.region}, but this monitor reads ECR in "
+                f"{self.region}: nothing read or recorded (an answer from here would make the "
+                f"image look deleted). Deploy the monitoring stack in {action.region} and stop "
+                f"forwarding its events here; the message is in the dead-letter queue")
+
     def evaluate(self, action: Evaluate) -> Outcome:
         started = time.monotonic()
+        self.check_region(action)
         key = action.image.key
         state = self.store.state(key)
         if action.closes_finding and state and state.get("terminal") in GONE \
@@ -137,7 +163,7 @@ class Processor:
         try:
             ev = judge(self.ecr, action.image, policy, version, self.now())
         except ImageUnavailable as exc:
-            return self._terminal(action.image, state, deployed, exc)
+            return self._terminal(action.image, state, deployed, exc, action.region)
         stored_key = str(state.get("order_key", "")) if state else ""
         if stored_key and stored_key >= ev.order_key:
             pending = state.get("alert_pending") if state else None
@@ -185,12 +211,18 @@ class Processor:
         return writes, new
 
     def _terminal(self, image: ImageRef, state: dict[str, Any] | None, deployed: bool,
-                  exc: ImageUnavailable) -> Outcome:
+                  exc: ImageUnavailable, action_region: str) -> Outcome:
         """Record once that the image was deleted or will not be scanned again; alert once if
         it is deployed. Done either way: retrying cannot bring the findings back, and a deleted
         image's CLOSED finding events (one per finding) all end here."""
         status = exc.status
         gone = status in GONE
+        if gone and not action_region:
+            raise WrongRegion(
+                f"monitor: {image.key}: ECR in {self.region} answers {status} ({exc.message}), "
+                "but the event names no region, so a deletion cannot be told from an image in "
+                "another region: nothing recorded (EventBridge sets every event's region; send "
+                "our own events with 'region' or detail 'registry-region')")
         if state and state.get("terminal") == status:
             if gone and deployed:
                 # Marked deployed after its deletion was recorded: it still cannot count.
@@ -235,7 +267,7 @@ class Processor:
         for number, item in enumerate(images):
             event = {"version": "0", "id": f"sweep-{stamp}-{number}", "source": OWN_SOURCE,
                      "detail-type": SWEEP_IMAGE, "account": str(item["registry_id"]),
-                     "time": stamp, "region": self.config.region, "resources": [],
+                     "time": stamp, "region": self.region, "resources": [],
                      "detail": {"repository-name": str(item["repository"]),
                                 "registry-id": str(item["registry_id"]),
                                 "image-digest": str(item["digest"])}}
