@@ -126,6 +126,53 @@ def test_a_concurrent_duplicate_of_a_fail_alerts_once(
     assert world.drain(world.dlq_url) == []
 
 
+def test_two_invocations_recording_one_deletion_write_it_once_and_alert_once(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deployed image is deleted; two of its CLOSED finding events reach two invocations.
+    A has read the state (not yet terminal) and ECR's "not found", and is about to write the
+    terminal state when B records it and sends the UNMONITORED alert. Only the terminal
+    write's condition (``terminal <> :s``, scangate.monitor.store.Store.record_terminal)
+    stops A from writing a second history item and alerting again."""
+    import boto3
+
+    digest = world.push(REPO, 1, "1.0")
+    key = f"{ACCOUNT}/{REPO}@{digest}"
+    world.scan(digest, [basic_finding("CVE-2026-0001", "HIGH", "openssl")], T0)
+    deployed = json.dumps({"version": "0", "id": "deploy", "source": "scangate.monitor",
+                           "detail-type": "Scangate Image Deployed", "account": ACCOUNT,
+                           "time": "2026-01-05T10:00:00Z", "region": "us-east-1",
+                           "resources": [], "detail": {"repository-name": REPO,
+                                                       "image-digest": digest}})
+    assert handler.handle(world.processor(), sqs_event([deployed])) == {"batchItemFailures": []}
+    assert world.alerts() == []
+    boto3.client("ecr").batch_delete_image(repositoryName=REPO,
+                                           imageIds=[{"imageDigest": digest}])
+
+    def closed(event_id: str) -> str:
+        event = json.loads(_event(samples.INSPECTOR2_FINDING, digest, event_id))
+        event["detail"]["status"] = "CLOSED"
+        return json.dumps(event)
+
+    first = world.processor()
+
+    def other_invocation_records_it() -> None:
+        assert handler.handle(first, sqs_event([closed("b")], first_id=1)) == {
+            "batchItemFailures": []}
+
+    with _paused_before_first_write(monkeypatch, other_invocation_records_it) as seen:
+        late = world.processor()
+        assert handler.handle(late, sqs_event([closed("a")])) == {"batchItemFailures": []}
+    assert "GetItem" in seen, "A must have read the state before B wrote"
+    [alert] = world.alerts()
+    assert "IMAGE_DELETED for deployed" in alert["Subject"]
+    terminal = [h for h in first.store.history(key) if h.get("terminal")]
+    assert [h["terminal"] for h in terminal] == ["IMAGE_DELETED"]
+    state = first.store.state(key)
+    assert state and state["terminal"] == "IMAGE_DELETED" and state["deployed"] is False
+    assert "alert_pending" not in state
+    assert world.drain(world.dlq_url) == []
+
+
 def test_a_record_on_its_second_of_three_attempts_is_retried_not_dead_lettered(
         world: World) -> None:
     """SCANGATE_MAX_ATTEMPTS (3 by default, as the templates set it) failed attempts are made
