@@ -32,13 +32,15 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support import loopback
+from tests.support.loopback import QuietHandler
 
 
 @dataclass
@@ -88,37 +90,20 @@ _GL_EDIT = re.compile(r"/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes/(\d+
 
 
 def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_: Any) -> None:
-            pass
-
-        def _reply(self, status: int, doc: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(doc).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(QuietHandler):
         def _handle(self) -> None:
             parts = urllib.parse.urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.read_body()
             body = json.loads(raw) if raw else None
             state.requests.append(Recorded(self.command, parts.path,
                                            urllib.parse.parse_qs(parts.query),
                                            dict(self.headers.items()), body))
             pending = state.failures.get(self.command)
             if pending:
-                self._reply(pending.pop(0), {"message": "stand-in failure"})
+                self.send_json(pending.pop(0), {"message": "stand-in failure"})
                 return
             if state.redirect_to:
-                self.send_response(302)
-                self.send_header("Location", state.redirect_to + self.path)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.send_bytes(302, headers={"Location": state.redirect_to + self.path})
                 return
             if parts.path.startswith("/storage/"):
                 self._storage(parts.path)
@@ -136,25 +121,19 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = do_PATCH = do_PUT = _handle
 
-        def _bytes(self, status: int, data: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
         def _storage(self, path: str) -> None:
             for run in state.github_runs:
                 for artifact in run["artifacts"]:
                     if path == f"/storage/{artifact['id']}.zip":
-                        self._bytes(200, artifact["zip"])
+                        self.send_bytes(200, artifact["zip"],
+                                        {"Content-Type": "application/octet-stream"})
                         return
-            self._reply(404, {"message": "BlobNotFound"})
+            self.send_json(404, {"message": "BlobNotFound"})
 
         def _actions(self, path: str, query: dict[str, list[str]]) -> None:
             token = self.headers.get("Authorization", "").removeprefix("Bearer ")
             if token not in state.github_tokens:
-                self._reply(401, {"message": "Bad credentials"})
+                self.send_json(401, {"message": "Bad credentials"})
                 return
             if (match := re.fullmatch(r"/repos/[^/]+/[^/]+/actions/workflows/([^/]+)/runs",
                                       path)) is not None:
@@ -166,7 +145,7 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                         and want["status"] in ("", r["conclusion"])]
                 per_page = min(int(query.get("per_page", ["30"])[0]), 100)
                 shown = [{k: v for k, v in r.items() if k != "artifacts"} for r in runs]
-                self._reply(200, {"total_count": len(runs), "workflow_runs": shown[:per_page]})
+                self.send_json(200, {"total_count": len(runs), "workflow_runs": shown[:per_page]})
                 return
             if (match := re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runs/(\d+)/artifacts",
                                       path)) is not None:
@@ -176,61 +155,60 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                                   for a in run["artifacts"]]
                         per_page = int(query.get("per_page", ["30"])[0])
                         page = int(query.get("page", ["1"])[0])
-                        self._reply(200, {"total_count": len(listed), "artifacts":
+                        self.send_json(200, {"total_count": len(listed), "artifacts":
                                           listed[(page - 1) * per_page: page * per_page]})
                         return
-                self._reply(404, {"message": "Not Found"})
+                self.send_json(404, {"message": "Not Found"})
                 return
             if (match := re.fullmatch(r"/repos/[^/]+/[^/]+/actions/artifacts/(\d+)/zip",
                                       path)) is not None:
-                self.send_response(302)
-                self.send_header("Location", f"{state.url}/storage/{match.group(1)}.zip")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.send_bytes(302, headers={
+                    "Location": f"{state.url}/storage/{match.group(1)}.zip"})
                 return
-            self._reply(404, {"message": "Not Found"})
+            self.send_json(404, {"message": "Not Found"})
 
         def _gitlab_artifact(self, path: str, query: dict[str, list[str]]) -> None:
             if self.headers.get("JOB-TOKEN", "") not in state.gitlab_job_tokens:
-                self._reply(401, {"message": "401 Unauthorized"})
+                self.send_json(401, {"message": "401 Unauthorized"})
                 return
             match = re.fullmatch(r"/api/v4/projects/[^/]+/jobs/artifacts/([^/]+)/raw/(.+)", path)
             key = (urllib.parse.unquote(match.group(1)) if match else "",
                    query.get("job", [""])[0], urllib.parse.unquote(match.group(2)) if match
                    else "")
             if key not in state.gitlab_artifacts:
-                self._reply(404, {"message": "404 Not found"})
+                self.send_json(404, {"message": "404 Not found"})
                 return
-            self._bytes(200, state.gitlab_artifacts[key])
+            self.send_bytes(200, state.gitlab_artifacts[key],
+                            {"Content-Type": "application/octet-stream"})
 
         def _page(self, items: list[dict[str, Any]], query: dict[str, list[str]]) -> None:
             per_page = int(query.get("per_page", ["30"])[0])
             page = int(query.get("page", ["1"])[0])
             if per_page > 100:
                 per_page = 100  # both APIs cap per_page at 100
-            self._reply(200, items[(page - 1) * per_page: page * per_page])
+            self.send_json(200, items[(page - 1) * per_page: page * per_page])
 
         def _github(self, path: str, query: dict[str, list[str]], body: Any) -> None:
             auth = self.headers.get("Authorization", "")
             token = auth.removeprefix("Bearer ")
             if not auth.startswith("Bearer ") or token not in state.github_tokens:
-                self._reply(401, {"message": "Bad credentials"})
+                self.send_json(401, {"message": "Bad credentials"})
                 return
             if self.headers.get("Accept") != "application/vnd.github+json" or \
                     self.headers.get("X-GitHub-Api-Version") != "2022-11-28":
-                self._reply(400, {"message": "stand-in: missing documented headers"})
+                self.send_json(400, {"message": "stand-in: missing documented headers"})
                 return
             login = state.github_tokens[token]
             if self.command in ("POST", "PATCH"):
                 if login is None:
-                    self._reply(403, {"message": "Resource not accessible by integration"})
+                    self.send_json(403, {"message": "Resource not accessible by integration"})
                     return
                 text = body.get("body") if isinstance(body, dict) else None
                 if not isinstance(text, str) or not text:
-                    self._reply(422, {"message": "Validation Failed"})
+                    self.send_json(422, {"message": "Validation Failed"})
                     return
                 if len(text) > 65536:
-                    self._reply(422, {"message": "Validation Failed", "errors": [
+                    self.send_json(422, {"message": "Validation Failed", "errors": [
                         {"message": "Body is too long (maximum is 65536 characters)"}]})
                     return
             if (match := _GH_LIST.fullmatch(path)) is not None:
@@ -245,50 +223,50 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                                "html_url": f"https://github.example/{match.group(1)}/pull/"
                                            f"{match.group(2)}#issuecomment-{ident}"}
                     comments.append(comment)
-                    self._reply(201, comment)
+                    self.send_json(201, comment)
                     return
             if (match := _GH_EDIT.fullmatch(path)) is not None and self.command == "PATCH":
                 for comments in state.github_comments.values():
                     for comment in comments:
                         if comment["id"] == int(match.group(2)):
                             if comment["user"]["login"] != login:
-                                self._reply(403, {"message": "Forbidden"})
+                                self.send_json(403, {"message": "Forbidden"})
                                 return
                             comment["body"] = body["body"]
-                            self._reply(200, comment)
+                            self.send_json(200, comment)
                             return
-                self._reply(404, {"message": "Not Found"})
+                self.send_json(404, {"message": "Not Found"})
                 return
-            self._reply(404, {"message": "Not Found"})
+            self.send_json(404, {"message": "Not Found"})
 
         def _gitlab(self, path: str, query: dict[str, list[str]], body: Any) -> None:
             if "JOB-TOKEN" in self.headers and "PRIVATE-TOKEN" not in self.headers:
-                self._reply(401, {"message": "401 Unauthorized"})
+                self.send_json(401, {"message": "401 Unauthorized"})
                 return
             token = self.headers.get("PRIVATE-TOKEN", "")
             if token not in state.gitlab_tokens:
-                self._reply(401, {"message": "401 Unauthorized"})
+                self.send_json(401, {"message": "401 Unauthorized"})
                 return
             user = state.gitlab_tokens[token]
             if path == "/api/v4/user" and self.command == "GET":
-                self._reply(200, {"id": user, "username": f"user{user}"})
+                self.send_json(200, {"id": user, "username": f"user{user}"})
                 return
             if self.command in ("POST", "PUT"):
                 text = body.get("body") if isinstance(body, dict) else None
                 if not isinstance(text, str) or not text or len(text) > 1_000_000:
-                    self._reply(400, {"message": {"note": ["is too long or empty"]}})
+                    self.send_json(400, {"message": {"note": ["is too long or empty"]}})
                     return
             if (match := _GL_EDIT.fullmatch(path)) is not None and self.command == "PUT":
                 notes = state.notes(urllib.parse.unquote(match.group(1)), int(match.group(2)))
                 for note in notes:
                     if note["id"] == int(match.group(3)):
                         if note["author"]["id"] != user:
-                            self._reply(403, {"message": "403 Forbidden"})
+                            self.send_json(403, {"message": "403 Forbidden"})
                             return
                         note["body"] = body["body"]
-                        self._reply(200, note)
+                        self.send_json(200, note)
                         return
-                self._reply(404, {"message": "404 Not found"})
+                self.send_json(404, {"message": "404 Not found"})
                 return
             if (match := _GL_LIST.fullmatch(path)) is not None:
                 notes = state.notes(urllib.parse.unquote(match.group(1)), int(match.group(2)))
@@ -299,9 +277,9 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                     note = {"id": state.new_id(), "body": body["body"], "system": False,
                             "author": {"id": user, "username": f"user{user}"}}
                     notes.append(note)
-                    self._reply(201, note)
+                    self.send_json(201, note)
                     return
-            self._reply(404, {"message": "404 Not found"})
+            self.send_json(404, {"message": "404 Not found"})
 
     return Handler
 
@@ -309,13 +287,6 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve(state: StandIn | None = None) -> Iterator[StandIn]:
     state = state or StandIn()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with loopback.serve(_handler(state)) as server:
+        state.url = server.url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

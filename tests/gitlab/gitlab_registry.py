@@ -27,13 +27,12 @@ import secrets
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -42,6 +41,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+
+from tests.support import loopback
+from tests.support.loopback import QuietHandler
+from tools.demo.procs import stop
 
 ISSUER = "gitlab-issuer"
 SERVICE = "container_registry"
@@ -91,15 +94,27 @@ class GitLabRegistry:
         request.add_header("Authorization", f"Basic {basic}")
         with urllib.request.urlopen(request, timeout=30) as response:
             token = json.load(response)["token"]
-        request = urllib.request.Request(f"http://{self.host}{path}")
-        request.add_header("Authorization", f"Bearer {token}")
-        if accept:
-            request.add_header("Accept", accept)
+        return loopback.get(f"http://{self.host}{path}",
+                            {"Authorization": f"Bearer {token}", "Accept": accept})
+
+
+def _wait_for_token_auth(host: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the registry answers /v2/ with 401 (it asks for a token); any other answer, or
+    no answer within 30 s, is an error."""
+    deadline = time.monotonic() + 30
+    while True:
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, dict(response.headers), response.read()
+            urllib.request.urlopen(f"http://{host}/v2/", timeout=2).close()
+            raise RuntimeError("the registry answered /v2/ without asking for a token")
         except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
+            if error.code == 401:
+                return
+            raise
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("docker-registry did not start: "
+                                   + log.read_text()[-2000:]) from None
+            time.sleep(0.2)
 
 
 def _free_port() -> int:
@@ -136,18 +151,7 @@ def _token_handler(state: GitLabRegistry, key: rsa.RSAPrivateKey
                    ) -> type[BaseHTTPRequestHandler]:
     kid = libtrust_kid(key.public_key())
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, body: dict[str, object]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             query = parse_qs(url.query)
@@ -158,10 +162,10 @@ def _token_handler(state: GitLabRegistry, key: rsa.RSAPrivateKey
             state.token_requests.append({"path": url.path, "query": query, "user": user,
                                          "password_ok": password == state.job_token})
             if url.path != "/jwt/auth":
-                self._send(404, {"message": "not found"})
+                self.send_json(404, {"message": "not found"})
                 return
             if user != CI_USER or not secrets.compare_digest(password, state.job_token):
-                self._send(401, {"errors": [{"code": "UNAUTHORIZED",
+                self.send_json(401, {"errors": [{"code": "UNAUTHORIZED",
                                              "message": "HTTP Basic: Access denied"}]})
                 return
             access = [grant for scope in query.get("scope", [])
@@ -174,7 +178,7 @@ def _token_handler(state: GitLabRegistry, key: rsa.RSAPrivateKey
             signing_input = (_b64url(json.dumps(header).encode()) + "."
                              + _b64url(json.dumps(claims).encode()))
             signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-            self._send(200, {"token": f"{signing_input}.{_b64url(signature)}"})
+            self.send_json(200, {"token": f"{signing_input}.{_b64url(signature)}"})
 
     return Handler
 
@@ -188,48 +192,27 @@ def gitlab_registry(workdir: Path, project_path: str = "group/project"
         raise RuntimeError("docker-registry is missing: run `make setup` (tools/setup/10-apt.sh)")
     workdir.mkdir(parents=True, exist_ok=True)
     key, certificate = _key_and_certificate(workdir)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    token_url = f"http://127.0.0.1:{server.server_address[1]}/jwt/auth"
-    state = GitLabRegistry(host=f"127.0.0.1:{_free_port()}", project_path=project_path,
-                           job_token="glcbt-" + secrets.token_hex(12), token_url=token_url)
-    server.RequestHandlerClass = _token_handler(state, key)
-    config = workdir / "registry.yml"
-    config.write_text(yaml.safe_dump({
-        "version": 0.1,
-        "log": {"level": "warn"},
-        "storage": {"filesystem": {"rootdirectory": str(workdir / "data")}},
-        "http": {"addr": state.host},
-        "auth": {"token": {"realm": token_url, "service": SERVICE, "issuer": ISSUER,
-                           "rootcertbundle": str(certificate)}},
-    }), encoding="utf-8")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    log = (workdir / "registry.log").open("wb")
-    process = subprocess.Popen([binary, "serve", str(config)], stdout=log,
-                               stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
+    # The token service first: the registry's configuration names its URL.
+    with loopback.serve(BaseHTTPRequestHandler) as server:
+        token_url = f"{server.url}/jwt/auth"
+        state = GitLabRegistry(host=f"127.0.0.1:{_free_port()}", project_path=project_path,
+                               job_token="glcbt-" + secrets.token_hex(12), token_url=token_url)
+        # No client knows the port yet: no request can meet the placeholder handler.
+        server.server.RequestHandlerClass = _token_handler(state, key)
+        config = workdir / "registry.yml"
+        config.write_text(yaml.safe_dump({
+            "version": 0.1,
+            "log": {"level": "warn"},
+            "storage": {"filesystem": {"rootdirectory": str(workdir / "data")}},
+            "http": {"addr": state.host},
+            "auth": {"token": {"realm": token_url, "service": SERVICE, "issuer": ISSUER,
+                               "rootcertbundle": str(certificate)}},
+        }), encoding="utf-8")
+        with (workdir / "registry.log").open("wb") as log:
+            process = subprocess.Popen([binary, "serve", str(config)], stdout=log,
+                                       stderr=subprocess.STDOUT)
             try:
-                urllib.request.urlopen(f"http://{state.host}/v2/", timeout=2).close()
-                raise RuntimeError("the registry answered /v2/ without asking for a token")
-            except urllib.error.HTTPError as error:
-                if error.code == 401:
-                    break
-                raise
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("docker-registry did not start: "
-                                       + (workdir / "registry.log").read_text()[-2000:]) from None
-                time.sleep(0.2)
-        yield state
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        server.shutdown()
-        server.server_close()
+                _wait_for_token_auth(state.host, process, workdir / "registry.log")
+                yield state
+            finally:
+                stop(process)

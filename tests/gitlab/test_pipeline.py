@@ -34,7 +34,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -50,6 +49,7 @@ from tests.gate.review_standin import StandIn, serve
 from tests.gitlab import glci
 from tests.gitlab.gitlab_registry import GitLabRegistry, gitlab_registry
 from tests.support import docker as docker_support
+from tests.support import loopback
 from tests.support.schemas import require_gitlab_validator, require_sarif_validator, schema_errors
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -104,14 +104,7 @@ class Pipeline:
 
 
 def registry_get(registry: str, path: str, accept: str = "") -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(f"http://{registry}{path}")
-    if accept:
-        request.add_header("Accept", accept)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+    return loopback.get(f"http://{registry}{path}", {"Accept": accept})
 
 
 def run_pipeline(

@@ -254,35 +254,23 @@ def test_enhanced_findings_from_the_documented_inspector_finding_are_judged(
 def test_slack_gets_the_same_alert_as_sns(world: World) -> None:
     """The Slack webhook is a real HTTP server on loopback (scangate.notify allows http only
     there); its URL comes from an SSM SecureString, as the templates configure it."""
-    import http.server
-    import threading
+    from tests.support import loopback
 
     received: list[dict] = []
 
-    class Hook(http.server.BaseHTTPRequestHandler):
+    class Hook(loopback.QuietHandler):
         def do_POST(self) -> None:
-            length = int(self.headers["Content-Length"])
-            received.append(json.loads(self.rfile.read(length)))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
+            received.append(json.loads(self.read_body()))
+            self.send_bytes(200, b"ok")
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/services/T000/B000/secret"
+    with loopback.serve(Hook) as server:
+        url = f"{server.url}/services/T000/B000/secret"
         boto3.client("ssm").put_parameter(Name="/scangate/monitor/slack", Value=url,
                                           Type="SecureString")
         proc = world.processor(slack_parameter="/scangate/monitor/slack")
         digest = world.push(REPO, 1, "1.0")
         world.scan(digest, [basic_finding("CVE-2026-0001", "CRITICAL", "openssl")], T0)
         handler.handle(proc, sqs_event([_event(samples.ECR_IMAGE_SCAN, digest, "s")]))
-    finally:
-        server.shutdown()
     [payload] = received
     [sns] = world.alerts()
     assert payload["text"] == sns["Subject"]

@@ -15,12 +15,13 @@ import contextlib
 import hashlib
 import json
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.loopback import QuietHandler, serve
 
 _BLOB = re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
 _UPLOADS = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<id>[0-9a-f-]*)$")
@@ -54,24 +55,7 @@ class RegistryDouble:
 
 
 def _handler(state: RegistryDouble) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def _send(self, code: int, body: bytes = b"", headers: dict[str, str] | None = None
-                  ) -> None:
-            self.send_response(code)
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        def _body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
+    class Handler(QuietHandler):
         def _authorized(self) -> bool:
             auth = self.headers.get("Authorization")
             state.requests.append((self.command, self.path, auth))
@@ -82,7 +66,7 @@ def _handler(state: RegistryDouble) -> type[BaseHTTPRequestHandler]:
             expected = "Basic " + base64.b64encode(":".join(state.basic).encode()).decode()
             if auth == expected:
                 return True
-            self._send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"no"}]}',
+            self.send_bytes(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"no"}]}',
                        {"WWW-Authenticate": 'Basic realm="double"'})
             return False
 
@@ -93,14 +77,14 @@ def _handler(state: RegistryDouble) -> type[BaseHTTPRequestHandler]:
                 state.token_requests.append(parse_qs(parts.query))
                 basic = "Basic " + base64.b64encode(":".join(state.bearer).encode()).decode()
                 if auth != basic:
-                    self._send(401, b'{"errors":[{"code":"DENIED","message":"bad login"}]}')
+                    self.send_bytes(401, b'{"errors":[{"code":"DENIED","message":"bad login"}]}')
                 else:
-                    self._send(200, json.dumps({"token": TOKEN}).encode())
+                    self.send_bytes(200, json.dumps({"token": TOKEN}).encode())
                 return False  # answered here
             if auth == f"Bearer {TOKEN}":
                 return True
             realm = f"http://{state.host}/token"
-            self._send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token"}]}',
+            self.send_bytes(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token"}]}',
                        {"WWW-Authenticate": f'Bearer realm="{realm}",service="double",'
                                             'scope="repository:app:pull"'})
             return False
@@ -113,83 +97,83 @@ def _handler(state: RegistryDouble) -> type[BaseHTTPRequestHandler]:
                 return
             path = urlsplit(self.path).path
             if path == "/v2/":
-                self._send(200, b"{}")
+                self.send_bytes(200, b"{}")
             elif match := _BLOB.match(path):
                 digest = match["digest"]
                 if digest not in state.blobs:
-                    self._send(404)
+                    self.send_bytes(404)
                     return
                 if "redirect-blobs" in state.tamper:  # as ECR sends blobs to S3
-                    self._send(307, headers={"Location": f"/storage/{digest}"})
+                    self.send_bytes(307, headers={"Location": f"/storage/{digest}"})
                     return
                 self._blob(digest)
             elif (stored := path.removeprefix("/storage/")) != path:
                 if self.command == "HEAD":  # a presigned GET does not answer a HEAD
-                    self._send(403)
+                    self.send_bytes(403)
                     return
                 self._blob(stored)
             elif match := _MANIFEST.match(path):
                 ref = match["ref"]
                 by_digest = ref.startswith("sha256:")
                 if not by_digest and "lose-tag" in state.tamper:
-                    self._send(404)
+                    self.send_bytes(404)
                     return
                 digest = ref if by_digest else state.tags.get(ref, "")
                 if digest not in state.manifests:
-                    self._send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"x"}]}')
+                    self.send_bytes(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"x"}]}')
                     return
                 body = state.manifests[digest]
                 if ("manifest-by-digest" in state.tamper and by_digest) or (
                     "manifest-by-tag" in state.tamper and not by_digest
                 ):
                     body = OTHER
-                self._send(200, body, {"Docker-Content-Digest": digest, "Content-Type": MEDIA})
+                self.send_bytes(200, body, {"Docker-Content-Digest": digest, "Content-Type": MEDIA})
             else:
-                self._send(404)
+                self.send_bytes(404)
 
         def _blob(self, digest: str) -> None:
             body = state.blobs[digest]
             if "config" in state.tamper and digest in state.config_digests:
                 body = OTHER
-            self._send(200, body, {"Docker-Content-Digest": digest})
+            self.send_bytes(200, body, {"Docker-Content-Digest": digest})
 
         def do_POST(self) -> None:
             if not self._authorized():
                 return
             match = _UPLOADS.match(urlsplit(self.path).path)
             if not match:
-                self._send(404)
+                self.send_bytes(404)
                 return
             upload = str(uuid.uuid4())
             state.uploads[upload] = bytearray()
             where = f"/v2/{match['name']}/blobs/uploads/{upload}"
             if "foreign-location" in state.tamper:
                 where = f"http://127.0.0.2:{self.server.server_address[1]}{where}"
-            self._send(202, headers={"Location": where})
+            self.send_bytes(202, headers={"Location": where})
 
         def do_PATCH(self) -> None:
             if not self._authorized():
                 return
             match = _UPLOADS.match(urlsplit(self.path).path)
             if not match or match["id"] not in state.uploads:
-                self._send(404)
+                self.send_bytes(404)
                 return
-            state.uploads[match["id"]] += self._body()
-            self._send(202, headers={"Location": self.path})
+            state.uploads[match["id"]] += self.read_body()
+            self.send_bytes(202, headers={"Location": self.path})
 
         def do_PUT(self) -> None:
             if not self._authorized():
                 return
             parts = urlsplit(self.path)
-            body = self._body()
+            body = self.read_body()
             if match := _UPLOADS.match(parts.path):
                 data = bytes(state.uploads.pop(match["id"], b"")) + body
                 digest = parse_qs(parts.query).get("digest", [""])[0]
                 if _digest(data) != digest:
-                    self._send(400, b'{"errors":[{"code":"DIGEST_INVALID","message":"x"}]}')
+                    self.send_bytes(400, b'{"errors":[{"code":"DIGEST_INVALID","message":"x"}]}')
                     return
                 state.blobs[digest] = data
-                self._send(201, headers={"Docker-Content-Digest": digest})
+                self.send_bytes(201, headers={"Docker-Content-Digest": digest})
             elif match := _MANIFEST.match(parts.path):
                 digest = _digest(body)
                 state.manifests[digest] = body
@@ -197,9 +181,9 @@ def _handler(state: RegistryDouble) -> type[BaseHTTPRequestHandler]:
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     state.config_digests.add(json.loads(body)["config"]["digest"])
                 told = _digest(OTHER) if "put-digest" in state.tamper else digest
-                self._send(201, headers={"Docker-Content-Digest": told})
+                self.send_bytes(201, headers={"Docker-Content-Digest": told})
             else:
-                self._send(404)
+                self.send_bytes(404)
 
     return Handler
 
@@ -207,12 +191,6 @@ def _handler(state: RegistryDouble) -> type[BaseHTTPRequestHandler]:
 @contextlib.contextmanager
 def registry_double(**kwargs: object) -> Iterator[RegistryDouble]:
     state = RegistryDouble(**kwargs)  # type: ignore[arg-type]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.host = f"127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(_handler(state)) as server:
+        state.host = server.host
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -11,13 +11,14 @@ import io
 import shutil
 import sys
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from scangate import tool_install
 from scangate._cli import main
+
+from tests.support import loopback
 
 REPO = Path(__file__).resolve().parents[2]
 TRIVY = Path(sys.executable).with_name("trivy")
@@ -39,12 +40,8 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
     root = tmp_path_factory.mktemp("releases")
     shutil.copy(KUBECTL, root / "kubectl")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
+    with loopback.serve(handler) as server:
+        yield server.url, root
 
 
 def _install(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -18,10 +18,9 @@ import datetime as dt
 import ipaddress
 import json
 import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.loopback import QuietHandler, serve
 
 _APPS = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1", "resources": [
     {"name": "deployments", "singularName": "deployment", "namespaced": True,
@@ -107,22 +108,11 @@ def _handler(state: ApiServer) -> type[BaseHTTPRequestHandler]:
     namespace = state.deployment["metadata"]["namespace"]
     collection = f"/apis/apps/v1/namespaces/{namespace}/deployments"
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
         def _not_found(self) -> None:
-            self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            self.send_json(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                              "reason": "NotFound", "code": 404, "message": "not found"})
 
         def do_GET(self) -> None:
@@ -130,29 +120,29 @@ def _handler(state: ApiServer) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             query = urlsplit(self.path).query
             if path == "/version":
-                self._send(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0"})
+                self.send_json(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0"})
             elif path == "/api":
-                self._send(200, {"kind": "APIVersions", "versions": ["v1"],
+                self.send_json(200, {"kind": "APIVersions", "versions": ["v1"],
                                  "serverAddressByClientCIDRs": []})
             elif path == "/apis":
-                self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
                     {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
                      "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]})
             elif path == "/api/v1":
-                self._send(200, _CORE)
+                self.send_json(200, _CORE)
             elif path == "/apis/apps/v1":
-                self._send(200, _APPS)
+                self.send_json(200, _APPS)
             elif path == "/openapi/v3":
-                self._send(200, {"paths": {
+                self.send_json(200, {"paths": {
                     "apis/apps/v1": {"serverRelativeURL": "/openapi/v3/apis/apps/v1?hash=A1"}}})
             elif path == "/openapi/v3/apis/apps/v1":
-                self._send(200, _OPENAPI_APPS)
+                self.send_json(200, _OPENAPI_APPS)
             elif path == f"{collection}/{name}":
-                self._send(200, state.stored())
+                self.send_json(200, state.stored())
             elif path == collection and "watch=true" in query:
                 self._watch()
             elif path == collection:
-                self._send(200, {"kind": "DeploymentList", "apiVersion": "apps/v1",
+                self.send_json(200, {"kind": "DeploymentList", "apiVersion": "apps/v1",
                                  "metadata": {"resourceVersion": "7"},
                                  "items": [state.stored()]})
             else:
@@ -168,18 +158,17 @@ def _handler(state: ApiServer) -> type[BaseHTTPRequestHandler]:
 
         def do_PATCH(self) -> None:
             state.requests.append(("PATCH", self.path))
-            length = int(self.headers.get("Content-Length") or 0)
             state.patches.append({"content-type": self.headers.get("Content-Type"),
-                                  "body": json.loads(self.rfile.read(length) or b"{}")})
+                                  "body": json.loads(self.read_body() or b"{}")})
             if urlsplit(self.path).path == f"{collection}/{name}":
-                self._send(200, state.stored())
+                self.send_json(200, state.stored())
             else:
                 self._not_found()
 
         def do_POST(self) -> None:
             state.requests.append(("POST", self.path))
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self._send(403, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            self.read_body()
+            self.send_json(403, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                              "reason": "Forbidden", "code": 403, "message": "double: no create"})
 
         def do_PUT(self) -> None:
@@ -199,14 +188,7 @@ def api_server(deployment: dict[str, Any], workdir: Path) -> Iterator[ApiServer]
     (workdir / "server.key").write_bytes(key)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(workdir / "server.crt", workdir / "server.key")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    state.url = f"https://127.0.0.1:{server.server_address[1]}"
-    state.ca_pem = cert
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(_handler(state), tls=context) as server:
+        state.url = server.url
+        state.ca_pem = cert
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
