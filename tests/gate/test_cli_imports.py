@@ -30,3 +30,22 @@ def test_every_subcommand_is_still_reachable() -> None:
     assert out.returncode == 2
     for command in ("gate", "scan", "securityhub", "push", "deploy", "pin-image"):
         assert f"'{command}'" in out.stderr
+
+
+PARSERS_PROBE = """
+import sys
+from scangate._cli import build_parser
+build_parser(sys.argv[1:])
+print(",".join(sorted(m for m in ("boto3", "botocore") if m in sys.modules)))
+"""
+
+
+def test_no_parser_imports_boto3() -> None:
+    # `scangate --version` (every install, in every job), --help, and commands that may never
+    # call AWS (push to a non-ECR registry, securityhub --asff-only, notify without a topic)
+    # build parsers only: boto3 costs about a second of CPU in a fresh virtualenv without .pyc.
+    # The full parser (no command named) holds every subcommand's module.
+    for argv in ([], ["push"], ["deploy"], ["securityhub"], ["notify"], ["assume-role"]):
+        out = subprocess.run([sys.executable, "-c", PARSERS_PROBE, *argv], capture_output=True,
+                             text=True, check=True, timeout=120).stdout
+        assert out.strip() == "", (argv, out)

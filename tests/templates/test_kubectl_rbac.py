@@ -68,7 +68,6 @@ def _allowed(role: dict[str, Any], method: str, path: str) -> bool:
 def _deploy(moto: MotoServer, kubectl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             deployment: dict[str, Any], *extra: str) -> tuple[int, Any]:
     from scangate import _cli
-    from scangate.commands import deploy
     from scangate.deploy import eks_auth
 
     boto3.client("eks").create_cluster(name="prod", roleArn="arn:aws:iam::123456789012:role/e",
@@ -76,12 +75,14 @@ def _deploy(moto: MotoServer, kubectl: Path, tmp_path: Path, monkeypatch: pytest
     manifests = tmp_path / "manifests"
     manifests.mkdir()
     shutil.copy(DEPLOYMENT, manifests / "deployment.yaml")
+    real_describe = eks_auth.describe_cluster
     with api_server(deployment, tmp_path) as server:
         def describe(session: Any, cluster: str, region: str) -> tuple[str, str]:
-            eks_auth.describe_cluster(session, cluster, region)  # the real call, on moto
+            real_describe(session, cluster, region)  # the real call, on moto
             return server.url, base64.b64encode(server.ca_pem).decode()
 
-        monkeypatch.setattr(deploy, "describe_cluster", describe)
+        # scangate deploy imports eks_auth when it runs (boto3 only when needed).
+        monkeypatch.setattr(eks_auth, "describe_cluster", describe)
         code = _cli.main(["deploy", "--image", IMAGE, "--manifests", str(manifests),
                           "--namespace", "user-authenticator", "--cluster", "prod",
                           "--kubectl", str(kubectl), "--kubectl-sha256", KUBECTL_SHA256,

@@ -19,10 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from scangate.aws.clients import AWS_FAILURES, STANDARD_RETRIES, describe
 from scangate.errors import AwsError, UsageError
+
+# boto3 and scangate.aws.clients (botocore) are imported by the functions that call AWS, not
+# here: every subcommand that can call AWS adds add_identity_arguments to its parser, and
+# importing boto3 costs about a second of CPU where no .pyc is cached (a fresh virtualenv,
+# PYTHONDONTWRITEBYTECODE) in runs that never call AWS (`scangate --version`, a push to GitLab's
+# registry, `securityhub --asff-only`). tests/gate/test_cli_imports.py holds it.
 
 # STS accepts 900..43200 s (capped by the role's MaxSessionDuration). A CI step needs minutes;
 # one hour bounds what a leaked credential is worth.
@@ -173,6 +176,10 @@ def assume_role(
         )
     if not MIN_DURATION <= duration <= MAX_DURATION:
         raise UsageError(f"role duration {duration} is outside {MIN_DURATION}..{MAX_DURATION}")
+    import boto3
+
+    from scangate.aws.clients import AWS_FAILURES, STANDARD_RETRIES, describe
+
     token = read_token(token_file)
     name = clean_session_name(session_name) if session_name else default_session_name()
     try:
@@ -222,6 +229,8 @@ def session(
             "--role-arn and --web-identity-token-file go together: pass both to assume a role "
             "with the CI job's ID token, or neither to use the default credential chain"
         )
+    import boto3
+
     if role_arn is None or token_file is None:
         return boto3.session.Session(region_name=region or None)
     role = assume_role(

@@ -16,7 +16,6 @@ from scangate.aws.identity import (
     session_from_args,
     session_region,
 )
-from scangate.deploy.eks_auth import describe_cluster, eks_token, kubeconfig
 from scangate.deploy.errors import DeployError
 from scangate.deploy.kubectl import Kubectl, install_kubectl
 from scangate.deploy.manifests import (
@@ -165,6 +164,9 @@ def _deploy(args: argparse.Namespace, images: list[str]) -> dict[str, Any]:
         home = work / "kubectl-home"
         home.mkdir(mode=0o700)
         kubectl = Kubectl(install_kubectl(args.kubectl, args.kubectl_sha256, home), home)
+
+        # boto3 here, not at import: `scangate --version` and --help build every parser.
+        from scangate.deploy.eks_auth import describe_cluster, eks_token, kubeconfig
 
         session = session_from_args(args)
         region = session_region(session, f"EKS cluster {args.cluster}")

@@ -16,7 +16,6 @@ from scangate.outputs.atomic import OutputSet, check_writable
 from scangate.registry.archive import normalize_sha256
 from scangate.registry.client import RegistryClient
 from scangate.registry.decision import check_decision
-from scangate.registry.ecr_auth import ecr_credentials
 from scangate.registry.push import PushResult, push_and_verify, read_archive
 from scangate.registry.reference import Repository, check_tags, parse_repository
 
@@ -126,6 +125,8 @@ def _client(args: argparse.Namespace, repository: Repository) -> RegistryClient:
                          "(--role-arn or ambient credentials), not --registry-username")
     account, region = ecr.account, ecr.region
     session = session_from_args(args, region=args.aws_region or region)
+    from scangate.registry.ecr_auth import ecr_credentials  # boto3: only for ECR
+
     return RegistryClient(repository, ecr_credentials(session, account, region))
 
 
