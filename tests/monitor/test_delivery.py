@@ -24,7 +24,7 @@ from scangate.monitor import handler
 from scangate.monitor.store import HISTORY_DAYS
 
 from tests.monitor import samples
-from tests.monitor.test_templates import TERRAFORM, _resource, _terraform
+from tests.monitor.test_templates import TERRAFORM, _local, _resource, _terraform
 from tests.monitor.world import World, basic_finding, cfn_template, sqs_event
 from tests.support.hcl import load_terraform
 
@@ -67,13 +67,25 @@ def test_every_rule_target_has_a_dead_letter_queue_a_retry_policy_and_an_alarm()
     assert {m["MetricName"] for m in watched} == {"FailedInvocations"}
     assert sorted(m["Dimensions"][0]["Value"]["Ref"] for m in watched) == sorted(RULES)
     assert resources["FailedDeliveriesAlarm"]["Properties"]["AlarmActions"] == [{"Ref": "Topic"}]
-    for name in ("scan", "sweep"):
-        target = _resource("aws_cloudwatch_event_target", name)
-        assert target["dead_letter_config"][0]["arn"] == "${aws_sqs_queue.dead_letter.arn}"
-        assert int(target["retry_policy"][0]["maximum_event_age_in_seconds"]) <= 86400
+    # Terraform: one target, queue policy and alarm query per rule of local.all_rules (the
+    # four patterns' rules and the sweep's).
+    every_rule = _local("all_rules")
+    assert "aws_cloudwatch_event_rule.scan" in every_rule
+    assert "sweep = aws_cloudwatch_event_rule.sweep" in every_rule
+    target = _resource("aws_cloudwatch_event_target", "queue")
+    assert target["for_each"] == "${local.all_rules}"
+    assert target["dead_letter_config"][0]["arn"] == "${aws_sqs_queue.dead_letter.arn}"
+    assert int(target["retry_policy"][0]["maximum_event_age_in_seconds"]) <= 86400
     alarm = _resource("aws_cloudwatch_metric_alarm", "failed_deliveries")
-    assert "FailedInvocations" in json.dumps(alarm)
-    assert _resource("aws_sqs_queue_policy", "dead_letter")
+    assert "FailedInvocations" in json.dumps(alarm) and "local.all_rules" in json.dumps(alarm)
+    queues = _local("rule_queues")
+    assert {k: v["queue"] for k, v in queues.items()} == {
+        "events": "${aws_sqs_queue.events}", "dead_letter": "${aws_sqs_queue.dead_letter}"}
+    assert _resource("aws_sqs_queue_policy", "rules_send")["for_each"] == "${local.rule_queues}"
+    [document] = [block["aws_iam_policy_document"]["rules_send"] for block in _terraform()["data"]
+                  if "rules_send" in block.get("aws_iam_policy_document", {})]
+    [condition] = document["statement"][0]["condition"]
+    assert condition["values"] == "${[for rule in local.all_rules : rule.arn]}"
 
 
 def test_terraform_creates_the_mapping_and_function_after_the_role_policy() -> None:

@@ -31,6 +31,13 @@ def _resource(kind: str, name: str) -> dict[str, Any]:
     raise AssertionError(f"{kind}.{name} not in {TERRAFORM / 'main.tf'}")
 
 
+def _local(name: str) -> Any:
+    for block in _terraform()["locals"]:
+        if name in block:
+            return block[name]
+    raise AssertionError(f"local.{name} not in {TERRAFORM / 'main.tf'}")
+
+
 def test_cfn_lint_reports_nothing() -> None:
     tool = REPO_ROOT / ".venv" / "bin" / "cfn-lint"
     result = subprocess.run([str(tool), "--include-checks", "I", "--", str(CFN)],

@@ -218,7 +218,7 @@ def test_a_findings_resource_region_wins_and_a_bad_region_is_malformed() -> None
 def test_a_dead_letter_alerts_the_topic_in_both_templates() -> None:
     """The alert of a wrong-region event (and of every dead letter): the dead-letter queue's
     alarm fires on one visible message and notifies the monitor's topic."""
-    from tests.monitor.test_templates import _resource
+    from tests.monitor.test_templates import _local, _resource
     from tests.monitor.world import cfn_template
 
     alarm = cfn_template()["Resources"]["DeadLetterAlarm"]["Properties"]
@@ -228,9 +228,13 @@ def test_a_dead_letter_alerts_the_topic_in_both_templates() -> None:
                                     "Value": {"GetAtt": "DeadLetterQueue.QueueName"}}]
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
     assert alarm["AlarmActions"] == [{"Ref": "Topic"}]
-    tf = _resource("aws_cloudwatch_metric_alarm", "dead_letters")
-    assert (tf["namespace"], tf["metric_name"]) == ("AWS/SQS",
-                                                    "ApproximateNumberOfMessagesVisible")
-    assert tf["dimensions"] == {"QueueName": "${aws_sqs_queue.dead_letter.name}"}
+    dead_letters = _local("metric_alarms")["dead-letters"]
+    assert (dead_letters["namespace"], dead_letters["metric"]) == (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert dead_letters["dimensions"] == {"QueueName": "${aws_sqs_queue.dead_letter.name}"}
+    tf = _resource("aws_cloudwatch_metric_alarm", "metric")
+    assert tf["for_each"] == "${local.metric_alarms}"
+    assert (tf["namespace"], tf["metric_name"], tf["dimensions"]) == (
+        "${each.value.namespace}", "${each.value.metric}", "${each.value.dimensions}")
     assert (tf["threshold"], tf["comparison_operator"]) == (0, "GreaterThanThreshold")
     assert tf["alarm_actions"] == ["${aws_sns_topic.alerts.arn}"]

@@ -91,9 +91,19 @@ resource "aws_cloudwatch_event_rule" "sweep" {
   schedule_expression = var.sweep_schedule
 }
 
-resource "aws_cloudwatch_event_target" "scan" {
-  for_each = local.rules
-  rule     = aws_cloudwatch_event_rule.scan[each.key].name
+locals {
+  # Every rule that sends to the queue: the four patterns and the sweep's schedule.
+  all_rules = merge(aws_cloudwatch_event_rule.scan, { sweep = aws_cloudwatch_event_rule.sweep })
+  # The queues those rules write to: events, and dead letters of what they cannot deliver.
+  rule_queues = {
+    events      = { sid = "OnlyTheseRulesSend", queue = aws_sqs_queue.events }
+    dead_letter = { sid = "TheseRulesDeadLetter", queue = aws_sqs_queue.dead_letter }
+  }
+}
+
+resource "aws_cloudwatch_event_target" "queue" {
+  for_each = local.all_rules
+  rule     = each.value.name
   arn      = aws_sqs_queue.events.arn
   # A delivery EventBridge cannot make (queue policy, key, throttling) is retried for a day,
   # then kept in the dead-letter queue instead of being dropped.
@@ -106,25 +116,24 @@ resource "aws_cloudwatch_event_target" "scan" {
   }
 }
 
-resource "aws_cloudwatch_event_target" "sweep" {
-  rule = aws_cloudwatch_event_rule.sweep.name
-  arn  = aws_sqs_queue.events.arn
-  # A delivery EventBridge cannot make (queue policy, key, throttling) is retried for a day,
-  # then kept in the dead-letter queue instead of being dropped.
-  retry_policy {
-    maximum_retry_attempts       = 185
-    maximum_event_age_in_seconds = 86400
-  }
-  dead_letter_config {
-    arn = aws_sqs_queue.dead_letter.arn
-  }
+moved {
+  from = aws_cloudwatch_event_target.scan
+  to   = aws_cloudwatch_event_target.queue
 }
 
-data "aws_iam_policy_document" "events_queue" {
+moved {
+  from = aws_cloudwatch_event_target.sweep
+  to   = aws_cloudwatch_event_target.queue["sweep"]
+}
+
+# Only these rules may send to the events queue, and dead-letter what they cannot deliver (the
+# function writes its own dead letters through its role).
+data "aws_iam_policy_document" "rules_send" {
+  for_each = local.rule_queues
   statement {
-    sid       = "OnlyTheseRulesSend"
+    sid       = each.value.sid
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.events.arn]
+    resources = [each.value.queue.arn]
     principals {
       type        = "Service"
       identifiers = ["events.amazonaws.com"]
@@ -132,38 +141,25 @@ data "aws_iam_policy_document" "events_queue" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = concat([for rule in aws_cloudwatch_event_rule.scan : rule.arn], [aws_cloudwatch_event_rule.sweep.arn])
+      values   = [for rule in local.all_rules : rule.arn]
     }
   }
 }
 
-resource "aws_sqs_queue_policy" "events" {
-  queue_url = aws_sqs_queue.events.id
-  policy    = data.aws_iam_policy_document.events_queue.json
+resource "aws_sqs_queue_policy" "rules_send" {
+  for_each  = local.rule_queues
+  queue_url = each.value.queue.id
+  policy    = data.aws_iam_policy_document.rules_send[each.key].json
 }
 
-# EventBridge's dead letters: only these rules may send here (and the function, through its
-# role, for records it gives up on).
-data "aws_iam_policy_document" "dead_letter_queue" {
-  statement {
-    sid       = "TheseRulesDeadLetter"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.dead_letter.arn]
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = concat([for rule in aws_cloudwatch_event_rule.scan : rule.arn], [aws_cloudwatch_event_rule.sweep.arn])
-    }
-  }
+moved {
+  from = aws_sqs_queue_policy.events
+  to   = aws_sqs_queue_policy.rules_send["events"]
 }
 
-resource "aws_sqs_queue_policy" "dead_letter" {
-  queue_url = aws_sqs_queue.dead_letter.id
-  policy    = data.aws_iam_policy_document.dead_letter_queue.json
+moved {
+  from = aws_sqs_queue_policy.dead_letter
+  to   = aws_sqs_queue_policy.rules_send["dead_letter"]
 }
 
 resource "aws_dynamodb_table" "monitor" {
@@ -405,14 +401,36 @@ resource "aws_ecr_registry_scanning_configuration" "enhanced" {
   depends_on = [aws_inspector2_enabler.ecr]
 }
 
-resource "aws_cloudwatch_metric_alarm" "failing_deployed_images" {
-  alarm_name          = "${var.name}-failing-deployed-images"
-  alarm_description   = "A deployed image fails the policy (see the ${var.name} table)"
-  namespace           = "Scangate/Monitor"
-  metric_name         = "FailingDeployedImages"
-  dimensions          = { Service = "scangate-monitor" }
-  statistic           = "Maximum"
-  period              = 3600
+locals {
+  # The alarms on one metric each: above 0 in a period tells the topic.
+  metric_alarms = {
+    failing-deployed-images = {
+      description = "A deployed image fails the policy (see the ${var.name} table)"
+      namespace   = "Scangate/Monitor", metric = "FailingDeployedImages", statistic = "Maximum"
+      dimensions  = { Service = "scangate-monitor" }, period = 3600
+    }
+    errors = {
+      description = "The monitor function failed (crash, timeout)"
+      namespace   = "AWS/Lambda", metric = "Errors", statistic = "Sum"
+      dimensions  = { FunctionName = aws_lambda_function.monitor.function_name }, period = 300
+    }
+    dead-letters = {
+      description = "Events the monitor could not process wait in the dead-letter queue"
+      namespace   = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", statistic = "Maximum"
+      dimensions  = { QueueName = aws_sqs_queue.dead_letter.name }, period = 300
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "metric" {
+  for_each            = local.metric_alarms
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = each.value.period
   evaluation_periods  = 1
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
@@ -420,34 +438,19 @@ resource "aws_cloudwatch_metric_alarm" "failing_deployed_images" {
   alarm_actions       = [aws_sns_topic.alerts.arn]
 }
 
-resource "aws_cloudwatch_metric_alarm" "processor_errors" {
-  alarm_name          = "${var.name}-errors"
-  alarm_description   = "The monitor function failed (crash, timeout)"
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.monitor.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alerts.arn]
+moved {
+  from = aws_cloudwatch_metric_alarm.failing_deployed_images
+  to   = aws_cloudwatch_metric_alarm.metric["failing-deployed-images"]
 }
 
-resource "aws_cloudwatch_metric_alarm" "dead_letters" {
-  alarm_name          = "${var.name}-dead-letters"
-  alarm_description   = "Events the monitor could not process wait in the dead-letter queue"
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alerts.arn]
+moved {
+  from = aws_cloudwatch_metric_alarm.processor_errors
+  to   = aws_cloudwatch_metric_alarm.metric["errors"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.dead_letters
+  to   = aws_cloudwatch_metric_alarm.metric["dead-letters"]
 }
 
 # An event EventBridge could not deliver to the queue (after its retries it is in the
@@ -468,8 +471,7 @@ resource "aws_cloudwatch_metric_alarm" "failed_deliveries" {
     return_data = true
   }
   dynamic "metric_query" {
-    for_each = merge({ for key, rule in aws_cloudwatch_event_rule.scan : replace(key, "-", "") => rule.name },
-    { sweep = aws_cloudwatch_event_rule.sweep.name })
+    for_each = { for key, rule in local.all_rules : replace(key, "-", "") => rule.name }
     content {
       id = metric_query.key
       metric {
