@@ -15,14 +15,15 @@ import pytest
 from tests.monitor.world import World
 from tests.support.moto_server import MotoServer, run_moto_server
 
-EVENTBRIDGE_ARRAYS = Path(__file__).resolve().parent / "moto_eventbridge_arrays"
+MOTO_SERVER_SITE = Path(__file__).resolve().parent / "moto_server_site"
 
 
 @pytest.fixture(scope="session")
 def moto_session() -> Iterator[MotoServer]:
-    """With moto's pattern matcher taught EventBridge's array rules (see its sitecustomize)."""
+    """With moto's pattern matcher taught EventBridge's array rules, and its SQS receive spared
+    building every queue attribute per message (moto_server_site/sitecustomize.py)."""
     pythonpath = os.pathsep.join(
-        p for p in (str(EVENTBRIDGE_ARRAYS), os.environ.get("PYTHONPATH", "")) if p)
+        p for p in (str(MOTO_SERVER_SITE), os.environ.get("PYTHONPATH", "")) if p)
     with run_moto_server({"PYTHONPATH": pythonpath}) as server:
         yield server
 

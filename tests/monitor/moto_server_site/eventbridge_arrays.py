@@ -1,4 +1,4 @@
-"""Loaded into the monitor tests' moto server (PYTHONPATH): EventBridge's array matching.
+"""EventBridge's array matching, taught to the monitor tests' moto server (see sitecustomize).
 
 moto 5.1.4's event-pattern matcher (moto.events.models.EventPattern) walks nested patterns with
 ``event.get(key)``; it crashes (HTTP 500 from PutEvents) when the event lacks the nested field
@@ -37,5 +37,6 @@ def _does_item_match_filters(self: Any, item: Any, filters: Any) -> bool:
     return bool(_original_filters(self, item, filters))
 
 
-models.EventPattern._does_event_match = _does_event_match  # type: ignore[method-assign]
-models.EventPattern._does_item_match_filters = _does_item_match_filters  # type: ignore[method-assign]
+def install() -> None:
+    models.EventPattern._does_event_match = _does_event_match  # type: ignore[method-assign]
+    models.EventPattern._does_item_match_filters = _does_item_match_filters  # type: ignore[method-assign]
