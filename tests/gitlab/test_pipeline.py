@@ -27,6 +27,7 @@ Kubernetes API server).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import hashlib
 import json
 import re
@@ -173,28 +174,38 @@ def run_pipeline(
 POISON_LABEL = "org.scangate.test.poisoned"
 
 
+KINDS = ("vulnerable", "clean")
+
+
 # Session, not module: one per xdist worker, so it ties no pipeline to another (make test runs
-# the pipelines that share no module fixture on different workers: tests/support/xdist_groups);
-# a worker's pipelines run one after another, each putting the poison back first.
+# the pipelines that share no module fixture on different workers: tests/support/xdist_groups).
+# One tag per pipeline kind: the clean and vulnerable pipelines run at once, and a build that
+# pulls replaces the engine's image under its own tag only, never the other's poison.
 @pytest.fixture(scope="session")
 def registry_base(docker_engine: str, registry: str, tmp_path_factory: pytest.TempPathFactory,
-                  ) -> Iterator[str]:
-    """The base image as a registry serves it, while the shared engine holds a poisoned image
-    under the same name (what another branch's pipeline on a `docker-mode: host` runner can
-    leave there): every pipeline here builds FROM this name, so a build that does not pull
-    fresh inherits the poison's label (issue 18 §5)."""
+                  ) -> Iterator[dict[str, str]]:
+    """Per pipeline kind, the base image as a registry serves it, while the shared engine holds
+    a poisoned image under the same name (what another branch's pipeline on a `docker-mode:
+    host` runner can leave there): a pipeline builds FROM this name, so a build that does not
+    pull fresh inherits the poison's label (issue 18 §5)."""
     repository = f"scangate-tests/gitlab-base-{uuid.uuid4().hex[:12]}"
-    docker_support.push_image(docker_engine, repository, "bookworm")
-    ref = f"{registry}/{repository}:bookworm"
     context = tmp_path_factory.mktemp("poisoned-base")
     (context / "Dockerfile").write_text(
         f"FROM {docker_engine}\nLABEL {POISON_LABEL}=yes\n", encoding="utf-8")
-    # Kept under a tag of its own: run_pipeline puts it back under `ref` before each pipeline
-    # (a build that pulls replaces the engine's `ref` with the registry's image).
-    docker_support.build_image(context, f"{ref}-poisoned")
-    yield ref
-    docker_support.remove_image(ref)
-    docker_support.remove_image(f"{ref}-poisoned")
+    poison = f"{registry}/{repository}:poisoned"
+    docker_support.build_image(context, poison)
+    refs = {}
+    for kind in KINDS:
+        docker_support.push_image(docker_engine, repository, f"bookworm-{kind}")
+        refs[kind] = f"{registry}/{repository}:bookworm-{kind}"
+        # Kept under a tag of its own: run_pipeline puts it back under the base's name before
+        # each pipeline (a build that pulls replaces the engine's image with the registry's).
+        docker_support.docker(["tag", poison, f"{refs[kind]}-poisoned"])
+    yield refs
+    for ref in refs.values():
+        docker_support.remove_image(ref)
+        docker_support.remove_image(f"{ref}-poisoned")
+    docker_support.remove_image(poison)
 
 
 def archive_config(tarball: Path) -> Any:
@@ -225,15 +236,35 @@ def cleanup(pipeline: Pipeline, registry: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def vulnerable_pipeline(
+def pipelines(
     tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
-    registry: str, package_index: str, trivy_cache_dir: Path, registry_base: str,
-) -> Iterator[Pipeline]:
-    pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-vulnerable"), vulnerable=True,
-                            base_image=registry_base, registry=registry,
-                            package_index=package_index, trivy_cache_dir=trivy_cache_dir)
-    yield pipeline
-    cleanup(pipeline, registry)
+    registry: str, package_index: str, trivy_cache_dir: Path, registry_base: dict[str, str],
+) -> Iterator[dict[str, Pipeline]]:
+    """The vulnerable and the clean example's pipelines, run at once: each waits on Docker,
+    Trivy and gitlab-ci-local more than it computes, and nothing of one reaches the other (a
+    project, a registry repository and a base image tag each)."""
+    workdirs = {kind: tmp_path_factory.mktemp(f"gitlab-{kind}") for kind in KINDS}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(KINDS)) as pool:
+        started = {
+            kind: pool.submit(run_pipeline, workdirs[kind], vulnerable=kind == "vulnerable",
+                              base_image=registry_base[kind], registry=registry,
+                              package_index=package_index, trivy_cache_dir=trivy_cache_dir)
+            for kind in KINDS
+        }
+        runs = {kind: future.result() for kind, future in started.items()}
+    yield runs
+    for pipeline in runs.values():
+        cleanup(pipeline, registry)
+
+
+@pytest.fixture(scope="module")
+def vulnerable_pipeline(pipelines: dict[str, Pipeline]) -> Pipeline:
+    return pipelines["vulnerable"]
+
+
+@pytest.fixture(scope="module")
+def clean_pipeline(pipelines: dict[str, Pipeline]) -> Pipeline:
+    return pipelines["clean"]
 
 
 def rerun_after_the_scan(pipeline: Pipeline, workdir: Path, jobs: list[str], *,
@@ -293,18 +324,6 @@ def permissive_pipeline(tmp_path_factory: pytest.TempPathFactory,
         caller_jobs={f"{PREFIX}-enforce": {"allow_failure": True}})
     yield pipeline
     shutil.rmtree(pipeline.run.project, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def clean_pipeline(
-    tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local: Path, docker_engine: str,
-    registry: str, package_index: str, trivy_cache_dir: Path, registry_base: str,
-) -> Iterator[Pipeline]:
-    pipeline = run_pipeline(tmp_path_factory.mktemp("gitlab-clean"), vulnerable=False,
-                            base_image=registry_base, registry=registry,
-                            package_index=package_index, trivy_cache_dir=trivy_cache_dir)
-    yield pipeline
-    cleanup(pipeline, registry)
 
 
 def check_gitlab_report(report: dict[str, Any], image_repository: str) -> None:
