@@ -4,8 +4,8 @@
 # `scangate=<path>` and `version=<version>` to GITHUB_OUTPUT.
 #   SCANGATE_PYTHON  interpreter for the virtualenv (default: python3 on PATH); 3.11 or newer
 #   SCANGATE_VENV    where the virtualenv goes (default: $RUNNER_TEMP/scangate-venv)
-# Shared by actions/setup, actions/gate and actions/securityhub. Reuses a virtualenv that this
-# same source already installed in this job.
+# Shared by scangate's actions. Reuses a virtualenv that the same source already installed in
+# this job (see source_id below).
 set -euo pipefail
 
 source_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -22,21 +22,26 @@ if ! "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
   exit 2
 fi
 
+# Supply chain: every dependency (and the build backend) comes from requirements/runtime.lock,
+# pinned by version and hash; scangate itself is built from this checkout with no resolution.
+lock="$source_dir/requirements/runtime.lock"
+if [ ! -f "$lock" ]; then
+  echo "::error title=scangate setup::$lock is missing: this checkout cannot be installed with pinned hashes" >&2
+  exit 2
+fi
+# What the virtualenv is made of: the interpreter, the package's files, its metadata and its lock
+# (not the build's leftovers: pip writes build/ and *.egg-info here). A virtualenv is reused only
+# if made of the same bytes; not by path, since a runner may unpack each action of one commit on
+# its own (act does).
+source_id=$(cd "$source_dir" && { "$python" -VV; find pyproject.toml requirements/runtime.lock scripts/scangate -type f ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; } | sha256sum)
 stamp="$venv/.scangate-source"
-if [ -x "$venv/bin/scangate" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$source_dir" ]; then
-  echo "scangate already installed from $source_dir in $venv"
+if [ -x "$venv/bin/scangate" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$source_id" ]; then
+  echo "scangate already installed from the same source ($source_dir) in $venv"
 else
   rm -rf "$venv"
   # pip builds scangate from this checkout; its dependencies come from the package index (pip's
   # own settings apply: PIP_INDEX_URL, PIP_FIND_LINKS, ...). --no-compile: a one-shot CLI in a
   # throwaway virtualenv imports a few modules; byte-compiling every dependency costs more.
-  # Supply chain: every dependency (and the build backend) comes from requirements/runtime.lock,
-  # pinned by version and hash; scangate itself is built from this checkout with no resolution.
-  lock="$source_dir/requirements/runtime.lock"
-  if [ ! -f "$lock" ]; then
-    echo "::error title=scangate setup::$lock is missing: this checkout cannot be installed with pinned hashes" >&2
-    exit 2
-  fi
   common=(install --quiet --disable-pip-version-check --no-input --no-compile)
   if "$python" -c 'import sys
 from pip import __version__ as v
@@ -50,13 +55,10 @@ sys.exit(0 if tuple(int(p) for p in v.split(".")[:2]) >= (22, 3) else 1)' 2>/dev
   fi
   "${pip[@]}" "${common[@]}" --require-hashes -r "$lock"
   "${pip[@]}" "${common[@]}" --no-deps --no-build-isolation "$source_dir"
-  printf '%s' "$source_dir" >"$stamp"
+  printf '%s' "$source_id" >"$stamp"
 fi
 
 version=$("$venv/bin/scangate" --version)
 version=${version#scangate }
 echo "installed scangate $version from $source_dir"
-{
-  echo "scangate=$venv/bin/scangate"
-  echo "version=$version"
-} >>"$output"
+printf 'scangate=%s\nversion=%s\n' "$venv/bin/scangate" "$version" >>"$output"

@@ -5,8 +5,10 @@ updated in place by a second run.
 
 What is real: act running a caller workflow's jobs (`needs`, `if`, permissions, env), scangate's
 own composite actions from a snapshot of this repository (installed by actions/setup's
-install.sh), `scangate fetch-baseline`, `gate`, `comment`. Test doubles: the third-party actions
-(tests/github/standins/) and GitHub's REST API, the loopback stand-in of
+install.sh: with pip in the base run's job, the one act run of the suite that installs it for
+real; the pull request's runs reuse the virtualenv that install.sh built once for every act test,
+tests/github/actrun.shared_venv), `scangate fetch-baseline`, `gate`, `comment`. Test doubles:
+the third-party actions (tests/github/standins/) and GitHub's REST API, the loopback stand-in of
 tests/gate/review_standin.py (runs, artifacts, issue comments, as documented). The base run's
 reports artifact, kept by the upload-artifact stand-in, is what the API stand-in serves as the
 base branch's last successful run.
@@ -25,7 +27,16 @@ from typing import Any
 import pytest
 
 from tests.gate.review_standin import StandIn, serve
-from tests.github.actrun import ACT, ActRun, run_act, snapshot_repository
+from tests.github.actrun import (
+    ACT,
+    ActRun,
+    host_python,
+    install_lines,
+    run_act,
+    shared_root,
+    shared_venv,
+    snapshot_repository,
+)
 from tests.support.reports import image_report, vuln, write
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -79,17 +90,23 @@ def api() -> Iterator[StandIn]:
 
 
 def act(tmp_path: Path, repo: Path, name: str, api: StandIn, report: str, event: str,
-        payload: dict[str, Any], policy: str) -> ActRun:
+        payload: dict[str, Any], policy: str, venv: Path | None = None) -> ActRun:
+    """One act run; with venv, every job's install.sh must reuse it, else one must run pip."""
     (tmp_path / f"{name}-policy.yaml").write_text(policy, encoding="utf-8")
     env = {"SCANGATE_TEST_REPORT": report,
            "SCANGATE_TEST_POLICY": str(tmp_path / f"{name}-policy.yaml"),
            "GITHUB_API_URL": api.url,
            "GITHUB_WORKFLOW_REF": WORKFLOW_REF,
-           "SCANGATE_STANDIN_VENV_PYTHON": sys.executable}
+           "SCANGATE_STANDIN_VENV_PYTHON": sys.executable,
+           "SCANGATE_STANDIN_PYTHON": host_python(),  # setup-python's stand-in
+           **({"SCANGATE_VENV": str(venv)} if venv else {})}
     run = run_act(repo, "review.yml", tmp_path / name, env, {"GITHUB_TOKEN": "bot"},
                   timeout=900, event=event, payload=payload,
                   extra_local={f"scangate/scangate@{REF}": repo})
     print(f"act {name}: exit {run.returncode} in {run.seconds:.0f}s; log {run.state / 'act.log'}")
+    installs, reused = install_lines(run)
+    assert installs and (len(reused) == len(installs) if venv else len(reused) < len(installs)), (
+        installs + reused)
     return run
 
 
@@ -103,11 +120,12 @@ def zipped(folder: Path) -> bytes:
 
 
 def test_pull_request_fails_on_the_new_finding_only_and_comments_once(
-        tmp_path: Path, api: StandIn) -> None:
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, api: StandIn) -> None:
     repo = tmp_path / "repo"
     snapshot_repository(repo)
     (repo / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
     (repo / ".github" / "workflows" / "review.yml").write_text(CALLER, encoding="utf-8")
+    venv = shared_venv(repo, shared_root(tmp_path_factory), host_python())
     base = write(tmp_path / "base.json", image_report([vuln("CVE-OLD", severity="MEDIUM")]))
     head = write(tmp_path / "head.json", image_report([
         vuln("CVE-OLD", severity="MEDIUM"), vuln("CVE-2026-0001", pkg="curl",
@@ -127,7 +145,7 @@ def test_pull_request_fails_on_the_new_finding_only_and_comments_once(
                                            "zip": zipped(artifact)}]})
 
     # The pull request runs under a stricter policy: no MEDIUM, but only new ones count.
-    pull = act(tmp_path, repo, "pr", api, head, "pull_request", PR, POLICY)
+    pull = act(tmp_path, repo, "pr", api, head, "pull_request", PR, POLICY, venv)
     assert pull.returncode != 0, "the pull request adds a MEDIUM finding: its gate must fail"
     summary = json.loads((pull.artifact("scangate-reports-api-0a1b2c3d-1")
                           / "summary.json").read_text())
@@ -139,7 +157,7 @@ def test_pull_request_fails_on_the_new_finding_only_and_comments_once(
     assert len(comments) == 1, pull.output[-4000:]
     assert "FAILED" in comments[0]["body"] and "`CVE-2026-0001`" in comments[0]["body"]
 
-    again = act(tmp_path, repo, "pr-again", api, head, "pull_request", PR, POLICY)
+    again = act(tmp_path, repo, "pr-again", api, head, "pull_request", PR, POLICY, venv)
     assert again.returncode != 0
     assert len(api.comments("scangate/scangate", 7)) == 1, "updated in place, never a second"
     assert [r.method for r in api.requests if "/issues/" in r.path] == [

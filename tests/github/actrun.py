@@ -10,9 +10,13 @@ pass the host environment to steps) and record what they were asked in STATE/rec
 
 from __future__ import annotations
 
+import fcntl
+import functools
+import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+INSTALL_SH = Path("actions") / "setup" / "install.sh"
 STANDINS = Path(__file__).resolve().parent / "standins"
 ACT = REPO_ROOT / ".venv" / "bin" / "act"
 ACT_HINT = "run `make setup` (requirements/act-hashed.txt installs act into .venv)"
@@ -114,6 +119,73 @@ def snapshot_repository(dest: Path, origin: str = "scangate/scangate") -> str:
     return subprocess.run(
         [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
+
+
+def install_source_id(source: Path, python: str) -> str:
+    """What actions/setup/install.sh stamps a virtualenv with for this checkout and interpreter:
+    its own `source_id=$(...)` line, run by bash (the script's logic, not a copy of it)."""
+    script = (source / INSTALL_SH).read_text(encoding="utf-8")
+    line = next(x for x in script.splitlines() if x.startswith("source_id=$("))
+    proc = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\nsource_dir={shlex.quote(str(source))}\n"
+                       f"python={shlex.quote(python)}\n{line}\nprintf %s \"$source_id\""],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert proc.stdout, proc.stderr
+    return proc.stdout
+
+
+@functools.cache
+def host_python() -> str:
+    """The host's python3 itself (not a version manager's shim, which costs a shell per call),
+    as actions/setup-python hands out an interpreter's path: what the stand-in gives the act
+    jobs (SCANGATE_STANDIN_PYTHON) and what a shared virtualenv is built with."""
+    python3 = shutil.which("python3")
+    assert python3, "no python3 on PATH"
+    return subprocess.run([python3, "-c", "import sys; print(sys.executable)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def shared_root(tmp_path_factory: Any) -> Path:
+    """A directory every xdist worker of this pytest run shares (their base temp's parent), or
+    the base temp itself without xdist (never a directory that outlives the run)."""
+    root: Path = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
+def install_lines(run: ActRun) -> tuple[list[str], list[str]]:
+    """act's log lines of install.sh: (every install, those that reused a virtualenv)."""
+    lines = run.output.splitlines()
+    return ([x for x in lines if "installed scangate " in x],
+            [x for x in lines if "scangate already installed from the same source" in x])
+
+
+def shared_venv(source: Path, root: Path, python: str) -> Path:
+    """One virtualenv of `source`'s scangate, built by its own install.sh once under root (an
+    xdist run's shared temporary directory), by content: every act job given it as SCANGATE_VENV
+    finds install.sh's stamp and reuses it instead of running pip (issue 24: ~15 s of CPU per
+    job). Test-only: a real runner starts each job with an empty RUNNER_TEMP. Built from a copy,
+    so the snapshot act serves stays as committed (pip writes build/ into the source). Then
+    byte-compiled: a runner's first import writes the .pyc files (install.sh's --no-compile),
+    this host's PYTHONDONTWRITEBYTECODE=1 would recompile boto3 in every scangate call."""
+    key = hashlib.sha256(install_source_id(source, python).encode()).hexdigest()[:16]
+    venv = root / f"act-scangate-venv-{key}"
+    with (root / f"{venv.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build; the other workers wait and reuse it
+        build = root / f"{venv.name}-source-{os.getpid()}"
+        shutil.copytree(source, build, ignore=_copy_ignored)
+        proc = subprocess.run(
+            ["bash", str(build / INSTALL_SH)],
+            env={**os.environ, "SCANGATE_VENV": str(venv), "SCANGATE_PYTHON": python,
+                 "GITHUB_OUTPUT": os.devnull},
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        shutil.rmtree(build)
+        assert proc.returncode == 0, f"install.sh failed:\n{proc.stdout}{proc.stderr}"
+        subprocess.run([str(venv / "bin" / "python"), "-m", "compileall", "-q", "-x", "/tests?/",
+                        *map(str, venv.glob("lib/python3*/site-packages"))],
+                       check=True, capture_output=True, timeout=900)  # fmt: skip
+    return venv
 
 
 @dataclass

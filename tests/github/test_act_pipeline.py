@@ -60,7 +60,17 @@ from pytest_httpserver import HTTPServer
 from scangate._cli import main as scangate_main
 
 from tests.gate.review_standin import StandIn, serve
-from tests.github.actrun import REPO_ROOT, SELF_REPOSITORY, ActRun, run_act, snapshot_repository
+from tests.github.actrun import (
+    REPO_ROOT,
+    SELF_REPOSITORY,
+    ActRun,
+    host_python,
+    install_lines,
+    run_act,
+    shared_root,
+    shared_venv,
+    snapshot_repository,
+)
 from tests.github.test_caller_workflow import MARKER, SCAN_ONLY, caller_text
 from tests.support.docker import BASE_IMAGE, remove_image
 from tests.support.moto_server import MotoServer, run_moto_server
@@ -76,6 +86,9 @@ TRIVY_ASSET = f"trivy_{TRIVY_VERSION}_Linux-64bit.tar.gz"
 TRIVY_KEY = f"scangate-trivy-{TRIVY_VERSION}-Linux-X64"
 CRITICAL = "CVE-2020-14343"  # pyyaml in requirements-vulnerable.txt (tools/trivydb/fixtures)
 SHARED_SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+# snapshot -> the virtualenv of its scangate that every act job of these tests reuses
+# (actrun.shared_venv); tests/gate/test_review_act.py keeps installing it in each job for real.
+_VENVS: dict[Path, Path] = {}
 PR_NUMBER = 7
 # README's callers name no image: it is the repository's name (acme/service).
 CLEAN, VULNERABLE, LOOSE = "service", "service-vulnerable", "service-loose"
@@ -120,6 +133,7 @@ def scangate_dir(
                           rf'\g<1>"{served_db}"', text, flags=re.M)
     assert count == 1, "container-scan.yml's trivy-db-repository input no longer defaults to \"\""
     workflow.write_text(text)
+    _VENVS[repo] = shared_venv(repo, shared_root(tmp_path_factory), host_python())
     return repo
 
 
@@ -265,6 +279,10 @@ def _run(
         "SCANGATE_STANDIN_VENV_PYTHON": str(Path(sys.executable)),
         **({"SCANGATE_STANDIN_SARIF_SCHEMA": str(SHARED_SCHEMA)} if SHARED_SCHEMA.exists()
            else {}),
+        # Every job's install.sh finds the shared virtualenv of this very source and reuses it.
+        "SCANGATE_VENV": str(_VENVS[scangate]),
+        # ... when given the interpreter it was built with: install.sh's stamp names it.
+        "SCANGATE_STANDIN_PYTHON": host_python(),
         **(env or {}),
     }  # fmt: skip
     extra = {key: scangate for key in _readme_self_pins()}
@@ -275,6 +293,10 @@ def _run(
         for build in ActRun(0, "", 0, tmp_path / "state").records("build-push"):
             remove_image(build["tags"], keep_cache=True)
     print(f"act ran in {run.seconds:.1f}s (exit {run.returncode}); log: {run.state / 'act.log'}")
+    # Each install.sh took the shared virtualenv (a rebuild would pull it from under the runs
+    # of the other workers, and cost the ~17 s of CPU it is there to save).
+    installs, reused = install_lines(run)
+    assert installs and len(reused) == len(installs), "\n".join(installs + reused)
     return run
 
 
