@@ -163,6 +163,13 @@ def job_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+    # gitlab-ci-local starts its shells as `bash -c` with a socket for stdin (node's stdio), which
+    # bash takes for a remote shell daemon's and so reads ~/.bashrc, unless SHLVL says it is
+    # nested (bash(1), INVOCATION; shell.c: isnetconn(stdin) && shell_level < 2). Launched
+    # with no SHLVL (a service, a background job), every job would run the developer's shell
+    # setup (here pyenv init and rehash, which changes PATH): SHLVL 1, as make gives it.
+    if not env.get("SHLVL", "").isdigit() or int(env["SHLVL"]) < 1:
+        env["SHLVL"] = "1"
     return env
 
 
