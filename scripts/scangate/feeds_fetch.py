@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import ipaddress
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,6 +32,7 @@ from scangate.feeds import (
     parse_epss,
     parse_kev,
 )
+from scangate.outputs.atomic import write_replacing
 
 KEV_URL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
 # FIRST's EPSS data, published by Empirical Security; it redirects to the dated file.
@@ -92,15 +92,7 @@ def _download(url: str, timeout: float, limit: int) -> bytes:
 
 def _store(directory: str, name: str, data: bytes) -> str:
     final = os.path.join(directory, name)
-    fd, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(partial, 0o644)
-        os.replace(partial, final)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
+    write_replacing(final, data, final, error=FeedError)
     return final
 
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import platform
 import re
 import shutil
 import subprocess
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +24,7 @@ from pathlib import Path
 
 from scangate import __version__
 from scangate.errors import ScangateError
+from scangate.outputs.atomic import write_replacing
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Bigger than any Trivy archive (about 50 MB) or kubectl binary (about 60 MB) so far.
@@ -166,16 +165,12 @@ def reported_version(tool: Tool, binary: str) -> str:
 
 
 def _write_executable(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o755)  # noqa: S103 - an executable others may run, as a release is
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ToolInstallError(f"{path.parent}: cannot create: {exc.strerror or exc}") from None
+    # 0o755: an executable others may run, as a release is.
+    write_replacing(path, data, str(path), mode=0o755, error=ToolInstallError)
 
 
 def install(

@@ -91,3 +91,42 @@ def test_abort_after_a_failed_rename_leaves_no_output_of_the_run(tmp_path: Path)
     assert first.read_bytes() == b"fresh summary"  # the partial set the abort must clear
     outputs.abort(targets)
     assert list(first_dir.iterdir()) == [] and list(second_dir.iterdir()) == []
+
+
+def test_a_file_replaced_on_success_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    """replaced_on_success (the scan's report and SBOM, the feeds, install-tool's binaries): the
+    block fills a file beside the target; only a block that ends puts it there, with the mode
+    asked; a failing block leaves the old file and no temporary behind."""
+    from scangate.errors import ScanError
+    from scangate.outputs.atomic import replaced_on_success
+
+    target = tmp_path / "report.json"
+    target.write_text("old", encoding="utf-8")
+    with pytest.raises(ScanError, match="the tool failed"), \
+            replaced_on_success(target, "--output report.json", error=ScanError) as partial:
+        Path(partial).write_text("half", encoding="utf-8")
+        assert Path(partial).parent == tmp_path
+        raise ScanError("the tool failed")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    with replaced_on_success(target, "--output report.json", mode=0o755) as partial:
+        Path(partial).write_text("new", encoding="utf-8")
+        assert target.read_text(encoding="utf-8") == "old"  # nothing replaced before the end
+    assert target.read_text(encoding="utf-8") == "new"
+    assert target.stat().st_mode & 0o777 == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_a_file_that_cannot_be_placed_is_one_error_naming_it(tmp_path: Path) -> None:
+    from scangate.outputs.atomic import replaced_on_success, write_replacing
+
+    missing = tmp_path / "no-such-dir" / "report.json"
+    with pytest.raises(OutputError, match=r"^--output x: cannot write: No such file"):
+        with replaced_on_success(missing, "--output x"):
+            raise AssertionError("the block must not run")
+    occupied = tmp_path / "a-directory"
+    (occupied / "inside").mkdir(parents=True)
+    with pytest.raises(OutputError, match=r"^a-directory: cannot write: "):
+        write_replacing(occupied, b"data", "a-directory")
+    assert (occupied / "inside").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-directory"]

@@ -39,8 +39,10 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
             pytest.fail(f"{binary} is missing: run `make setup`")
     root = tmp_path_factory.mktemp("releases")
     shutil.copy(KUBECTL, root / "kubectl")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    with loopback.serve(handler) as server:
+    class Files(http.server.SimpleHTTPRequestHandler):
+        log_message = loopback.QuietHandler.log_message  # stderr is what the tests read
+
+    with loopback.serve(functools.partial(Files, directory=str(root))) as server:
         yield server.url, root
 
 
@@ -222,3 +224,20 @@ def test_actions_trivy_pins_every_version_it_names() -> None:
     for machine in ("x86_64", "aarch64"):
         assert tool_install.SHA256.match(tool_install.pinned_sha256("trivy", version, pins,
                                                                     machine))
+
+
+def test_a_destination_that_cannot_be_written_is_one_line(releases: tuple[str, Path],
+                                                         tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    """No traceback when --dest is no directory (a file is in the way): exit 2, one line."""
+    base, _ = releases
+    blocker = tmp_path / "bin"
+    blocker.write_text("a file, not a directory", encoding="utf-8")
+    code, _, err = _install(capsys, "kubectl", "--version", KUBECTL_VERSION,
+                            "--sha256", _sha256(KUBECTL), "--url", base + "/kubectl",
+                            "--dest", str(blocker / "tools"))
+    assert code == 2 and "Traceback" not in err
+    [line] = err.strip().splitlines()
+    assert "cannot create" in line and str(blocker) in line
+    assert blocker.read_text(encoding="utf-8") == "a file, not a directory"

@@ -29,7 +29,7 @@ from scangate.inline_ignores import (
     find_inline_ignore,
     find_inline_ignore_in_image,
 )
-from scangate.outputs.atomic import check_writable
+from scangate.outputs.atomic import check_writable, replaced_on_success
 from scangate.report import load_report
 from scangate.trivy_command import (
     DEFAULT_SCANNERS,
@@ -211,13 +211,7 @@ def run(args: argparse.Namespace) -> int:
         for path, _, digest in staged:
             print(f"scangate: scan: VEX {path}: sha256:{digest} (accept it in the policy by "
                   "this digest)", file=sys.stderr)
-        try:
-            fd, partial = tempfile.mkstemp(prefix=".scangate-scan-", suffix=".tmp",
-                                           dir=os.path.dirname(output))
-        except OSError as exc:
-            raise ScanError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
-        os.close(fd)
-        try:
+        with replaced_on_success(output, args.output, error=ScanError) as partial:
             request = ScanRequest(
                 target_kind=kind, target=target, output=partial, ignorefile=str(ignorefile),
                 config=str(config), scanners=args.scanners,
@@ -248,11 +242,6 @@ def run(args: argparse.Namespace) -> int:
             if sbom is not None:
                 _write_sbom(trivy, partial, sbom, args.sbom, workdir, environment,
                             str(config), str(ignorefile))
-            os.chmod(partial, 0o644)
-            os.replace(partial, output)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(partial)
     print(f"scangate: scan: wrote {args.output}", file=sys.stderr)
     return EXIT_PASS
 
@@ -264,13 +253,7 @@ def _write_sbom(trivy: str, report: str, sbom: str, given: str, workdir: Path,
     with contextlib.suppress(OSError):
         if os.path.isfile(sbom) and not os.path.islink(sbom):
             os.unlink(sbom)
-    try:
-        fd, partial = tempfile.mkstemp(prefix=".scangate-sbom-", suffix=".tmp",
-                                       dir=os.path.dirname(sbom))
-    except OSError as exc:
-        raise ScanError(f"{given}: cannot write: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
+    with replaced_on_success(sbom, given, error=ScanError) as partial:
         _run_trivy(build_convert_command(trivy, report, partial, config, ignorefile), workdir,
                    environment)
         try:
@@ -281,11 +264,6 @@ def _write_sbom(trivy: str, report: str, sbom: str, given: str, workdir: Path,
         if not (isinstance(doc, dict) and doc.get("bomFormat") == "CycloneDX"
                 and isinstance(doc.get("components", []), list)):
             raise ScanError(f"{given}: trivy convert did not write a CycloneDX SBOM")
-        os.chmod(partial, 0o644)
-        os.replace(partial, sbom)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
     print(f"scangate: scan: wrote {given} (CycloneDX {doc.get('specVersion')}, "
           f"{len(doc.get('components') or [])} components)", file=sys.stderr)
 

@@ -12,11 +12,11 @@ import os
 import stat
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from scangate.errors import OutputError
+from scangate.errors import OutputError, ScangateError
 
 # Bytes, chunks of bytes, or a writer that streams into a seekable binary file.
 Content = bytes | Iterable[bytes] | Callable[[BinaryIO], None]
@@ -143,3 +143,40 @@ class OutputSet:
         self._pending.clear()
         _remove_files(list(stale_targets))
 
+
+@contextlib.contextmanager
+def replaced_on_success(path: str | Path, label: str, *, mode: int = 0o644,
+                        error: type[ScangateError] = OutputError) -> Iterator[str]:
+    """A new temporary file beside ``path`` (the same file system, so the rename is atomic),
+    for the block to fill by name (a tool may write it). When the block ends, it is given
+    ``mode`` and renamed over ``path``; when the block raises, it is removed. Nothing
+    half-written ever stands at ``path``. ``label`` names the output in the one-line ``error``
+    raised when the directory cannot take the file."""
+    target = str(path)
+    try:
+        fd, partial = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
+                                       dir=os.path.dirname(os.path.abspath(target)))
+    except OSError as exc:
+        raise error(f"{label}: cannot write: {exc.strerror or exc}") from None
+    os.close(fd)
+    try:
+        yield partial
+        try:
+            os.chmod(partial, mode)
+            os.replace(partial, target)
+        except OSError as exc:
+            raise error(f"{label}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+
+
+def write_replacing(path: str | Path, data: bytes, label: str, *, mode: int = 0o644,
+                    error: type[ScangateError] = OutputError) -> None:
+    """``data`` at ``path`` all at once (replaced_on_success), or nothing and one ``error``."""
+    with replaced_on_success(path, label, mode=mode, error=error) as partial:
+        try:
+            with open(partial, "wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            raise error(f"{label}: cannot write: {exc.strerror or exc}") from None
