@@ -121,6 +121,10 @@ def scangate_dir(
     """This repository as the runner would download `scangate/scangate@<release>`."""
     repo = tmp_path_factory.mktemp("scangate") / "scangate"
     snapshot_repository(repo)
+    # A runner downloads an action's repository as an archive of the tree, with no .git; act
+    # copies the directory for every `uses:` of it in every job (some 50 in the fork pull
+    # request's run), and .git would be more than half of the files it creates each time.
+    shutil.rmtree(repo / ".git")
     checksums = repo / "actions" / "trivy" / "checksums.txt"
     checksums.write_text(checksums.read_text() + f"{TRIVY_VERSION} {TRIVY_ASSET} "
                          f"{stand_in_trivy[1]}\n")
