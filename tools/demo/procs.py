@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -115,10 +115,8 @@ class Runner:
         return self.run(cmd, log=log, timeout=timeout).output.strip()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# What werkzeug (moto_server's HTTP server) logs once its socket is bound: the port it got.
+_LISTENING = re.compile(rb"Running on http://127\.0\.0\.1:(\d+)")
 
 
 @contextmanager
@@ -127,13 +125,16 @@ def moto_server(log: Path, timeout: float = 30,
     """A moto server (AWS emulator) on loopback for the block's duration; yields its URL.
 
     ``env`` is the server's whole environment (default: this process's). The tests share it.
+    The server binds port 0 itself and its URL is the port it logs: choosing a free port first
+    and passing it on left a gap in which another process could take the port, and a server
+    started by another test worker then answered in place of this one (sharing its state and
+    its resets); the second moto exited with "address in use" into the log.
     """
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as handle:
+    with log.open("ab") as handle:
+        start = handle.tell()
         proc = subprocess.Popen(
-            [tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            [tool("moto_server"), "-H", "127.0.0.1", "-p", "0"],
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -141,14 +142,23 @@ def moto_server(log: Path, timeout: float = 30,
         )
     try:
         deadline = time.monotonic() + timeout
+        url = ""
         while True:
-            try:
-                with urllib.request.urlopen(url + "/moto-api/", timeout=1):  # noqa: S310 - http://
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise DemoError(f"moto server did not start on {url}; see {log}") from None
-                time.sleep(0.2)
+            if not url:
+                with log.open("rb") as reader:
+                    reader.seek(start)
+                    found = _LISTENING.search(reader.read())
+                url = f"http://127.0.0.1:{int(found[1])}" if found else ""
+            if url:
+                try:
+                    with urllib.request.urlopen(url + "/moto-api/", timeout=1):  # noqa: S310
+                        break
+                except OSError:
+                    pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise DemoError(f"moto server did not start on {url or 'a port of its own'}; "
+                                f"see {log}")
+            time.sleep(0.2)
         yield url
     finally:
         stop(proc)
