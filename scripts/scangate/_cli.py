@@ -42,6 +42,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """
     wanted = next((arg for arg in argv or [] if not arg.startswith("-")), "")
     names = (wanted.replace("-", "_"),) if wanted.replace("-", "_") in COMMANDS else COMMANDS
+    if argv == ["--version"]:
+        names = ()  # every install checks it, in every job: no subcommand's module at all
     parser = _Parser(
         prog="scangate",
         description="Container-image security gate: gate Trivy reports on a policy and publish "
@@ -57,7 +59,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     subparsers.required = True
     for module in _command_modules(names):
         module.add_parser(subparsers)
-    if names != COMMANDS and wanted not in subparsers.choices:
+    if names and names != COMMANDS and wanted not in subparsers.choices:
         return build_parser()  # a module whose command has another name: all of them
     return parser
 

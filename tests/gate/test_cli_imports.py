@@ -49,3 +49,17 @@ def test_no_parser_imports_boto3() -> None:
         out = subprocess.run([sys.executable, "-c", PARSERS_PROBE, *argv], capture_output=True,
                              text=True, check=True, timeout=120).stdout
         assert out.strip() == "", (argv, out)
+
+
+def test_version_imports_no_subcommand() -> None:
+    probe = ("import sys\nfrom scangate._cli import main\ntry:\n    main(['--version'])\n"
+             "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+             "print(sorted(m for m in sys.modules if m.startswith('scangate.commands.')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.splitlines() == ["scangate " + _version(), "[]"], out.stdout
+
+
+def _version() -> str:
+    from scangate import __version__
+    return __version__
