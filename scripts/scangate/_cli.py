@@ -41,7 +41,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     18 MiB), and ``scangate gate`` in every pipeline would pay for all of them.
     """
     wanted = next((arg for arg in argv or [] if not arg.startswith("-")), "")
-    names = (wanted.replace("-", "_"),) if wanted.replace("-", "_") in COMMANDS else COMMANDS
+    names: tuple[str, ...] = (
+        (wanted.replace("-", "_"),) if wanted.replace("-", "_") in COMMANDS else COMMANDS
+    )
     if argv == ["--version"]:
         names = ()  # every install checks it, in every job: no subcommand's module at all
     parser = _Parser(
