@@ -364,3 +364,21 @@ def test_outputs_of_a_previous_run_are_gone_as_soon_as_a_run_starts(
     assert not stale.exists()
     writer.commit()
     assert stale.read_bytes() == b"new"
+
+
+@pytest.mark.parametrize(("argv", "flag", "reason"), [
+    (["gate", "--fail-on", "SEVERE", "--report", "r.json"], "--fail-on",
+     "unknown severity 'SEVERE'"),
+    (["plan", "pull-request", "--fail-on", "SEVERE"], "--fail-on", "unknown severity 'SEVERE'"),
+    (["scan", "--db-digest", "sha256:abc", "--image", "x"], "--db-digest",
+     "'sha256:abc' is not a sha256 digest"),
+])
+def test_a_flag_value_its_parser_refuses_is_one_line_with_the_parsers_reason(
+        argv: list[str], flag: str, reason: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse shows a type function's ValueError as "invalid ... value" and drops the reason;
+    it must reach the user (scangate.commands.arg_types.reasoned)."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {flag}: " in last and reason in last

@@ -312,13 +312,7 @@ def test_mark_deployed_command_reaches_the_monitor_through_the_rule(world: World
 
     from tests.monitor.test_rules import template_patterns
 
-    events = boto3.client("events")
-    sqs = boto3.client("sqs")
-    arn = sqs.get_queue_attributes(QueueUrl=world.queue_url,
-                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="DeployedRule",
-                    EventPattern=json.dumps(template_patterns()["DeployedRule"]))
-    events.put_targets(Rule="DeployedRule", Targets=[{"Id": "queue", "Arn": arn}])
+    world.route({"DeployedRule": template_patterns()["DeployedRule"]})
     proc = world.processor()
     digest = world.push(REPO, 1, "1.0")
     world.scan(digest, [], T0)
@@ -342,13 +336,7 @@ def test_mark_deployed_from_a_deploy_record_sends_each_deployed_digest(
 
     from tests.monitor.test_rules import template_patterns
 
-    events = boto3.client("events")
-    sqs = boto3.client("sqs")
-    arn = sqs.get_queue_attributes(QueueUrl=world.queue_url,
-                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="DeployedRule",
-                    EventPattern=json.dumps(template_patterns()["DeployedRule"]))
-    events.put_targets(Rule="DeployedRule", Targets=[{"Id": "queue", "Arn": arn}])
+    world.route({"DeployedRule": template_patterns()["DeployedRule"]})
     proc = world.processor()
     digests = [world.push(REPO, 1, "1.0"), world.push("team/api", 2, "2.0")]
     for digest in digests:

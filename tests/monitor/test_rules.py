@@ -58,12 +58,7 @@ def _near_misses() -> dict[str, dict[str, Any]]:
 
 def test_rules_route_exactly_the_documented_scan_events(world: World) -> None:
     events = boto3.client("events")
-    sqs = boto3.client("sqs")
-    queue_arn = sqs.get_queue_attributes(QueueUrl=world.queue_url,
-                                         AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    for name, pattern in template_patterns().items():
-        events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
-        events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    world.route(template_patterns())
     deployed = {"source": "scangate.monitor", "detail-type": "Scangate Image Deployed",
                 "detail": {"repository-name": "team/app", "image-digest": "sha256:" + "a" * 64}}
     matching = {**samples.ALL, "Scangate Image Deployed": deployed}

@@ -154,12 +154,7 @@ def test_mark_deployed_sends_the_registrys_region_and_the_monitor_refuses_anothe
 
     from tests.monitor.test_rules import template_patterns
 
-    events = boto3.client("events")
-    arn = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=world.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="DeployedRule",
-                    EventPattern=json.dumps(template_patterns()["DeployedRule"]))
-    events.put_targets(Rule="DeployedRule", Targets=[{"Id": "queue", "Arn": arn}])
+    world.route({"DeployedRule": template_patterns()["DeployedRule"]})
     digest = _push_elsewhere()
     here = world.push("team/api", 2, "2.0")
     world.scan(here, [], T0)

@@ -137,6 +137,16 @@ class World:
         with urllib.request.urlopen(request, timeout=10):
             pass
 
+    def route(self, patterns: dict[str, dict[str, Any]]) -> None:
+        """EventBridge rules with these patterns on the default bus, each targeting the events
+        queue, as the templates' rules do."""
+        events = boto3.client("events")
+        arn = boto3.client("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for name, pattern in patterns.items():
+            events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+            events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
+
     def drain(self, url: str) -> list[dict[str, Any]]:
         sqs = boto3.client("sqs")
         out: list[dict[str, Any]] = []

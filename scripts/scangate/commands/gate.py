@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from scangate.baseline import load_baseline
+from scangate.commands import arg_types
 from scangate.errors import EXIT_PASS, EXIT_VIOLATION, OutputError, PolicyError, UsageError
 from scangate.feed_options import add_feed_arguments, load_feeds
 from scangate.gate import GateResult, annotate_risk, evaluate
@@ -29,13 +30,6 @@ from scangate.policy import (
 )
 from scangate.report import load_reports
 from scangate.severity import Severity
-
-
-def _severity(value: str) -> Severity:
-    try:
-        return Severity.parse(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _count(value: str) -> int:
@@ -64,7 +58,7 @@ def add_parser(subparsers: Any) -> None:
                         "Parameter Store (default: fail on any CRITICAL)")
     parser.add_argument("--thresholds-from-ssm", metavar="PREFIX",
                         help="read limits from PREFIX/{critical,high,medium,low} in SSM")
-    parser.add_argument("--fail-on", type=_severity, metavar="SEVERITY",
+    parser.add_argument("--fail-on", type=arg_types.severity, metavar="SEVERITY",
                         help="fail on any finding at or above SEVERITY")
     for severity in reversed(list(Severity)):
         parser.add_argument(f"--max-{severity.key}", type=_count, metavar="N",

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from scangate.commands import arg_types
 from scangate.errors import EXIT_PASS, UsageError
 from scangate.severity import Severity
 
@@ -27,13 +28,6 @@ def _count(value: str) -> int:
     if not value.isdigit() or len(value) > 9:
         raise argparse.ArgumentTypeError(f"{value!r} is not a count (0 or more)")
     return int(value)
-
-
-def _severity(value: str) -> Severity:
-    try:
-        return Severity.parse(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _boolean(value: str) -> bool:
@@ -103,7 +97,7 @@ def add_parser(subparsers: Any) -> None:
                     help="the reusable workflow's file name the caller uses")
     pr.add_argument("--policy", default="", metavar="PATH", help="the policy input")
     pr.add_argument("--policy-from-base", type=_boolean, default=True, metavar="true|false")
-    pr.add_argument("--fail-on", type=_severity, metavar="SEVERITY")
+    pr.add_argument("--fail-on", type=arg_types.severity, metavar="SEVERITY")
     for severity in Severity:
         pr.add_argument(f"--max-{severity.key}", type=_count, metavar="N")
     pr.add_argument("--ignore-unfixed", type=_boolean, default=False, metavar="true|false")

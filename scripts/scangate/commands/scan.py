@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from scangate import trivy_db
+from scangate.commands.arg_types import reasoned
 from scangate.errors import EXIT_PASS, ReportError, ScanError, UsageError
 from scangate.inline_ignores import (
     UnreadableError,
@@ -61,13 +62,6 @@ def _duration(value: str) -> str:
     return value
 
 
-def _db_digest(value: str) -> str:
-    try:
-        return trivy_db.parse_digest(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "scan",
@@ -94,7 +88,7 @@ def add_parser(subparsers: Any) -> None:
                         help="download nothing: the vulnerability and Java DBs in the cache, "
                         "the checks Trivy ships with")
     db = parser.add_mutually_exclusive_group()
-    db.add_argument("--db-digest", type=_db_digest, metavar="sha256:HEX",
+    db.add_argument("--db-digest", type=reasoned(trivy_db.parse_digest), metavar="sha256:HEX",
                     help="pin the vulnerability DB (air-gapped runners, CI caches): the sha256 "
                     "of the cache's db/trivy.db (`sha256sum`); any other DB is refused, before "
                     "and after Trivy reads it, and Trivy never updates the pinned one (a cache "
