@@ -3,15 +3,14 @@ what the scan and push jobs check (container-scan.yml, container-release.yml), t
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import pytest
 from scangate._cli import main
 
 from tests.github.test_workflow_steps import _docker_archive
+from tests.steps.images import read_members, write_tar
 
 
 def built(tmp_path: Path, layout: str = "oci") -> tuple[Path, str]:
@@ -49,16 +48,10 @@ def test_a_changed_tarball_and_a_missing_one(tmp_path: Path,
 def test_a_tarball_of_two_images_is_refused(tmp_path: Path) -> None:
     """manifest.json listing two configs: which one was scanned? Neither is recorded."""
     image_dir, _ = built(tmp_path, "legacy")
-    with tarfile.open(image_dir / "image.tar") as tar:
-        files = {m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
-                 for m in tar.getmembers()}
+    files = read_members(image_dir / "image.tar")
     entries = json.loads(files["manifest.json"])
     files["second.json"] = b'{"os": "linux", "n": 2}'
     entries.append({**entries[0], "Config": "second.json"})
     files["manifest.json"] = json.dumps(entries).encode()
-    with tarfile.open(image_dir / "image.tar", "w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    write_tar(image_dir / "image.tar", files)
     assert main(["image", "record", "--image-dir", str(image_dir), "--name", "api"]) == 2

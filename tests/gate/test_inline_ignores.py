@@ -12,10 +12,8 @@ the file and line, with no report left behind.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from scangate.inline_ignores import (
     find_inline_ignore_in_image,
 )
 
+from tests.steps.images import layer_tar, one_layer_archive
 from tests.support.trivy import trivy_binary
 
 DOCKERFILE = 'FROM debian:latest\nRUN apt-get update\nCMD ["bash"]\n'
@@ -117,46 +116,13 @@ def test_every_form_trivy_obeys_is_refused_in_a_checkout(
     assert not report.exists()
 
 
-def _layer(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _image_archive(path: Path, files: dict[str, bytes], gzip_layer: bool = False,
-                   gzip_archive: bool = False) -> Path:
-    """A `docker save` archive of a one-layer image (what Trivy's --input reads)."""
-    layer = _layer(files)
-    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
-    blob = gzip.compress(layer, mtime=0) if gzip_layer else layer
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-                         "history": [{"created_by": "COPY . /app"}]}).encode()
-    config_name = hashlib.sha256(config).hexdigest() + ".json"
-    manifest = json.dumps([{"Config": config_name, "RepoTags": ["x:1"],
-                            "Layers": ["l1/layer.tar"]}]).encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as archive:
-        for name, data in ((config_name, config), ("l1/layer.tar", blob),
-                           ("manifest.json", manifest)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    path.write_bytes(gzip.compress(buf.getvalue()) if gzip_archive else buf.getvalue())
-    return path
-
-
 def test_a_dockerfile_in_an_image_layer_is_refused(
     cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     report = cache.parent / "r.json"
-    clean = _image_archive(tmp_path / "clean.tar", {"app/Dockerfile": DOCKERFILE.encode()})
-    hidden = _image_archive(tmp_path / "hidden.tar",
-                            {"app/Dockerfile": b"# see trivy:ignore:*\n" + DOCKERFILE.encode()})
+    clean = one_layer_archive(tmp_path / "clean.tar", {"app/Dockerfile": DOCKERFILE.encode()})
+    hidden = one_layer_archive(tmp_path / "hidden.tar",
+                               {"app/Dockerfile": b"# see trivy:ignore:*\n" + DOCKERFILE.encode()})
     assert _scan("--input", str(clean), cache=cache) == 0
     assert "DS-0001" in _failing(report)
     assert _scan("--input", str(hidden), "--allow-inline-ignores", cache=cache) == 0
@@ -173,21 +139,23 @@ def test_a_dockerfile_in_an_image_layer_is_refused(
 def test_compressed_layers_and_archives_are_looked_into(tmp_path: Path, gzip_layer: bool,
                                                         gzip_archive: bool) -> None:
     files = {"etc/x": b"y", "app/chart/values.yaml": b"a: 1\nb: 2 # trivy:ignore:KSV-0001\n"}
-    archive = _image_archive(tmp_path / "i.tar", files, gzip_layer, gzip_archive)
+    archive = one_layer_archive(tmp_path / "i.tar", files, gzip_layer=gzip_layer,
+                                gzip_archive=gzip_archive)
     assert find_inline_ignore_in_image(str(archive)) == (
         "i.tar!l1/layer.tar!app/chart/values.yaml", 2)
     files["app/chart/values.yaml"] = b"a: 1\n"
-    archive = _image_archive(tmp_path / "i.tar", files, gzip_layer, gzip_archive)
+    archive = one_layer_archive(tmp_path / "i.tar", files, gzip_layer=gzip_layer,
+                                gzip_archive=gzip_archive)
     assert find_inline_ignore_in_image(str(archive)) is None
 
 
 def test_a_layer_that_cannot_be_read_is_refused_not_skipped(
     tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    archive = _image_archive(tmp_path / "i.tar", {"Dockerfile": DOCKERFILE.encode()})
+    archive = one_layer_archive(tmp_path / "i.tar", {"Dockerfile": DOCKERFILE.encode()})
     data = archive.read_bytes()
     zstd = b"\x28\xb5\x2f\xfd" + b"\0" * 60
-    layer = _layer({"Dockerfile": DOCKERFILE.encode()})
+    layer = layer_tar({"Dockerfile": DOCKERFILE.encode()})
     archive.write_bytes(data.replace(layer, zstd + layer[len(zstd):]))
     with pytest.raises(UnreadableError, match="zstd"):
         find_inline_ignore_in_image(str(archive))
@@ -204,7 +172,7 @@ def test_a_registry_image_with_misconfig_is_refused_with_a_how_to(
 
 def test_archives_in_a_checkout_are_looked_into(tmp_path: Path) -> None:
     """A Helm chart archive (.tgz) holds templates Trivy renders and scans."""
-    chart = _layer({"chart/Chart.yaml": b"name: c\n",
+    chart = layer_tar({"chart/Chart.yaml": b"name: c\n",
                     "chart/templates/d.yaml": b"kind: Deployment\n# trivy:ignore:KSV-0001\n"})
     (tmp_path / "c.tgz").write_bytes(gzip.compress(chart))
     assert find_inline_ignore(str(tmp_path)) == ("c.tgz!chart/templates/d.yaml", 2)

@@ -212,33 +212,16 @@ def test_db_digest_and_fresh_db_are_checked_on_the_command_line(
 def _image_with_a_jar(path: Path) -> Path:
     """A `docker save` archive of one layer holding a jar without pom.properties: Trivy must
     look it up in the Java DB by its SHA-1 (Trivy scans jars in images, not in `fs`)."""
-    import hashlib
     import io
-    import tarfile
     import zipfile
 
-    def tar_of(files: dict[str, bytes]) -> bytes:
-        raw = io.BytesIO()
-        with tarfile.open(fileobj=raw, mode="w") as tar:
-            for name, data in files.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        return raw.getvalue()
+    from tests.steps.images import one_layer_archive
 
     jar = io.BytesIO()
     with zipfile.ZipFile(jar, "w") as archive:
         archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
         archive.writestr("org/example/App.class", b"\xca\xfe\xba\xbe")
-    layer = tar_of({"app/app.jar": jar.getvalue()})
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {}, "rootfs": {
-        "type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode()
-    config_name = hashlib.sha256(config).hexdigest() + ".json"
-    manifest = json.dumps([{"Config": config_name, "RepoTags": ["jar:1"],
-                            "Layers": ["layer.tar"]}]).encode()
-    path.write_bytes(tar_of({"manifest.json": manifest, config_name: config,
-                             "layer.tar": layer}))
-    return path
+    return one_layer_archive(path, {"app/app.jar": jar.getvalue()}, tag="jar:1")
 
 
 @pytest.fixture()

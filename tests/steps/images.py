@@ -150,6 +150,23 @@ def rewrite_legacy(
     return write_tar(out, members)
 
 
+def one_layer_archive(path: Path, files: dict[str, bytes], *, tag: str = "x:1",
+                      gzip_layer: bool = False, gzip_archive: bool = False) -> Path:
+    """A `docker save` archive of a one-layer image holding ``files`` (what `trivy image
+    --input` and `scangate scan --input` read), its layer gzipped or not, the whole archive
+    gzipped or not."""
+    layer = layer_tar(files)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + sha256_hex(layer)]},
+                         "history": [{"created_by": "COPY . /app"}]}).encode()
+    config_name = sha256_hex(config) + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag],
+                            "Layers": ["l1/layer.tar"]}]).encode()
+    blob = gzip.compress(layer, mtime=0) if gzip_layer else layer
+    return write_tar(path, {config_name: config, "l1/layer.tar": blob, "manifest.json": manifest},
+                     compress=gzip_archive)
+
+
 def layer_tar(files: dict[str, bytes]) -> bytes:
     """An uncompressed tar of regular files (an image layer, or a whole archive's members)."""
     buffer = io.BytesIO()
