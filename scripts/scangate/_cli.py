@@ -53,10 +53,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "violated, 2 error.",
     )
     parser.add_argument("--version", action="version", version=f"scangate {__version__}")
-    parser.add_argument(env_inputs.FLAG, action="store_true",
+    parser.add_argument(env_inputs.FLAG, nargs="?", const="", metavar="gitlab",
                         help="first argument only: each option of COMMAND not on the command "
-                        "line is taken from INPUT_<OPTION> (GitHub's action-input convention; "
-                        "see scangate/env_inputs.py)")
+                        "line is taken from INPUT_<OPTION> (GitHub's action-input convention), "
+                        "or with =gitlab from the GitLab template's variables (see "
+                        "scangate/env_inputs.py)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for module in _command_modules(names):
@@ -89,13 +90,14 @@ def _refuse_surrogates(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from_env = argv[:1] == [env_inputs.FLAG]
+    from_env = bool(argv) and argv[0].split("=", 1)[0] == env_inputs.FLAG
+    source = argv[0].partition("=")[2] if from_env else ""
     if from_env:
         argv = argv[1:]
     parser = build_parser(argv)
     if from_env:
         try:
-            argv = env_inputs.argv_with_env_inputs(parser, argv, os.environ)
+            argv = env_inputs.argv_with_env_inputs(parser, argv, os.environ, source)
         except ScangateError as exc:
             print(f"scangate: error: {exc.message}", file=sys.stderr)
             return exc.exit_code

@@ -13,31 +13,68 @@ command line does not give takes `INPUT_SOME_NAME` when that is set and not blan
 
 Only with `--inputs-from-env`: no other invocation reads `INPUT_*`, so a stray variable in a
 GitLab pipeline or a shell never changes what scangate does.
+
+``--inputs-from-env=gitlab``: the same rules, with the GitLab template's own variables instead
+(the `.<prefix>-inputs` block of gitlab/container-scan.gitlab-ci.yml), through the fixed table
+``GITLAB`` below. A GitLab job sees every CI/CD variable of the pipeline, so reading
+`SCANGATE_<OPTION>` for any option would let a pipeline variable add one the template never
+sets (`--baseline`, `--vex`): only the variables of the table are read, each one the template
+defines and `<prefix>-overridden-inputs` compares with its input (tests/gitlab checks both). A
+GitLab variable cannot hold a boolean, so an on/off input is `<name>=true` or `<name>=false`.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from scangate.errors import UsageError
 
 FLAG = "--inputs-from-env"
 PREFIX = "INPUT_"
+GITLAB_SOURCE = "gitlab"
 
 
-def _subparser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
-    """The parser of the (nested) subcommand `argv` names: its options are the inputs."""
+class Variable(NamedTuple):
+    """A template variable that feeds an option of some commands (empty: of every command)."""
+
+    name: str
+    option: str
+    commands: tuple[str, ...] = ()
+    flag_prefix: str = ""  # an on/off input's value is `<flag_prefix>true|false`
+
+
+# The GitLab template's variables and the options they feed. Add a row only for a variable the
+# template's `.<prefix>-inputs` block defines (tests/gitlab/test_template.py checks it).
+GITLAB: tuple[Variable, ...] = (
+    Variable("SCANGATE_POLICY_FILE", "policy", ("gate-job run",)),
+    Variable("SCANGATE_THRESHOLDS_SSM", "thresholds-from-ssm", ("gate-job run",)),
+    Variable("SCANGATE_FAIL_ON", "fail-on", ("gate-job run",)),
+    *(Variable(f"SCANGATE_MAX_{s.upper()}", f"max-{s}", ("gate-job run",))
+      for s in ("critical", "high", "medium", "low", "unknown")),
+    Variable("SCANGATE_IGNORE_UNFIXED", "ignore-unfixed", ("gate-job run",), "ignore-unfixed="),
+    Variable("SCANGATE_GATE_ROLE_ARN", "role-arn", ("gate-job run", "notify")),
+    Variable("SCANGATE_AWS_REGION", "aws-region"),
+)
+
+
+def _subparser(parser: argparse.ArgumentParser,
+               argv: list[str]) -> tuple[argparse.ArgumentParser, str]:
+    """The parser of the (nested) subcommand `argv` names (its options are the inputs), and
+    that command's words (`gate-job run`)."""
     positionals = iter(arg for arg in argv if not arg.startswith("-"))
+    words: list[str] = []
     while True:
         subs = [action for action in parser._actions
                 if isinstance(action, argparse._SubParsersAction)]
         if not subs:
-            return parser
+            return parser, " ".join(words)
         name = next(positionals, None)
         if name is None or name not in subs[0].choices:
-            return parser  # argparse itself then says what is missing
+            return parser, " ".join(words)  # argparse itself then says what is missing
         parser = subs[0].choices[name]
+        words.append(name)
 
 
 def _given(option: str, argv: list[str]) -> bool:
@@ -48,27 +85,52 @@ def env_name(option: str) -> str:
     return PREFIX + option.lstrip("-").upper().replace("-", "_")
 
 
+def gitlab_variable(command: str, option: str) -> Variable | None:
+    """The template variable that feeds `option` (`--max-high`) of `command`, if any."""
+    for row in GITLAB:
+        if row.option == option.lstrip("-") and (not row.commands or command in row.commands):
+            return row
+    return None
+
+
+def _namer(source: str, command: str) -> Callable[[str], tuple[str, str]]:
+    """Where an option's value comes from: (variable name, prefix of an on/off value)."""
+    if source == GITLAB_SOURCE:
+        def gitlab(option: str) -> tuple[str, str]:
+            row = gitlab_variable(command, option)
+            return (row.name, row.flag_prefix) if row else ("", "")
+        return gitlab
+    if source:
+        raise UsageError(f"{FLAG}={source}: the only source is {GITLAB_SOURCE} (or none: "
+                         "GitHub's INPUT_<OPTION>)")
+    return lambda option: (env_name(option), "")
+
+
 def argv_with_env_inputs(parser: argparse.ArgumentParser, argv: list[str],
-                         environ: Mapping[str, str]) -> list[str]:
-    """`argv` and, appended, each of its command's options that only the environment gives."""
+                         environ: Mapping[str, str], source: str = "") -> list[str]:
+    """`argv` and, appended, each of its command's options that only the environment gives
+    (`source`: empty for GitHub's INPUT_<OPTION>, or `gitlab` for the template's table)."""
     extra: list[str] = []
-    for action in _subparser(parser, argv)._actions:
+    command_parser, command = _subparser(parser, argv)
+    namer = _namer(source, command)
+    for action in command_parser._actions:
         longs = [s for s in action.option_strings if s.startswith("--")]
         if not longs or isinstance(action, argparse._HelpAction | argparse._VersionAction):
             continue
         if any(_given(s, argv) for s in action.option_strings):
             continue  # the command line wins
         # The first of its long names that the environment sets (`--report`, `--reports`).
-        option = next((s for s in longs if environ.get(env_name(s), "").strip()), "")
+        option = next((s for s in longs
+                       if namer(s)[0] and environ.get(namer(s)[0], "").strip()), "")
         if not option:
             continue
-        name = env_name(option)
+        name, flag_prefix = namer(option)
         value = environ[name]
         if isinstance(action, argparse._StoreTrueAction):
-            if value.strip() not in ("true", "false"):
-                raise UsageError(f"the input {option[2:]} must be true or false ({name}), "
-                                 f"not {value!r}")
-            if value.strip() == "true":
+            if value.strip() not in (f"{flag_prefix}true", f"{flag_prefix}false"):
+                raise UsageError(f"the input {option[2:]} must be {flag_prefix}true or "
+                                 f"{flag_prefix}false ({name}), not {value!r}")
+            if value.strip() == f"{flag_prefix}true":
                 extra.append(option)
         elif isinstance(action, argparse._AppendAction):
             lines = [line.rstrip("\r") for line in value.split("\n")]

@@ -53,3 +53,35 @@ def test_without_the_flag_no_input_variable_is_read(
     assert main(["--inputs-from-env", "gate", "--report", report]) == 2
     assert "ignore-unfixed must be true or false" in capsys.readouterr().err
     assert json.loads(summary.read_text())["decision"] == "pass"
+
+
+def gitlab(argv: list[str], **env: str) -> list[str]:
+    return argv_with_env_inputs(build_parser(argv), argv, env, "gitlab")
+
+
+def test_gitlab_reads_the_template_table_only() -> None:
+    """`--inputs-from-env=gitlab`: the template's variables (env_inputs.GITLAB), never
+    SCANGATE_<OPTION> for an option the table does not name, nor GitHub's INPUT_*."""
+    argv = ["gate-job", "run", "--platform", "gitlab"]
+    got = gitlab(argv, SCANGATE_POLICY_FILE="p.yaml", SCANGATE_MAX_HIGH="3",
+                 SCANGATE_IGNORE_UNFIXED="ignore-unfixed=true", SCANGATE_BASELINE="x.json",
+                 SCANGATE_POLICY="other.yaml", INPUT_FAIL_ON="LOW",
+                 SCANGATE_GATE_ROLE_ARN="arn:gate", SCANGATE_PUSH_ROLE_ARN="arn:push",
+                 SCANGATE_AWS_REGION="eu-west-1", SCANGATE_FAIL_ON=" ")
+    assert got[:4] == argv and sorted(got[4:]) == [
+        "--aws-region=eu-west-1", "--ignore-unfixed", "--max-high=3", "--policy=p.yaml",
+        "--role-arn=arn:gate"]
+    assert gitlab(argv, SCANGATE_IGNORE_UNFIXED="ignore-unfixed=false") == argv
+
+
+@pytest.mark.parametrize("value", ["true", "ignore-unfixed=yes", "skip-db-update=true"])
+def test_a_gitlab_flag_is_its_name_and_true_or_false(value: str) -> None:
+    with pytest.raises(UsageError, match="ignore-unfixed=true or ignore-unfixed=false"):
+        gitlab(["gate-job", "run"], SCANGATE_IGNORE_UNFIXED=value)
+
+
+def test_an_unknown_source_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--inputs-from-env=gitlb", "enforce", "--summary", "s.json"]) == 2
+    assert "the only source is gitlab" in capsys.readouterr().err

@@ -75,3 +75,52 @@ def test_a_refused_sarif_upload_is_a_warning(tmp_path: Path,
     assert "::warning title=scangate code scanning::" in capsys.readouterr().out
     assert "scangate-reports-x" in summary.read_text(encoding="utf-8")
     assert main(["gate-job", "sarif-status", "--upload-outcome", "success"]) == 0
+
+
+def test_gitlab_publishes_a_violation_and_fails_on_an_error(tmp_path: Path) -> None:
+    """--platform gitlab (the template's report job): exit 0 with the reports on a pass or a
+    violation, the gate's code on an error; the code is also in --exit-code-file."""
+    out, code_file = tmp_path / "out", tmp_path / "code"
+    report = write(tmp_path / "r.json", image_report([vuln(severity="CRITICAL")]))
+    gitlab = ["gate-job", "run", "--platform", "gitlab", "--output-dir", str(out),
+              "--exit-code-file", str(code_file), "--gitlab-report", str(out / "gl.json")]
+    assert main([*gitlab, "--report", report]) == 0
+    assert code_file.read_text() == "1\n" and (out / "gl.json").is_file()
+    assert main([*gitlab, "--report", report, "--max-critical", "1"]) == 0
+    assert code_file.read_text() == "0\n"
+    assert main([*gitlab, "--report", report, "--fail-on", "SEVERE"]) == 2
+    assert code_file.read_text() == "2\n" and not (out / "gl.json").exists()
+    assert main([*gitlab]) == 2  # no report: an input no gate can run with
+    assert main(["gate-job", "run", "--platform", "gitlab", "--report", report]) == 2
+
+
+def test_a_decision_without_its_summary_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gate that says 0 or 1 but wrote no summary.json (a double of the gate: the real one
+    always writes it) decided nothing the enforce job could read: GitLab fails the job."""
+    from scangate.commands import gate_job
+
+    monkeypatch.setattr(gate_job, "run_scangate", lambda argv: 1 if argv[0] == "gate" else 0)
+    code_file = tmp_path / "code"
+    assert main(["gate-job", "run", "--platform", "gitlab", "--report", "r.json",
+                 "--output-dir", str(tmp_path), "--exit-code-file", str(code_file)]) == 2
+    assert code_file.read_text() == "2\n"
+    assert "without writing" in capsys.readouterr().err
+
+
+def test_gitlab_fetches_the_feeds_fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitLab shares a cache key among all unprotected branches: the feeds go to a new, empty
+    directory each run, with no cache age to reuse, and the gate reads that directory."""
+    from scangate.commands import gate_job
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(gate_job, "run_scangate", lambda argv: calls.append(argv) or 2)
+    for _ in range(2):
+        main(["gate-job", "run", "--platform", "gitlab", "--fetch-feeds", "--report", "r.json",
+              "--output-dir", str(tmp_path)])
+    fetches = [c for c in calls if c[:2] == ["feeds", "fetch"]]
+    gates = [c for c in calls if c[0] == "gate"]
+    dirs = [c[2].removeprefix("--dir=") for c in fetches]
+    assert len(set(dirs)) == 2 and all(c == ["feeds", "fetch", c[2]] for c in fetches)
+    assert [f"--feeds-dir={d}" in g for d, g in zip(dirs, gates, strict=True)] == [True, True]

@@ -11,7 +11,6 @@ stand-in of tests/gate/review_standin.py (a test double following GitLab's "Job 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from tests.gitlab.test_gitlab_rules import (
 )
 from tests.support.reports import image_report, vuln, write
 
-SCANGATE = Path(sys.executable).with_name("scangate")
 MR_INPUTS = {"merge-request-pipelines": True}
 POLICY = "version: 1\nthresholds: {critical: 0, medium: 0}\nnew_only: [medium]\n"
 
@@ -43,9 +41,8 @@ def api() -> Iterator[StandIn]:
 
 def bin_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "bin"
-    folder.mkdir(exist_ok=True)
     if not (folder / "scangate").exists():
-        (folder / "scangate").symlink_to(SCANGATE)
+        glci.checkout_scangate(folder)  # this checkout's CLI (the job drops PYTHONPATH)
     return folder
 
 

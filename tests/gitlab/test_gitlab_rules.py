@@ -11,7 +11,9 @@ it encodes. The rendering is glci.interpolate: GitLab's
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
 import os
 import re
 import stat
@@ -24,6 +26,7 @@ import yaml
 
 from tests.gitlab import gitlab_expression as gx
 from tests.gitlab import glci
+from tests.support.reports import image_report, vuln
 
 DOCS = glci.REPO_ROOT / "docs" / "gitlab.md"
 COMPONENT = glci.REPO_ROOT / "templates" / "container-scan.yml"
@@ -241,6 +244,28 @@ def test_every_input_variable_is_compared_with_its_input(
             assert set(variables) <= set(merged.get("variables") or {}), name
 
 
+def test_scangate_reads_only_compared_input_variables() -> None:
+    """`scangate --inputs-from-env=gitlab` reads the variables of env_inputs.GITLAB: each one
+    is an input variable of the template, so the override check above compares it, and each
+    feeds an option of the commands it names (a row for a renamed option would feed nothing)."""
+    from scangate import env_inputs
+    from scangate._cli import build_parser
+
+    jobs = jobs_of({})
+    variables = jobs[".scangate-inputs"]["variables"]
+    pairs = override_pairs(jobs, "scangate")
+    for row in env_inputs.GITLAB:
+        assert row.name in variables and row.name in pairs, row
+        for command in row.commands:
+            parser = build_parser(command.split())
+            for word in command.split():
+                parser = next(a for a in parser._actions
+                              if isinstance(a, argparse._SubParsersAction)).choices[word]
+            assert any(f"--{row.option}" in a.option_strings for a in parser._actions), row
+    script = "\n".join(line for name in jobs for line in glci.script_lines(jobs[name]))
+    assert "--inputs-from-env=gitlab" in script and "--inputs-from-env " not in script
+
+
 def test_enforce_push_and_deploy_need_the_override_check() -> None:
     jobs = jobs_of({"push": True, "deploy": True})
     for suffix in ("enforce", "push", "deploy"):
@@ -341,30 +366,79 @@ def run_job_script(job: dict[str, Any], workdir: Path, bin_dir: Path,
                           capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("gate_exit, writes_summary, job_fails", [
-    (0, True, False),   # pass: published
-    (1, True, False),   # violation: still published, enforce decides
-    (2, False, True),   # error: no report, the job fails
-    (1, False, True),   # a "violation" without a summary is an error
-    (3, True, True),    # anything else fails too
+NO_NETWORK = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+
+
+def run_report_job(tmp_path: Path, inputs: dict[str, Any], report: Any,
+                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The report job's script with this checkout's scangate (the real CLI and gate). The risk
+    feeds' download goes to a closed local port (no network here): the job must go on without
+    them, as it does when KEV or EPSS is down."""
+    job = glci.merged_job(jobs_of(inputs), "scangate-report")
+    job["variables"]["SCANGATE_SOURCE"] = ""  # this checkout's CLI on PATH
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    out = tmp_path / "scangate-out" / "scangate"
+    out.mkdir(parents=True)
+    (out / "trivy-image.json").write_text(
+        report if isinstance(report, str) else json.dumps(report), encoding="utf-8")
+    # A previous gate's record must never pass for this one's.
+    (out / "summary.json").write_text('{"decision": "pass"}', encoding="utf-8")
+    (out / "gate-exit-code").write_text("0\n", encoding="utf-8")
+    (out / "baseline-summary.json").write_text("{}", encoding="utf-8")
+    glci.checkout_scangate(tmp_path / "bin")
+    return run_job_script(job, tmp_path, tmp_path / "bin", {**NO_NETWORK, **(env or {})})
+
+
+@pytest.mark.parametrize("findings, recorded", [
+    ([vuln(severity="HIGH")], "0"),  # pass: published
+    ([vuln(severity="CRITICAL")], "1"),  # violation: still published, enforce decides
+    ([vuln(severity="CRITICAL", fixed="")], "0"),  # ignore-unfixed, from its variable
 ])
-def test_the_report_job_exits_zero_on_a_violation_and_fails_on_an_error(
-    tmp_path: Path, gate_exit: int, writes_summary: bool, job_fails: bool,
+def test_the_report_job_exits_zero_on_a_pass_and_on_a_violation(
+    tmp_path: Path, findings: list[dict[str, Any]], recorded: str,
 ) -> None:
-    jobs = jobs_of({"ignore-unfixed": True, "max-critical": "0"})
-    job = glci.merged_job(jobs, "scangate-report")
-    job["variables"]["SCANGATE_SOURCE"] = ""  # the double on PATH
-    (tmp_path / "scangate-out" / "scangate").mkdir(parents=True)
-    write_fake_scangate(tmp_path / "bin", gate_exit, writes_summary)
-    result = run_job_script(job, tmp_path, tmp_path / "bin")
-    assert (result.returncode != 0) == job_fails, (result.returncode, result.stderr)
-    calls = (tmp_path / "args").read_text(encoding="utf-8").splitlines()
-    # The risk feeds are fetched first (issue 23), then the one gate call gets them.
-    assert calls[0].startswith("feeds fetch --dir ")
-    [args] = [call for call in calls if call.startswith("gate ")]
-    assert args.startswith("gate --report scangate-out/scangate/trivy-image.json")
-    assert "--max-critical 0" in args and "--ignore-unfixed" in args
-    assert f"--feeds-dir {calls[0].split()[3]}" in args
+    """GitLab ingests the container-scanning report of successful jobs only: the job publishes
+    whatever the decision (`gate-job run --platform gitlab`), records the gate's code for the
+    notify job, and its limits come from the include's variables (env_inputs.GITLAB)."""
+    result = run_report_job(tmp_path, {"ignore-unfixed": True, "max-critical": "0"},
+                            image_report(findings))
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "scangate-out" / "scangate"
+    assert (out / "gate-exit-code").read_text(encoding="utf-8") == recorded + "\n"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["decision"] == ("pass" if recorded == "0" else "fail")
+    for name in ("gl-container-scanning-report.json", "scangate.sarif", "summary.md"):
+        assert (out / name).is_file(), name
+    assert not (out / "baseline-summary.json").exists()  # no merge request: no baseline
+    # The feeds were asked for (and their failure is a warning, not an error).
+    assert "warning: feeds fetch failed" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_report_job_fails_on_an_error_and_publishes_nothing(tmp_path: Path) -> None:
+    """Exit 2 (no decision): the job fails, so GitLab ingests no report, and the stale
+    summary of an earlier gate is gone."""
+    result = run_report_job(tmp_path, {}, "not json")
+    out = tmp_path / "scangate-out" / "scangate"
+    assert result.returncode == 2, result.stderr
+    assert "no report is published (fail closed)" in result.stderr
+    assert not (out / "summary.json").exists()
+    assert not (out / "gl-container-scanning-report.json").exists()
+    assert (out / "gate-exit-code").read_text(encoding="utf-8") == "2\n"
+    assert "Traceback" not in result.stderr
+
+
+def test_a_pipeline_variable_outside_the_table_never_reaches_the_gate(tmp_path: Path) -> None:
+    """Only the template's own variables feed options (env_inputs.GITLAB): a pipeline variable
+    named like another gate-job option (a baseline, more limits) is not read."""
+    result = run_report_job(tmp_path, {}, image_report([vuln(severity="CRITICAL")]),
+                            {"SCANGATE_BASELINE": "/dev/null", "SCANGATE_FAIL_ON": "",
+                             "INPUT_MAX_CRITICAL": "9", "SCANGATE_SARIF_OVERFLOW": "refuse"})
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "scangate-out" / "scangate"
+    assert (out / "gate-exit-code").read_text(encoding="utf-8") == "1\n"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["baseline"] is None
 
 
 COUNTS = '"counts": {"critical": 2, "high": 0, "medium": 0, "low": 0, "unknown": 0}'
@@ -556,7 +630,13 @@ def test_the_notify_job_alerts_on_a_failure_and_on_an_error(
 
 def test_the_report_job_reads_limits_from_ssm_through_the_gate_role(tmp_path: Path) -> None:
     """Limits from SSM Parameter Store (issue 14) reach `scangate gate` with the job's ID token
-    as a file; the token itself is never an argument."""
+    as a file; the token itself is never an argument. The job's call is recorded by the double
+    above, expanded by the real `--inputs-from-env=gitlab` with the job's variables, then
+    gate-job's own gate call is read back (tests/gate/test_gate_job.py runs it for real)."""
+    from scangate import env_inputs
+    from scangate._cli import build_parser
+    from scangate.commands import gate_job
+
     inputs = {"thresholds-ssm-prefix": "/scangate/limits", "aws-region": "eu-west-1",
               "gate-role-arn": "arn:aws:iam::123456789012:role/gate"}
     job = glci.merged_job(jobs_of(inputs), "scangate-report")
@@ -565,12 +645,20 @@ def test_the_report_job_reads_limits_from_ssm_through_the_gate_role(tmp_path: Pa
     write_fake_scangate(tmp_path / "bin", 0, writes_summary=True)
     result = run_job_script(job, tmp_path, tmp_path / "bin", {"SCANGATE_ID_TOKEN": "x.y.z"})
     assert result.returncode == 0, result.stderr
-    args = (tmp_path / "args").read_text(encoding="utf-8")
+    [argv] = [line.split("\037")[:-1] for line in
+              (tmp_path / "args.argv").read_text(encoding="utf-8").splitlines()
+              if "gate-job" in line]
+    assert "x.y.z" not in " ".join(argv)
+    assert argv[0] == "--inputs-from-env=gitlab"
+    parser = build_parser(argv[1:])
+    expanded = env_inputs.argv_with_env_inputs(parser, argv[1:], job["variables"], "gitlab")
+    args = parser.parse_args(expanded)
     token_file = tmp_path / ".scangate-id-token"
-    assert (f"--thresholds-from-ssm /scangate/limits --role-arn "
-            f"arn:aws:iam::123456789012:role/gate --web-identity-token-file {token_file} "
-            "--aws-region eu-west-1") in args
-    assert "x.y.z" not in args
+    gate = gate_job.gate_arguments(args)
+    for wanted in ("--thresholds-from-ssm=/scangate/limits", "--aws-region=eu-west-1",
+                   f"--web-identity-token-file={token_file}",
+                   "--role-arn=arn:aws:iam::123456789012:role/gate"):
+        assert wanted in gate, gate
 
 
 def test_security_hub_imports_the_pushed_image_and_archives_what_is_gone() -> None:
@@ -627,8 +715,9 @@ def test_every_scangate_call_of_a_job_parses_with_the_real_cli(
     assert result.returncode == 0, result.stderr
     calls = [line.split("\037")[:-1] for line in
              (tmp_path / "args.argv").read_text(encoding="utf-8").splitlines()]
+    calls = [argv[1:] if argv[0].startswith("--inputs-from-env") else argv for argv in calls]
     commands = [argv[0] for argv in calls]
-    assert job_name.replace("report", "gate") in commands, commands
+    assert job_name.replace("report", "gate-job") in commands, commands
     parser = build_parser()
     for argv in calls:
         try:

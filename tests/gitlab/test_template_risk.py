@@ -31,9 +31,10 @@ def test_the_gate_reads_freshly_fetched_feeds_never_a_shared_cache() -> None:
     report = jobs["report"]
     assert "cache" not in report
     script = "\n".join(glci.script_lines(report))
-    assert 'scangate feeds fetch --dir "$feeds_dir"' in script
-    assert '--feeds-dir "$feeds_dir"' in script
-    assert "--max-cache-age" not in script
+    # gate-job fetches into a directory of its own, made fresh for the job, and gates on it
+    # (tests/gate/test_gate_job.py, test_gitlab_fetches_the_feeds_fresh).
+    assert "gate-job run --platform gitlab --fetch-feeds" in script
+    assert "--feeds-dir" not in script and "--max-cache-age" not in script
 
 
 def test_the_push_writes_openvex_for_the_pushed_digest() -> None:

@@ -13,8 +13,16 @@ the job itself; a later step does, on the recorded decision alone. Three steps:
 
 A last step fails the job on the recorded decision: ``scangate enforce --summary`` (exit 0
 only on a recorded pass, 1 on a violation, 2 on anything else, a missing summary included).
-actions/gate runs them (`scangate --inputs-from-env gate-job run`); the other platforms can
-run them with flags.
+actions/gate runs them (`scangate --inputs-from-env gate-job run`).
+
+``gate-job run --platform gitlab`` is the GitLab template's report job
+(`scangate --inputs-from-env=gitlab gate-job run ...`): GitLab ingests the container-scanning
+report of successful jobs only, so a pass or a violation exits 0 with the reports written
+(the enforce job decides), while an error (no decision, or a decision without its summary)
+fails the job with the gate's code: no report is better than a wrong one. The gate's exit code
+goes to ``--exit-code-file`` (read by the notify job), the baseline of a merge request comes
+from the target branch's gate job (``fetch-baseline --platform gitlab``), and messages are
+plain lines instead of GitHub's workflow commands.
 """
 
 from __future__ import annotations
@@ -24,11 +32,13 @@ import contextlib
 import json
 import os
 import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scangate.errors import EXIT_PASS, EXIT_VIOLATION, UsageError
+from scangate.errors import EXIT_ERROR, EXIT_PASS, EXIT_VIOLATION, UsageError
 from scangate.severity import Severity
 from scangate.step_outputs import append_outputs, run_scangate
 
@@ -36,7 +46,9 @@ NAME = "gate-job"
 # gate's options that gate-job passes on as they are (values are checked by gate itself, so a
 # bad one is that gate's error, recorded as such).
 PASSED_ON = ("policy", "thresholds-from-ssm", "fail-on", *(f"max-{s.key}" for s in Severity),
-             "dockerfile", "feeds-dir")  # fmt: skip
+             "dockerfile", "feeds-dir", "gitlab-report", "aws-region", "role-arn",
+             "web-identity-token-file")  # fmt: skip
+PLATFORMS = ("github", "gitlab")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -64,7 +76,11 @@ def add_parser(subparsers: Any) -> None:
     run_parser.add_argument("--baseline-branch", default="", metavar="BRANCH",
                             help="fetch the baseline from this branch's last push run (with "
                             "--baseline-image; the token is $SCANGATE_FETCH_TOKEN)")
-    run_parser.add_argument("--baseline-image", default="", metavar="NAME")
+    run_parser.add_argument("--baseline-image", default="", metavar="NAME",
+                            help="GitHub: the image name of the base's reports artifact")
+    run_parser.add_argument("--baseline-job", default="", metavar="NAME",
+                            help="GitLab: the gate job whose summary.json (in --output-dir) is "
+                            "the baseline")
     run_parser.add_argument("--baseline-source", default="newest", metavar="newest|deployed",
                             help="which push run of --baseline-branch (fetch-baseline --from-run)")
     run_parser.add_argument("--sarif-overflow", default="refuse", metavar="MODE",
@@ -73,8 +89,13 @@ def add_parser(subparsers: Any) -> None:
                             help="run scangate feeds fetch into --feeds-dir first")
     run_parser.add_argument("--output-dir", default="", metavar="DIR",
                             help="where the reports go (default $RUNNER_TEMP/scangate-reports)")
-    run_parser.add_argument("--outputs", required=True, metavar="FILE",
+    run_parser.add_argument("--outputs", default="", metavar="FILE",
                             help="file the step outputs are appended to ($GITHUB_OUTPUT)")
+    run_parser.add_argument("--platform", choices=PLATFORMS, default="github",
+                            help="gitlab: exit with the gate's error instead of recording it, "
+                            "baseline from --baseline-job, plain messages (default github)")
+    run_parser.add_argument("--exit-code-file", default="", metavar="FILE",
+                            help="also write the gate's exit code to FILE")
     run_parser.set_defaults(run=run_gate)
     status = sub.add_parser(
         "sarif-status", help="say what happened to the SARIF upload (never fails)")
@@ -112,66 +133,112 @@ def _problem(args: argparse.Namespace) -> str:
     """An input combination no gate can run with, or empty."""
     if not args.report:
         return "the reports input names no file"
-    if (args.baseline and args.baseline_branch) or (args.baseline_branch
-                                                    and not args.baseline_image) \
+    source = args.baseline_job if args.platform == "gitlab" else args.baseline_image
+    if (args.baseline and args.baseline_branch) or (args.baseline_branch and not source) \
             or args.baseline_source not in ("newest", "deployed"):
-        return ("give baseline or baseline-branch (with baseline-image), not both; "
+        return (f"give baseline or baseline-branch (with baseline-"
+                f"{'job' if args.platform == 'gitlab' else 'image'}), not both; "
                 "baseline-source is newest or deployed")
     return ""
 
 
-def run_gate(args: argparse.Namespace) -> int:
-    out_dir = Path(args.output_dir or _runner_temp("scangate-reports")).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    problem = _problem(args)
-    if problem:
-        print(f"::error title=scangate gate::{problem}")
-        append_outputs(args.outputs, ["exit-code=2", "decision=error"])
-        return EXIT_PASS
+def _say(args: argparse.Namespace, level: str, title: str, message: str) -> None:
+    """A warning or error as the platform shows it: a GitHub annotation, or a plain line."""
+    if args.platform == "github":
+        print(f"::{level} title={title}::{message}")
+    else:
+        print(f"scangate: {level}: {message}", file=sys.stderr)
+
+
+def _fetch_baseline(args: argparse.Namespace, fetched: Path) -> int:
+    if args.platform == "gitlab":
+        # The target branch's last successful gate job, by the job token (CI_JOB_TOKEN).
+        return run_scangate(["fetch-baseline", "--platform=gitlab",
+                             f"--branch={args.baseline_branch}", f"--job={args.baseline_job}",
+                             f"--artifact-path={Path(args.output_dir) / 'summary.json'}",
+                             f"--output={fetched}"])
+    with _environment(GITHUB_TOKEN=os.environ.get("SCANGATE_FETCH_TOKEN", "")):
+        return run_scangate(["fetch-baseline", "--platform=github",
+                             f"--branch={args.baseline_branch}",
+                             f"--from-run={args.baseline_source}",
+                             f"--image={args.baseline_image}", f"--output={fetched}"])
+
+
+def gate_arguments(args: argparse.Namespace) -> list[str]:
+    """scangate gate's arguments from the step's inputs (before baseline, feeds and outputs)."""
     gate = ["gate", *(f"--report={r}" for r in args.report)]
     gate += [f"--{name}={getattr(args, name.replace('-', '_'))}" for name in PASSED_ON
              if getattr(args, name.replace("-", "_")) and name != "feeds-dir"]
     gate += ["--ignore-unfixed"] * args.ignore_unfixed
-    gate += [f"--sarif-category={c}" for c in args.sarif_category]
+    return gate + [f"--sarif-category={c}" for c in args.sarif_category]
+
+
+def _record(args: argparse.Namespace, lines: list[str], code: int) -> None:
+    if args.exit_code_file:
+        Path(args.exit_code_file).write_text(f"{code}\n", encoding="utf-8")
+    if args.outputs:
+        append_outputs(args.outputs, lines)
+
+
+def run_gate(args: argparse.Namespace) -> int:
+    if args.platform == "gitlab" and not args.output_dir:
+        raise UsageError("gate-job run --platform gitlab needs --output-dir (the job's "
+                         "artifacts directory)")
+    out_dir = Path(args.output_dir or _runner_temp("scangate-reports")).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary_json, sarif = out_dir / "summary.json", out_dir / "scangate.sarif"
+    # Nothing a previous gate left may pass for this one's record.
+    for stale in (summary_json, sarif, out_dir / "summary.md", out_dir / "baseline-summary.json",
+                  *(Path(f) for f in (args.exit_code_file, args.gitlab_report) if f)):
+        stale.unlink(missing_ok=True)
+    problem = _problem(args)
+    if problem:
+        _say(args, "error", "scangate gate", problem)
+        _record(args, ["exit-code=2", "decision=error"], EXIT_ERROR)
+        return EXIT_ERROR if args.platform == "gitlab" else EXIT_PASS
+    gate = gate_arguments(args)
     outputs: list[str] = []
     if args.baseline_branch:
         # Nothing found is a warning and no file; the gate then counts every finding.
         fetched = out_dir / "baseline-summary.json"
-        fetched.unlink(missing_ok=True)
-        with _environment(GITHUB_TOKEN=os.environ.get("SCANGATE_FETCH_TOKEN", "")):
-            code = run_scangate(["fetch-baseline", "--platform=github",
-                              f"--branch={args.baseline_branch}",
-                              f"--from-run={args.baseline_source}",
-                              f"--image={args.baseline_image}", f"--output={fetched}"])
-        if code != EXIT_PASS:
-            print("::warning title=scangate baseline::fetch-baseline failed (see above): every "
-                  "finding counts")
+        if _fetch_baseline(args, fetched) != EXIT_PASS:
+            _say(args, "warning", "scangate baseline",
+                 "fetch-baseline failed (see above): every finding counts")
         gate.append(f"--baseline={fetched}")
     elif args.baseline:
         gate.append(f"--baseline={args.baseline}")
     feeds_dir = args.feeds_dir
     if args.fetch_feeds:
-        feeds_dir = feeds_dir or _runner_temp("scangate-feeds")
+        # GitLab: a fresh directory every run (a cached feed could be any branch's).
+        feeds_dir = feeds_dir or (tempfile.mkdtemp(prefix="scangate-feeds-")
+                                  if args.platform == "gitlab" else _runner_temp("scangate-feeds"))
         # A failed download is a warning: a policy with kev:/epss: rules then stops the gate
         # with an error (the feed is missing or too old); one without them only shows less.
-        if run_scangate(["feeds", "fetch", f"--dir={feeds_dir}", "--max-cache-age=24"]) == 0:
+        fetch = ["feeds", "fetch", f"--dir={feeds_dir}"]
+        if args.platform == "github":  # the runner's own temporary directory
+            fetch.append("--max-cache-age=24")
+        if run_scangate(fetch) == 0:
             outputs.append("feeds-fetched=true")
         else:
-            print("::warning title=scangate feeds::feeds fetch failed (see above): a policy that "
-                  "rules on KEV or EPSS will stop the gate")
+            _say(args, "warning", "scangate feeds", "feeds fetch failed (see above): a policy "
+                 "that rules on KEV or EPSS will stop the gate")
     if feeds_dir:
         gate.append(f"--feeds-dir={feeds_dir}")
-    summary_json, sarif = out_dir / "summary.json", out_dir / "scangate.sarif"
     gate += [f"--json-summary={summary_json}", f"--sarif={sarif}",
              f"--sarif-overflow={args.sarif_overflow}",
              f"--summary-md={out_dir / 'summary.md'}"]
     code = run_scangate(gate)
-    kept = out_dir / "reports"
-    kept.mkdir(exist_ok=True)
-    for index, report in enumerate(args.report, 1):
-        if os.path.isfile(report):
-            shutil.copyfile(report, kept / f"{index}-{os.path.basename(report)}")
+    if args.platform == "github":  # GitLab's scan job keeps the report in its own artifact
+        kept = out_dir / "reports"
+        kept.mkdir(exist_ok=True)
+        for index, report in enumerate(args.report, 1):
+            if os.path.isfile(report):
+                shutil.copyfile(report, kept / f"{index}-{os.path.basename(report)}")
     decision = {EXIT_PASS: "pass", EXIT_VIOLATION: "fail"}.get(code, "error")
+    if decision != "error" and not summary_json.is_file():
+        _say(args, "error", "scangate gate",
+             f"the gate exited {code} without writing {summary_json}: no decision")
+        decision, code = "error", EXIT_ERROR
     outputs += [f"exit-code={code}", f"decision={decision}", f"output-dir={out_dir}"]
     if decision != "error" and summary_json.is_file():
         counts = json.loads(summary_json.read_text(encoding="utf-8"))["counts"]
@@ -180,8 +247,14 @@ def run_gate(args: argparse.Namespace) -> int:
         outputs.append(f"summary-json={summary_json}")
         if sarif.is_file():
             outputs.append(f"sarif={sarif}")
-    append_outputs(args.outputs, outputs)
-    print(f"scangate gate: {decision} (exit {code})")
+    _record(args, outputs, code)
+    if args.platform == "gitlab" and decision == "error":
+        print(f"scangate: the gate failed with exit {code}: no report is published (fail "
+              "closed)", file=sys.stderr)
+        return code
+    print(f"scangate gate: {decision} (exit {code})"
+          + (f"; recorded in {summary_json}, the enforce job decides"
+             if args.platform == "gitlab" else ""))
     return EXIT_PASS
 
 
