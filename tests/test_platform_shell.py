@@ -30,7 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 GITHUB_TARGET = 200
 GITLAB_TARGET = 100
 GITHUB_LIMIT = 138  # 2026-12-07: logic moved into scangate subcommands (was 805); install.sh
-GITLAB_LIMIT = 213  # 2026-12-07: the report job is `gate-job run --platform gitlab` (was 252)
+# 2026-12-07: report, scan, notify, securityhub and deploy read the include's variables through
+# `scangate --inputs-from-env=gitlab` (GitLab was 252).
+GITLAB_LIMIT = 166
 SCRIPT_KEYS = ("before_script", "script", "after_script")
 
 

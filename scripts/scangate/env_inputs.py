@@ -37,25 +37,50 @@ GITLAB_SOURCE = "gitlab"
 
 
 class Variable(NamedTuple):
-    """A template variable that feeds an option of some commands (empty: of every command)."""
+    """A template variable, the include input it holds, and the option it feeds in some
+    commands (none named: in every command that has the option)."""
 
     name: str
+    input: str
     option: str
     commands: tuple[str, ...] = ()
     flag_prefix: str = ""  # an on/off input's value is `<flag_prefix>true|false`
+    required: tuple[str, ...] = ()  # commands that cannot run without it: empty is refused
 
 
+_GATE, _SCAN, _DEPLOY = ("gate-job run",), ("scan",), ("deploy",)
 # The GitLab template's variables and the options they feed. Add a row only for a variable the
-# template's `.<prefix>-inputs` block defines (tests/gitlab/test_template.py checks it).
+# template's `.<prefix>-inputs` block sets from that input (tests/gitlab/test_gitlab_rules.py).
 GITLAB: tuple[Variable, ...] = (
-    Variable("SCANGATE_POLICY_FILE", "policy", ("gate-job run",)),
-    Variable("SCANGATE_THRESHOLDS_SSM", "thresholds-from-ssm", ("gate-job run",)),
-    Variable("SCANGATE_FAIL_ON", "fail-on", ("gate-job run",)),
-    *(Variable(f"SCANGATE_MAX_{s.upper()}", f"max-{s}", ("gate-job run",))
+    Variable("SCANGATE_POLICY_FILE", "policy", "policy", _GATE),
+    Variable("SCANGATE_THRESHOLDS_SSM", "thresholds-ssm-prefix", "thresholds-from-ssm", _GATE),
+    Variable("SCANGATE_FAIL_ON", "fail-on", "fail-on", _GATE),
+    *(Variable(f"SCANGATE_MAX_{s.upper()}", f"max-{s}", f"max-{s}", _GATE)
       for s in ("critical", "high", "medium", "low", "unknown")),
-    Variable("SCANGATE_IGNORE_UNFIXED", "ignore-unfixed", ("gate-job run",), "ignore-unfixed="),
-    Variable("SCANGATE_GATE_ROLE_ARN", "role-arn", ("gate-job run", "notify")),
-    Variable("SCANGATE_AWS_REGION", "aws-region"),
+    Variable("SCANGATE_IGNORE_UNFIXED", "ignore-unfixed", "ignore-unfixed", _GATE,
+             "ignore-unfixed="),
+    Variable("SCANGATE_GATE_ROLE_ARN", "gate-role-arn", "role-arn", (*_GATE, "notify")),
+    Variable("SCANGATE_SECURITYHUB_ROLE_ARN", "securityhub-role-arn", "role-arn",
+             ("securityhub",), required=("securityhub",)),
+    Variable("SCANGATE_DEPLOY_ROLE_ARN", "deploy-role-arn", "role-arn",
+             (*_DEPLOY, "mark-deployed"), required=(*_DEPLOY, "mark-deployed")),
+    Variable("SCANGATE_AWS_REGION", "aws-region", "aws-region",
+             required=(*_DEPLOY, "mark-deployed")),
+    Variable("SCANGATE_AWS_REGION", "aws-region", "region", ("securityhub",),
+             required=("securityhub",)),
+    Variable("SCANGATE_SNS_TOPIC_ARN", "sns-topic-arn", "sns-topic-arn", ("notify",)),
+    Variable("SCANGATE_TRIVY_SCANNERS", "trivy-scanners", "scanners", _SCAN),
+    Variable("SCANGATE_TRIVY_DB_REPOSITORY", "trivy-db-repository", "db-repository", _SCAN),
+    Variable("SCANGATE_TRIVY_SKIP_DB_UPDATE", "trivy-skip-db-update", "skip-db-update", _SCAN,
+             "skip-db-update="),
+    Variable("SCANGATE_TRIVY_DB_DIGEST", "trivy-db-digest", "db-digest", _SCAN),
+    Variable("SCANGATE_EKS_CLUSTER", "eks-cluster", "cluster", _DEPLOY, required=_DEPLOY),
+    Variable("SCANGATE_NAMESPACE", "eks-namespace", "namespace", _DEPLOY, required=_DEPLOY),
+    Variable("SCANGATE_MANIFESTS", "manifests", "manifests", _DEPLOY, required=_DEPLOY),
+    Variable("SCANGATE_ROLLOUT_TIMEOUT", "rollout-timeout", "rollout-timeout", _DEPLOY),
+    Variable("SCANGATE_KUBECTL_SHA256", "kubectl-sha256", "kubectl-sha256", _DEPLOY),
+    Variable("SCANGATE_MONITORING_EVENT_BUS", "monitoring-event-bus", "event-bus",
+             ("mark-deployed",), required=("mark-deployed",)),
 )
 
 
@@ -93,6 +118,17 @@ def gitlab_variable(command: str, option: str) -> Variable | None:
     return None
 
 
+def _check_required(command: str, environ: Mapping[str, str]) -> None:
+    """The template's inputs `command` cannot run without, named as the user sets them."""
+    missing = [row for row in GITLAB
+               if command in row.required and not environ.get(row.name, "").strip()]
+    if missing:
+        names = ", ".join(f"{row.input} ({row.name})" for row in missing)
+        raise UsageError(f"{command}: the include's input{'s' * (len(missing) > 1)} {names} "
+                         f"{'are' if len(missing) > 1 else 'is'} empty: set "
+                         f"{'them' if len(missing) > 1 else 'it'} in the include's inputs")
+
+
 def _namer(source: str, command: str) -> Callable[[str], tuple[str, str]]:
     """Where an option's value comes from: (variable name, prefix of an on/off value)."""
     if source == GITLAB_SOURCE:
@@ -113,6 +149,8 @@ def argv_with_env_inputs(parser: argparse.ArgumentParser, argv: list[str],
     extra: list[str] = []
     command_parser, command = _subparser(parser, argv)
     namer = _namer(source, command)
+    if source == GITLAB_SOURCE:
+        _check_required(command, environ)
     for action in command_parser._actions:
         longs = [s for s in action.option_strings if s.startswith("--")]
         if not longs or isinstance(action, argparse._HelpAction | argparse._VersionAction):

@@ -74,10 +74,13 @@ def test_only_the_db_directories_are_cached_never_a_layer_cache() -> None:
     assert '"--cache-backend", "memory"' in command
 
 
-def run_scan_job(tmp_path: Path, inputs: dict[str, Any],
-                 ) -> tuple[int, str, list[list[str]]]:
+def scan_call(tmp_path: Path, inputs: dict[str, Any]) -> tuple[int, str, list[str]]:
     """The scan job's script with the scangate double of test_gitlab_rules (its install-tool
-    prints a path; what is tested is the job's choice of arguments)."""
+    prints a path), then its `scangate --inputs-from-env=gitlab scan` call as the real CLI
+    expands it with the job's variables (scangate/env_inputs.py)."""
+    from scangate._cli import build_parser
+    from scangate.env_inputs import argv_with_env_inputs
+
     job = glci.merged_job(jobs_of(inputs), "scangate-scan")
     job["variables"]["SCANGATE_SOURCE"] = ""
     out = tmp_path / "scangate-out" / "scangate"
@@ -87,37 +90,52 @@ def run_scan_job(tmp_path: Path, inputs: dict[str, Any],
     env = {"SCANGATE_IMAGE_ID": "sha256:" + "1" * 64,
            "SCANGATE_IMAGE_ARCHIVE_SHA256": hashlib.sha256(b"an archive").hexdigest()}
     result = run_job_script(job, tmp_path, tmp_path / "bin", env)
-    argv = tmp_path / "args.argv"
     calls = [line.split("\037")[:-1] for line in
-             (argv.read_text(encoding="utf-8").splitlines() if argv.exists() else [])]
-    return result.returncode, result.stderr, [c for c in calls if c and c[0] == "scan"]
+             (tmp_path / "args.argv").read_text(encoding="utf-8").splitlines()]
+    [call] = [c for c in calls if c[:2] == ["--inputs-from-env=gitlab", "scan"]]
+    argv = call[1:]
+    return (result.returncode, result.stderr,
+            argv_with_env_inputs(build_parser(argv), argv, job["variables"], "gitlab"))
 
 
-@pytest.mark.parametrize("inputs, expected", [
-    ({}, ["--fresh-db"]),
-    ({"trivy-db-digest": DIGEST}, ["--db-digest", DIGEST]),
-    ({"trivy-db-digest": DIGEST, "trivy-skip-db-update": True},
-     ["--skip-db-update", "--db-digest", DIGEST]),
+def cache_with_a_db(tmp_path: Path) -> tuple[str, str]:
+    """A cache as a restore leaves it: a DB whose digest is the second value."""
+    (tmp_path / "cache" / "db").mkdir(parents=True)
+    (tmp_path / "cache" / "db" / "trivy.db").write_bytes(b"a restored DB")
+    return str(tmp_path / "cache"), "sha256:" + hashlib.sha256(b"a restored DB").hexdigest()
+
+
+@pytest.mark.parametrize("inputs, outcome", [
+    ({}, "dropped"),
+    ({"trivy-db-digest": "restored"}, "kept"),
+    ({"trivy-db-digest": "restored", "trivy-skip-db-update": True}, "kept"),
+    ({"trivy-db-digest": DIGEST}, "refused"),
+    ({"trivy-db-digest": DIGEST, "trivy-skip-db-update": True}, "refused"),
+    ({"trivy-skip-db-update": True}, "refused"),  # unpinned: whoever wrote the cache decides
 ])
 def test_every_restored_db_is_verified(tmp_path: Path, inputs: dict[str, Any],
-                                       expected: list[str]) -> None:
+                                       outcome: str) -> None:
     """Pinned (`--db-digest`: any other DB is refused, before and after Trivy reads it) or
-    dropped and downloaded afresh (`--fresh-db`); the calls parse with scangate's real parser."""
+    dropped and downloaded afresh (`--fresh-db-unless-pinned`); `trivy-skip-db-update` without
+    a pin would trust whatever the cache holds and is refused, saying how to pin it. The job's
+    call is judged by the real `scangate scan` DB check (scan._prepare_db) on a restored cache;
+    tests/gate/test_trivy_db.py runs it with the real Trivy."""
     from scangate._cli import build_parser
+    from scangate.commands import scan
+    from scangate.errors import ScangateError
 
-    code, stderr, calls = run_scan_job(tmp_path, inputs)
+    cache, restored = cache_with_a_db(tmp_path)
+    if inputs.get("trivy-db-digest") == "restored":
+        inputs = {**inputs, "trivy-db-digest": restored}
+    code, stderr, argv = scan_call(tmp_path, inputs)
     assert code == 0, stderr
-    [call] = calls
-    tail = call[call.index("--scanners") + 2:]
-    tail = [arg for arg in tail if arg not in ("--timeout", "15m")]
-    assert tail == expected
-    build_parser().parse_args(call)
-
-
-def test_an_unpinned_cached_db_is_refused(tmp_path: Path) -> None:
-    """`trivy-skip-db-update` without `trivy-db-digest` would trust whatever the cache holds:
-    the job fails (exit 2), saying how to pin it, before Trivy runs."""
-    code, stderr, calls = run_scan_job(tmp_path, {"trivy-skip-db-update": True})
-    assert code == 2
-    assert "trivy-db-digest" in stderr and "sha256sum" in stderr
-    assert calls == []
+    args = build_parser(argv).parse_args(argv)
+    try:
+        kept = scan._prepare_db(args, cache)
+    except ScangateError as exc:
+        assert outcome == "refused", exc.message
+        assert ("--db-digest" in exc.message and "sha256sum" in exc.message) or \
+            DIGEST in exc.message, exc.message
+        return
+    assert outcome == ("kept" if kept else "dropped")
+    assert (tmp_path / "cache" / "db" / "trivy.db").exists() == kept

@@ -254,8 +254,13 @@ def test_scangate_reads_only_compared_input_variables() -> None:
     jobs = jobs_of({})
     variables = jobs[".scangate-inputs"]["variables"]
     pairs = override_pairs(jobs, "scangate")
+    _, raw = glci.load_template()
+    written = raw[".$[[ inputs.job-prefix ]]-inputs"]["variables"]
     for row in env_inputs.GITLAB:
         assert row.name in variables and row.name in pairs, row
+        # The input the row names is the one the variable holds (its error messages say so).
+        assert f"$[[ inputs.{row.input} ]]" in written[row.name], row
+        assert set(row.required) <= set(row.commands or row.required), row
         for command in row.commands:
             parser = build_parser(command.split())
             for word in command.split():
@@ -590,17 +595,24 @@ def test_the_catalog_component_is_the_template() -> None:
 SUMMARY_ARG = "--summary scangate-out/scangate/summary.json"
 
 
-@pytest.mark.parametrize("recorded, summary, expected", [
-    ("1", '{"decision": "fail"}', f"{SUMMARY_ARG} --gate-exit-code 1"),
-    ("0", '{"decision": "pass"}', f"{SUMMARY_ARG} --gate-exit-code 0"),
-    ("2", None, "--gate-exit-code 2"),
-    (None, None, "--gate-exit-code 2"),  # build or scan failed: no gate ran at all
+@pytest.mark.parametrize("recorded, summary, marker, expected", [
+    ("1", '{"decision": "fail"}', False, 1),
+    ("0", '{"decision": "pass"}', False, 0),
+    ("2", None, False, 2),
+    (None, None, False, 2),  # build or scan failed: no gate ran at all
+    ("1", '{"decision": "fail"}', True, 2),  # the override check failed: an error
 ])
 def test_the_notify_job_alerts_on_a_failure_and_on_an_error(
-    tmp_path: Path, recorded: str | None, summary: str | None, expected: str,
+    tmp_path: Path, recorded: str | None, summary: str | None, marker: bool, expected: int,
 ) -> None:
     """Notify on fail and on error (issue 14): the report job's recorded exit code picks the
-    alert; without one (an error before the gate) it is an ERROR alert, never silence."""
+    alert; without one (an error before the gate) it is an ERROR alert, never silence. The
+    job's call is recorded by the double above, expanded and parsed by the real CLI, and
+    judged by notify's own reading of the record (no SNS here)."""
+    from scangate import env_inputs
+    from scangate._cli import build_parser
+    from scangate.commands import notify
+
     inputs = {"sns-topic-arn": "arn:aws:sns:eu-west-1:123456789012:alerts",
               "gate-role-arn": "arn:aws:iam::123456789012:role/gate", "aws-region": "eu-west-1"}
     job = glci.merged_job(jobs_of(inputs), "scangate-notify")
@@ -611,21 +623,36 @@ def test_the_notify_job_alerts_on_a_failure_and_on_an_error(
         (out / "gate-exit-code").write_text(recorded + "\n", encoding="utf-8")
     if summary is not None:
         (out / "summary.json").write_text(summary, encoding="utf-8")
+    if marker:
+        (tmp_path / ".scangate-overridden-inputs").write_text("overridden\n", encoding="utf-8")
     write_fake_scangate(tmp_path / "bin", 0, writes_summary=False)
     job["variables"]["SCANGATE_SOURCE"] = ""
     result = run_job_script(job, tmp_path, tmp_path / "bin", {"SCANGATE_ID_TOKEN": "a.b.c",
                                                               "CI_PROJECT_NAME": "My-App"})
     assert result.returncode == 0, result.stderr
-    [call] = (tmp_path / "args").read_text(encoding="utf-8").splitlines()
+    [argv] = [line.split("\037")[:-1] for line in
+              (tmp_path / "args.argv").read_text(encoding="utf-8").splitlines()
+              if "\037notify\037" in line]
+    assert argv[0] == "--inputs-from-env=gitlab"
+    parser = build_parser(argv[1:])
+    args = parser.parse_args(env_inputs.argv_with_env_inputs(
+        parser, argv[1:], job["variables"], "gitlab"))
     # The alert names the image (image-name, else the project's name in lower case).
-    assert call.startswith("notify --sns-topic-arn arn:aws:sns:eu-west-1:123456789012:alerts "
-                           "--skip-pass --image my-app --aws-region eu-west-1 --role-arn "
-                           "arn:aws:iam::123456789012:role/gate --web-identity-token-file ")
-    assert call.endswith(expected), call
+    assert (args.image, args.skip_pass) == ("my-app", True)
+    assert args.sns_topic_arn == "arn:aws:sns:eu-west-1:123456789012:alerts"
+    assert (args.role_arn, args.aws_region) == ("arn:aws:iam::123456789012:role/gate",
+                                                "eu-west-1")
     token_file = tmp_path / ".scangate-id-token"
+    assert args.web_identity_token_file == token_file
     assert token_file.read_text(encoding="utf-8") == "a.b.c"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-    assert "a.b.c" not in call
+    assert "a.b.c" not in argv
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # the job's relative paths
+    try:
+        assert notify.gate_exit_code(args) == expected
+    finally:
+        os.chdir(cwd)
 
 
 def test_the_report_job_reads_limits_from_ssm_through_the_gate_role(tmp_path: Path) -> None:
@@ -672,7 +699,13 @@ def test_security_hub_imports_the_pushed_image_and_archives_what_is_gone() -> No
     assert needs(job) == {"scangate-scan", "scangate-push"}
     script = "\n".join(glci.script_lines(job))
     assert '--push-result "$SCANGATE_OUT/push.json" --archive-missing' in script
-    assert '--role-arn "$SCANGATE_SECURITYHUB_ROLE_ARN"' in script
+    # The publish role and the region from the include's variables, both required.
+    from scangate import env_inputs
+
+    rows = {(row.name, row.option) for row in env_inputs.GITLAB if "securityhub" in row.required}
+    assert rows == {("SCANGATE_SECURITYHUB_ROLE_ARN", "role-arn"),
+                    ("SCANGATE_AWS_REGION", "region")}
+    assert "scangate --inputs-from-env=gitlab securityhub " in script
     assert pipeline_jobs(inputs, BRANCH_PIPELINE)["scangate-securityhub"] == "on_success"
     unprotected = {**BRANCH_PIPELINE, "CI_COMMIT_REF_PROTECTED": "false"}
     assert pipeline_jobs(inputs, unprotected)["scangate-securityhub"] == "never"
@@ -731,6 +764,7 @@ DEPLOY_INPUTS = {"push": True, "deploy": True, "aws-region": "eu-west-1",
                  "ecr-repository": "team/app", "eks-cluster": "prod",
                  "deploy-role-arn": "arn:aws:iam::123456789012:role/deploy",
                  "monitoring-event-bus": "default"}
+DEPLOY_SHA256 = glci.load_template()[0]["kubectl-sha256"]["default"]
 
 
 def _run_deploy(tmp_path: Path, inputs: dict[str, Any], scangate_exit: int = 0,
@@ -748,7 +782,21 @@ def _run_deploy(tmp_path: Path, inputs: dict[str, Any], scangate_exit: int = 0,
     install = ["install-tool", "kubectl", "--version", job["variables"]["SCANGATE_KUBECTL_VERSION"],
                "--sha256", job["variables"]["SCANGATE_KUBECTL_SHA256"]]
     assert [call[:6] for call in calls if call and call[0] == "install-tool"] == [install]
-    return result, [call for call in calls if call and call[0] not in ("--version", "install-tool")]
+    return result, [expand_gitlab(call, job) for call in calls
+                    if call and call[0] not in ("--version", "install-tool")]
+
+
+def expand_gitlab(call: list[str], job: dict[str, Any]) -> list[str]:
+    """A recorded `scangate --inputs-from-env=gitlab CMD ...` call as the real CLI expands it
+    with the job's variables (each option then one `--name=value` word, split here)."""
+    from scangate import env_inputs
+    from scangate._cli import build_parser
+
+    assert call[0] == "--inputs-from-env=gitlab", call
+    argv = env_inputs.argv_with_env_inputs(build_parser(call[1:]), call[1:],
+                                           job["variables"], "gitlab")
+    return [word for arg in argv for word in (arg.split("=", 1) if arg.startswith("--")
+                                                else [arg])]
 
 
 def test_the_deploy_job_marks_the_deployed_digests_with_the_deploy_role(tmp_path: Path) -> None:
@@ -769,12 +817,30 @@ def test_the_deploy_job_marks_the_deployed_digests_with_the_deploy_role(tmp_path
     assert "--repository" not in mark and "--digest" not in mark
     assert mark[mark.index("--event-bus") + 1] == "default"
     assert mark[mark.index("--role-arn") + 1] == "arn:aws:iam::123456789012:role/deploy"
+    assert deploy[deploy.index("--role-arn") + 1] == "arn:aws:iam::123456789012:role/deploy"
+    assert deploy[deploy.index("--cluster") + 1] == "prod"
+    assert deploy[deploy.index("--kubectl-sha256") + 1] == DEPLOY_SHA256
     token_file = Path(mark[mark.index("--web-identity-token-file") + 1])
     assert token_file == tmp_path / ".scangate-id-token"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert "d.e.f" not in " ".join(mark)
     for call in calls:
         build_parser(call).parse_args(call)
+
+
+@pytest.mark.parametrize("empty", ["eks-cluster", "deploy-role-arn", "aws-region", "manifests"])
+def test_the_deploy_job_refuses_an_empty_required_input(
+    empty: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One line naming the include's input, before anything is deployed."""
+    from scangate._cli import main
+
+    job = glci.merged_job(jobs_of({**DEPLOY_INPUTS, empty: ""}), "scangate-deploy")
+    for name, value in job["variables"].items():
+        monkeypatch.setenv(name, str(value))
+    assert main(["--inputs-from-env=gitlab", "deploy", "--push-record", "p.json"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert re.search(f"input {empty} \\(SCANGATE_[A-Z_]+\\) is empty", line), line
 
 
 def test_no_mark_deployed_after_a_failed_deploy_or_without_the_input(tmp_path: Path) -> None:

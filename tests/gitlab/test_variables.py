@@ -19,6 +19,7 @@ Each class of variable is therefore either
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -268,5 +269,16 @@ def test_a_failed_override_check_still_notifies(tmp_path: Path) -> None:
     notify["variables"]["SCANGATE_SOURCE"] = ""
     result = run_job_script(notify, tmp_path, tmp_path / "bin", {"CI_PROJECT_NAME": "app"})
     assert result.returncode == 0, result.stderr
-    [call] = (tmp_path / "args").read_text(encoding="utf-8").splitlines()
-    assert call.endswith("--gate-exit-code 2"), call
+    [line] = (tmp_path / "args.argv").read_text(encoding="utf-8").splitlines()
+    argv = line.split("\037")[:-1][1:]  # after --inputs-from-env=gitlab
+    from scangate._cli import build_parser
+    from scangate.commands.notify import gate_exit_code
+
+    args = build_parser(argv).parse_args(argv)
+    assert args.error_if_exists == [".scangate-overridden-inputs"]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert gate_exit_code(args) == 2  # the real notify's reading: an ERROR alert
+    finally:
+        os.chdir(cwd)

@@ -71,9 +71,9 @@ def add_identity_arguments(
     )
     group.add_argument("--role-arn", metavar="ARN",
                        help="IAM role to assume with the web identity token")
-    group.add_argument("--web-identity-token-file", type=Path, metavar="FILE",
+    group.add_argument("--web-identity-token-file", type=token_file_argument, metavar="FILE",
                        help="file holding the CI job's OIDC ID token (never pass the token "
-                       "itself on a command line)")
+                       "itself on a command line); empty: none")
     group.add_argument("--role-session-name", metavar="NAME",
                        help="STS session name (default: scangate-<CI job id>, which CloudTrail "
                        "records)")
@@ -84,6 +84,12 @@ def add_identity_arguments(
     if region:
         group.add_argument("--aws-region", metavar="REGION",
                            help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or config)")
+
+
+def token_file_argument(text: str) -> Path | None:
+    """--web-identity-token-file: empty is none (a CI job without an ID token passes its empty
+    variable), so --role-arn without a token is still the usage error `session` raises."""
+    return Path(text) if text else None
 
 
 def _duration(text: str) -> int:

@@ -79,7 +79,8 @@ def add_parser(subparsers: Any) -> None:
                      help="SSM region (default: AWS_REGION, AWS_DEFAULT_REGION or config)")
     aws.add_argument("--role-arn", metavar="ARN",
                      help="IAM role to assume with the web identity token")
-    aws.add_argument("--web-identity-token-file", type=Path, metavar="FILE",
+    aws.add_argument("--web-identity-token-file", metavar="FILE",
+                     type=lambda text: Path(text) if text else None,
                      help="file holding the CI job's OIDC ID token")
     add_feed_arguments(parser)
     parser.add_argument("--json-summary", metavar="PATH", help="write the JSON summary")

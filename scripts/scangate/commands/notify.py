@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from scangate.aws.identity import add_identity_arguments
-from scangate.errors import EXIT_PASS, NotifyError, ScangateError, UsageError
+from scangate.errors import EXIT_ERROR, EXIT_PASS, NotifyError, ScangateError, UsageError
 
 NAME = "notify"
 WEBHOOK_ENV = "SCANGATE_SLACK_WEBHOOK_URL"
@@ -30,6 +30,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--gate-exit-code", type=_exit_code, metavar="N",
                         help="the gate's exit code: 0 pass and 1 fail need a --summary that "
                         "agrees; anything else (2, a crash) is an ERROR alert")
+    parser.add_argument("--gate-exit-code-file", metavar="FILE",
+                        help="instead of --gate-exit-code: the file `gate-job run "
+                        "--exit-code-file` wrote; a missing or unreadable one is an ERROR alert "
+                        "(the gate never ran: its build, scan or report job failed first)")
+    parser.add_argument("--error-if-exists", action="append", default=[], metavar="FILE",
+                        help="an ERROR alert whatever the gate decided when FILE exists (a "
+                        "failed check's marker, such as GitLab's overridden-inputs job's)")
     parser.add_argument("--skip-pass", action="store_true",
                         help="send nothing when the gate passed (alert on fail and error only)")
     parser.add_argument("--slack-webhook-url", metavar="URL",
@@ -53,6 +60,29 @@ def _exit_code(text: str) -> int:
     return value
 
 
+def gate_exit_code(args: argparse.Namespace) -> int | None:
+    """The gate's code the alert is about: given, recorded in a file, or an error."""
+    code: int | None = args.gate_exit_code
+    if args.gate_exit_code_file is not None:
+        if code is not None:
+            raise UsageError("pass --gate-exit-code or --gate-exit-code-file, not both")
+        code = _recorded_exit_code(args.gate_exit_code_file)
+    if any(os.path.lexists(marker) for marker in args.error_if_exists):
+        code = EXIT_ERROR
+    return code
+
+
+def _recorded_exit_code(path: str) -> int:
+    """The code a gate job recorded; none (or not a code) means the gate never decided."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            text = handle.read(16).strip()
+        return _exit_code(text)
+    except (OSError, UnicodeDecodeError, argparse.ArgumentTypeError):
+        _say(f"{path}: no exit code recorded: the gate did not decide (an ERROR alert)")
+        return EXIT_ERROR
+
+
 def _say(message: str) -> None:
     print(f"notify: {message}")
 
@@ -71,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         from scangate.aws.sns import check_topic_arn
 
         check_topic_arn(args.sns_topic_arn)
+    args.gate_exit_code = gate_exit_code(args)
     if args.gate_exit_code is not None:
         summary = summary_for_exit_code(args.summary, args.gate_exit_code)
     elif args.summary:

@@ -98,6 +98,10 @@ def add_parser(subparsers: Any) -> None:
                     help="drop the cache's vulnerability DB so Trivy downloads the one its "
                     "repository serves now (checked against the digest Trivy resolves); a DB "
                     "not downloaded by this run is refused")
+    parser.add_argument("--fresh-db-unless-pinned", action="store_true",
+                        help="--fresh-db when --db-digest is not given (a CI input that pins "
+                        "the DB or is empty); with --skip-db-update and no pin the scan is "
+                        "still refused")
     parser.add_argument("--offline-scan", action="store_true",
                         help="no network lookups of dependencies (Trivy's --offline-scan)")
     parser.add_argument("--scanners", type=_scanners, default=DEFAULT_SCANNERS,
@@ -308,7 +312,7 @@ def _prepare_db(args: argparse.Namespace, cache_dir: str) -> bool:
             return False
         trivy_db.check_pin(cache_dir, args.db_digest)
         return True
-    if args.fresh_db:
+    if args.fresh_db or (args.fresh_db_unless_pinned and not args.skip_db_update):
         if args.skip_db_update:
             raise UsageError("--fresh-db downloads the vulnerability DB, --skip-db-update "
                              "downloads nothing: pass one (air-gapped: --db-digest)")
