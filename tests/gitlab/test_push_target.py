@@ -1,17 +1,23 @@
 """`push-target`: what the push job hands `scangate push` for ECR, a plain registry and GitLab's.
 
 The push job's shell runs here as the runner runs it (POSIX sh, the job's variables), around a
-scangate test double that records its arguments (tests/gitlab/test_gitlab_rules.py's: this is
-about the job's shell; the real `scangate push` to a registry with GitLab's token auth runs in
-tests/gitlab/test_pipeline.py, and `--registry-password-env` in tests/steps/test_push.py).
+scangate test double that records its arguments (tests/gitlab/test_gitlab_rules.py's); the
+recorded call is then expanded by the real `--inputs-from-env=gitlab`, parsed by the real
+parser, and its target resolved by the real `scangate push` (push.target_repository). The real
+push to a registry with GitLab's token auth runs in tests/gitlab/test_pipeline.py, and
+`--registry-password-env` in tests/steps/test_push.py.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scangate.commands import push
+from scangate.errors import UsageError
+from scangate.registry.reference import parse_repository
 
 from tests.gitlab import glci
 from tests.gitlab.test_gitlab_rules import jobs_of, run_job_script, write_fake_scangate
@@ -41,13 +47,24 @@ def run_push(tmp_path: Path, inputs: dict[str, Any], env: dict[str, str] | None 
     return result.returncode, result.stderr, calls
 
 
-def push_call(calls: list[list[str]]) -> list[str]:
-    [call] = [c for c in calls if c[:1] == ["push"]]
-    return call
-
-
 def option(call: list[str], name: str) -> list[str]:
     return [call[i + 1] for i, arg in enumerate(call[:-1]) if arg == name]
+
+
+def push_args(tmp_path: Path, inputs: dict[str, Any], env: dict[str, str] | None = None,
+              ) -> tuple[argparse.Namespace, dict[str, str], list[list[str]]]:
+    """The push job's `scangate push` as scangate sees it, and the job's environment."""
+    from scangate import env_inputs
+    from scangate._cli import build_parser
+
+    code, err, calls = run_push(tmp_path, inputs, env)
+    assert code == 0, err
+    [call] = [c for c in calls if c[:2] == ["--inputs-from-env=gitlab", "push"]]
+    job = glci.merged_job(jobs_of({"push": True, **inputs}), "scangate-push")
+    environ = {**job["variables"], **GITLAB_JOB, **(env or {})}
+    parser = build_parser(call[1:])
+    argv = env_inputs.argv_with_env_inputs(parser, call[1:], environ, "gitlab")
+    return parser.parse_args(argv), environ, calls
 
 
 @pytest.mark.parametrize(("sub_path", "repository"), [
@@ -57,54 +74,39 @@ def option(call: list[str], name: str) -> list[str]:
 def test_gitlab_target_pushes_to_the_project_registry_with_the_job_token(
     tmp_path: Path, sub_path: str, repository: str,
 ) -> None:
-    code, err, calls = run_push(tmp_path, {"push-target": "gitlab", "ecr-repository": sub_path})
-    assert code == 0, err
-    call = push_call(calls)
-    assert option(call, "--repository") == [repository]
-    assert option(call, "--registry-username") == ["gitlab-ci-token"]
+    args, environ, calls = push_args(tmp_path, {"push-target": "gitlab",
+                                                "ecr-repository": sub_path})
+    assert push.target_repository(args, environ) == repository
+    assert args.registry_username == "gitlab-ci-token"
     # The token is read by name from the environment: never an argument.
-    assert option(call, "--registry-password-env") == ["CI_REGISTRY_PASSWORD"]
+    assert args.registry_password_env == "CI_REGISTRY_PASSWORD"
     assert not any(JOB_TOKEN in arg for c in calls for arg in c)
-    assert "--role-arn" not in call and "--aws-region" not in call
+    assert args.role_arn is None and args.aws_region is None
     # The same scanned-image checks as every other target.
-    assert option(call, "--decision") == ["scangate-out/scangate/summary.json"]
-    assert option(call, "--image-id") == [GITLAB_JOB["SCANGATE_IMAGE_ID"]]
-    assert option(call, "--archive-sha256") == [GITLAB_JOB["SCANGATE_IMAGE_ARCHIVE_SHA256"]]
+    assert str(args.decision) == "scangate-out/scangate/summary.json"
+    assert args.image_id == GITLAB_JOB["SCANGATE_IMAGE_ID"]
+    assert args.archive_sha256 == GITLAB_JOB["SCANGATE_IMAGE_ARCHIVE_SHA256"]
 
 
-def test_a_project_without_a_registry_gets_an_empty_user_not_a_shell_error(
-    tmp_path: Path,
-) -> None:
+def test_a_project_without_a_registry_gets_an_empty_user_refused(tmp_path: Path) -> None:
     """GitLab defines CI_REGISTRY_USER only with the container registry on: scangate then
-    refuses the empty user with one line (tests/steps/test_push.py), never pushes anonymously."""
-    env = dict(GITLAB_JOB)
-    del env["CI_REGISTRY_USER"]
-    job = glci.merged_job(jobs_of({"push": True, "push-target": "gitlab"}), "scangate-push")
-    job["variables"]["SCANGATE_SOURCE"] = ""
-    (tmp_path / "scangate-out" / "scangate").mkdir(parents=True)
-    write_fake_scangate(tmp_path / "bin", 0, False)
-    result = run_job_script(job, tmp_path, tmp_path / "bin", env)
-    assert result.returncode == 0, result.stderr
-    calls = [line.split("\037")[:-1] for line in
-             (tmp_path / "args.argv").read_text(encoding="utf-8").splitlines()]
-    assert option(push_call(calls), "--registry-username") == [""]
+    refuses the empty user with one line, never pushes anonymously."""
+    env = {"CI_REGISTRY_USER": ""}
+    args, environ, _ = push_args(tmp_path, {"push-target": "gitlab"}, env)
+    del environ["CI_REGISTRY_USER"]
+    repository = push.target_repository(args, environ)
+    assert args.registry_username == ""
+    with pytest.raises(UsageError, match="--registry-username is empty"):
+        push._client(args, parse_repository(repository))
 
 
 def test_a_project_without_a_registry_fails_naming_the_variable(tmp_path: Path) -> None:
-    """No container registry, no CI_REGISTRY_IMAGE: the job stops (`set -u`) naming it, before
-    any push."""
-    env = dict(GITLAB_JOB)
-    del env["CI_REGISTRY_IMAGE"]
-    job = glci.merged_job(jobs_of({"push": True, "push-target": "gitlab"}), "scangate-push")
-    job["variables"]["SCANGATE_SOURCE"] = ""
-    (tmp_path / "scangate-out" / "scangate").mkdir(parents=True)
-    write_fake_scangate(tmp_path / "bin", 0, False)
-    result = run_job_script(job, tmp_path, tmp_path / "bin", env)
-    assert result.returncode != 0
-    assert "CI_REGISTRY_IMAGE" in result.stderr, result.stderr
-    argv = tmp_path / "args.argv"
-    calls = argv.read_text(encoding="utf-8").splitlines() if argv.exists() else []
-    assert not [c for c in calls if c.startswith("push\037")]
+    """No container registry, no CI_REGISTRY_IMAGE: scangate stops naming it, before any
+    push."""
+    args, environ, _ = push_args(tmp_path, {"push-target": "gitlab"})
+    del environ["CI_REGISTRY_IMAGE"]
+    with pytest.raises(UsageError, match="CI_REGISTRY_IMAGE is not set"):
+        push.target_repository(args, environ)
 
 
 @pytest.mark.parametrize("inputs", [
@@ -113,26 +115,27 @@ def test_a_project_without_a_registry_fails_naming_the_variable(tmp_path: Path) 
     {"push-target": "registry", "registry": ""},
 ])
 def test_a_target_without_its_inputs_or_with_the_other_targets_fails_before_any_push(
-    tmp_path: Path, inputs: dict[str, Any],
+    tmp_path: Path, inputs: dict[str, Any], capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, err, calls = run_push(tmp_path, inputs)
-    assert code == 2, err
-    assert f"push-target {inputs['push-target']}:" in err and err.count("\n") == 1, err
-    assert [c for c in calls if c[:1] == ["push"]] == []
+    args, environ, _ = push_args(tmp_path, inputs)
+    with pytest.raises(UsageError) as refused:
+        push.target_repository(args, environ)
+    message = refused.value.message
+    assert message.startswith(f"push-target {inputs['push-target']}:") and "\n" not in message
 
 
 def test_registry_target_keeps_the_ecr_login_and_the_image_name(tmp_path: Path) -> None:
     host = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-    code, err, calls = run_push(tmp_path, {
+    args, environ, _ = push_args(tmp_path, {
         "registry": host, "push-role-arn": "arn:aws:iam::123456789012:role/push"})
-    assert code == 0, err
-    call = push_call(calls)
     # image-name empty: the project's name, lowercased.
-    assert option(call, "--repository") == [f"{host}/project"]
-    assert option(call, "--role-arn") == ["arn:aws:iam::123456789012:role/push"]
+    assert push.target_repository(args, environ) == f"{host}/project"
+    assert args.role_arn == "arn:aws:iam::123456789012:role/push"
     # aws-region empty: scangate takes the region from the ECR host.
-    assert option(call, "--aws-region") == [""]
-    assert "--registry-username" not in call
+    assert args.aws_region is None
+    assert args.registry_username is None
+    # The image-tag call's tag (the double's), and the empty image-tag input, which adds none.
+    assert args.tag == ["staging-0123456-1-2", ""]
 
 
 @pytest.mark.parametrize(("inputs", "env", "environment"), [

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from scangate.registry.push import PushResult, push_and_verify, read_archive
 from scangate.registry.reference import Repository, check_tags, parse_repository
 
 NAME = "push"
+TARGETS = ("registry", "gitlab")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -40,11 +42,23 @@ def add_parser(subparsers: Any) -> None:
                         help="the scanned image ID (the sha256 of the image config)")
     parser.add_argument("--archive-sha256", metavar="HEX",
                         help="sha256 of the archive file as scanned (refuse any other file)")
-    parser.add_argument("--repository", required=True, metavar="REGISTRY/REPO",
+    parser.add_argument("--repository", metavar="REGISTRY/REPO",
                         help="target repository, registry host included, no tag")
+    target = parser.add_argument_group(
+        "target from CI inputs (instead of --repository; GitLab's push-target)")
+    target.add_argument("--push-target", choices=TARGETS, metavar="|".join(TARGETS),
+                        help="registry: --registry/--repository-name (else --image-name); "
+                        "gitlab: $CI_REGISTRY_IMAGE[/--repository-name] as $CI_REGISTRY_USER "
+                        "with the job token in CI_REGISTRY_PASSWORD (no --registry, no role)")
+    target.add_argument("--registry", default="", metavar="HOST", help="the registry host")
+    target.add_argument("--repository-name", default="", metavar="NAME",
+                        help="repository below the registry (default --image-name)")
+    target.add_argument("--image-name", default="", metavar="NAME",
+                        help="the image's name, the default repository name")
     parser.add_argument("--tag", required=True, action="append", default=[], metavar="TAG",
                         help="tag to push (repeat for several, e.g. prod-<sha> for lifecycle "
-                        "rules)")
+                        "rules); an empty one adds none (an optional CI input), but one is "
+                        "needed")
     parser.add_argument("--decision", type=Path, metavar="summary.json",
                         help="summary.json of `scangate gate`: refuse unless it records a pass "
                         "for --image-id")
@@ -63,6 +77,40 @@ def add_parser(subparsers: Any) -> None:
                           "token (GitLab: CI_REGISTRY_PASSWORD, the job token)")
     add_identity_arguments(parser)
     parser.set_defaults(run=run)
+
+
+def target_repository(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    """--repository, or the one --push-target names (GitLab: also its registry login)."""
+    if args.push_target is None:
+        if not args.repository:
+            raise UsageError("push needs --repository (REGISTRY/REPO) or --push-target")
+        return str(args.repository)
+    if args.repository:
+        raise UsageError("give --repository or --push-target, not both")
+    where = f"push-target {args.push_target}:"
+    if args.push_target == "gitlab":
+        if args.registry or args.role_arn:
+            raise UsageError(f"{where} pushes to the project's GitLab registry with the job "
+                             "token: leave the registry and push-role-arn inputs empty (or use "
+                             "push-target registry)")
+        base = environ.get("CI_REGISTRY_IMAGE", "")
+        if not base:
+            raise UsageError(f"{where} CI_REGISTRY_IMAGE is not set: enable the project's "
+                             "container registry (Settings > General > Visibility)")
+        if args.registry_username is None and args.registry_password_file is None \
+                and args.registry_password_env is None:
+            # A project without a registry has no CI_REGISTRY_USER: refused as empty below.
+            args.registry_username = environ.get("CI_REGISTRY_USER", "")
+            args.registry_password_env = "CI_REGISTRY_PASSWORD"
+        return base + (f"/{args.repository_name}" if args.repository_name else "")
+    if not args.registry:
+        raise UsageError(f"{where} needs the registry input (the host; for ECR "
+                         "<account>.dkr.ecr.<region>.amazonaws.com); push-target gitlab takes "
+                         "neither registry nor push-role-arn")
+    name = args.repository_name or args.image_name
+    if not name:
+        raise UsageError(f"{where} no repository: set the ecr-repository or image-name input")
+    return f"{args.registry}/{name}"
 
 
 def _check_outputs(args: argparse.Namespace) -> list[str]:
@@ -160,8 +208,10 @@ def run(args: argparse.Namespace) -> int:
     # An empty value (a CI variable that was never set) is an error, not "no check".
     archive_sha256 = (normalize_sha256(args.archive_sha256, "--archive-sha256")
                       if args.archive_sha256 is not None else None)
-    repository = parse_repository(args.repository)
-    tags = list(check_tags(args.tag))
+    repository = parse_repository(target_repository(args, os.environ))
+    tags = list(check_tags(tag for tag in args.tag if tag))
+    if not tags:
+        raise UsageError("--tag: no tag given (every --tag was empty)")
     targets = _check_outputs(args)
     outputs = OutputSet(targets)  # clears results of an earlier run at once
     try:
