@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 GITHUB_TARGET = 200
 GITLAB_TARGET = 100
 GITHUB_LIMIT = 138  # 2026-12-07: logic moved into scangate subcommands (was 805); install.sh
-# 2026-12-07: report, scan, notify, securityhub, deploy and push read the include's variables through
-# `scangate --inputs-from-env=gitlab` (GitLab was 252).
+# 2026-12-07: report, scan, notify, securityhub, deploy and push read the include's variables
+# through `scangate --inputs-from-env=gitlab` (GitLab was 252).
 GITLAB_LIMIT = 152
 SCRIPT_KEYS = ("before_script", "script", "after_script")
 

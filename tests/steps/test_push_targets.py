@@ -25,7 +25,8 @@ def resolve(*argv: str, environ: dict[str, str] | None = None) -> str:
     (["--push-target", "registry", "--registry", "r.example", "--image-name", "app",
       "--repository-name", "team/app"], "r.example/team/app"),
     (["--push-target", "gitlab"], "registry.gitlab.example.com/g/p"),
-    (["--push-target", "gitlab", "--repository-name", "api"], "registry.gitlab.example.com/g/p/api"),
+    (["--push-target", "gitlab", "--repository-name", "api"],
+     "registry.gitlab.example.com/g/p/api"),
 ])
 def test_each_target(argv: list[str], repository: str) -> None:
     assert resolve(*argv) == repository

@@ -101,7 +101,7 @@ def target_repository(args: argparse.Namespace, environ: Mapping[str, str]) -> s
                 and args.registry_password_env is None:
             # A project without a registry has no CI_REGISTRY_USER: refused as empty below.
             args.registry_username = environ.get("CI_REGISTRY_USER", "")
-            args.registry_password_env = "CI_REGISTRY_PASSWORD"
+            args.registry_password_env = "CI_REGISTRY_PASSWORD"  # noqa: S105 - a name
         return base + (f"/{args.repository_name}" if args.repository_name else "")
     if not args.registry:
         raise UsageError(f"{where} needs the registry input (the host; for ECR "
