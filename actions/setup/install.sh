@@ -3,7 +3,9 @@
 # root at the commit the caller pinned) into a virtualenv under RUNNER_TEMP, and writes
 # `scangate=<path>` and `version=<version>` to GITHUB_OUTPUT.
 #   SCANGATE_PYTHON  interpreter for the virtualenv (default: python3 on PATH); 3.11 or newer
-#   SCANGATE_VENV    where the virtualenv goes (default: $RUNNER_TEMP/scangate-venv)
+#   SCANGATE_VENV    where the virtualenv goes (default: $RUNNER_TEMP/scangate-venv); it must
+#                    be the job's own: the stamp below says what it was built from, it does not
+#                    protect it from whoever else can write there
 # Shared by scangate's actions. Reuses a virtualenv that the same source already installed in
 # this job (see source_id below).
 set -euo pipefail
