@@ -1,15 +1,11 @@
 """This run's per-attempt artifacts: scangate names each `<prefix>-<run attempt>`.
 
 Artifact names are unique within a workflow run, so a job re-run ("Re-run failed jobs") uploads
-under its own attempt's name, and a later job reads the newest attempt's, whichever attempt
-wrote it. Never one named for an attempt above this one's: no job of this attempt or an earlier
-one wrote it (a planted or stale name). Two names for one attempt (`-2`, `-02`) are refused
-rather than one chosen.
-
-Not by artifact id: upload-artifact's `artifact-id` output exists only in the uploading job, and
-the uploading jobs are matrix legs, whose job outputs GitHub merges by key with the last leg
-winning (GitHub docs, "Workflow syntax", "Using job outputs in a matrix job", which needs one
-static output name per leg; actions/runner#1835): a per-image id cannot reach the next job.
+under its own attempt's name. The jobs download what they read by artifact id
+(scangate.artifact_ids), several legs' artifacts at once into one directory each; of those,
+`scangate results` and `deploy-job` read each image's newest attempt, never one named for an
+attempt above this one's (no job of this attempt or an earlier one wrote it). Two names for one
+attempt (`-2`, `-02`) are refused rather than one chosen.
 """
 
 from __future__ import annotations

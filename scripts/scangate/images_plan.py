@@ -4,6 +4,12 @@ The GitHub workflow's `images` input (a JSON array) or its single-image inputs b
 its build, scan and gate jobs run once per entry. Unknown keys and bad values are errors, never
 ignored; two images with one name, or one explicit code-scanning category, are refused (code
 scanning keeps one analysis per category: the second image's alerts would replace the first's).
+
+Each entry carries its `index`, and there are at most MAX_IMAGES: a later job downloads an
+image's artifacts by the ids its matrix leg uploaded, and a matrix job's outputs are merged
+over its legs by output name (GitHub docs, "Workflow syntax", "Using job outputs in a matrix
+job": each leg sets an output of its own name). So the uploading jobs declare one output per
+index, `<kind>-0` to `<kind>-<MAX_IMAGES - 1>` (tests/github/test_artifact_ids.py checks them).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from scangate.errors import UsageError
 KNOWN = ("name", "context", "dockerfile", "build-args", "ecr-repository", "manifests",
          "sarif-category")  # fmt: skip
 NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$")
+MAX_IMAGES = 16
 
 
 def _text(entry: dict[str, Any], key: str, default: str) -> str:
@@ -50,9 +57,12 @@ def single_image(name: str, context: str, dockerfile: str, sarif_category: str,
              "sarif-category": sarif_category}]  # fmt: skip
 
 
-def image_matrix(images: list[Any], build_args: str) -> list[dict[str, str]]:
-    matrix = []
-    for entry in images:
+def image_matrix(images: list[Any], build_args: str) -> list[dict[str, Any]]:
+    if len(images) > MAX_IMAGES:
+        raise UsageError(f"images: {len(images)} images, at most {MAX_IMAGES} per call: split "
+                         "them over several calls of container-scan.yml (one job each)")
+    matrix: list[dict[str, Any]] = []
+    for index, entry in enumerate(images):
         if not isinstance(entry, dict):
             raise UsageError("images: every entry of images must be an object")
         unknown = sorted(set(entry) - set(KNOWN))
@@ -66,6 +76,7 @@ def image_matrix(images: list[Any], build_args: str) -> list[dict[str, str]]:
                              "digits, . _ - (starting and ending with a letter or digit)")
         context = _text(entry, "context", ".")
         matrix.append({
+            "index": index,
             "name": name,
             "context": context,
             "dockerfile": _text(entry, "dockerfile", f"{context}/Dockerfile"),

@@ -64,6 +64,9 @@ def parse_handoff(text: str) -> dict[str, Any]:
                                           for m in handoff["matrix"])
             and handoff.get("decision") in ("pass", "fail", "error")):  # fmt: skip
         raise UsageError(f"{hint}: not the handoff output of container-scan.yml")
+    from scangate.artifact_ids import check_handoff_ids
+
+    check_handoff_ids(handoff)
     return handoff
 
 

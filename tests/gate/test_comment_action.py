@@ -1,7 +1,7 @@
 """actions/comment's step (scangate comment-job) against the loopback stand-in of GitHub's
-comments API (tests/gate/review_standin.py, a test double): the newest attempt's summary (never
-one named above this attempt), one comment per key updated in place, nothing for a fork's pull
-request or outside pull requests."""
+comments API (tests/gate/review_standin.py, a test double): the summary of the reports artifact
+downloaded by id, one comment per key updated in place, nothing for a fork's pull request or
+outside pull requests."""
 
 from __future__ import annotations
 
@@ -27,10 +27,12 @@ def api() -> Iterator[StandIn]:
         yield state
 
 
-def artifact(root: Path, name: str, vulns: list[dict[str, object]]) -> None:
-    folder = root / "artifacts" / name
-    folder.mkdir(parents=True)
-    assert main(["gate", "--quiet", "--report", write(root / f"{name}.json", image_report(vulns)),
+def artifact(root: Path, vulns: list[dict[str, object]]) -> None:
+    """The reports artifact as download-artifact leaves one downloaded by id: its files at
+    the root of `path`."""
+    folder = root / "artifact"
+    folder.mkdir(parents=True, exist_ok=True)
+    assert main(["gate", "--quiet", "--report", write(root / "report.json", image_report(vulns)),
                  "--json-summary", str(folder / "summary.json")]) in (0, 1)
 
 
@@ -38,28 +40,38 @@ def step(tmp_path: Path, api: StandIn, **env: str) -> Step:
     values = {"SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
               "GITHUB_TOKEN": "bot", "GITHUB_API_URL": api.url, "INPUT_IMAGE": "api",
               "INPUT_WORKFLOW_NAME": "ci", "INPUT_NUMBER": "7", "INPUT_HEAD_REPOSITORY": REPO,
-              "INPUT_ARTIFACTS": str(tmp_path / "artifacts"), "INPUT_ATTEMPT": "2", **env}
+              "INPUT_ARTIFACTS": str(tmp_path / "artifact"), **env}
     return run_script(action_script(COMMENT, "Comment"), values, tmp_path / "step")
 
 
-def test_the_newest_attempt_is_commented_once_and_updated(tmp_path: Path, api: StandIn) -> None:
-    artifact(tmp_path, "scangate-reports-api-0a1b2c3d-1", [vuln("CVE-OLD", severity="CRITICAL")])
-    artifact(tmp_path, "scangate-reports-api-0a1b2c3d-2", [vuln("CVE-NEW", severity="CRITICAL")])
-    artifact(tmp_path, "scangate-reports-api2-0a1b2c3d-3", [vuln("CVE-X", severity="CRITICAL")])
-    # Named for an attempt above this one (2): not this run's, never read.
-    artifact(tmp_path, "scangate-reports-api-0a1b2c3d-3", [vuln("CVE-LATER", severity="LOW")])
+def test_the_downloaded_summary_is_commented_once_and_updated(tmp_path: Path,
+                                                              api: StandIn) -> None:
+    artifact(tmp_path, [vuln("CVE-NEW", severity="CRITICAL")])
     first = step(tmp_path, api)
     assert first.returncode == 0, first.output
     comments = api.comments(REPO, 7)
     assert len(comments) == 1 and "`CVE-NEW`" in comments[0]["body"]
-    assert "CVE-OLD" not in comments[0]["body"] and "CVE-X" not in comments[0]["body"]
-    assert "CVE-LATER" not in comments[0]["body"]
     assert "`ci / api`" in comments[0]["body"]
     assert first.outputs["comment-id"] == str(comments[0]["id"])
-    shutil.rmtree(tmp_path / "artifacts" / "scangate-reports-api-0a1b2c3d-2")
+    shutil.rmtree(tmp_path / "artifact")
+    artifact(tmp_path, [vuln("CVE-OLD", severity="CRITICAL")])
     second = step(tmp_path, api)
     assert second.returncode == 0, second.output
-    assert len(api.comments(REPO, 7)) == 1 and "`CVE-OLD`" in comments[0]["body"]
+    comments = api.comments(REPO, 7)
+    assert len(comments) == 1 and "`CVE-OLD`" in comments[0]["body"]
+
+
+def test_the_reports_are_downloaded_by_id_only() -> None:
+    """Never by name or pattern: another job of the run could upload a `scangate-reports-*`
+    artifact; and no download at all for an empty id, which would fetch every artifact."""
+    import yaml
+
+    steps = yaml.safe_load(COMMENT.read_text(encoding="utf-8"))["runs"]["steps"]
+    [download] = [s for s in steps if str(s.get("uses", "")).startswith(
+        "actions/download-artifact@")]
+    assert download["with"] == {"artifact-ids": "${{ inputs.artifact-id }}",
+                                "path": "${{ runner.temp }}/scangate-comment"}
+    assert download["if"] == "inputs.artifact-id != ''"
 
 
 @pytest.mark.parametrize(("env", "said"), [
@@ -68,22 +80,14 @@ def test_the_newest_attempt_is_commented_once_and_updated(tmp_path: Path, api: S
 ])
 def test_no_comment_where_none_can_be_written(tmp_path: Path, api: StandIn,
                                               env: dict[str, str], said: str) -> None:
-    artifact(tmp_path, "scangate-reports-api-0a1b2c3d-1", [vuln()])
+    artifact(tmp_path, [vuln()])
     result = step(tmp_path, api, **env)
     assert result.returncode == 0 and said in result.output
     assert api.requests == [] and "comment-id" not in result.outputs
 
 
-def test_two_calls_gating_one_image_name_are_an_error(tmp_path: Path, api: StandIn) -> None:
-    artifact(tmp_path, "scangate-reports-api-0a1b2c3d-1", [vuln()])
-    artifact(tmp_path, "scangate-reports-api-9a1b2c3d-1", [vuln()])
-    result = step(tmp_path, api)
-    assert result.returncode == 2 and "2 workflow calls" in result.output
-    assert api.requests == []
-
-
 def test_a_gate_that_wrote_no_summary_gets_no_comment(tmp_path: Path, api: StandIn) -> None:
-    (tmp_path / "artifacts" / "scangate-reports-api-0a1b2c3d-1").mkdir(parents=True)
+    (tmp_path / "artifact").mkdir(parents=True)
     result = step(tmp_path, api)
     assert result.returncode == 0 and "no gate summary" in result.output
     assert api.requests == []

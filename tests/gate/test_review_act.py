@@ -52,8 +52,11 @@ jobs:
     permissions:
       contents: read
       actions: read # Needed to read the base branch's run and its artifact.
+    outputs:
+      reports: ${{{{ steps.gate.outputs.artifact-id }}}}
     steps:
-      - uses: scangate/scangate/actions/gate@{REF}
+      - id: gate
+        uses: scangate/scangate/actions/gate@{REF}
         with:
           reports: ${{{{ env.SCANGATE_TEST_REPORT }}}}
           policy: ${{{{ env.SCANGATE_TEST_POLICY }}}}
@@ -71,6 +74,7 @@ jobs:
       - uses: scangate/scangate/actions/comment@{REF}
         with:
           image: api
+          artifact-id: ${{{{ needs.gate.outputs.reports }}}}
 """
 # What GitHub sets for a pull request's run of .github/workflows/review.yml.
 WORKFLOW_REF = "scangate/scangate/.github/workflows/review.yml@refs/pull/7/merge"

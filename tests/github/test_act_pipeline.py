@@ -72,6 +72,7 @@ from tests.github.actrun import (
     snapshot_repository,
 )
 from tests.github.test_caller_workflow import MARKER, SCAN_ONLY, caller_text
+from tests.github.test_workflow_steps import _docker_archive
 from tests.support.docker import BASE_IMAGE, remove_image
 from tests.support.moto_server import MotoServer, run_moto_server
 from tests.support.reports import image_report, write
@@ -136,7 +137,17 @@ def scangate_dir(
     text, count = re.subn(r'^(      trivy-db-repository:\n(?:        .*\n)*?        default: )""$',
                           rf'\g<1>"{served_db}"', text, flags=re.M)
     assert count == 1, "container-scan.yml's trivy-db-repository input no longer defaults to \"\""
-    workflow.write_text(text)
+    # act keeps one outputs map for all legs of a matrix job: the first leg to finish replaces
+    # every output expression with its own values (act pkg/runner/run_context.go
+    # interpolateOutputs), where GitHub merges the legs' outputs (docs, "Using job outputs in a
+    # matrix job"). One leg at a time, in matrix order, makes index 0 the first to finish: a
+    # later leg's artifact ids are then lost under act, so no act test needs one.
+    for path in (workflow, repo / ".github" / "workflows" / "container-release.yml"):
+        source = text if path == workflow else path.read_text()
+        source, count = re.subn(r"^(    strategy:\n      fail-fast: false\n)",
+                                r"\g<1>      max-parallel: 1\n", source, flags=re.M)
+        assert count >= 3, f"{path.name}: no matrix strategy to run one leg at a time"
+        path.write_text(source)
     _VENVS[repo] = shared_venv(repo, shared_root(tmp_path_factory), host_python())
     return repo
 
@@ -508,6 +519,13 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
     its findings as the pushed image (by digest), and deploy starts only after the push (there
     is no Kubernetes here, so it stops at kubectl).
 
+    A stale higher-attempt artifact (issue 19 §4): right after the build uploads
+    `scangate-image-service-<call>-1`, another job of the run uploads a look-alike, a
+    self-consistent tarball of another image with its own image.json, as
+    `scangate-image-service-<call>-2` (the upload stand-in's plant hook: the call id is made at
+    run time). Every job downloads by the artifact id the build leg handed on, so the planted
+    tarball is never downloaded, scanned, gated or pushed.
+
     The vulnerable build is not in this run: act stops a run at the first failed reusable-
     workflow call, before any later `needs:` stage, where GitHub would still run the clean
     call's release. The fork pull request test gates it (FAIL, nothing pushed)."""
@@ -516,11 +534,18 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
     payload = {"ref": "refs/heads/main", "after": sha,
                "repository": {"full_name": "acme/service", "default_branch": "main"}}
     cache = _cache_store(tmp_path, stand_in_trivy[0], ["refs/heads/main"])
+    plant = tmp_path / "plant" / f"scangate-image-{CLEAN}"
+    plant.mkdir(parents=True)
+    planted_id = _docker_archive(plant / "image.tar", {
+        "architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []},
+        "config": {"Labels": {"planted": "true"}}})  # fmt: skip
+    assert scangate_main(["image", "record", "--image-dir", str(plant), "--name", CLEAN]) == 0
     moto.reset()
     run = _run(tmp_path, caller, scangate_dir, cache, event="push", payload=payload,
                env={"SCANGATE_STANDIN_CODE_SECURITY": "disabled",
                     "SCANGATE_STANDIN_REGISTRY": registry,
-                    "SCANGATE_STANDIN_AWS_ENDPOINT_URL": moto.url})  # fmt: skip
+                    "SCANGATE_STANDIN_AWS_ENDPOINT_URL": moto.url,
+                    "SCANGATE_STANDIN_PLANT": str(tmp_path / "plant")})  # fmt: skip
 
     reports = _artifact(run, "reports", CLEAN)
     summary = json.loads((reports / "summary.json").read_text())
@@ -569,6 +594,20 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
     resources = {(r["Type"], r["Id"]) for f in findings for r in f["Resources"]}
     assert resources == {("Container", pushed["image-uri"])}, resources
 
+    # The planted look-alike was in the run's artifacts, under the name for attempt 2, and no
+    # download ever fetched it: the scanned and pushed image is the one the build leg uploaded.
+    [planted] = run.records("planted-artifact")
+    built_name = re.sub(r"-2$", "-1", planted["name"])
+    assert planted["name"].startswith(f"scangate-image-{CLEAN}-") and built_name != planted["name"]
+    downloads = run.records("download-artifact")
+    assert downloads and not [d for d in downloads
+                              if planted["name"] in d["downloaded"].split()
+                              or planted["id"] in d["ids"].replace(" ", "").split(",")]
+    assert {d["name"] for d in downloads} == {""} and {d["pattern"] for d in downloads} == {""}
+    built = json.loads((run.artifact(built_name) / "image.json").read_text())["image-id"]
+    assert built != planted_id
+    assert scanned["Metadata"]["ImageID"] == built == pushed["image-id"]
+
 
 def test_a_corrupted_cached_trivy_fails_closed(
     tmp_path: Path,
@@ -613,7 +652,13 @@ def test_one_broken_image_does_not_skip_the_others_gate(
 ) -> None:
     """Two images (`images`), one whose build fails: the other is still scanned and gated
     (PASS, with its reports), the broken one's gate decides `error`, nothing is pushed (a
-    release is all or nothing), and the Slack alert goes out for the error."""
+    release is all or nothing), and the Slack alert goes out for the error.
+
+    Each leg hands its artifacts' ids on as job outputs of its index, which GitHub merges over
+    the legs; act lets the first leg to finish fix every output of the job, so under act the
+    snapshot runs a matrix's legs one at a time, in order (`scangate_dir`): `api`, index 0,
+    finishes first. tests/github/test_artifact_ids.py checks the outputs against GitHub's
+    rule."""
     del registry
     httpserver.expect_request("/slack-hook", method="POST").respond_with_data("ok")
     caller, sha = _caller_repo(tmp_path, package_index, "requirements.txt")

@@ -53,7 +53,7 @@ def test_the_workflow_env_names_this_repository() -> None:
 def test_every_self_reference_in_the_workflows_names_the_same_release() -> None:
     repository, commit, version = _env()
     refs = _self_refs([*WORKFLOWS, *ACTIONS])
-    assert len(refs) >= 8, refs  # setup, trivy, gate, latest-artifact in several jobs
+    assert len(refs) >= 8, refs  # setup, trivy, gate in several jobs
     wrong = [r for r in refs if (r[2], r[3]) != (commit, f"v{version}")]
     assert not wrong, f"pins that are not {repository}@{commit} # v{version}: {wrong}"
     # every self-reference is caught by the pin rule as well (never a moving ref)

@@ -151,12 +151,20 @@ def plan(tmp_path: Path, **inputs: str) -> Step:
     return run_script(_script("plan", "Plan the images"), env, tmp_path)
 
 
+def with_ids(matrix: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The matrix as container-scan.yml's results job hands it on: each image's artifact ids."""
+    return [{**entry, "image_artifact": str(1100 + entry["index"]),
+             "scan_artifact": str(1200 + entry["index"]),
+             "reports_artifact": str(1300 + entry["index"])} for entry in matrix]
+
+
 def handoff(tmp_path: Path, decision: str = "pass", **inputs: str) -> str:
-    """What container-scan.yml's results job hands a release: its own plan's matrix."""
+    """What container-scan.yml's results job hands a release: its own plan's matrix, with ids."""
     step = plan(tmp_path / "scan", **inputs)
     assert step.returncode == 0, step.output
-    return json.dumps({"call": step.outputs["call"], "matrix": json.loads(step.outputs["matrix"]),
-                       "decision": decision, "policy": ""})
+    return json.dumps({"call": step.outputs["call"],
+                       "matrix": with_ids(json.loads(step.outputs["matrix"])),
+                       "decision": decision, "policy": "", "plan_artifact": "1000"})
 
 
 def release_plan(tmp_path: Path, scan: str | None = None, **inputs: str) -> Step:
@@ -172,6 +180,7 @@ def test_plan_single_image_defaults(tmp_path: Path) -> None:
     assert step.returncode == 0, step.output
     assert json.loads(step.outputs["matrix"]) == [
         {
+            "index": 0,
             "name": "my-service",
             "context": ".",
             "dockerfile": "./Dockerfile",
@@ -201,6 +210,7 @@ def test_plan_several_images_with_overrides_and_shared_defaults(tmp_path: Path) 
     assert step.returncode == 0, step.output
     api, worker = json.loads(step.outputs["matrix"])
     assert api == {
+        "index": 0,
         "name": "api",
         "context": "services/api",
         "dockerfile": "services/api/Dockerfile",
@@ -215,8 +225,9 @@ def test_plan_several_images_with_overrides_and_shared_defaults(tmp_path: Path) 
     assert worker["sarif_category"] == "worker-image"
     assert worker["manifests"] == "deploy/worker"
     # The release fills what an entry leaves empty from its own inputs.
-    scan = json.dumps({"call": step.outputs["call"], "matrix": [api, worker],
-                       "decision": "pass", "policy": ""})
+    assert worker["index"] == 1
+    scan = json.dumps({"call": step.outputs["call"], "matrix": with_ids([api, worker]),
+                       "decision": "pass", "policy": "", "plan_artifact": "1000"})
     release = release_plan(tmp_path / "release", scan, manifests="deploy/all")
     assert release.returncode == 0, release.output
     api, worker = json.loads(release.outputs["matrix"])
@@ -475,8 +486,8 @@ CALL = "1a2b3c4d"
 def _results(tmp_path: Path, images: dict[str, dict[str, Any]], attempt: int = 1) -> Step:
     base = tmp_path / "scangate-results"
     matrix = []
-    for name, record in images.items():
-        matrix.append({"name": name})
+    for index, (name, record) in enumerate(images.items()):
+        matrix.append({"index": index, "name": name})
         if "image_id" in record:
             (base / f"scangate-scan-{name}-{CALL}-{attempt}").mkdir(parents=True)
             (base / f"scangate-scan-{name}-{CALL}-{attempt}" / "image.json").write_text(
@@ -493,11 +504,16 @@ def _results(tmp_path: Path, images: dict[str, dict[str, Any]], attempt: int = 1
             (base / f"scangate-push-{name}-{CALL}-{attempt}" / "push.json").write_text(
                 json.dumps(record["push"])
             )
-    env = {**_results_env(tmp_path, matrix, attempt), "INPUT_POLICY": ".scangate/policy.yaml"}
+    # The build and scan legs' outputs: image 0 uploaded, its gate's reports id missing.
+    env = {**_results_env(tmp_path, matrix, attempt), "INPUT_POLICY": ".scangate/policy.yaml",
+           "INPUT_PLAN_ARTIFACT": "1000",
+           "INPUT_IMAGE_ARTIFACTS": json.dumps({"image-0": "1100", "image-1": ""}),
+           "INPUT_SCAN_ARTIFACTS": json.dumps({"scan-0": "1200"}),
+           "INPUT_REPORTS_ARTIFACTS": "{}"}
     return run_script(_script("results", "Collect the results"), env, tmp_path)
 
 
-def _results_env(tmp_path: Path, matrix: list[dict[str, str]], attempt: int) -> dict[str, str]:
+def _results_env(tmp_path: Path, matrix: list[dict[str, Any]], attempt: int) -> dict[str, str]:
     """The env: blocks of the results steps (scangate results)."""
     return {"SCANGATE": SCANGATE, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             "INPUT_MATRIX": json.dumps(matrix), "INPUT_CALL": CALL,
@@ -507,7 +523,8 @@ def _results_env(tmp_path: Path, matrix: list[dict[str, str]], attempt: int) -> 
 
 def _release_results(tmp_path: Path, images: dict[str, dict[str, Any]], attempt: int = 1) -> Step:
     _results(tmp_path, images, attempt)  # lays out the records as the downloads do
-    env = _results_env(tmp_path, [{"name": name} for name in images], attempt)
+    env = _results_env(tmp_path, [{"index": i, "name": name} for i, name in enumerate(images)],
+                       attempt)
     return run_script(_script("results", "Collect the push records", release=True), env, tmp_path)
 
 
@@ -543,8 +560,10 @@ def test_results_single_image_pushed(tmp_path: Path) -> None:
     assert step.outputs["image-id"] == "sha256:" + "c" * 64
     # The hand-off to container-release.yml: this call's artifacts, images, policy, decision.
     assert json.loads(step.outputs["handoff"]) == {
-        "call": CALL, "matrix": [{"name": "api"}], "decision": "pass",
-        "policy": ".scangate/policy.yaml",
+        "call": CALL, "decision": "pass", "policy": ".scangate/policy.yaml",
+        "plan_artifact": "1000",
+        "matrix": [{"index": 0, "name": "api", "image_artifact": "1100", "scan_artifact": "1200",
+                    "reports_artifact": ""}],
     }
     release = _release_results(tmp_path / "release", {"api": {"push": pushed}})
     assert release.returncode == 0, release.output
@@ -818,43 +837,6 @@ def test_deploy_never_takes_a_record_above_this_attempt(
     assert json.loads(Path(record).read_text())["image-uri"] == "mine"
 
 
-PICK = REPO_ROOT / "actions" / "latest-artifact" / "action.yml"
-
-
-def _pick(tmp_path: Path, attempts: dict[str, str], current: int) -> Step:
-    """actions/latest-artifact's pick step (scangate artifact pick) over `<prefix>-<attempt>`
-    directories as download-artifact writes them."""
-    root = tmp_path / "attempts"
-    for name, content in attempts.items():
-        (root / name).mkdir(parents=True)
-        (root / name / "image.tar").write_text(content)
-    env = {"INPUT_PREFIX": "scangate-image-api-0123abcd", "INPUT_DEST": str(tmp_path / "out"),
-           "INPUT_DOWNLOADS": str(root), "INPUT_ATTEMPT": str(current), "SCANGATE": SCANGATE,
-           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}  # fmt: skip
-    return run_script(action_script(PICK, "Keep the newest attempt"), env, tmp_path)
-
-
-def test_the_tarball_picker_takes_this_attempts_newest_never_a_higher_one(tmp_path: Path) -> None:
-    """A re-run (attempt 2) must not scan or push a tarball named for attempt 3 (a stale or
-    planted artifact): only names up to this attempt count, the highest of them wins, and a
-    name of another image that shares the prefix never matches."""
-    step = _pick(tmp_path, {"scangate-image-api-0123abcd-1": "one",
-                            "scangate-image-api-0123abcd-2": "two",
-                            "scangate-image-api-0123abcd-3": "planted",
-                            "scangate-image-api-0123abcd-x-9": "other"}, current=2)  # fmt: skip
-    assert step.returncode == 0, step.output
-    assert step.outputs == {"found": "true", "name": "scangate-image-api-0123abcd-2"}
-    assert (tmp_path / "out" / "image.tar").read_text() == "two"
-    assert "ignoring artifact scangate-image-api-0123abcd-3" in step.output
-
-
-def test_the_tarball_picker_finds_nothing_rather_than_a_later_attempt(tmp_path: Path) -> None:
-    step = _pick(tmp_path, {"scangate-image-api-0123abcd-5": "planted"}, current=1)
-    assert step.returncode == 0, step.output
-    assert step.outputs == {"found": "false", "name": ""}
-    assert not (tmp_path / "out").exists()
-
-
 def test_only_the_vulnerability_db_is_cached_never_the_layer_cache() -> None:
     """Trivy's cache directory also holds its layer analyses (unless scangate scan keeps them in
     memory) and the Java DB: a poisoned layer entry would hide an image's packages. Only db/
@@ -1121,12 +1103,14 @@ def test_every_artifact_name_is_per_call_and_per_attempt() -> None:
     calls in one run and "Re-run failed jobs" never collide."""
     text = WORKFLOW.read_text(encoding="utf-8") + RELEASE.read_text(encoding="utf-8")
     names = re.findall(r"^\s+(?:name|artifact-name): (scangate-[a-z]+-.*)$", text, re.M)
-    assert {n.split("-")[1] for n in names} == {"image", "scan", "reports", "push", "limits",
-                                                 "deployed"}, names
+    assert {n.split("-")[1] for n in names} == {"plan", "image", "scan", "reports", "push",
+                                                 "limits", "deployed"}, names
     for name in names:
-        assert name.endswith("-${{ needs.plan.outputs.call }}-${{ github.run_attempt }}"), name
-    for pattern in re.findall(r"^\s+pattern: (scangate-.*)$", text, re.M):
-        assert "${{ needs.plan.outputs.call }}" in pattern, pattern
+        # The plan job names its own from the call id it has just made.
+        call = "steps.images" if name.startswith("scangate-plan-") else "needs.plan"
+        assert name.endswith(f"-${{{{ {call}.outputs.call }}}}-${{{{ github.run_attempt }}}}"), name
+    # Nothing is read back by name or pattern: by id only (tests/github/test_artifact_ids.py).
+    assert not re.findall(r"^\s+pattern: ", text, re.M)
 
 
 def test_push_tags_with_this_jobs_attempt(tmp_path: Path) -> None:

@@ -1,19 +1,14 @@
-"""``scangate artifact pick``: this run's newest `<prefix>-<attempt>` artifact (scangate.artifacts).
-
-actions/latest-artifact downloads every `<prefix>-*` artifact of the run, then runs this: the
-newest attempt not above ``--attempt`` is copied to ``--dest``, and ``found=true|false`` and
-``name=`` are appended to ``--outputs``. Finding none is not an error here (the caller decides:
-a build that failed leaves no tarball); two names for one attempt are (exit 2).
+"""``scangate artifact ids``: the `artifact-ids` of a by-id download of several matrix legs'
+artifacts (scangate.artifact_ids): the plan's artifact first, then each leg's id.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-from pathlib import Path
 from typing import Any
 
-from scangate.errors import EXIT_PASS
+from scangate.artifact_ids import KINDS
+from scangate.errors import EXIT_PASS, UsageError
 
 NAME = "artifact"
 
@@ -26,34 +21,51 @@ def _attempt(value: str) -> int:
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        NAME, help="pick this run's newest per-attempt artifact",
-        description="Per-attempt artifacts (`<prefix>-<run attempt>`) of this run.")
+        NAME, help="this run's artifacts, by id",
+        description="This run's artifacts, which scangate's jobs download by id.")
     sub = parser.add_subparsers(dest="artifact", metavar="ACTION", required=True)
-    pick = sub.add_parser(
-        "pick", help="copy the newest `<prefix>-<n>` (n never above --attempt) to --dest",
-        description="Of DOWNLOADS/<prefix>-<n>/ copy the one with the highest n not above "
-        "--attempt into --dest; append found= and name= to --outputs.")
-    pick.add_argument("--prefix", required=True, help="the artifact name without -<attempt>")
-    pick.add_argument("--downloads", required=True, type=Path, metavar="DIR",
-                      help="where every <prefix>-* artifact was downloaded, one directory each")
-    pick.add_argument("--dest", required=True, type=Path, metavar="DIR")
-    pick.add_argument("--attempt", required=True, type=_attempt, metavar="N",
-                      help="this run's attempt (GITHUB_RUN_ATTEMPT)")
-    pick.add_argument("--outputs", required=True, metavar="FILE",
-                      help="file found= and name= are appended to ($GITHUB_OUTPUT)")
-    pick.set_defaults(run=run_pick)
+    ids = sub.add_parser(
+        "ids", help="append ids= (the plan's artifact, then each leg's) to --outputs",
+        description="The comma-separated `artifact-ids` of a by-id download of several legs' "
+        "artifacts: the plan's artifact first, so that download-artifact, which extracts a lone "
+        "artifact into its path itself, keeps each in a directory of its name.")
+    ids.add_argument("--plan-artifact", required=True, metavar="ID")
+    for kind in KINDS:
+        ids.add_argument(f"--{kind}-outputs", default="", metavar="JSON",
+                         help=f"toJSON(needs.<job>.outputs) of the job whose legs upload "
+                         f"`{kind}` artifacts ({kind}-<index>)")
+    ids.add_argument("--matrix", default="", metavar="JSON",
+                     help="a release matrix (with --matrix-kind): its entries' <kind>_artifact")
+    ids.add_argument("--matrix-kind", action="append", default=[], choices=KINDS)
+    ids.add_argument("--outputs", required=True, metavar="FILE", help="$GITHUB_OUTPUT")
+    ids.set_defaults(run=run_ids)
 
 
-def run_pick(args: argparse.Namespace) -> int:
-    from scangate.artifacts import newest
+def run_ids(args: argparse.Namespace) -> int:
+    import json
+
+    from scangate.artifact_ids import check_id, leg_ids
     from scangate.step_outputs import append_outputs
 
-    best = newest(args.downloads, args.prefix, args.attempt)
-    if best is None:
-        print(f"no artifact {args.prefix}-<attempt> in this run")
-        append_outputs(args.outputs, ["found=false", "name="])
-        return EXIT_PASS
-    shutil.copytree(best, args.dest, dirs_exist_ok=True, symlinks=True)
-    print(f"using artifact {best.name}")
-    append_outputs(args.outputs, ["found=true", f"name={best.name}"])
+    plan = check_id(args.plan_artifact, "--plan-artifact")
+    if not plan:
+        raise UsageError("--plan-artifact is empty: the plan job uploaded no artifact")
+    found = [plan]
+    for kind in KINDS:
+        outputs = getattr(args, f"{kind}_outputs")
+        if outputs:
+            found += [artifact for _, artifact in sorted(leg_ids(outputs, kind).items())]
+    if args.matrix_kind:
+        try:
+            matrix = json.loads(args.matrix or "null")
+        except ValueError:
+            matrix = None
+        if not isinstance(matrix, list) or not all(isinstance(e, dict) for e in matrix):
+            raise UsageError("--matrix is not a release matrix (a JSON array of objects)")
+        for kind in args.matrix_kind:
+            found += [a for e in matrix
+                      if (a := check_id(e.get(f"{kind}_artifact"), f"--matrix {kind}_artifact"))]
+    unique = list(dict.fromkeys(found))
+    print(f"{len(unique) - 1} artifact(s) of the legs, and the plan's")
+    append_outputs(args.outputs, [f"ids={','.join(unique)}"])
     return EXIT_PASS

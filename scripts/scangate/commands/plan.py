@@ -60,6 +60,8 @@ def add_parser(subparsers: Any) -> None:
     images.add_argument("--sarif-category", default="", metavar="CATEGORY")
     images.add_argument("--repository", default="", metavar="OWNER/NAME",
                         help="the default image name's source (GITHUB_REPOSITORY)")
+    images.add_argument("--record", default="", metavar="FILE",
+                        help="also write the matrix and call id to FILE (the plan's artifact)")
     images.set_defaults(run=run_images)
     release = sub.add_parser(
         "release",
@@ -144,6 +146,13 @@ def run_images(args: argparse.Namespace) -> int:
     call = secrets.token_hex(4)
     print("images:", json.dumps(matrix, indent=2), file=sys.stderr)
     print(f"artifacts of this call: scangate-*-<image>-{call}-<attempt>", file=sys.stderr)
+    if args.record:
+        from pathlib import Path
+
+        record = Path(args.record)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"call": call, "matrix": matrix}, indent=2) + "\n",
+                          encoding="utf-8")
     print(f"matrix={json.dumps(matrix, separators=(',', ':'))}")
     print(f"call={call}")
     return EXIT_PASS

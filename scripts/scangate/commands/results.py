@@ -45,6 +45,12 @@ def add_parser(subparsers: Any) -> None:
     scan = sub.add_parser("scan", help="decisions, counts and the hand-off of a scan call")
     _common(scan)
     scan.add_argument("--policy", default="", help="the call's policy input (for the hand-off)")
+    scan.add_argument("--plan-artifact", default="", metavar="ID",
+                      help="the plan's artifact id (for the hand-off)")
+    for kind, job in (("image", "build"), ("scan", "scan"), ("reports", "gate")):
+        scan.add_argument(f"--{kind}-artifacts", default="{}", metavar="JSON",
+                          help=f"toJSON(needs.{job}.outputs): each leg's {kind} artifact id as "
+                          f"{kind}-<index> (for the hand-off)")
     scan.add_argument("--outputs", required=True, metavar="FILE", help="$GITHUB_OUTPUT")
     scan.set_defaults(run=run_scan)
     release = sub.add_parser("release", help="the pushed digests of a release call")
@@ -66,6 +72,7 @@ def _artifacts(args: argparse.Namespace) -> Any:
 def run_scan(args: argparse.Namespace) -> int:
     import json
 
+    from scangate.artifact_ids import check_id, leg_ids, with_artifact_ids
     from scangate.results import compact, overall, scan_results, summed_counts
     from scangate.step_outputs import append_outputs
 
@@ -73,12 +80,17 @@ def run_scan(args: argparse.Namespace) -> int:
     results = scan_results(names, artifacts)
     decision = overall(results)
     single = next(iter(results.values())) if len(results) == 1 else {}
-    handoff = {"call": args.call, "matrix": json.loads(args.matrix), "decision": decision,
-               "policy": args.policy}
+    # The release downloads each image's artifacts by these ids, never by name.
+    matrix = with_artifact_ids(json.loads(args.matrix), {
+        kind: leg_ids(getattr(args, f"{kind}_artifacts"), kind)
+        for kind in ("image", "scan", "reports")})
+    handoff = {"call": args.call, "matrix": matrix, "decision": decision, "policy": args.policy,
+               "plan_artifact": check_id(args.plan_artifact, "--plan-artifact")}
     append_outputs(args.outputs, [
         f"decision={decision}", f"counts={compact(summed_counts(results))}",
         f"results={compact(results)}", f"image-id={single.get('image-id', '')}",
-        f"handoff={compact(handoff)}"])
+        f"handoff={compact(handoff)}",
+        f"reports-artifacts={compact({e['name']: e['reports_artifact'] for e in matrix})}"])
     print(f"decision: {decision}")
     print(json.dumps(results, indent=2))
     return EXIT_PASS
