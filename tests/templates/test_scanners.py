@@ -1,4 +1,4 @@
-"""The real linters on templates/: cfn-lint, trivy config, checkov, terraform fmt.
+"""The real linters on templates/: cfn-lint, trivy config, checkov, terraform fmt and validate.
 
 Accepted findings are suppressed in place, next to what they are about, with a reason (checkov
 skip metadata/annotations/comments, trivy:ignore comments); the tests check there is a reason.
@@ -239,8 +239,8 @@ def test_checkov_github_trust_check_fails_a_wildcard_subject(tmp_path: Path) -> 
 
 
 def test_terraform_is_formatted() -> None:
-    """`terraform fmt -check`. Only the formatter: `terraform validate` needs the AWS provider,
-    which cannot be downloaded here. The project does not install Terraform: skipped without it."""
+    """`terraform fmt -check` (test_terraform_validates checks the rest where the pinned
+    provider is at hand). The project does not install Terraform: skipped without it."""
     terraform = shutil.which("terraform")
     if terraform is None:
         pytest.skip("terraform is not installed (the project does not install it)")
@@ -252,3 +252,37 @@ def test_terraform_is_formatted() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The AWS provider the modules pin (= 5.100.0), unpacked where `terraform init -plugin-dir`
+# finds it; the project does not install it (no provider registry here).
+PROVIDER_MIRROR = Path("/opt/tf-plugins")
+TERRAFORM_MODULES = ("terraform", "terraform/monitoring", "codebuild/terraform")
+
+
+@pytest.mark.parametrize("module", TERRAFORM_MODULES)
+def test_terraform_validates(module: str, tmp_path: Path) -> None:
+    """`terraform validate` with the pinned provider's schema: unknown arguments, wrong types,
+    a `moved` block to an address that does not exist, a reference to nothing. `fmt` reads only
+    the syntax; the provider is what Terraform checks a plan against on first contact."""
+    terraform = shutil.which("terraform")
+    if terraform is None or not PROVIDER_MIRROR.is_dir():
+        pytest.skip(f"needs terraform and the AWS provider under {PROVIDER_MIRROR} "
+                    "(the project installs neither)")
+    copy = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, copy, ignore=shutil.ignore_patterns(".terraform*"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CHECKPOINT_DISABLE": "1",
+           "TF_IN_AUTOMATION": "1"}
+    workdir = copy / module
+    init = subprocess.run([terraform, "init", "-backend=false", "-input=false",
+                           f"-plugin-dir={PROVIDER_MIRROR}"], cwd=workdir, env=env,
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert init.returncode == 0, init.stdout + init.stderr
+    result = subprocess.run([terraform, "validate", "-json"], cwd=workdir, env=env,
+                            capture_output=True, text=True, check=False, timeout=300)
+    verdict = json.loads(result.stdout)
+    problems = [f"{d.get('severity')}: {d.get('summary')}: {d.get('detail', '')} "
+                f"({(d.get('range') or {}).get('filename')})"
+                for d in verdict.get("diagnostics", [])]
+    assert verdict.get("valid") is True and result.returncode == 0, "\n".join(problems)
+    assert not problems, "\n".join(problems)  # warnings (deprecated arguments) too
