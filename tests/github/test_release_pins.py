@@ -197,3 +197,29 @@ def test_the_pinned_commit_has_every_subcommand_the_workflow_runs() -> None:
                 f"{commit}:scripts/scangate/commands/{name.replace('-', '_')}.py").returncode
     )  # fmt: skip
     assert not missing, f"{commit} has no scangate {missing}: re-pin with tools/release.py"
+
+
+def test_every_input_the_workflows_pass_is_an_input_of_the_pinned_action() -> None:
+    """GitHub runs the pinned commit's actions, not this checkout's: a `with:` key the pinned
+    action.yml does not declare is only a warning there ("Unexpected input(s)"), and the value
+    is lost (an input renamed since the pin). act maps the pins to the repository under test, so
+    only this test sees it: re-pin with tools/release.py."""
+    _, commit, _ = _env()
+    if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        pytest.skip(f"{commit} is not in this clone (shallow?); the release script checks it")
+    unknown = []
+    for path in WORKFLOWS:
+        for job_id, job in yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"].items():
+            for step in job.get("steps", []):
+                match = re.match(rf"{re.escape(SELF_REPOSITORY)}/(\S+)@", str(step.get("uses")))
+                if not match:
+                    continue
+                action = yaml.safe_load(_git("show", f"{commit}:{match[1]}/action.yml").stdout)
+                missing = set(step.get("with") or {}) - set(action.get("inputs") or {})
+                unknown += [f"{path.name} {job_id}: {match[1]} {key}" for key in sorted(missing)]
+                outputs = set(action.get("outputs") or {})
+                used = re.findall(rf"steps\.{re.escape(str(step.get('id')))}\.outputs\.([\w-]+)",
+                                  path.read_text(encoding="utf-8")) if step.get("id") else []
+                unknown += [f"{path.name} {job_id}: {match[1]} output {name}"
+                            for name in sorted(set(used) - outputs)]
+    assert not unknown, f"not in the actions pinned at {commit}: {unknown}; re-pin"
