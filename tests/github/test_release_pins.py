@@ -223,3 +223,19 @@ def test_every_input_the_workflows_pass_is_an_input_of_the_pinned_action() -> No
                 unknown += [f"{path.name} {job_id}: {match[1]} output {name}"
                             for name in sorted(set(used) - outputs)]
     assert not unknown, f"not in the actions pinned at {commit}: {unknown}; re-pin"
+
+
+def test_readme_pins_the_commit_that_pins_this_code() -> None:
+    """README and docs pin the release's pins commit, whose workflow names the code commit the
+    workflow here names: a pins commit rebased after the release would leave README pinning a
+    commit that no branch holds."""
+    _, commit, _ = _env()
+    [pin] = {r[2] for r in _self_refs([README, *DOCS])}
+    if _git("rev-parse", "--is-shallow-repository").stdout.strip() != "false":
+        pytest.skip("a shallow clone: the release script checks it")
+    if _git("cat-file", "-e", f"{pin}^{{commit}}").returncode != 0:
+        pytest.fail(f"README pins {pin}, which this repository does not hold: re-pin")
+    if _git("merge-base", "--is-ancestor", pin, "HEAD").returncode != 0:
+        pytest.fail(f"README pins {pin}, which is not in this branch's history: re-pin")
+    pinned = _git("show", f"{pin}:.github/workflows/container-scan.yml").stdout
+    assert release.current_self(pinned)[1] == commit
