@@ -1,8 +1,10 @@
 """The monitor's moto server patches (tests/monitor/moto_server_site) answer as moto does.
 
 sqs_retention replaces moto 5.1.4's retention check on receive for speed only: for a message
-still retained and one past MessageRetentionPeriod it must give moto's own answer. The patch is
-called directly here, never installed into this process's moto.
+still retained and one past MessageRetentionPeriod it must give moto's own answer;
+request_overhead keeps moto's module listing, which must be moto's. The patches are called
+directly here, never installed into this process's moto. (The port the server logs at start-up,
+which request_overhead must keep, is read by every monitor test's moto_session.)
 """
 
 from __future__ import annotations
@@ -19,14 +21,28 @@ SITE = Path(__file__).resolve().parent / "moto_server_site"
 
 
 @pytest.fixture
-def sqs_retention() -> Iterator[ModuleType]:
+def site() -> Iterator[None]:
+    """The server's site directory on sys.path (its modules imported, never installed here)."""
     sys.path.insert(0, str(SITE))
     try:
-        import sqs_retention  # the server's site directory, on sys.path above
-
-        yield sqs_retention
+        yield
     finally:
         sys.path.remove(str(SITE))
+
+
+@pytest.fixture
+def sqs_retention(site: None) -> ModuleType:
+    import sqs_retention  # the server's site directory
+
+    return sqs_retention
+
+
+def test_the_kept_listing_of_moto_modules_is_motos(site: None) -> None:
+    import request_overhead  # the server's site directory
+
+    listed = list(request_overhead.original_modules())
+    assert "sqs" in listed and "dynamodb" in listed
+    assert list(request_overhead.list_of_moto_modules()) == listed
 
 
 @pytest.mark.parametrize("retention", [60, 1209600])
