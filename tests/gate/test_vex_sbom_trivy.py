@@ -43,6 +43,18 @@ def pushed(registry: str) -> Iterator[str]:
     docker_support.remove_image(f"{registry}/{repository}:t")
 
 
+@pytest.fixture(scope="module")
+def first_scan(pushed: str, trivy_cache_dir: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One scan of the pushed image with its SBOM: (report, sbom). The tests read both and
+    write nothing beside them (each one's own files go to its tmp_path): one scan of the image
+    from the registry instead of one per test."""
+    directory = tmp_path_factory.mktemp("first-scan")
+    report, sbom = directory / "first.json", directory / "sbom.cdx.json"
+    scan(pushed, trivy_cache_dir, report, "--sbom", str(sbom))
+    return report, sbom
+
+
 def scan(ref: str, cache: Path, output: Path, *extra: str) -> dict[str, Any]:
     code = main(["scan", "--image", ref, "--output", str(output), "--trivy", trivy_binary(),
                  "--cache-dir", str(cache), "--skip-db-update", "--db-digest", db_digest(cache),
@@ -87,10 +99,10 @@ waivers:
 
 
 def test_trivy_honours_the_gates_openvex_and_the_gate_still_counts(
-        pushed: str, trivy_cache_dir: Path, tmp_path: Path) -> None:
-    first = tmp_path / "first.json"
-    sbom = tmp_path / "sbom.cdx.json"
-    report = scan(pushed, trivy_cache_dir, first, "--sbom", str(sbom))
+        pushed: str, first_scan: tuple[Path, Path], trivy_cache_dir: Path,
+        tmp_path: Path) -> None:
+    first, sbom = first_scan
+    report = json.loads(first.read_text())
     found = vulnerabilities(report)
     assert {(NOT_AFFECTED, "coreutils"), (ACCEPTED_RISK, "apt"),
             (ACCEPTED_RISK, "libapt-pkg6.0")} <= found
@@ -145,10 +157,9 @@ def test_trivy_honours_the_gates_openvex_and_the_gate_still_counts(
     assert not_accepted["counts"] == counts_first["counts"]
 
 
-def test_sbom_of_the_same_scan_is_valid_cyclonedx(pushed: str, trivy_cache_dir: Path,
-                                                  tmp_path: Path) -> None:
-    report_path, sbom_path = tmp_path / "r.json", tmp_path / "sbom.cdx.json"
-    report = scan(pushed, trivy_cache_dir, report_path, "--sbom", str(sbom_path))
+def test_sbom_of_the_same_scan_is_valid_cyclonedx(first_scan: tuple[Path, Path]) -> None:
+    report_path, sbom_path = first_scan
+    report = json.loads(report_path.read_text())
     text = sbom_path.read_text()
     sbom = json.loads(text)
     version = SchemaVersion.from_version(sbom["specVersion"])
@@ -167,9 +178,8 @@ def test_sbom_of_the_same_scan_is_valid_cyclonedx(pushed: str, trivy_cache_dir: 
 
 
 def test_a_low_finding_in_the_kev_sample_fails_the_demo_policy(
-        pushed: str, trivy_cache_dir: Path, tmp_path: Path) -> None:
-    report = tmp_path / "r.json"
-    scan(pushed, trivy_cache_dir, report)
+        first_scan: tuple[Path, Path], tmp_path: Path) -> None:
+    report, _sbom = first_scan
     demo_policy = (REPO_ROOT / ".scangate" / "policy.yaml").read_text()
     kev = write_kev(tmp_path / "kev.json", [kev_entry(NOT_AFFECTED, due="2026-12-24",
                                                        ransomware="Known"),
