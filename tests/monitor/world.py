@@ -134,7 +134,7 @@ class World:
         request = urllib.request.Request(
             self.moto.url + "/moto-api/static/ecr/scan-finding-results", data=body,
             method="POST", headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10):
+        with urllib.request.urlopen(request, timeout=60):
             pass
 
     def route(self, patterns: dict[str, dict[str, Any]]) -> None:

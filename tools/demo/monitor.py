@@ -114,7 +114,7 @@ def seed_scan(endpoint: str, repository: str, digest: str, findings: list[dict[s
     request = urllib.request.Request(  # noqa: S310 - http:// to the local moto server
         endpoint + "/moto-api/static/ecr/scan-finding-results", data=body, method="POST",
         headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the local moto server
+    with urllib.request.urlopen(request, timeout=60):  # noqa: S310 - the local moto server
         pass
 
 
