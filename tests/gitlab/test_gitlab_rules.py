@@ -923,7 +923,9 @@ def test_dotenv_reports_stay_within_20_variables_and_5120_bytes() -> None:
     from scangate.registry.push import PushResult
 
     build = "\n".join(glci.script_lines(jobs_of({})["scangate-build"]))
-    written = re.findall(r'echo "(SCANGATE_\w+)=', build)
+    written = re.findall(r"(SCANGATE_[A-Z0-9_]+)=%s", build)
+    assert written == ["SCANGATE_IMAGE_ID", "SCANGATE_IMAGE_ARCHIVE_SHA256",
+                       "SCANGATE_IMAGE_LOCAL_REF"]
     assert 0 < len(written) <= 20
     repository = "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/" + "r" * 256
     longest = PushResult(repository=repository, digest="sha256:" + "0" * 64,

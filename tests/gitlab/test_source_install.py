@@ -135,3 +135,36 @@ def test_a_directory_without_a_lock_is_refused(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "is not a scangate source tree with requirements/runtime.lock" in proc.stderr
     assert not (tmp_path / ".scangate-venv").exists()
+
+
+def test_an_archive_that_writes_outside_its_tree_is_refused(tmp_path: Path) -> None:
+    """The pinned archive is unpacked with tarfile's data filter: a member that would land
+    outside .scangate-src (here `../escaped`) stops the job, even when the hash is right."""
+    import io
+    import tarfile
+
+    served = tmp_path / "served"
+    served.mkdir()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in ("scangate-x/requirements/runtime.lock", "../escaped"):
+            member = tarfile.TarInfo(name)
+            member.size = 2
+            tar.addfile(member, io.BytesIO(b"x\n"))
+    (served / "evil.tar.gz").write_bytes(buffer.getvalue())
+    digest = hashlib.sha256(buffer.getvalue()).hexdigest()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    work = tmp_path / "work"
+    work.mkdir()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/evil.tar.gz#sha256={digest}"
+        proc = _run(url, work)
+    finally:
+        server.shutdown()
+    assert proc.returncode != 0
+    assert not (tmp_path / "escaped").exists() and not (work / "escaped").exists()
+    assert not (work / ".scangate-venv").exists()
+    assert "not unpacked: a member would land outside .scangate-src" in proc.stderr
+    assert "Traceback" not in proc.stderr

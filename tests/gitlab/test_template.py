@@ -245,7 +245,10 @@ def check_job_variables(job_name: str, job: dict[str, Any]) -> None:
         for match in re.finditer(r"\$\{?SCANGATE_[A-Z0-9_]+", line):
             quoted = line[: match.start()].count('"') % 2 == 1
             split_on_purpose = line.strip() == "for build_arg in $SCANGATE_BUILD_ARGS; do"
-            assert quoted or split_on_purpose, (
+            # `${X:+--opt "$X"}`: nothing when X is empty, else the option and X quoted.
+            optional = re.match(rf'\$\{{({match.group(0)[2:]}):\+--[a-z-]+ "\$\1"\}}',
+                                line[match.start():])
+            assert quoted or split_on_purpose or optional, (
                 f"{job_name}: unquoted {match.group(0)} in: {line.strip()}")
 
 
@@ -318,8 +321,9 @@ def test_id_tokens_only_where_aws_is_used_and_never_on_a_command_line() -> None:
         lines = glci.script_lines(job)
         token_uses = [line.strip() for line in lines if "SCANGATE_ID_TOKEN" in line]
         assert token_uses == [
-            'if [ -n "${SCANGATE_ID_TOKEN:-}" ]; then',
-            """(umask 077 && printf '%s' "$SCANGATE_ID_TOKEN" > "$scangate_token_file")""",
+            'scangate_token_file="${SCANGATE_ID_TOKEN:+$PWD/.scangate-id-token}"',
+            """if [ -n "$scangate_token_file" ]; then (umask 077 && printf '%s' """
+            """"$SCANGATE_ID_TOKEN" > "$scangate_token_file"); fi""",
         ], name
         script = "\n".join(lines)
         for forbidden in ("apk add", "pip install --quiet awscli", "aws sts", "curl ",
