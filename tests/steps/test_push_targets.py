@@ -51,3 +51,14 @@ def test_gitlab_logs_in_with_the_job_token_by_name_only() -> None:
     assert (args.registry_username, args.registry_password_env) == ("u", "CI_REGISTRY_PASSWORD")
     with pytest.raises(UsageError, match="CI_REGISTRY_IMAGE is not set"):
         resolve("--push-target", "gitlab", environ={})
+
+
+def test_an_empty_tag_adds_none_but_one_tag_is_needed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from scangate._cli import main
+
+    argv = ["push", "--archive", "a.tar", "--image-id", "sha256:" + "1" * 64,
+            "--output", "p.json", "--repository", "r.example/x", "--tag", ""]
+    assert main(argv) == 2
+    assert "no tag given (every --tag was empty)" in capsys.readouterr().err
