@@ -11,6 +11,7 @@ Each scanner also gets a negative control: the same check fails on a weakened co
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -62,29 +63,35 @@ def _trivy(directory: Path, cache: Path) -> list[tuple[str, str, str]]:
     return findings
 
 
-def _checkov(directory: Path, framework: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [
-            checkov_binary(),
-            "--directory",
-            str(directory),
-            "--framework",
-            framework,
-            "--skip-download",
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+def _checkov(scans: list[tuple[Path, str]]) -> list[dict[str, Any]]:
+    """One checkov run over every (directory, framework) given; the results of each, in order.
+
+    checkov's start-up is most of a run's cost, so the scans share one run: it prints one JSON
+    document per directory (a report, or a list of one per framework), and each check names
+    its file absolutely (file_abs_path), which says which directory's it is. A directory is
+    scanned with every framework asked for; only its own framework's checks are kept."""
+    command = [checkov_binary()]
+    for directory, _framework in scans:
+        command += ["--directory", str(directory)]
+    command += ["--framework", *sorted({f for _, f in scans}), "--skip-download", "--output",
+                "json"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
     assert result.returncode in (0, 1), result.stderr
-    report = json.loads(result.stdout)
-    if isinstance(report, list):
-        (report,) = [r for r in report if r["check_type"] == framework]
-    results: dict[str, Any] = report["results"]
-    return results
+    reports: list[dict[str, Any]] = []
+    decoder, text, at = json.JSONDecoder(), result.stdout, 0
+    while text[at:].strip():
+        at += len(text[at:]) - len(text[at:].lstrip())
+        document, at = decoder.raw_decode(text, at)
+        reports += document if isinstance(document, list) else [document]
+    kinds = ("passed_checks", "failed_checks", "skipped_checks")
+    out = []
+    for directory, framework in scans:
+        prefixes = tuple({f"{os.path.abspath(directory)}/", f"{directory.resolve()}/"})
+        matching = [r for r in reports if r.get("check_type") == framework]
+        assert matching, (directory, framework, result.stderr)
+        out.append({kind: [c for r in matching for c in r["results"][kind]
+                           if c["file_abs_path"].startswith(prefixes)] for kind in kinds})
+    return out
 
 
 def test_cfn_lint_reports_nothing() -> None:
@@ -160,9 +167,22 @@ CHECKOV_MUST_PASS = {
 }
 
 
+@pytest.fixture(scope="module")
+def checkov_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """One checkov run for the file: templates/aws, terraform and k8s each with its framework,
+    and the two GitHub-resolved Terraform copies below ("exact", "wildcard")."""
+    base = tmp_path_factory.mktemp("checkov")
+    copies = {name: _github_resolved_terraform(base / name, subject) for name, subject in (
+        ("exact", '"repo:example-org/app:ref:refs/heads/main"'), ("wildcard", '"repo:*"'))}
+    scans = {f"{d}/{f}": (TEMPLATES / d, f) for d, f in sorted(CHECKOV_MUST_PASS)}
+    scans.update({name: (copy, "terraform") for name, copy in copies.items()})
+    return dict(zip(scans, _checkov(list(scans.values())), strict=True))
+
+
 @pytest.mark.parametrize(("directory", "framework"), sorted(CHECKOV_MUST_PASS))
-def test_checkov_reports_no_failed_check(directory: str, framework: str) -> None:
-    results = _checkov(TEMPLATES / directory, framework)
+def test_checkov_reports_no_failed_check(directory: str, framework: str,
+                                         checkov_results: dict[str, dict[str, Any]]) -> None:
+    results = checkov_results[f"{directory}/{framework}"]
     failed = [(c["check_id"], c["resource"], c["file_path"]) for c in results["failed_checks"]]
     assert not failed, failed
     passed = {c["check_id"] for c in results["passed_checks"]}
@@ -228,14 +248,14 @@ def _trust_check(results: dict[str, Any]) -> set[str]:
     }
 
 
-def test_checkov_github_trust_check_passes_the_exact_subject(tmp_path: Path) -> None:
-    copy = _github_resolved_terraform(tmp_path, '"repo:example-org/app:ref:refs/heads/main"')
-    assert _trust_check(_checkov(copy, "terraform")) == {"passed"}
+def test_checkov_github_trust_check_passes_the_exact_subject(
+        checkov_results: dict[str, dict[str, Any]]) -> None:
+    assert _trust_check(checkov_results["exact"]) == {"passed"}
 
 
-def test_checkov_github_trust_check_fails_a_wildcard_subject(tmp_path: Path) -> None:
-    copy = _github_resolved_terraform(tmp_path, '"repo:*"')
-    assert _trust_check(_checkov(copy, "terraform")) == {"failed"}
+def test_checkov_github_trust_check_fails_a_wildcard_subject(
+        checkov_results: dict[str, dict[str, Any]]) -> None:
+    assert _trust_check(checkov_results["wildcard"]) == {"failed"}
 
 
 def test_terraform_is_formatted() -> None:
