@@ -33,7 +33,7 @@ GITHUB_LIMIT = 136  # 2026-12-07: logic moved into scangate subcommands (was 805
 # 2026-12-07: report, scan, notify, securityhub, deploy and push read the include's variables
 # through `scangate --inputs-from-env=gitlab`; the bootstrap and the build job say less twice
 # (GitLab was 252).
-GITLAB_LIMIT = 122
+GITLAB_LIMIT = 119
 SCRIPT_KEYS = ("before_script", "script", "after_script")
 
 

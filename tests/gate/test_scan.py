@@ -356,3 +356,33 @@ def test_a_scan_beside_another_on_the_same_cache_dir(
         fcntl.flock(held, fcntl.LOCK_EX)
         assert _scan("--input", str(leaky_image_tar), "--output", str(report), cache=cache) == 0
     assert CRITICAL in _ids(report)
+
+
+def test_the_recorded_archive_and_image_are_checked_around_trivy(
+    tmp_path: Path, trivy_cache_dir: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--input-sha256 and --image-id (GitLab's scan job, from the build job's dotenv report):
+    another file is refused before Trivy reads it, a report of another image is never written
+    (exit 1 each); the real Trivy scans a one-layer archive."""
+    import hashlib
+    import json as json_module
+
+    from tests.steps.images import one_layer_archive
+
+    archive = one_layer_archive(tmp_path / "image.tar.gz", {"app/hello.txt": b"hello\n"},
+                                gzip_archive=True)
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    report = tmp_path / "trivy.json"
+    base = ["--input", str(archive), "--output", str(report)]
+    assert _scan(*base, "--input-sha256", "0" * 64, cache=trivy_cache_dir) == 1
+    assert "is not the tarball the build job wrote" in capsys.readouterr().err
+    assert _scan(*base, "--input-sha256", sha, "--image-id", "sha256:" + "1" * 64,
+                 cache=trivy_cache_dir) == 1
+    assert "no report written" in capsys.readouterr().err and not report.exists()
+    assert _scan(*base, "--input-sha256", sha, cache=trivy_cache_dir) == 0
+    image_id = json_module.loads(report.read_text())["Metadata"]["ImageID"]
+    assert _scan(*base, "--input-sha256", sha, "--image-id", image_id,
+                 cache=trivy_cache_dir) == 0
+    assert main(["scan", "--fs", str(tmp_path), "--output", str(report), "--image-id",
+                 image_id]) == 2
+    assert "Traceback" not in capsys.readouterr().err

@@ -139,3 +139,17 @@ def test_every_restored_db_is_verified(tmp_path: Path, inputs: dict[str, Any],
         return
     assert outcome == ("kept" if kept else "dropped")
     assert (tmp_path / "cache" / "db" / "trivy.db").exists() == kept
+
+
+def test_the_scan_checks_the_build_jobs_tarball_and_image(tmp_path: Path) -> None:
+    """The scan job hands the build job's dotenv identity to `scangate scan` (--input-sha256:
+    another file is refused before Trivy reads it; --image-id: a report of another image is
+    never written; tests/gate/test_scan.py runs both with the real Trivy)."""
+    from scangate._cli import build_parser
+
+    code, stderr, argv = scan_call(tmp_path, {})
+    assert code == 0, stderr
+    args = build_parser(argv).parse_args(argv)
+    assert args.input == "scangate-out/scangate/image.tar.gz"
+    assert args.input_sha256 == hashlib.sha256(b"an archive").hexdigest()
+    assert args.image_id == "sha256:" + "1" * 64

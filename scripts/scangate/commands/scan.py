@@ -102,6 +102,12 @@ def add_parser(subparsers: Any) -> None:
                         help="--fresh-db when --db-digest is not given (a CI input that pins "
                         "the DB or is empty); with --skip-db-update and no pin the scan is "
                         "still refused")
+    parser.add_argument("--input-sha256", metavar="HEX",
+                        help="with --input: the archive's sha256 as the build recorded it; any "
+                        "other file is refused before Trivy reads it (exit 1)")
+    parser.add_argument("--image-id", metavar="sha256:HEX",
+                        help="with --input: the image the build recorded; a report of another "
+                        "image is refused and not written (exit 1)")
     parser.add_argument("--offline-scan", action="store_true",
                         help="no network lookups of dependencies (Trivy's --offline-scan)")
     parser.add_argument("--scanners", type=_scanners, default=DEFAULT_SCANNERS,
@@ -184,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(OSError):
         if os.path.isfile(output) and not os.path.islink(output):
             os.unlink(output)
+    _check_recorded_archive(args, kind, target)
     if "misconfig" in args.scanners:
         _check_inline_ignores(args, kind, target)
     cache_dir = (os.path.abspath(args.cache_dir) if args.cache_dir
@@ -233,15 +240,40 @@ def run(args: argparse.Namespace) -> int:
                 trivy_db.check_java_db_fresh(cache_dir, started)
                 _record_db(args, cache_dir, partial, started, keep_db)
             try:
-                load_report(partial)
+                report = load_report(partial)
             except ReportError as exc:
                 raise ScanError(f"trivy wrote a report scangate cannot read: "
                                 f"{exc.message.replace(partial, args.output)}") from None
+            scanned = str(report.metadata.get("ImageID") or "")
+            if args.image_id and scanned != args.image_id:
+                from scangate.commands.image import ImageMismatch
+
+                raise ImageMismatch(f"{args.input}: Trivy scanned image '{scanned}', the build "
+                                    f"recorded '{args.image_id}': no report written")
             if sbom is not None:
                 _write_sbom(trivy, partial, sbom, args.sbom, workdir, environment,
                             str(config), str(ignorefile))
     print(f"scangate: scan: wrote {args.output}", file=sys.stderr)
     return EXIT_PASS
+
+
+def _check_recorded_archive(args: argparse.Namespace, kind: str, target: str) -> None:
+    """--input-sha256 and --image-id: what the build job recorded of the archive it wrote."""
+    if (args.input_sha256 or args.image_id) and kind != "input":
+        raise UsageError("--input-sha256 and --image-id check an --input archive")
+    for value, pattern, flag in ((args.input_sha256, r"[0-9a-f]{64}", "--input-sha256"),
+                                 (args.image_id, r"sha256:[0-9a-f]{64}", "--image-id")):
+        if value is not None and not re.fullmatch(pattern, value):
+            raise UsageError(f"{flag} {value!r} is not {pattern.replace('[0-9a-f]', '<hex>')} "
+                             "(what the build job recorded: its dotenv report)")
+    if args.input_sha256:
+        from scangate.commands.image import ImageMismatch
+        from scangate.registry.archive import sha256_file
+
+        actual = sha256_file(Path(target))
+        if actual != args.input_sha256:
+            raise ImageMismatch(f"{args.input} is not the tarball the build job wrote (sha256 "
+                                f"{actual}, expected {args.input_sha256}): nothing scanned")
 
 
 def _write_sbom(trivy: str, report: str, sbom: str, given: str, workdir: Path,
