@@ -1,6 +1,6 @@
 """actions/setup/install.sh reuses a virtualenv only when it is made of the same bytes.
 
-Every scangate action of a job runs install.sh (setup, latest-artifact, trivy, gate, comment,
+Every scangate action of a job runs install.sh (setup, trivy, gate, comment,
 securityhub). GitHub unpacks one commit of a repository once per job, so their checkouts share a
 path; act unpacks each action on its own. The stamp is therefore the content the virtualenv is
 built from (interpreter, package files, pyproject.toml, runtime.lock), not the path, and one

@@ -25,10 +25,11 @@ import pytest
 # tests named nowhere here come after, the groups with most tests first). xdist gives each of
 # the 4 workers one group (the 1st to 4th here), then at once a second one (5th, 6th, ...) to
 # each worker whose first is a single test, in worker order: the 5th and 6th wait behind the two
-# longest single runs, so they are short ones. Measured (4 workers, this 2-core machine): the
-# fork PR's act run 463 s; the monitor's expiry storm 10.7 min under a load of ~20; demo setup
-# 239 s; GitLab pipelines ~180 s each (clean, vulnerable and the merge request's reruns share
-# fixtures: one group); act runs 197 s, 189 s (review), 138 s...
+# longest single runs, so they are short ones. Measured on a clean clone at 791644b (4 workers,
+# this 2-core machine, idle; setup and call): the GitLab clean+vulnerable pipelines (one fixture,
+# one group, reruns included) 148 s of setup; the monitor's expiry storm 118 s; the demo 100 s of
+# setup; the fork PR's act run 140 s; thousand events 78 s; the other repository's act run 69 s.
+# The stage is CPU-bound (user+sys about 1.7 cores with 6 workers, slower than 4).
 SLOW_FIRST = (
     "tests/github/test_act_pipeline.py::test_fork_pull_request",
     "tests/monitor/test_expiry_storm.py",
