@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from scangate import __version__
+
 from tests.support.reports import image_report, vuln, write
 
 PROBE = """
@@ -57,9 +59,4 @@ def test_version_imports_no_subcommand() -> None:
              "print(sorted(m for m in sys.modules if m.startswith('scangate.commands.')))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True, timeout=120)
-    assert out.stdout.splitlines() == ["scangate " + _version(), "[]"], out.stdout
-
-
-def _version() -> str:
-    from scangate import __version__
-    return __version__
+    assert out.stdout.splitlines() == [f"scangate {__version__}", "[]"], out.stdout

@@ -5,9 +5,7 @@
   and the tarball's sha256, as image.json beside it.
 - ``image check``: the tarball in ``--image-dir`` is the one recorded (its sha256); with
   ``--report`` Trivy scanned that image; with ``--decision`` the gate recorded a pass for it.
-  Exit 1 on a mismatch or no pass, 2 when something is missing. A pipeline whose build job has
-  no Python (GitLab's Docker CLI image) records the identity in its own way (build.env) and
-  gives it as ``--archive``, ``--archive-sha256`` and ``--image-id`` instead.
+  Exit 1 on a mismatch or no pass, 2 when something is missing.
 
 The build, scan and push jobs of container-scan.yml and container-release.yml run them; any
 pipeline that hands a tarball from job to job can.
@@ -17,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,13 +38,8 @@ def add_parser(subparsers: Any) -> None:
                         help="what the build tool reported (only compared: the tarball's wins)")
     record.set_defaults(run=run_record)
     check = sub.add_parser("check", help="the tarball is the recorded one (and scanned, passed)")
-    check.add_argument("--image-dir", type=Path, metavar="DIR",
+    check.add_argument("--image-dir", required=True, type=Path, metavar="DIR",
                        help="holds image.tar and its image.json")
-    check.add_argument("--archive", type=Path, metavar="IMAGE.tar[.gz]",
-                       help="instead of --image-dir: the tarball, recorded elsewhere as "
-                       "--archive-sha256 and --image-id")
-    check.add_argument("--archive-sha256", default="", metavar="HEX")
-    check.add_argument("--image-id", default="", metavar="sha256:HEX")
     check.add_argument("--name", default="", help="the image's name, for messages")
     check.add_argument("--report", type=Path, metavar="trivy.json",
                        help="Trivy's report: it must be of the recorded image")
@@ -110,34 +102,16 @@ def _scanned(report: Path) -> str:
         raise UsageError(f"{report}: not a Trivy JSON report ({exc})") from None
 
 
-def _tarball_and_record(args: argparse.Namespace) -> tuple[Path, dict[str, str]]:
-    if (args.image_dir is None) == (args.archive is None):
-        raise UsageError("image check: give --image-dir, or --archive with --archive-sha256 and "
-                         "--image-id")
-    if args.image_dir is not None:
-        return args.image_dir / "image.tar", _recorded(args.image_dir, args.name)
-    if not re.fullmatch(r"[0-9a-f]{64}", args.archive_sha256) \
-            or not re.fullmatch(r"sha256:[0-9a-f]{64}", args.image_id):
-        raise UsageError(f"image check --archive {args.archive}: --archive-sha256 "
-                         f"({args.archive_sha256!r}) must be 64 hex digits and --image-id "
-                         f"({args.image_id!r}) sha256:<64 hex digits>, as the build job "
-                         "recorded them (its dotenv report)")
-    if not args.archive.is_file():
-        raise UsageError(f"{args.archive} is missing: no image tarball (its build failed, see "
-                         "its build job); nothing is scanned or pushed")
-    return args.archive, {"image-id": args.image_id, "tarball-sha256": args.archive_sha256}
-
-
 def run_check(args: argparse.Namespace) -> int:
     from scangate import gate_summary
     from scangate.registry.archive import sha256_file
     from scangate.step_outputs import append_outputs
 
-    tarball, record = _tarball_and_record(args)
-    actual = sha256_file(tarball)
+    record = _recorded(args.image_dir, args.name)
+    actual = sha256_file(args.image_dir / "image.tar")
     if actual != record["tarball-sha256"]:
-        raise ImageMismatch(f"{tarball.name} is not the tarball the build job wrote (sha256 "
-                            f"{actual}, expected {record['tarball-sha256']})")
+        raise ImageMismatch(f"image.tar is not the tarball the build job wrote (sha256 {actual}, "
+                            f"expected {record['tarball-sha256']})")
     if args.report is not None:
         scanned = _scanned(args.report)
         if scanned != record["image-id"]:
@@ -151,7 +125,7 @@ def run_check(args: argparse.Namespace) -> int:
         if not summary.passed:
             raise ImageMismatch(f"the gate's recorded decision is "
                                 f"'{summary.recorded_decision}', not 'pass': not pushing")
-    if args.copy_record is not None and args.image_dir is not None:
+    if args.copy_record is not None:
         args.copy_record.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(args.image_dir / "image.json", args.copy_record / "image.json")
     if args.outputs:
