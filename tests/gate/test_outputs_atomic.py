@@ -48,11 +48,17 @@ def background_unlinks_wait_for_the_main_thread(
     monkeypatch.setattr(os, "unlink", unlink)
     monkeypatch.setattr(os, "replace", replace)
     monkeypatch.setattr(threading.Thread, "join", join)
+    before = set(threading.enumerate())
     yield
     main_moved.set()
-    for thread in threading.enumerate():  # every background clearing has finished
-        if thread is not threading.main_thread() and thread.daemon:
-            real_join(thread, DEADLOCK_GUARD_SECONDS)
+    for thread in _started_since(before):  # every background clearing has finished
+        real_join(thread, DEADLOCK_GUARD_SECONDS)
+
+
+def _started_since(before: set[threading.Thread]) -> list[threading.Thread]:
+    """The threads the code under test started: not the runner's own (pytest-xdist's execnet
+    thread is a daemon that never ends; joining it waited out the guard twice per run)."""
+    return [thread for thread in threading.enumerate() if thread not in before]
 
 
 def test_commit_never_lets_the_clearing_of_stale_outputs_delete_the_fresh_ones(
@@ -60,13 +66,13 @@ def test_commit_never_lets_the_clearing_of_stale_outputs_delete_the_fresh_ones(
     targets = [tmp_path / "summary.json", tmp_path / "report.sarif"]
     for target in targets:
         target.write_text("an earlier run's result")
+    before = set(threading.enumerate())
     outputs = OutputSet([str(t) for t in targets])
     for target in targets:
         outputs.add(str(target), f"fresh {target.name}".encode())
     outputs.commit()
-    for thread in threading.enumerate():  # let any background work end before looking
-        if thread is not threading.main_thread() and thread.daemon:
-            thread.join(DEADLOCK_GUARD_SECONDS)
+    for thread in _started_since(before):  # let any background work end before looking
+        thread.join(DEADLOCK_GUARD_SECONDS)
     for target in targets:
         assert target.exists(), f"{target.name}: the fresh output was deleted"
         assert target.read_text() == f"fresh {target.name}"
