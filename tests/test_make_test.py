@@ -39,6 +39,9 @@ def test_make_test_is_two_parallel_stages_that_split_the_suite() -> None:
         # xdist would otherwise reorder the groups by size, undoing tests/support/xdist_groups.
         assert "--no-loadscope-reorder" in argv, argv
         assert any(a.startswith("--durations") for a in argv), argv
+        # pytest caches its assert rewriting only as .pyc: with PYTHONDONTWRITEBYTECODE set (as
+        # on this host) every worker of both stages would rewrite every test module again.
+        assert argv[:3] == ["env", "-u", "PYTHONDONTWRITEBYTECODE"], argv
         last = len(argv) - 1 - argv[::-1].index("-m")  # the first -m is `python -m pytest`
         markers.append(argv[last + 1])
     assert markers == ["not slow", "slow"], markers
