@@ -24,6 +24,8 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+# Every reader takes any level; gzip's default (9) spends seconds on a repetitive megabyte.
+GZIP_LEVEL = 1
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def read_members(archive: Path) -> dict[str, bytes]:
 
 def write_tar(path: Path, members: dict[str, bytes], *, compress: bool = False) -> Path:
     raw = layer_tar(members)
-    path.write_bytes(gzip.compress(raw, mtime=0) if compress else raw)
+    path.write_bytes(gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0) if compress else raw)
     return path
 
 
@@ -105,7 +107,7 @@ def to_oci_layout(
     def manifest_for(config: bytes, layers: list[bytes]) -> tuple[dict[str, object], list[str]]:
         layer_descriptors = []
         for layer in layers:
-            data = gzip.compress(layer, mtime=0) if gzip_layers else layer
+            data = gzip.compress(layer, compresslevel=GZIP_LEVEL, mtime=0) if gzip_layers else layer
             layer_descriptors.append({"mediaType": OCI_LAYER_GZIP if gzip_layers else OCI_LAYER,
                                       "digest": add(data), "size": len(data)})
         manifest = json.dumps({
@@ -162,7 +164,7 @@ def one_layer_archive(path: Path, files: dict[str, bytes], *, tag: str = "x:1",
     config_name = sha256_hex(config) + ".json"
     manifest = json.dumps([{"Config": config_name, "RepoTags": [tag],
                             "Layers": ["l1/layer.tar"]}]).encode()
-    blob = gzip.compress(layer, mtime=0) if gzip_layer else layer
+    blob = gzip.compress(layer, compresslevel=GZIP_LEVEL, mtime=0) if gzip_layer else layer
     return write_tar(path, {config_name: config, "l1/layer.tar": blob, "manifest.json": manifest},
                      compress=gzip_archive)
 

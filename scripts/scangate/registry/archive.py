@@ -36,6 +36,12 @@ CHUNK = 1024 * 1024
 # JSON documents in an archive (manifests, index, config) are small; a huge one is an attack.
 MAX_JSON_BYTES = 16 * 1024 * 1024
 MAX_INDEX_DEPTH = 4
+# Uncompressed layers are gzipped at zlib's fastest level: about a third of level 6's CPU
+# (a 226 MB Debian layer: 2.8 s against 7.9 s) for a blob about a tenth larger (91 against
+# 82 MB). Every registry accepts any level (it stores the bytes it is given, addressed by their
+# sha256), and a given zlib writes the same bytes for the same layer at a fixed level, so a
+# re-push finds its layers already there and the manifest digest is unchanged.
+LAYER_GZIP_LEVEL = 1
 
 INDEX_TYPES = frozenset({
     "application/vnd.oci.image.index.v1+json",
@@ -374,7 +380,7 @@ def _gzip_hashing(head: bytes, source: IO[bytes], target: Path) -> tuple[str, st
     with target.open("wb") as out:
         writer = _HashingWriter(out)
         with gzip.GzipFile(filename="", mode="wb", fileobj=writer,
-                           compresslevel=6, mtime=0) as compressor:
+                           compresslevel=LAYER_GZIP_LEVEL, mtime=0) as compressor:
             compressor.write(head)
             for chunk in iter(lambda: source.read(CHUNK), b""):
                 raw.update(chunk)
