@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -14,6 +17,7 @@ from botocore.exceptions import (
     NoRegionError,
     PartialCredentialsError,
 )
+from botocore.loaders import Loader
 
 from scangate import __version__
 from scangate.errors import AwsError
@@ -31,13 +35,59 @@ NO_RETRIES = Config(
 )
 
 
+# boto3 adds its own data directory (resource models) to every Session's loader.
+_BOTO3_DATA = os.path.join(os.path.dirname(boto3.__file__), "data")
+
+
+class _SharedLoader(Loader):  # type: ignore[misc]  # botocore has no type stubs here
+    """botocore's data loader (endpoints, partitions, service models), one per process.
+
+    A new Session parses those JSON files again: about 0.1 s of CPU per client, paid by every
+    invocation of the monitor Lambda and every AWS call of a CLI step. A Session's clients
+    already share its loader, across threads too (clients are thread-safe and load paginators
+    and waiters through it), so the sessions share one as well. Each Session is still new, so
+    credentials, region and endpoint are read afresh every time.
+
+    boto3 appends its data directory to ``search_paths`` each time a Session is made; here that
+    directory is in the paths from the start and the append lands in a copy, so the list does
+    not grow by one per session.
+    """
+
+    def __init__(self, data_path: str | None) -> None:
+        extra = [os.path.expanduser(os.path.expandvars(path))
+                 for path in data_path.split(os.pathsep)] if data_path else []
+        super().__init__(extra_search_paths=extra)
+        self._paths = (*super().search_paths, _BOTO3_DATA)
+
+    @property
+    def search_paths(self) -> list[str]:
+        return list(self._paths)
+
+
+_LOADERS: dict[str | None, _SharedLoader] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def new_session(**kwargs: Any) -> Any:
+    """``boto3.session.Session(**kwargs)`` that reads botocore's data through the process's
+    shared loader (the one for its ``data_path``: ``AWS_DATA_PATH`` or the config file)."""
+    core = botocore.session.get_session()
+    data_path = core.get_config_variable("data_path")
+    with _LOADERS_LOCK:
+        loader = _LOADERS.get(data_path)
+        if loader is None:
+            loader = _LOADERS[data_path] = _SharedLoader(data_path)
+    core.register_component("data_loader", loader)
+    return boto3.session.Session(botocore_session=core, **kwargs)
+
+
 def client(service: str, region: str | None = None, *, botocore_retries: bool = True,
            session: Any = None) -> Any:
     """A client of ``session`` (default: the default credential chain; scangate.aws.identity
     makes one for a role assumed with a CI ID token); botocore honours ``AWS_ENDPOINT_URL``."""
     config = STANDARD_RETRIES if botocore_retries else NO_RETRIES
     try:
-        return (session or boto3.session.Session()).client(
+        return (session or new_session()).client(
             service, region_name=region or None, config=config
         )
     except NoRegionError:
@@ -50,7 +100,7 @@ def client(service: str, region: str | None = None, *, botocore_retries: bool = 
 
 def resolve_region(region: str | None) -> str:
     """The region from the flag, else the environment or AWS config files (no network)."""
-    found = region or boto3.session.Session().region_name
+    found = region or new_session().region_name
     if not found:
         raise AwsError("no AWS region: pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)")
     return str(found)
@@ -58,7 +108,7 @@ def resolve_region(region: str | None) -> str:
 
 def partition_for(region: str) -> str:
     try:
-        return str(boto3.session.Session().get_partition_for_region(region))
+        return str(new_session().get_partition_for_region(region))
     except Exception:  # noqa: BLE001 - an unknown region still belongs to the main partition
         return "aws"
 

@@ -182,15 +182,13 @@ def assume_role(
         )
     if not MIN_DURATION <= duration <= MAX_DURATION:
         raise UsageError(f"role duration {duration} is outside {MIN_DURATION}..{MAX_DURATION}")
-    import boto3
-
-    from scangate.aws.clients import AWS_FAILURES, STANDARD_RETRIES, describe
+    from scangate.aws.clients import AWS_FAILURES, STANDARD_RETRIES, describe, new_session
 
     token = read_token(token_file)
     name = clean_session_name(session_name) if session_name else default_session_name()
     try:
         # AssumeRoleWithWebIdentity is not signed: no ambient credentials are needed or used.
-        sts = boto3.session.Session(region_name=region or None).client(
+        sts = new_session(region_name=region or None).client(
             "sts", config=STANDARD_RETRIES
         )
         response = sts.assume_role_with_web_identity(
@@ -235,14 +233,14 @@ def session(
             "--role-arn and --web-identity-token-file go together: pass both to assume a role "
             "with the CI job's ID token, or neither to use the default credential chain"
         )
-    import boto3
+    from scangate.aws.clients import new_session
 
     if role_arn is None or token_file is None:
-        return boto3.session.Session(region_name=region or None)
+        return new_session(region_name=region or None)
     role = assume_role(
         role_arn, token_file, region=region, session_name=session_name, duration=duration
     )
-    return boto3.session.Session(
+    return new_session(
         aws_access_key_id=role.access_key_id,
         aws_secret_access_key=role.secret_access_key,
         aws_session_token=role.session_token,
