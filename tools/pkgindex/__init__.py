@@ -52,6 +52,9 @@ PIP_TIMEOUT = 900
 # The fixed port of shared=True: below Linux's ephemeral range (32768-60999), so no port-0
 # bind of another program lands on it; not 5000 (tools/setup/30-docker.sh's registry).
 SHARED_PORT = 5050
+# Keys of (requirements, target Python, wheelhouse listing) pip found complete; the last few.
+SATISFIED = ".satisfied"
+SATISFIED_KEEP = 32
 
 
 class PackageIndexError(RuntimeError):
@@ -164,13 +167,43 @@ def download(
     return wheelhouse
 
 
+def _satisfied_key(requirements: Sequence[Path], wheelhouse: Path,
+                   python_version: str | None) -> str:
+    """What pip's answer depends on: the requirements' bytes, the target and host Python, and
+    the wheelhouse's files (names, sizes, modification times)."""
+    digest = hashlib.sha256()
+    host = ".".join(map(str, sys.version_info[:3]))
+    digest.update(f"{python_version}\0{host}\0{sys.platform}\0".encode())
+    for path in requirements:
+        data = Path(path).read_bytes()
+        digest.update(f"{len(data)}\0".encode() + data)
+    for path in _distributions(wheelhouse):
+        stat = path.stat()
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+def _satisfied(wheelhouse: Path) -> list[str]:
+    try:
+        return (wheelhouse / SATISFIED).read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
 def _download(requirements: Sequence[Path], wheelhouse: Path, python_version: str | None) -> None:
     if not requirements:
         raise PackageIndexError("no requirements file given")
-    target = ["--python-version", python_version] if python_version else []
     for path in requirements:
         if not Path(path).is_file():
             raise PackageIndexError(f"{path}: requirements file not found")
+    # pip's offline check costs about 6 s of CPU per call (the example's two files, and PyYAML's
+    # sdist built for its metadata); an unchanged wheelhouse for unchanged requirements gets
+    # the answer pip gave last time. Skipping it weakens nothing: the index serves each file
+    # with its sha256 and pip in the build installs only what the requirements' hashes allow.
+    if _satisfied_key(requirements, wheelhouse, python_version) in _satisfied(wheelhouse):
+        return
+    target = ["--python-version", python_version] if python_version else []
+    for path in requirements:
         args = [*target, "--no-deps", "--require-hashes", "-r", str(path)]
         _fetch(args, wheelhouse, str(path))
     # pip in the image builds sdists in an isolated environment whose build requirements
@@ -180,6 +213,8 @@ def _download(requirements: Sequence[Path], wheelhouse: Path, python_version: st
     if backend:
         what = "build requirements " + " ".join(backend)
         _fetch([*target, "--only-binary", ":all:", *backend], wheelhouse, what)
+    keys = [*_satisfied(wheelhouse), _satisfied_key(requirements, wheelhouse, python_version)]
+    (wheelhouse / SATISFIED).write_text("\n".join(keys[-SATISFIED_KEEP:]) + "\n", "ascii")
 
 
 @dataclass(frozen=True)
