@@ -55,10 +55,16 @@ def first_scan(pushed: str, trivy_cache_dir: Path,
     return report, sbom
 
 
+# Every finding these tests read is a vulnerability (and the SBOM lists packages). Trivy's
+# default secret scanner reads every file of the image for findings nobody reads here: 5.5 of
+# the 6 s of CPU of one scan of this 226 MB image.
+VULN_ONLY = ("--scanners", "vuln")
+
+
 def scan(ref: str, cache: Path, output: Path, *extra: str) -> dict[str, Any]:
     code = main(["scan", "--image", ref, "--output", str(output), "--trivy", trivy_binary(),
                  "--cache-dir", str(cache), "--skip-db-update", "--db-digest", db_digest(cache),
-                 "--offline-scan", *extra])
+                 "--offline-scan", *VULN_ONLY, *extra])
     assert code == 0
     doc: dict[str, Any] = json.loads(output.read_text())
     return doc
@@ -203,7 +209,7 @@ def test_pipeline_order_gate_the_archive_then_openvex_for_the_pushed_image(
     report = tmp_path / "trivy.json"
     code = main(["scan", "--input", str(archive), "--output", str(report), "--trivy",
                  trivy_binary(), "--cache-dir", str(trivy_cache_dir), "--skip-db-update",
-                 "--db-digest", db_digest(trivy_cache_dir), "--offline-scan"])
+                 "--db-digest", db_digest(trivy_cache_dir), "--offline-scan", *VULN_ONLY])
     assert code == 0
     image_id = json.loads(report.read_text())["Metadata"]["ImageID"]
     (tmp_path / "p.yaml").write_text(POLICY)
