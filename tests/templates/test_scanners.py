@@ -280,29 +280,70 @@ PROVIDER_MIRROR = Path("/opt/tf-plugins")
 TERRAFORM_MODULES = ("terraform", "terraform/monitoring", "codebuild/terraform")
 
 
-@pytest.mark.parametrize("module", TERRAFORM_MODULES)
-def test_terraform_validates(module: str, tmp_path: Path) -> None:
-    """`terraform validate` with the pinned provider's schema: unknown arguments, wrong types,
-    a `moved` block to an address that does not exist, a reference to nothing. `fmt` reads only
-    the syntax; the provider is what Terraform checks a plan against on first contact."""
+# A variable block's name: every input of a module, to hand each one an unknown value.
+TERRAFORM_VARIABLE = re.compile(r'^variable\s+"([^"]+)"', re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def terraform_validation(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One `terraform validate` of a root that calls the three modules, every input of each
+    given an unknown value (a variable of the root), as validate gives a root module's own
+    inputs: the provider's schema (700 MB of provider, loaded by every validate) is read once,
+    not once per module. validate walks every module of the tree with the same checks.
+    Returns validate's JSON verdict, its exit code and the copied modules' directories."""
     terraform = shutil.which("terraform")
     if terraform is None or not PROVIDER_MIRROR.is_dir():
         pytest.skip(f"needs terraform and the AWS provider under {PROVIDER_MIRROR} "
                     "(the project installs neither)")
-    copy = tmp_path / "templates"
+    base = tmp_path_factory.mktemp("terraform-validate")
+    copy = base / "templates"
     shutil.copytree(TEMPLATES, copy, ignore=shutil.ignore_patterns(".terraform*"))
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CHECKPOINT_DISABLE": "1",
+    root = base / "root"
+    root.mkdir()
+    calls = []
+    for number, module in enumerate(TERRAFORM_MODULES):
+        names = sorted({name for tf in (copy / module).glob("*.tf")
+                        for name in TERRAFORM_VARIABLE.findall(tf.read_text(encoding="utf-8"))})
+        assert names, module
+        calls += [f'variable "m{number}_{name}" {{}}' for name in names]
+        inputs = "".join(f"  {name} = var.m{number}_{name}\n" for name in names)
+        calls.append(f'module "m{number}" {{\n  source = "../templates/{module}"\n{inputs}}}')
+    (root / "main.tf").write_text("\n".join(calls) + "\n", encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(base), "CHECKPOINT_DISABLE": "1",
            "TF_IN_AUTOMATION": "1"}
-    workdir = copy / module
-    init = subprocess.run([terraform, "init", "-backend=false", "-input=false",
-                           f"-plugin-dir={PROVIDER_MIRROR}"], cwd=workdir, env=env,
+    init = subprocess.run([terraform, "init", "-backend=false", "-input=false", "-no-color",
+                           f"-plugin-dir={PROVIDER_MIRROR}"], cwd=root, env=env,
                           capture_output=True, text=True, check=False, timeout=300)
     assert init.returncode == 0, init.stdout + init.stderr
-    result = subprocess.run([terraform, "validate", "-json"], cwd=workdir, env=env,
+    result = subprocess.run([terraform, "validate", "-json", "-no-color"], cwd=root, env=env,
                             capture_output=True, text=True, check=False, timeout=300)
-    verdict = json.loads(result.stdout)
-    problems = [f"{d.get('severity')}: {d.get('summary')}: {d.get('detail', '')} "
-                f"({(d.get('range') or {}).get('filename')})"
-                for d in verdict.get("diagnostics", [])]
-    assert verdict.get("valid") is True and result.returncode == 0, "\n".join(problems)
-    assert not problems, "\n".join(problems)  # warnings (deprecated arguments) too
+    verdict: dict[str, Any] = json.loads(result.stdout)
+    return {"verdict": verdict, "returncode": result.returncode, "root": root,
+            "modules": {module: (copy / module).resolve() for module in TERRAFORM_MODULES}}
+
+
+def _problem(diagnostic: dict[str, Any]) -> str:
+    return (f"{diagnostic.get('severity')}: {diagnostic.get('summary')}: "
+            f"{diagnostic.get('detail', '')} "
+            f"({(diagnostic.get('range') or {}).get('filename')})")
+
+
+@pytest.mark.parametrize("module", TERRAFORM_MODULES)
+def test_terraform_validates(module: str, terraform_validation: dict[str, Any]) -> None:
+    """`terraform validate` with the pinned provider's schema: unknown arguments, wrong types,
+    deprecated arguments, a reference to nothing. `fmt` reads only the syntax; the provider is
+    what Terraform checks a plan against on first contact. (Where a `moved` block points is
+    checked only by a plan against a state: validate accepts a `to` that names nothing.)
+    The module's own diagnostics fail its test, warnings (deprecated arguments) too; one that
+    names no module's file (the root's calls) fails every module's."""
+    verdict, modules = terraform_validation["verdict"], terraform_validation["modules"]
+    by_module: dict[str | None, list[str]] = {}
+    for diagnostic in verdict.get("diagnostics", []):
+        filename = (diagnostic.get("range") or {}).get("filename")  # relative to the root
+        folder = (terraform_validation["root"] / filename).resolve().parent if filename else None
+        owner = next((name for name, path in modules.items() if path == folder), None)
+        by_module.setdefault(owner, []).append(_problem(diagnostic))
+    problems = by_module.get(module, []) + by_module.get(None, [])
+    assert not problems, "\n".join(problems)
+    if not by_module:
+        assert verdict.get("valid") is True and terraform_validation["returncode"] == 0, verdict
