@@ -369,7 +369,8 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
     waiver as proposed, the SARIF uploads are refused (read-only token) without failing
     anything but the decision, both images' reports are artifacts, and nothing is pushed.
     The pull request also adds a third calling job whose inputs loosen the base policy
-    (`max-critical: 5`, `ignore-unfixed: true`): it FAILS, its inputs refused by name.
+    (`max-critical: 5`, `ignore-unfixed: true`): it FAILS, its inputs refused by name in its
+    plan, before anything is built or scanned.
     The reusable workflow compares the pull request with its base branch's last successful
     push run (issue 22): read through the Actions API stand-in with the fork's read-only
     token, the base without the CVE makes it new in the vulnerable image's summary."""
@@ -451,11 +452,21 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
         "the clean image's gate must pass:\n" + _tail(run)
     )
     assert not _job_succeeded(run, f"Gate ({VULNERABLE})")
-    # The loosened caller inputs are refused by name: that call cannot pass either.
+    # The loosened caller inputs are refused by name, by the call's plan, before anything is
+    # built: that call cannot pass either, and costs no build, scan or gate.
     refusal = "this one loosens it: max-critical: 5 (the base policy"
-    assert refusal in run.output and "ignore-unfixed: true" in run.output, _tail(run)
+    lines = run.output.splitlines()
+    refused = [x for x in lines
+               if x.startswith("[scan-loose/container-scan/Plan]") and refusal in x]
+    assert len(refused) == 1 and "ignore-unfixed: true" in refused[0], _tail(run)
     assert not _job_succeeded(run, f"Gate ({LOOSE})")
     assert not _has_artifact(run, "reports", LOOSE), "no decision from refused inputs"
+    # act prefixes a called job's lines with `[scan-loose/container-scan/Build (service-loose)]`.
+    for job in ("Build", "Scan", "Gate", "Results"):
+        assert not [x for x in lines if x.startswith(f"[scan-loose/container-scan/{job}")], (
+            f"{job} ran after plan refused its inputs")
+    for kind in ("image", "scan"):
+        assert not _has_artifact(run, kind, LOOSE), f"a {kind} artifact of refused inputs"
     # The PR's policy is shown, not applied.
     proposed = run.output.split("Policy changes proposed by this pull request (not applied)")
     assert len(proposed) > 1, _tail(run)
@@ -468,8 +479,11 @@ def test_fork_pull_request_adding_a_waiver_still_fails(
     assert {c["repository"] for c in run.records("checkout")} <= {"acme/service", ""}, (
         run.records("checkout")
     )
-    base_checkouts = [c for c in run.records("checkout") if c["path"] == ".scangate-base"]
-    assert [c["commit"] for c in base_checkouts] == [base, base, base], base_checkouts
+    # The base's policy and callers: for each call's plan (the inputs' check) and for the
+    # clean and vulnerable images' gates (the policy applied).
+    base_checkouts = sorted((c["job"], c["commit"]) for c in run.records("checkout")
+                            if c["path"] == ".scangate-base")
+    assert base_checkouts == [("gate", base)] * 2 + [("plan", base)] * 3, base_checkouts
     # Nothing past the gate: no credentials, no push, for either image.
     assert run.records("configure-aws-credentials") == []
     assert run.records("amazon-ecr-login") == []
