@@ -74,21 +74,29 @@ def test_the_check_runs_again_only_when_its_answer_could_change(
     digest = hashlib.sha256(_wheel(wheelhouse / WHEEL).read_bytes()).hexdigest()
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(f"demo-pkg==1.0 --hash=sha256:{digest}\n")
+    other = tmp_path / "requirements-other.txt"
+    other.write_text(f"demo-pkg==1.0 \\\n    --hash=sha256:{digest}\n")
 
-    def download(**kwargs: Any) -> int:
+    def download(*files: Path, **kwargs: Any) -> int:
         before = len(pip_runs)
-        pkgindex.download([requirements], wheelhouse, **kwargs)
+        pkgindex.download(list(files or [requirements]), wheelhouse, **kwargs)
         return len(pip_runs) - before
 
-    assert download() == 1  # pip's check, the first time
+    assert download(requirements, other) == 2  # pip's check of each file, the first time
     assert download() == 0  # nothing changed
-    with pkgindex.serve_index([requirements], wheelhouse) as url:
+    assert download(other) == 0  # each file is remembered on its own
+    third = tmp_path / "requirements-third.txt"
+    third.write_text(f"demo-pkg==1.0 --hash=sha256:{digest} --hash=sha256:{'0' * 64}\n")
+    assert download(requirements, third) == 2  # one of them is new: pip checks both
+    runs = len(pip_runs)
+    with pkgindex.serve_index([requirements], wheelhouse) as url:  # as download() does
         assert url.endswith("/simple/")
-    assert len(pip_runs) == 1
+    assert len(pip_runs) == runs
     assert download(python_version="3.11") == 1  # another target Python
     assert download(python_version="3.11") == 0
     requirements.write_text(f"demo-pkg==1.0 --hash=sha256:{digest}  # same pin\n")
     assert download() == 1  # other requirements
+    assert download(other) == 0
     _wheel(wheelhouse / "other_pkg-1.0-py3-none-any.whl")
     assert download() == 1  # another file in the wheelhouse
     (wheelhouse / "other_pkg-1.0-py3-none-any.whl").unlink()

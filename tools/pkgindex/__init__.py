@@ -52,7 +52,8 @@ PIP_TIMEOUT = 900
 # The fixed port of shared=True: below Linux's ephemeral range (32768-60999), so no port-0
 # bind of another program lands on it; not 5000 (tools/setup/30-docker.sh's registry).
 SHARED_PORT = 5050
-# Keys of (requirements, target Python, wheelhouse listing) pip found complete; the last few.
+# Keys of (requirements file, target Python, wheelhouse listing) pip found complete; the
+# last few.
 SATISFIED = ".satisfied"
 SATISFIED_KEEP = 32
 
@@ -167,16 +168,14 @@ def download(
     return wheelhouse
 
 
-def _satisfied_key(requirements: Sequence[Path], wheelhouse: Path,
-                   python_version: str | None) -> str:
-    """What pip's answer depends on: the requirements' bytes, the target and host Python, and
-    the wheelhouse's files (names, sizes, modification times)."""
+def _satisfied_key(requirements: Path, wheelhouse: Path, python_version: str | None) -> str:
+    """What pip's answer for one requirements file depends on: its bytes, the target and host
+    Python, and the wheelhouse's files (names, sizes, modification times)."""
     digest = hashlib.sha256()
     host = ".".join(map(str, sys.version_info[:3]))
     digest.update(f"{python_version}\0{host}\0{sys.platform}\0".encode())
-    for path in requirements:
-        data = Path(path).read_bytes()
-        digest.update(f"{len(data)}\0".encode() + data)
+    data = Path(requirements).read_bytes()
+    digest.update(f"{len(data)}\0".encode() + data)
     for path in _distributions(wheelhouse):
         stat = path.stat()
         digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
@@ -200,7 +199,10 @@ def _download(requirements: Sequence[Path], wheelhouse: Path, python_version: st
     # sdist built for its metadata); an unchanged wheelhouse for unchanged requirements gets
     # the answer pip gave last time. Skipping it weakens nothing: the index serves each file
     # with its sha256 and pip in the build installs only what the requirements' hashes allow.
-    if _satisfied_key(requirements, wheelhouse, python_version) in _satisfied(wheelhouse):
+    # Keyed per file: the test workers serve both of the example's files, each demo variant one.
+    satisfied = _satisfied(wheelhouse)
+    if all(_satisfied_key(path, wheelhouse, python_version) in satisfied
+           for path in requirements):
         return
     target = ["--python-version", python_version] if python_version else []
     for path in requirements:
@@ -213,7 +215,8 @@ def _download(requirements: Sequence[Path], wheelhouse: Path, python_version: st
     if backend:
         what = "build requirements " + " ".join(backend)
         _fetch([*target, "--only-binary", ":all:", *backend], wheelhouse, what)
-    keys = [*_satisfied(wheelhouse), _satisfied_key(requirements, wheelhouse, python_version)]
+    keys = [*_satisfied(wheelhouse),
+            *(_satisfied_key(path, wheelhouse, python_version) for path in requirements)]
     (wheelhouse / SATISFIED).write_text("\n".join(keys[-SATISFIED_KEEP:]) + "\n", "ascii")
 
 
