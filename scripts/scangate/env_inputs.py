@@ -21,11 +21,22 @@ GitLab pipeline or a shell never changes what scangate does.
 sets (`--baseline`, `--vex`): only the variables of the table are read, each one the template
 defines and `<prefix>-overridden-inputs` compares with its input (tests/gitlab checks both). A
 GitLab variable cannot hold a boolean, so an on/off input is `<name>=true` or `<name>=false`.
+
+The job's GitLab ID token (`id_tokens: SCANGATE_ID_TOKEN` of the template's AWS jobs) is not an
+input: with ``=gitlab`` a command that takes ``--web-identity-token-file`` (and was given none)
+gets it as a file that only this process can read, written here and removed when scangate
+exits; the token itself is never an argument, so it cannot reach a command line or an error
+line (which name the file). A pipeline variable of that name could only stand in a token its
+setter already holds: GitLab signs it, and each role trusts its own `aud` only.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -34,6 +45,9 @@ from scangate.errors import UsageError
 FLAG = "--inputs-from-env"
 PREFIX = "INPUT_"
 GITLAB_SOURCE = "gitlab"
+# The template's `id_tokens:` variable, and the option that takes its token as a file.
+GITLAB_ID_TOKEN = "SCANGATE_ID_TOKEN"  # noqa: S105 - a variable name, not a secret
+TOKEN_FILE_OPTION = "--web-identity-token-file"  # noqa: S105 - an option name
 
 
 class Variable(NamedTuple):
@@ -62,10 +76,9 @@ GITLAB: tuple[Variable, ...] = (
     Variable("SCANGATE_GATE_ROLE_ARN", "gate-role-arn", "role-arn", (*_GATE, "notify")),
     Variable("SCANGATE_SECURITYHUB_ROLE_ARN", "securityhub-role-arn", "role-arn",
              ("securityhub",), required=("securityhub",)),
-    Variable("SCANGATE_DEPLOY_ROLE_ARN", "deploy-role-arn", "role-arn",
-             (*_DEPLOY, "mark-deployed"), required=(*_DEPLOY, "mark-deployed")),
-    Variable("SCANGATE_AWS_REGION", "aws-region", "aws-region",
-             required=(*_DEPLOY, "mark-deployed")),
+    Variable("SCANGATE_DEPLOY_ROLE_ARN", "deploy-role-arn", "role-arn", _DEPLOY,
+             required=_DEPLOY),
+    Variable("SCANGATE_AWS_REGION", "aws-region", "aws-region", required=_DEPLOY),
     Variable("SCANGATE_AWS_REGION", "aws-region", "region", ("securityhub",),
              required=("securityhub",)),
     Variable("SCANGATE_SNS_TOPIC_ARN", "sns-topic-arn", "sns-topic-arn", ("notify",)),
@@ -83,8 +96,8 @@ GITLAB: tuple[Variable, ...] = (
     Variable("SCANGATE_MANIFESTS", "manifests", "manifests", _DEPLOY, required=_DEPLOY),
     Variable("SCANGATE_ROLLOUT_TIMEOUT", "rollout-timeout", "rollout-timeout", _DEPLOY),
     Variable("SCANGATE_KUBECTL_SHA256", "kubectl-sha256", "kubectl-sha256", _DEPLOY),
-    Variable("SCANGATE_MONITORING_EVENT_BUS", "monitoring-event-bus", "event-bus",
-             ("mark-deployed",), required=("mark-deployed",)),
+    Variable("SCANGATE_MONITORING_EVENT_BUS", "monitoring-event-bus", "monitoring-event-bus",
+             _DEPLOY),
 )
 
 
@@ -146,6 +159,29 @@ def _namer(source: str, command: str) -> Callable[[str], tuple[str, str]]:
     return lambda option: (env_name(option), "")
 
 
+def id_token_file(token: str) -> str:
+    """``token`` in a new file of a new directory only this user can read (0600 in 0700),
+    both removed when the process exits."""
+    directory = tempfile.mkdtemp(prefix="scangate-id-token-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = os.path.join(directory, "token")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(token)
+    return path
+
+
+def _gitlab_id_token(command_parser: argparse.ArgumentParser, argv: list[str],
+                     environ: Mapping[str, str]) -> list[str]:
+    """`--web-identity-token-file=<a private file holding $SCANGATE_ID_TOKEN>` for a command
+    that takes one, when the job has a token and the command line names no file."""
+    token = environ.get(GITLAB_ID_TOKEN, "")
+    takes = any(TOKEN_FILE_OPTION in action.option_strings for action in command_parser._actions)
+    if not token.strip() or not takes or _given(TOKEN_FILE_OPTION, argv):
+        return []
+    return [f"{TOKEN_FILE_OPTION}={id_token_file(token)}"]
+
+
 def argv_with_env_inputs(parser: argparse.ArgumentParser, argv: list[str],
                          environ: Mapping[str, str], source: str = "") -> list[str]:
     """`argv` and, appended, each of its command's options that only the environment gives
@@ -155,6 +191,7 @@ def argv_with_env_inputs(parser: argparse.ArgumentParser, argv: list[str],
     namer = _namer(source, command)
     if source == GITLAB_SOURCE:
         _check_required(command, environ)
+        extra += _gitlab_id_token(command_parser, argv, environ)
     for action in command_parser._actions:
         longs = [s for s in action.option_strings if s.startswith("--")]
         if not longs or isinstance(action, argparse._HelpAction | argparse._VersionAction):

@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -636,17 +637,14 @@ def test_the_notify_job_alerts_on_a_failure_and_on_an_error(
     assert argv[0] == "--inputs-from-env=gitlab"
     parser = build_parser(argv[1:])
     args = parser.parse_args(env_inputs.argv_with_env_inputs(
-        parser, argv[1:], job["variables"], "gitlab"))
+        parser, argv[1:], {**job["variables"], "SCANGATE_ID_TOKEN": "a.b.c"}, "gitlab"))
     # The alert names the image (image-name, else the project's name in lower case).
     assert (args.image, args.skip_pass) == ("my-app", True)
     assert args.sns_topic_arn == "arn:aws:sns:eu-west-1:123456789012:alerts"
     assert (args.role_arn, args.aws_region) == ("arn:aws:iam::123456789012:role/gate",
                                                 "eu-west-1")
-    token_file = tmp_path / ".scangate-id-token"
-    assert args.web_identity_token_file == token_file
-    assert token_file.read_text(encoding="utf-8") == "a.b.c"
-    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-    assert "a.b.c" not in argv
+    assert_private_token_file(args.web_identity_token_file, "a.b.c")
+    assert "a.b.c" not in " ".join(argv)
     cwd = os.getcwd()
     os.chdir(tmp_path)  # the job's relative paths
     try:
@@ -678,9 +676,11 @@ def test_the_report_job_reads_limits_from_ssm_through_the_gate_role(tmp_path: Pa
     assert "x.y.z" not in " ".join(argv)
     assert argv[0] == "--inputs-from-env=gitlab"
     parser = build_parser(argv[1:])
-    expanded = env_inputs.argv_with_env_inputs(parser, argv[1:], job["variables"], "gitlab")
+    expanded = env_inputs.argv_with_env_inputs(
+        parser, argv[1:], {**job["variables"], "SCANGATE_ID_TOKEN": "x.y.z"}, "gitlab")
     args = parser.parse_args(expanded)
-    token_file = tmp_path / ".scangate-id-token"
+    token_file = args.web_identity_token_file
+    assert_private_token_file(Path(token_file), "x.y.z")
     gate = gate_job.gate_arguments(args)
     for wanted in ("--thresholds-from-ssm=/scangate/limits", "--aws-region=eu-west-1",
                    f"--web-identity-token-file={token_file}",
@@ -782,11 +782,12 @@ def _run_deploy(tmp_path: Path, inputs: dict[str, Any], scangate_exit: int = 0,
     install = ["install-tool", "kubectl", "--version", job["variables"]["SCANGATE_KUBECTL_VERSION"],
                "--sha256", job["variables"]["SCANGATE_KUBECTL_SHA256"]]
     assert [call[:6] for call in calls if call and call[0] == "install-tool"] == [install]
-    return result, [expand_gitlab(call, job) for call in calls
+    return result, [expand_gitlab(call, job, {"SCANGATE_ID_TOKEN": "d.e.f"}) for call in calls
                     if call and call[0] not in ("--version", "install-tool")]
 
 
-def expand_gitlab(call: list[str], job: dict[str, Any]) -> list[str]:
+def expand_gitlab(call: list[str], job: dict[str, Any],
+                  extra_env: dict[str, str] | None = None) -> list[str]:
     """A recorded `scangate --inputs-from-env=gitlab CMD ...` call as the real CLI expands it
     with the job's variables (each option then one `--name=value` word, split here)."""
     from scangate import env_inputs
@@ -794,38 +795,89 @@ def expand_gitlab(call: list[str], job: dict[str, Any]) -> list[str]:
 
     assert call[0] == "--inputs-from-env=gitlab", call
     argv = env_inputs.argv_with_env_inputs(build_parser(call[1:]), call[1:],
-                                           job["variables"], "gitlab")
+                                           {**job["variables"], **(extra_env or {})}, "gitlab")
     return [word for arg in argv for word in (arg.split("=", 1) if arg.startswith("--")
                                                 else [arg])]
 
 
+def assert_private_token_file(path: Path, token: str) -> None:
+    """The ID token as `--inputs-from-env=gitlab` hands it on: a file only this user can
+    read, alone in a directory only this user can enter."""
+    assert path.read_text(encoding="utf-8") == token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
 def test_the_deploy_job_marks_the_deployed_digests_with_the_deploy_role(tmp_path: Path) -> None:
-    """monitoring-event-bus (issue 15): after `scangate deploy` succeeded, the same job runs
-    `scangate mark-deployed` with the deploy record (`deploy --output`: the digests applied,
-    never a tag) and the deploy role through the job's ID token as a 0600 file, never the token
-    on a command line. The calls parse with scangate's real parser."""
+    """monitoring-event-bus (issue 15): one `scangate deploy`, which after its rollouts marks
+    the digests of its own record (`--output`: the digests applied, never a tag) with the same
+    session (tests/steps/test_deploy.py runs it), the deploy role assumed with the job's ID
+    token as a 0600 file, never the token on a command line. The call parses with scangate's
+    real parser."""
     from scangate._cli import build_parser
 
     result, calls = _run_deploy(tmp_path, DEPLOY_INPUTS)
     assert result.returncode == 0, result.stderr
-    deploy, mark = calls
-    assert deploy[0] == "deploy" and mark[0] == "mark-deployed"
+    [deploy] = calls
+    assert deploy[0] == "deploy"
     assert deploy[deploy.index("--kubectl") + 1] == "/opt/tools/kubectl"  # install-tool's
-    record = deploy[deploy.index("--output") + 1]
-    assert record == "scangate-out/scangate/deploy.json"
-    assert mark[mark.index("--deploy-record") + 1] == record
-    assert "--repository" not in mark and "--digest" not in mark
-    assert mark[mark.index("--event-bus") + 1] == "default"
-    assert mark[mark.index("--role-arn") + 1] == "arn:aws:iam::123456789012:role/deploy"
+    assert deploy[deploy.index("--output") + 1] == "scangate-out/scangate/deploy.json"
+    assert deploy[deploy.index("--monitoring-event-bus") + 1] == "default"
     assert deploy[deploy.index("--role-arn") + 1] == "arn:aws:iam::123456789012:role/deploy"
     assert deploy[deploy.index("--cluster") + 1] == "prod"
     assert deploy[deploy.index("--kubectl-sha256") + 1] == DEPLOY_SHA256
-    token_file = Path(mark[mark.index("--web-identity-token-file") + 1])
-    assert token_file == tmp_path / ".scangate-id-token"
-    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-    assert "d.e.f" not in " ".join(mark)
-    for call in calls:
-        build_parser(call).parse_args(call)
+    assert_private_token_file(Path(deploy[deploy.index("--web-identity-token-file") + 1]),
+                              "d.e.f")
+    assert "d.e.f" not in " ".join(deploy)
+    build_parser(deploy).parse_args(deploy)
+    _, [off] = _run_deploy(tmp_path / "off", {**DEPLOY_INPUTS, "monitoring-event-bus": ""})
+    assert "--monitoring-event-bus" not in off
+
+
+def test_the_id_token_reaches_scangate_as_a_private_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The attacker's side (docs/threat-model.md): the job's ID token is a bearer credential
+    for the job's role. `scangate --inputs-from-env=gitlab` reads SCANGATE_ID_TOKEN (GitLab's
+    `id_tokens:` variable) itself and hands it on only as a file that only this user can read,
+    removed when scangate exits: never an argument, so never in /proc/<pid>/cmdline, a log or
+    an error line (which name the file). Only a command that can assume a role, only in gitlab
+    mode (a stray variable in a GitHub job or a shell is never read), and a file named on the
+    command line wins. A pipeline variable named SCANGATE_ID_TOKEN could only stand in a token
+    its setter already holds (GitLab signs it; each role trusts its own `aud`): no gain."""
+    from scangate import env_inputs
+    from scangate._cli import build_parser, main
+
+    environ = {"SCANGATE_ID_TOKEN": "eyJ.tok.en"}
+
+    def expand(argv: list[str], source: str = "gitlab") -> list[str]:
+        return env_inputs.argv_with_env_inputs(build_parser(argv), argv, environ, source)
+
+    argv = expand(["notify", "--summary", "s.json"])
+    [option] = [arg for arg in argv if arg.startswith("--web-identity-token-file=")]
+    assert "eyJ.tok.en" not in " ".join(argv)
+    assert_private_token_file(Path(option.split("=", 1)[1]), "eyJ.tok.en")
+    # No role to assume: nothing written, nothing passed.
+    for command in (["scan", "--input", "i.tar"], ["enforce", "--summary", "s.json"]):
+        assert expand(command) == command
+    # The command line wins; GitHub's mode and no mode never read the variable.
+    given = ["notify", "--web-identity-token-file", "mine"]
+    assert expand(given) == given
+    assert not [a for a in expand(["notify"], "") if "token" in a]
+    # An unusable token: one line naming the file, never the token.
+    monkeypatch.setenv("SCANGATE_ID_TOKEN", "eyJ.not a token")
+    code = main(["--inputs-from-env=gitlab", "assume-role", "--role-arn",
+                 "arn:aws:iam::123456789012:role/deploy", "--output", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "scangate-id-token-" in err and "not a token" not in err
+    # And the file is gone once scangate exits.
+    program = ("import sys; sys.path.insert(0, sys.argv[1]); from scangate import env_inputs; "
+               "print(env_inputs.id_token_file('eyJ.tok.en'))")
+    printed = subprocess.run([sys.executable, "-c", program, str(glci.REPO_ROOT / "scripts")],
+                             capture_output=True, text=True, check=True, timeout=60).stdout
+    assert "scangate-id-token-" in printed and not Path(printed.strip()).parent.exists()
 
 
 @pytest.mark.parametrize("empty", ["eks-cluster", "deploy-role-arn", "aws-region", "manifests"])
@@ -841,15 +893,6 @@ def test_the_deploy_job_refuses_an_empty_required_input(
     assert main(["--inputs-from-env=gitlab", "deploy", "--push-record", "p.json"]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert re.search(f"input {empty} \\(SCANGATE_[A-Z_]+\\) is empty", line), line
-
-
-def test_no_mark_deployed_after_a_failed_deploy_or_without_the_input(tmp_path: Path) -> None:
-    result, calls = _run_deploy(tmp_path / "failed", DEPLOY_INPUTS, scangate_exit=2)
-    assert result.returncode != 0
-    assert [call[0] for call in calls] == ["deploy"]
-    result, calls = _run_deploy(tmp_path / "off", {**DEPLOY_INPUTS, "monitoring-event-bus": ""})
-    assert result.returncode == 0, result.stderr
-    assert [call[0] for call in calls] == ["deploy"]
 
 
 # --- the other limits of GitLab's configuration entries the template comes near ---------------

@@ -301,10 +301,25 @@ def test_artifacts_on_every_run_with_expiry_and_the_container_scanning_report() 
     assert '--cache-dir "$PWD/.trivy-cache"' in "\n".join(glci.script_lines(jobs["scan"]))
 
 
+def _takes_a_token_file(command: str) -> bool:
+    import argparse
+
+    from scangate._cli import build_parser
+
+    if command.startswith("-"):
+        return False
+    parser = build_parser([command])
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return any("--web-identity-token-file" in a.option_strings
+               for a in sub.choices[command]._actions)
+
+
 def test_id_tokens_only_where_aws_is_used_and_never_on_a_command_line() -> None:
-    """The ID token goes to a 0600 file passed as --web-identity-token-file (scangate's one
-    role-assumption helper, boto3 from the hash-pinned lock); nothing is installed at run time
-    but the source's own hash-pinned lock."""
+    """The ID token is read by `scangate --inputs-from-env=gitlab` itself, which hands it to
+    scangate's one role-assumption helper (boto3 from the hash-pinned lock) as a private file
+    (tests/gitlab/test_gitlab_rules.py::test_the_id_token_reaches_scangate_as_a_private_file_only):
+    no line of shell names it; nothing is installed at run time but the source's own
+    hash-pinned lock."""
     audiences = {"gate": "https://gitlab.example/gate", "push": "https://gitlab.example/push",
                  "securityhub": "https://gitlab.example/publish",
                  "deploy": "https://gitlab.example/deploy"}
@@ -319,13 +334,14 @@ def test_id_tokens_only_where_aws_is_used_and_never_on_a_command_line() -> None:
         audience = audiences[role_of[name.removeprefix("scangate-")]]
         assert job["id_tokens"] == {"SCANGATE_ID_TOKEN": {"aud": audience}}
         lines = glci.script_lines(job)
-        token_uses = [line.strip() for line in lines if "SCANGATE_ID_TOKEN" in line]
-        assert token_uses == [
-            'scangate_token_file="${SCANGATE_ID_TOKEN:+$PWD/.scangate-id-token}"',
-            """if [ -n "$scangate_token_file" ]; then (umask 077 && printf '%s' """
-            """"$SCANGATE_ID_TOKEN" > "$scangate_token_file"); fi""",
-        ], name
+        shell = [line.strip() for line in lines if not line.strip().startswith("#")]
+        assert not [line for line in shell if "ID_TOKEN" in line or "token-file" in line], name
         script = "\n".join(lines)
+        # Every scangate command of the job that can assume a role reads the job's variables.
+        calls = re.findall(r"(?m)^\s*scangate (--inputs-from-env=gitlab )?([a-z-]+)", script)
+        assert any(gitlab for gitlab, _ in calls), name
+        for gitlab, command in calls:
+            assert gitlab or not _takes_a_token_file(command), (name, command)
         for forbidden in ("apk add", "pip install --quiet awscli", "aws sts", "curl ",
                           "wget ", "--web-identity-token \""):
             assert forbidden not in script, f"{name}: {forbidden}"

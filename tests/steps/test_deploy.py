@@ -340,6 +340,103 @@ def test_a_failed_rollout_fails_the_deploy(
     assert not record.exists()  # no record of a deploy that did not complete
 
 
+# -- telling the registry monitor (--monitoring-event-bus) -------------------------------------
+
+
+def _monitored(tmp_path: Path) -> tuple[str, str]:
+    """An image ECR holds (moto), and the SQS queue the monitoring stack's rule routes
+    `scangate.monitor` events of the default bus to (templates/aws/scangate-monitoring.yaml)."""
+    ecr = boto3.client("ecr")
+    ecr.create_repository(repositoryName="user-authenticator")
+    config = "sha256:" + hashlib.sha256(str(tmp_path).encode()).hexdigest()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
+                   "digest": config},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 1, "digest": config}]})
+    digest = ecr.put_image(repositoryName="user-authenticator", imageManifest=manifest,
+                           imageTag="1.0")["image"]["imageId"]["imageDigest"]
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="monitor-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    events = boto3.client("events")
+    events.put_rule(Name="deployed", EventPattern=json.dumps({"source": ["scangate.monitor"]}))
+    events.put_targets(Rule="deployed", Targets=[{"Id": "queue",
+                                                  "Arn": arn["Attributes"]["QueueArn"]}])
+    return f"{REPOSITORY}@{digest}", queue
+
+
+def _told(queue: str) -> list[dict[str, Any]]:
+    messages = boto3.client("sqs").receive_message(
+        QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages") or []
+    return [json.loads(m["Body"])["detail"] for m in messages]
+
+
+def _deployed_tags(digest: str) -> list[str]:
+    images = boto3.client("ecr").describe_images(repositoryName="user-authenticator",
+                                                 imageIds=[{"imageDigest": digest}])
+    return sorted(images["imageDetails"][0].get("imageTags") or [])
+
+
+def test_the_deploy_tells_the_monitor_what_runs_after_the_rollouts(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--monitoring-event-bus (the GitLab deploy job's; `scangate mark-deployed` tested in
+    tests/monitor): once every rollout completed and the record is written, the deployed digest
+    reaches the bus (a real EventBridge rule to a queue, moto) and gets the scangate-deployed-
+    tag the lifecycle rules keep, in the same run and session."""
+    image, queue = _monitored(tmp_path)
+    digest = image.split("@")[1]
+    kubectl, sha, log = _standin(tmp_path)
+    record = tmp_path / "deploy.json"
+    code = main(["deploy", "--image", image, "--manifests", str(deployment_only), "--namespace",
+                 NAMESPACE, "--cluster", CLUSTER, "--kubectl", str(kubectl), "--kubectl-sha256",
+                 sha, "--output", str(record), "--monitoring-event-bus", "default"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [call["argv"][2] for call in _calls(log)] == ["apply", "rollout"]
+    assert json.loads(record.read_text(encoding="utf-8"))["images"] == [image]
+    assert _told(queue) == [{"repository-name": "user-authenticator", "image-digest": digest,
+                             "deployed": True, "registry-id": "123456789012",
+                             "registry-region": "us-east-1"}]
+    assert _deployed_tags(digest) == ["1.0", "scangate-deployed-" + digest[7:]]
+    assert out.index("rollout(s) complete") < out.index("mark-deployed:")
+
+
+def test_a_failed_rollout_tells_the_monitor_nothing(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    image, queue = _monitored(tmp_path)
+    kubectl, sha, _ = _standin(tmp_path, fail="rollout")
+    code = main(["deploy", "--image", image, "--manifests", str(deployment_only), "--namespace",
+                 NAMESPACE, "--cluster", CLUSTER, "--kubectl", str(kubectl), "--kubectl-sha256",
+                 sha, "--output", str(tmp_path / "deploy.json"), "--monitoring-event-bus",
+                 "default"])
+    assert "rollout of Deployment/user-authenticator" in _one_line(capsys, code)
+    assert _told(queue) == []
+    assert _deployed_tags(image.split("@")[1]) == ["1.0"]
+
+
+@pytest.mark.parametrize("case", ["no-record", "not-ecr"])
+def test_a_deploy_the_monitor_could_not_be_told_about_is_refused_before_applying(
+    case: str, deployment_only: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without --output there is no record to mark; an image outside ECR the monitor cannot
+    watch: both refused in one line before kubectl runs (no AWS call either)."""
+    kubectl, sha, log = _standin(tmp_path)
+    image = IMAGE if case == "no-record" else "registry.example/app@sha256:" + "ab" * 32
+    output = [] if case == "no-record" else ["--output", str(tmp_path / "deploy.json")]
+    code = main(["deploy", "--image", image, "--manifests", str(deployment_only), "--namespace",
+                 NAMESPACE, "--cluster", CLUSTER, "--kubectl", str(kubectl), "--kubectl-sha256",
+                 sha, *output, "--monitoring-event-bus", "default"])
+    err = _one_line(capsys, code)
+    assert ("pass --output" in err) if case == "no-record" else ("not an ECR registry" in err)
+    assert _calls(log) == []
+
+
 # -- the EKS token -----------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from scangate.aws.identity import (
     session_from_args,
     session_region,
 )
+from scangate.commands.mark_deployed import images_of_record, mark
 from scangate.deploy.errors import DeployError
 from scangate.deploy.kubectl import Kubectl, install_kubectl
 from scangate.deploy.manifests import (
@@ -26,7 +27,7 @@ from scangate.deploy.manifests import (
     parse_kinds,
 )
 from scangate.deploy.ordering import ORDER_KEY, check_order
-from scangate.errors import EXIT_PASS
+from scangate.errors import EXIT_PASS, ScangateError, UsageError
 from scangate.k8s_pin import parse_pinned_image, pin_manifests
 from scangate.outputs.atomic import OutputSet, check_writable
 
@@ -80,6 +81,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--output", type=Path, metavar="deploy.json",
                         help="write what was deployed (cluster, namespace, region, images, "
                         "objects) after every rollout completed")
+    parser.add_argument("--monitoring-event-bus", default="", metavar="NAME",
+                        help="after every rollout completed and --output is written, tell "
+                        "the registry monitor on this EventBridge bus what now runs and tag "
+                        "each deployed digest (`scangate mark-deployed --deploy-record`), with "
+                        "the same AWS identity; empty: no event, no tag")
     # Every kubectl call gets an EKS token signed with the role's credentials, so they must
     # outlive the apply and all rollouts (each up to 14 minutes), not just the first call.
     add_identity_arguments(parser, duration=MAX_DURATION)
@@ -132,23 +138,40 @@ def run(args: argparse.Namespace) -> int:
     if not _CLUSTER_RE.match(args.cluster):
         raise DeployError(f"--cluster {args.cluster!r} is not an EKS cluster name")
     images = _images(args)
+    if args.monitoring_event_bus:
+        if args.output is None:
+            raise UsageError("--monitoring-event-bus marks what the deploy record names: pass "
+                             "--output deploy.json too")
+        # Before anything is applied: an image the monitor cannot watch (outside ECR) stops
+        # the deploy here, not after the rollouts.
+        images_of_record({"images": images}, "--monitoring-event-bus")
     targets = []
     if args.output is not None:
         check_writable(str(args.output), "--output")
         targets.append(str(args.output))
     outputs = OutputSet(targets)  # an earlier run's record goes at once
     try:
-        result = _deploy(args, images)
+        result, session = _deploy(args, images)
         if args.output is not None:
             outputs.add(str(args.output), json.dumps(result, indent=2).encode("utf-8") + b"\n")
         outputs.commit()
     except BaseException:
         outputs.abort(targets)
         raise
+    if args.monitoring_event_bus:
+        # Only reached after every rollout completed and the record is written: the monitor
+        # watches the digests applied, never a tag, through the identity that applied them.
+        try:
+            mark(session, images_of_record(result, f"--output {args.output}"),
+                 args.monitoring_event_bus)
+        except ScangateError as exc:
+            raise ScangateError(f"{exc.message} (the deploy succeeded; the registry monitor "
+                                "was not told: re-run the job once the bus is reachable)"
+                                ) from None
     return EXIT_PASS
 
 
-def _deploy(args: argparse.Namespace, images: list[str]) -> dict[str, Any]:
+def _deploy(args: argparse.Namespace, images: list[str]) -> tuple[dict[str, Any], Any]:
     with tempfile.TemporaryDirectory(prefix="scangate-deploy-") as tmp:
         work = Path(tmp)
         source: Path = args.manifests
@@ -206,4 +229,4 @@ def _deploy(args: argparse.Namespace, images: list[str]) -> dict[str, Any]:
         "objects": [f"{obj.kind}/{obj.name}" for obj in objects],
         "order": args.order,
         "scangate-version": __version__,
-    }
+    }, session

@@ -76,6 +76,11 @@ def _from_record(path: Path) -> list[DeployedImage]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"{what}: cannot read a JSON deploy record: {exc}") from None
+    return images_of_record(document, what)
+
+
+def images_of_record(document: Any, what: str) -> list[DeployedImage]:
+    """The images of a deploy record (`scangate deploy --output`), each checked."""
     images = document.get("images") if isinstance(document, dict) else None
     if not isinstance(images, list) or not images:
         raise UsageError(f"{what}: no \"images\" list (write it with scangate deploy --output)")
@@ -108,18 +113,26 @@ def run(args: argparse.Namespace) -> int:
 
     from scangate.aws.identity import session_from_args
 
-    session = session_from_args(args)
+    mark(session_from_args(args), images, args.event_bus, withdrawn=args.withdrawn)
+    return EXIT_PASS
+
+
+def mark(session: Any, images: list[DeployedImage], event_bus: str, *,
+         withdrawn: bool = False) -> None:
+    """Tell the monitor through ``event_bus``, then (unless withdrawn) tag each digest; with
+    the boto3 ``session`` of the caller (`scangate deploy --monitoring-event-bus` passes the
+    one it deployed with)."""
     events = session.client("events")
     for repository, digest, registry_id, region in images:
-        _send(events, args, repository, digest, registry_id, region or session.region_name)
-    if not args.withdrawn:
+        _send(events, event_bus, withdrawn, repository, digest, registry_id,
+              region or session.region_name)
+    if not withdrawn:
         # Each image is tagged in its registry's region (a deploy record's host names it).
         clients: dict[str | None, Any] = {}
         for repository, digest, registry_id, region in images:
             if region not in clients:
                 clients[region] = session.client("ecr", region_name=region)
             _protect(clients[region], repository, digest, registry_id)
-    return EXIT_PASS
 
 
 def _protect(ecr: Any, repository: str, digest: str, registry_id: str | None) -> None:
@@ -140,7 +153,7 @@ def _protect(ecr: Any, repository: str, digest: str, registry_id: str | None) ->
           f"{tag} (kept by the lifecycle rules)")
 
 
-def _send(events: Any, args: argparse.Namespace, repository: str, digest: str,
+def _send(events: Any, event_bus: str, withdrawn: bool, repository: str, digest: str,
           registry_id: str | None, region: str | None) -> None:
     """``region``: the registry's (the deploy record's host, else the session's). The monitor
     reads ECR in its own region and refuses an image of another one rather than taking ECR's
@@ -148,7 +161,7 @@ def _send(events: Any, args: argparse.Namespace, repository: str, digest: str,
     from scangate.aws.clients import AWS_FAILURES, describe
 
     detail: dict[str, Any] = {"repository-name": repository, "image-digest": digest,
-                              "deployed": not args.withdrawn}
+                              "deployed": not withdrawn}
     if registry_id:
         detail["registry-id"] = registry_id
     if region:
@@ -156,13 +169,13 @@ def _send(events: Any, args: argparse.Namespace, repository: str, digest: str,
     try:
         response = events.put_events(Entries=[{
             "Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": json.dumps(detail),
-            "EventBusName": args.event_bus}])
+            "EventBusName": event_bus}])
     except AWS_FAILURES as exc:
-        raise describe(exc, f"events PutEvents to {args.event_bus}", "events:PutEvents") from None
+        raise describe(exc, f"events PutEvents to {event_bus}", "events:PutEvents") from None
     if response.get("FailedEntryCount"):
         entry = (response.get("Entries") or [{}])[0]
         raise AwsError(f"EventBridge refused the event: {entry.get('ErrorCode')}: "
                        f"{entry.get('ErrorMessage')}")
-    state = "withdrawn" if args.withdrawn else "deployed"
+    state = "withdrawn" if withdrawn else "deployed"
     print(f"mark-deployed: {repository}@{digest} {state} "
           f"(event {(response.get('Entries') or [{}])[0].get('EventId', '?')})")
