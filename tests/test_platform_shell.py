@@ -32,8 +32,9 @@ GITLAB_TARGET = 100
 GITHUB_LIMIT = 136  # 2026-12-07: logic moved into scangate subcommands (was 805); by id
 # 2026-12-07: report, scan, notify, securityhub, deploy and push read the include's variables
 # through `scangate --inputs-from-env=gitlab`; the bootstrap and the build job say less twice
-# (GitLab was 252). Then scangate read the job's ID token itself and deploy told the monitor.
-GITLAB_LIMIT = 110
+# (GitLab was 252). Then scangate read the job's ID token itself, deploy told the monitor, and
+# push made its own tag, image-name default and OpenVEX.
+GITLAB_LIMIT = 102
 SCRIPT_KEYS = ("before_script", "script", "after_script")
 
 

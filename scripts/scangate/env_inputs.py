@@ -60,6 +60,9 @@ class Variable(NamedTuple):
     commands: tuple[str, ...] = ()
     flag_prefix: str = ""  # an on/off input's value is `<flag_prefix>true|false`
     required: tuple[str, ...] = ()  # commands that cannot run without it: empty is refused
+    # The input's documented default when it is empty: this predefined GitLab variable's value,
+    # lowercased (image-name: the project's name).
+    fallback: str = ""
 
 
 _GATE, _SCAN, _DEPLOY = ("gate-job run",), ("scan",), ("deploy",)
@@ -87,6 +90,12 @@ GITLAB: tuple[Variable, ...] = (
     Variable("SCANGATE_TRIVY_SKIP_DB_UPDATE", "trivy-skip-db-update", "skip-db-update", _SCAN,
              "skip-db-update="),
     Variable("SCANGATE_TRIVY_DB_DIGEST", "trivy-db-digest", "db-digest", _SCAN),
+    Variable("SCANGATE_IMAGE_NAME", "image-name", "image-name", ("push",),
+             fallback="CI_PROJECT_NAME"),
+    Variable("SCANGATE_IMAGE_NAME", "image-name", "image", ("notify",),
+             fallback="CI_PROJECT_NAME"),
+    Variable("SCANGATE_IMAGE_TAG", "image-tag", "tag", ("push",)),
+    Variable("SCANGATE_TAG_ENVIRONMENT", "tag-environment", "tag-environment", ("push",)),
     Variable("SCANGATE_PUSH_TARGET", "push-target", "push-target", ("push",)),
     Variable("SCANGATE_REGISTRY", "registry", "registry", ("push",)),
     Variable("SCANGATE_REPOSITORY", "ecr-repository", "repository-name", ("push",)),
@@ -146,6 +155,13 @@ def _check_required(command: str, environ: Mapping[str, str]) -> None:
                          f"{'them' if len(missing) > 1 else 'it'} in the include's inputs")
 
 
+def _with_fallbacks(environ: Mapping[str, str]) -> Mapping[str, str]:
+    """The variables, each empty one that has a fallback set to it (see Variable.fallback)."""
+    filled = {row.name: environ.get(row.fallback, "").lower() for row in GITLAB
+              if row.fallback and not environ.get(row.name, "").strip()}
+    return {**environ, **filled} if filled else environ
+
+
 def _namer(source: str, command: str) -> Callable[[str], tuple[str, str]]:
     """Where an option's value comes from: (variable name, prefix of an on/off value)."""
     if source == GITLAB_SOURCE:
@@ -190,6 +206,7 @@ def argv_with_env_inputs(parser: argparse.ArgumentParser, argv: list[str],
     command_parser, command = _subparser(parser, argv)
     namer = _namer(source, command)
     if source == GITLAB_SOURCE:
+        environ = _with_fallbacks(environ)
         _check_required(command, environ)
         extra += _gitlab_id_token(command_parser, argv, environ)
     for action in command_parser._actions:

@@ -637,7 +637,8 @@ def test_the_notify_job_alerts_on_a_failure_and_on_an_error(
     assert argv[0] == "--inputs-from-env=gitlab"
     parser = build_parser(argv[1:])
     args = parser.parse_args(env_inputs.argv_with_env_inputs(
-        parser, argv[1:], {**job["variables"], "SCANGATE_ID_TOKEN": "a.b.c"}, "gitlab"))
+        parser, argv[1:], {**job["variables"], "SCANGATE_ID_TOKEN": "a.b.c",
+                           "CI_PROJECT_NAME": "My-App"}, "gitlab"))
     # The alert names the image (image-name, else the project's name in lower case).
     assert (args.image, args.skip_pass) == ("my-app", True)
     assert args.sns_topic_arn == "arn:aws:sns:eu-west-1:123456789012:alerts"

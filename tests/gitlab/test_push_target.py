@@ -11,6 +11,9 @@ push to a registry with GitLab's token auth runs in tests/gitlab/test_pipeline.p
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,8 @@ from scangate.registry.reference import parse_repository
 
 from tests.gitlab import glci
 from tests.gitlab.test_gitlab_rules import jobs_of, run_job_script, write_fake_scangate
+from tests.steps.images import one_layer_archive, read_members, sha256_hex
+from tests.support import loopback
 
 JOB_TOKEN = "glcbt-not-a-real-token-0123"
 GITLAB_JOB = {"CI_REGISTRY": "registry.gitlab.example.com",
@@ -134,19 +139,89 @@ def test_registry_target_keeps_the_ecr_login_and_the_image_name(tmp_path: Path) 
     # aws-region empty: scangate takes the region from the ECR host.
     assert args.aws_region is None
     assert args.registry_username is None
-    # The image-tag call's tag (the double's), and the empty image-tag input, which adds none.
-    assert args.tag == ["staging-0123456-1-2", ""]
+    # The job's own tag, and no other (the image-tag input is empty).
+    assert args.pipeline_tag and args.tag == []
+    # With image-name set, it names the repository (in the alert too: tests/gitlab notify).
+    args, environ, _ = push_args(tmp_path / "named", {"registry": host, "image-name": "team/app"})
+    assert push.target_repository(args, environ) == f"{host}/team/app"
 
 
 @pytest.mark.parametrize(("inputs", "env", "environment"), [
     ({}, {}, "staging"),
     ({}, {"CI_COMMIT_TAG": "v1.2.3", "CI_COMMIT_BRANCH": ""}, "prod"),
     ({"tag-environment": "dev"}, {"CI_COMMIT_TAG": "v1.2.3"}, "dev"),
+    ({"image-tag": "release-1"}, {}, "staging"),
 ])
-def test_the_tag_environment(tmp_path: Path, inputs: dict[str, Any], env: dict[str, str],
-                             environment: str) -> None:
-    code, err, calls = run_push(tmp_path, {"push-target": "gitlab", **inputs}, env)
-    assert code == 0, err
-    [image_tag] = [c for c in calls if c[:1] == ["image-tag"]]
-    assert option(image_tag, "--environment") == [environment]
-    assert option(image_tag, "--attempt") == ["9"] and option(image_tag, "--run") == ["7"]
+def test_the_tags(tmp_path: Path, inputs: dict[str, Any], env: dict[str, str],
+                  environment: str) -> None:
+    """prod on tags, staging on the default branch, or tag-environment; the commit, pipeline ID
+    and job ID of GitLab's predefined variables (the job ID keeps a re-run's tag new); then
+    image-tag, if set."""
+    args, environ, _ = push_args(tmp_path, {"push-target": "gitlab", **inputs}, env)
+    assert args.pipeline_tag
+    assert push.pipeline_tag(args.tag_environment, environ) == f"{environment}-{'0' * 40}-7-9"
+    assert args.tag == ([inputs["image-tag"]] if "image-tag" in inputs else [])
+
+
+@pytest.mark.parametrize(("unset", "value", "expected"), [
+    ("CI_JOB_ID", "", "CI_JOB_ID not set (not a GitLab job?)"),
+    ("CI_COMMIT_SHA", "main", "is not a commit id"),
+    ("CI_PIPELINE_ID", "7; rm -rf /", "is not a run number"),
+])
+def test_a_pipeline_tag_without_gitlabs_variables_is_refused(
+    unset: str, value: str, expected: str,
+) -> None:
+    environ = {**GITLAB_JOB, unset: value}
+    with pytest.raises(UsageError, match=re.escape(expected)) as refused:
+        push.pipeline_tag(None, environ)
+    assert refused.value.message.startswith("--pipeline-tag")
+
+
+@pytest.mark.docker
+def test_the_push_job_pushes_under_its_tag_and_writes_openvex_for_the_digest(
+    tmp_path: Path, registry: str,
+) -> None:
+    """The push job's script as the runner runs it, with this checkout's real scangate, to the
+    real registry: the pipeline tag, the repository from image-name, and the gate's waiver as
+    an OpenVEX statement about the pushed digest (`push --openvex`: `scangate openvex`'s code)."""
+    out = tmp_path / "scangate-out" / "scangate"
+    out.mkdir(parents=True)
+    archive = one_layer_archive(out / "image.tar.gz", {"app/run": b"#!/bin/sh\n"},
+                                gzip_archive=True)
+    members = read_members(archive)
+    [config] = [name for name in members if name.endswith(".json") and name != "manifest.json"]
+    image_id = "sha256:" + sha256_hex(members[config])
+    waiver = {"id": "CVE-2024-0001", "kind": "vulnerability", "reason": "not reachable",
+              "expires": "2099-01-01", "report": "trivy-image.json", "waiver": "w1",
+              "purl": "pkg:pypi/app@1.0", "justification": "vulnerable_code_not_in_execute_path"}
+    (out / "summary.json").write_text(json.dumps({
+        "decision": "pass", "violations": [],
+        "counts": dict.fromkeys(("critical", "high", "medium", "low", "unknown"), 0),
+        "reports": [{"path": "trivy-image.json", "artifact_type": "container_image",
+                     "image_id": image_id, "findings": 0}],
+        "waived_findings": [waiver]}), encoding="utf-8")
+    name = f"scangate-tests/gitlab-push-{uuid.uuid4().hex[:10]}"
+    job = glci.merged_job(jobs_of({"push": True, "registry": registry, "image-name": name}),
+                          "scangate-push")
+    job["variables"]["SCANGATE_SOURCE"] = ""
+    glci.checkout_scangate(tmp_path / "bin")
+    result = run_job_script(job, tmp_path, tmp_path / "bin", {
+        **GITLAB_JOB, "SCANGATE_IMAGE_ID": image_id,
+        "SCANGATE_IMAGE_ARCHIVE_SHA256": sha256_hex(archive.read_bytes())})
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "push.json").read_text(encoding="utf-8"))
+    assert record["repository"] == f"{registry}/{name}"
+    assert record["tags"] == [f"staging-{'0' * 40}-7-9"]
+    status, headers, _ = loopback.get(
+        f"http://{registry}/v2/{name}/manifests/{record['tags'][0]}",
+        {"Accept": "application/vnd.oci.image.manifest.v1+json, "
+                   "application/vnd.docker.distribution.manifest.v2+json"})
+    assert status == 200
+    assert {k.lower(): v for k, v in headers.items()}["docker-content-digest"] == \
+        record["image-digest"]
+    vex = json.loads((out / "scangate.openvex.json").read_text(encoding="utf-8"))
+    [statement] = vex["statements"]
+    assert statement["vulnerability"]["name"] == "CVE-2024-0001"
+    assert statement["status"] == "not_affected"
+    [product] = statement["products"]
+    assert record["image-digest"].replace(":", "%3A") in product["@id"]

@@ -12,7 +12,8 @@ from typing import Any
 
 from scangate import __version__
 from scangate.aws.identity import add_identity_arguments, session_from_args
-from scangate.errors import EXIT_PASS, UsageError
+from scangate.aws.tags import ENVIRONMENTS
+from scangate.errors import EXIT_PASS, ScangateError, UsageError
 from scangate.outputs.atomic import OutputSet, check_writable
 from scangate.registry.archive import normalize_sha256
 from scangate.registry.client import RegistryClient
@@ -55,10 +56,18 @@ def add_parser(subparsers: Any) -> None:
                         help="repository below the registry (default --image-name)")
     target.add_argument("--image-name", default="", metavar="NAME",
                         help="the image's name, the default repository name")
-    parser.add_argument("--tag", required=True, action="append", default=[], metavar="TAG",
+    parser.add_argument("--tag", action="append", default=[], metavar="TAG",
                         help="tag to push (repeat for several, e.g. prod-<sha> for lifecycle "
-                        "rules); an empty one adds none (an optional CI input), but one is "
-                        "needed")
+                        "rules); an empty one adds none (an optional CI input), but one tag "
+                        "(this or --pipeline-tag) is needed")
+    parser.add_argument("--pipeline-tag", action="store_true",
+                        help="also push under the GitLab job's own tag, "
+                        "<environment>-$CI_COMMIT_SHA-$CI_PIPELINE_ID-$CI_JOB_ID (`scangate "
+                        "image-tag`: the format the ECR lifecycle rules act on; the job ID "
+                        "keeps a re-run's tag new)")
+    parser.add_argument("--tag-environment", choices=sorted(ENVIRONMENTS), metavar="ENV",
+                        help="the --pipeline-tag's environment (default: prod in a tag "
+                        "pipeline, $CI_COMMIT_TAG set; staging otherwise)")
     parser.add_argument("--decision", type=Path, metavar="summary.json",
                         help="summary.json of `scangate gate`: refuse unless it records a pass "
                         "for --image-id")
@@ -66,6 +75,9 @@ def add_parser(subparsers: Any) -> None:
                         help="where to write the result (image-uri, image-digest, tags, ...)")
     parser.add_argument("--dotenv", type=Path, metavar="push.env",
                         help="also write SCANGATE_IMAGE_* variables (GitLab dotenv report)")
+    parser.add_argument("--openvex", type=Path, metavar="PATH",
+                        help="after the push, also write the --decision's waivers as OpenVEX "
+                        "for the pushed digest (`scangate openvex` with the push record)")
     parser.add_argument("--registry-username", metavar="USER",
                         help="user for a registry that is not ECR (GitLab: $CI_REGISTRY_USER)")
     password = parser.add_mutually_exclusive_group()
@@ -113,10 +125,33 @@ def target_repository(args: argparse.Namespace, environ: Mapping[str, str]) -> s
     return f"{args.registry}/{name}"
 
 
+def pipeline_tag(environment: str | None, environ: Mapping[str, str]) -> str:
+    """The GitLab job's own tag: ``<environment>-<commit>-<pipeline>-<job>``."""
+    from scangate.aws.tags import image_tag
+
+    names = ("CI_COMMIT_SHA", "CI_PIPELINE_ID", "CI_JOB_ID")
+    missing = [name for name in names if not environ.get(name, "").strip()]
+    if missing:
+        raise UsageError(f"--pipeline-tag is made of GitLab's {', '.join(names)}: "
+                         f"{', '.join(missing)} not set (not a GitLab job?): pass --tag instead")
+    environment = environment or ("prod" if environ.get("CI_COMMIT_TAG") else "staging")
+    try:
+        return image_tag(environment, *(environ[name] for name in names))
+    except UsageError as exc:
+        raise UsageError(f"--pipeline-tag from {', '.join(names)}: {exc.message}") from None
+
+
 def _check_outputs(args: argparse.Namespace) -> list[str]:
     inputs = {p.resolve() for p in (args.archive, args.decision) if p is not None}
     targets: list[str] = []
-    for flag, path in (("--output", args.output), ("--dotenv", args.dotenv)):
+    if args.openvex is not None and args.decision is None:
+        raise UsageError("--openvex writes the waivers of --decision: pass --decision "
+                         "summary.json too")
+    outputs = (("--output", args.output), ("--dotenv", args.dotenv), ("--openvex", args.openvex))
+    if len({path.resolve() for _, path in outputs if path is not None}) < len(
+            [path for _, path in outputs if path is not None]):
+        raise UsageError("--output, --dotenv and --openvex must be three different files")
+    for flag, path in outputs:
         if path is None:
             continue
         if path.resolve() in inputs:
@@ -209,9 +244,12 @@ def run(args: argparse.Namespace) -> int:
     archive_sha256 = (normalize_sha256(args.archive_sha256, "--archive-sha256")
                       if args.archive_sha256 is not None else None)
     repository = parse_repository(target_repository(args, os.environ))
-    tags = list(check_tags(tag for tag in args.tag if tag))
+    given = [*(
+        [pipeline_tag(args.tag_environment, os.environ)] if args.pipeline_tag else []),
+        *args.tag]
+    tags = list(check_tags(tag for tag in given if tag))
     if not tags:
-        raise UsageError("--tag: no tag given (every --tag was empty)")
+        raise UsageError("--tag: no tag given (every --tag was empty, and no --pipeline-tag)")
     targets = _check_outputs(args)
     outputs = OutputSet(targets)  # clears results of an earlier run at once
     try:
@@ -233,4 +271,13 @@ def run(args: argparse.Namespace) -> int:
         outputs.abort(targets)
         raise
     print(f"image-uri {result.image_uri}")
+    if args.openvex is not None:
+        from scangate.step_outputs import run_scangate
+
+        # The image is pushed and its record written: a failure here is said as such.
+        code = run_scangate(["openvex", "--summary", str(args.decision), "--push-record",
+                             str(args.output), "--output", str(args.openvex)])
+        if code != EXIT_PASS:
+            raise ScangateError(f"pushed {result.image_uri}, but no OpenVEX written to "
+                                f"{args.openvex} (see above)")
     return EXIT_PASS
