@@ -60,12 +60,25 @@ class Variable(NamedTuple):
     commands: tuple[str, ...] = ()
     flag_prefix: str = ""  # an on/off input's value is `<flag_prefix>true|false`
     required: tuple[str, ...] = ()  # commands that cannot run without it: empty is refused
-    # The input's documented default when it is empty: this predefined GitLab variable's value,
-    # lowercased (image-name: the project's name).
-    fallback: str = ""
+    # The input's documented default, when it is empty, from the job's other variables.
+    fallback: Callable[[Mapping[str, str]], str] | None = None
 
 
 _GATE, _SCAN, _DEPLOY = ("gate-job run",), ("scan",), ("deploy",)
+
+
+def _project_name(environ: Mapping[str, str]) -> str:
+    """image-name's default: the project's name (GitLab's CI_PROJECT_NAME), lowercased."""
+    return environ.get("CI_PROJECT_NAME", "").lower()
+
+
+def _context_dockerfile(environ: Mapping[str, str]) -> str:
+    """dockerfile's default: `<context>/Dockerfile` (the build job's own default); none
+    without a context (never `/Dockerfile`)."""
+    context = environ.get("SCANGATE_CONTEXT", "")
+    return f"{context}/Dockerfile" if context.strip() else ""
+
+
 # The GitLab template's variables and the options they feed. Add a row only for a variable the
 # template's `.<prefix>-inputs` block sets from that input (tests/gitlab/test_gitlab_rules.py).
 GITLAB: tuple[Variable, ...] = (
@@ -91,9 +104,10 @@ GITLAB: tuple[Variable, ...] = (
              "skip-db-update="),
     Variable("SCANGATE_TRIVY_DB_DIGEST", "trivy-db-digest", "db-digest", _SCAN),
     Variable("SCANGATE_IMAGE_NAME", "image-name", "image-name", ("push",),
-             fallback="CI_PROJECT_NAME"),
-    Variable("SCANGATE_IMAGE_NAME", "image-name", "image", ("notify",),
-             fallback="CI_PROJECT_NAME"),
+             fallback=_project_name),
+    Variable("SCANGATE_IMAGE_NAME", "image-name", "image", ("notify",), fallback=_project_name),
+    Variable("SCANGATE_DOCKERFILE", "dockerfile", "dockerfile", _GATE,
+             fallback=_context_dockerfile),
     Variable("SCANGATE_IMAGE_TAG", "image-tag", "tag", ("push",)),
     Variable("SCANGATE_TAG_ENVIRONMENT", "tag-environment", "tag-environment", ("push",)),
     Variable("SCANGATE_PUSH_TARGET", "push-target", "push-target", ("push",)),
@@ -157,7 +171,7 @@ def _check_required(command: str, environ: Mapping[str, str]) -> None:
 
 def _with_fallbacks(environ: Mapping[str, str]) -> Mapping[str, str]:
     """The variables, each empty one that has a fallback set to it (see Variable.fallback)."""
-    filled = {row.name: environ.get(row.fallback, "").lower() for row in GITLAB
+    filled = {row.name: row.fallback(environ) for row in GITLAB
               if row.fallback and not environ.get(row.name, "").strip()}
     return {**environ, **filled} if filled else environ
 

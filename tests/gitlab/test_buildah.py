@@ -111,7 +111,7 @@ def test_buildah_builds_the_archive_the_job_records(
     work, result = buildah_build
     assert result.returncode == 0, result.stdout + result.stderr
     build = _dotenv(work / OUT / "build.env")
-    archive = work / OUT / "image.tar.gz"
+    archive = work / OUT / "image.tar"
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == \
         build["SCANGATE_IMAGE_ARCHIVE_SHA256"]
     assert build["SCANGATE_IMAGE_LOCAL_REF"] == "buildah-app:scangate-7-8"
@@ -131,11 +131,11 @@ def test_trivy_scans_the_same_bytes(
     shutil.copytree(trivy_cache_dir / "db", cache / "db")
     digest = "sha256:" + hashlib.sha256((cache / "db" / "trivy.db").read_bytes()).hexdigest()
     report = tmp_path / "trivy-image.json"
-    code = main(["scan", "--input", str(work / OUT / "image.tar.gz"), "--output", str(report),
+    code = main(["scan", "--input", str(work / OUT / "image.tar"), "--output", str(report),
                  "--trivy", str(shutil.which("trivy") or glci.REPO_ROOT / ".venv/bin/trivy"),
                  "--cache-dir", str(cache), "--skip-db-update", "--db-digest", digest])
     assert code == 0, capsys.readouterr().err
     scanned: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
     assert scanned["Metadata"]["ImageID"] == build["SCANGATE_IMAGE_ID"]
-    assert scanned["ArtifactName"].endswith("image.tar.gz")
+    assert scanned["ArtifactName"].endswith("image.tar")
     assert scanned["Metadata"]["OS"]["Family"] == "debian"  # the base's packages were read

@@ -85,7 +85,7 @@ def scan_call(tmp_path: Path, inputs: dict[str, Any]) -> tuple[int, str, list[st
     job["variables"]["SCANGATE_SOURCE"] = ""
     out = tmp_path / "scangate-out" / "scangate"
     out.mkdir(parents=True)
-    (out / "image.tar.gz").write_bytes(b"an archive")
+    (out / "image.tar").write_bytes(b"an archive")
     write_fake_scangate(tmp_path / "bin", 0, writes_summary=False)
     env = {"SCANGATE_IMAGE_ID": "sha256:" + "1" * 64,
            "SCANGATE_IMAGE_ARCHIVE_SHA256": hashlib.sha256(b"an archive").hexdigest()}
@@ -150,6 +150,6 @@ def test_the_scan_checks_the_build_jobs_tarball_and_image(tmp_path: Path) -> Non
     code, stderr, argv = scan_call(tmp_path, {})
     assert code == 0, stderr
     args = build_parser(argv).parse_args(argv)
-    assert args.input == "scangate-out/scangate/image.tar.gz"
+    assert args.input == "scangate-out/scangate/image.tar"
     assert args.input_sha256 == hashlib.sha256(b"an archive").hexdigest()
     assert args.image_id == "sha256:" + "1" * 64

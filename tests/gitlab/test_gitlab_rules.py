@@ -685,8 +685,30 @@ def test_the_report_job_reads_limits_from_ssm_through_the_gate_role(tmp_path: Pa
     gate = gate_job.gate_arguments(args)
     for wanted in ("--thresholds-from-ssm=/scangate/limits", "--aws-region=eu-west-1",
                    f"--web-identity-token-file={token_file}",
-                   "--role-arn=arn:aws:iam::123456789012:role/gate"):
+                   "--role-arn=arn:aws:iam::123456789012:role/gate",
+                   "--dockerfile=./Dockerfile"):  # dockerfile empty: <context>/Dockerfile
         assert wanted in gate, gate
+
+
+@pytest.mark.parametrize(("inputs", "dockerfile"), [
+    ({}, "./Dockerfile"),
+    ({"context": "services/api"}, "services/api/Dockerfile"),
+    ({"context": "services/api", "dockerfile": "build/Containerfile"}, "build/Containerfile"),
+])
+def test_the_report_job_anchors_image_findings_in_the_dockerfile_the_build_used(
+    inputs: dict[str, Any], dockerfile: str,
+) -> None:
+    """The SARIF anchors image findings in the Dockerfile: the dockerfile input, else
+    `<context>/Dockerfile`, the same default as the build job's `docker build --file`."""
+    from scangate._cli import build_parser
+
+    jobs = jobs_of(inputs)
+    build = "\n".join(glci.script_lines(glci.merged_job(jobs, "scangate-build")))
+    assert 'dockerfile="${SCANGATE_DOCKERFILE:-$SCANGATE_CONTEXT/Dockerfile}"' in build
+    job = glci.merged_job(jobs, "scangate-report")
+    call = ["--inputs-from-env=gitlab", "gate-job", "run", "--report", "r.json"]
+    args = build_parser(call[1:]).parse_args(expand_gitlab(call, job))
+    assert args.dockerfile == dockerfile
 
 
 def test_security_hub_imports_the_pushed_image_and_archives_what_is_gone() -> None:
@@ -739,7 +761,7 @@ def test_every_scangate_call_of_a_job_parses_with_the_real_cli(
     out.mkdir(parents=True)
     (out / "gate-exit-code").write_text("1\n", encoding="utf-8")
     (out / "summary.json").write_text('{"decision": "fail"}', encoding="utf-8")
-    (out / "image.tar.gz").write_bytes(b"an archive")
+    (out / "image.tar").write_bytes(b"an archive")
     write_fake_scangate(tmp_path / "bin", 0, writes_summary=True)
     env = {"SCANGATE_ID_TOKEN": "a.b.c", "CI_COMMIT_SHA": "0" * 40, "CI_PIPELINE_ID": "1",
            "CI_JOB_ID": "2", "SCANGATE_IMAGE_ID": "sha256:" + "1" * 64,

@@ -217,8 +217,8 @@ def registry_base(docker_engine: str, registry: str, tmp_path_factory: pytest.Te
 
 
 def archive_config(tarball: Path) -> Any:
-    """The image config inside a `docker save` archive (gzipped)."""
-    with tarfile.open(tarball, "r:gz") as archive:
+    """The image config inside a `docker save` archive (a plain tar: the build gzips nothing)."""
+    with tarfile.open(tarball, "r:") as archive:
         manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
         return json.load(archive.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
 
@@ -240,7 +240,7 @@ def cleanup(pipeline: Pipeline, registry: str) -> None:
             urllib.request.urlopen(request, timeout=30).close()
         except OSError:
             pass
-    pipeline.out("build", "image.tar.gz").unlink(missing_ok=True)
+    pipeline.out("build", "image.tar").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -452,7 +452,7 @@ def test_registry_holds_the_scanned_image_under_the_recorded_digest(
     build = clean_pipeline.dotenv("build", "build.env")
     image_id = build["SCANGATE_IMAGE_ID"]
     # The tarball that was scanned and pushed is the one the build recorded.
-    tarball = clean_pipeline.out("build", "image.tar.gz")
+    tarball = clean_pipeline.out("build", "image.tar")
     archive_sha256 = hashlib.sha256(tarball.read_bytes()).hexdigest()
     assert archive_sha256 == build["SCANGATE_IMAGE_ARCHIVE_SHA256"]
     assert clean_pipeline.json("scan", "trivy-image.json")["Metadata"]["ImageID"] == image_id
@@ -491,7 +491,7 @@ def test_host_mode_builds_from_the_registry_base_not_the_engine_tag(
 ) -> None:
     """The engine held a poisoned image under the base image's name when the build started
     (registry_base); `docker build --pull` took the registry's, so nothing of it is inherited."""
-    config = archive_config(clean_pipeline.out("build", "image.tar.gz"))
+    config = archive_config(clean_pipeline.out("build", "image.tar"))
     labels = config["config"].get("Labels") or {}
     assert "org.opencontainers.image.revision" in labels  # the build's own label: labels read
     assert POISON_LABEL not in labels, labels
@@ -525,7 +525,7 @@ def test_push_refuses_a_tarball_that_is_not_the_scanned_one(
     before = tags(registry, clean_pipeline.repository)
 
     def append_a_byte(artifacts: Path) -> None:
-        with (artifacts / OUT / "image.tar.gz").open("ab") as handle:
+        with (artifacts / OUT / "image.tar").open("ab") as handle:
             handle.write(b"\0")
 
     run = rerun_push_on_a_copy(clean_pipeline, tmp_path, append_a_byte)
@@ -832,7 +832,7 @@ def test_push_to_gitlab_registry_refuses_a_tarball_that_is_not_the_scanned_one(
     before = len(gitlab.token_requests)
 
     def append_a_byte(artifacts: Path) -> None:
-        with (artifacts / OUT / "image.tar.gz").open("ab") as handle:
+        with (artifacts / OUT / "image.tar").open("ab") as handle:
             handle.write(b"\0")
 
     run = rerun_push_to_gitlab(clean_pipeline, tmp_path, gitlab, "tampered", append_a_byte)
