@@ -126,7 +126,7 @@ def zipped(folder: Path) -> bytes:
 def test_pull_request_fails_on_the_new_finding_only_and_comments_once(
         tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, api: StandIn) -> None:
     repo = tmp_path / "repo"
-    snapshot_repository(repo)
+    snapshot_repository(repo, served_only=True)
     (repo / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
     (repo / ".github" / "workflows" / "review.yml").write_text(CALLER, encoding="utf-8")
     venv = shared_venv(repo, shared_root(tmp_path_factory), host_python())

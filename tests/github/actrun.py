@@ -35,6 +35,13 @@ ACT_HINT = "run `make setup` (requirements/act-hashed.txt installs act into .ven
 SELF_REPOSITORY = "scangate/scangate"
 
 # `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`
+# What a job reads of scangate's tree when act serves it as `scangate/scangate@<ref>`: the
+# workflows, the actions, and what install.sh builds scangate from (the top-level files,
+# scripts/, requirements/). act copies the tree for each `uses:` of it in each job, and its CPU
+# time is mostly the kernel creating those files: tests/, docs/, templates/, tools/ and the
+# rest were two thirds of them. A step that read one of them would fail under act.
+SERVED_DIRECTORIES = frozenset({".github", "actions", "requirements", "scripts"})
+
 REMOTE_USES = re.compile(
     r"^\s*(?:-\s*)?uses:\s*(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?P<path>/[^@\s]*)?"
     r"@(?P<ref>[^\s#]+)(?:\s*#\s*(?P<comment>.*))?$"
@@ -92,13 +99,17 @@ def _copy_ignored(directory: str, names: list[str]) -> set[str]:
     }
 
 
-def snapshot_repository(dest: Path, origin: str = "scangate/scangate") -> str:
+def snapshot_repository(dest: Path, origin: str = "scangate/scangate",
+                        served_only: bool = False) -> str:
     """Copy the working tree (tracked and untracked files git does not ignore) into a fresh git
-    repository at dest, commit it, and return the commit: the checkout stand-in exports it."""
+    repository at dest, commit it, and return the commit: the checkout stand-in exports it.
+    served_only: only the top-level files and SERVED_DIRECTORIES."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO_ROOT, capture_output=True, check=True,
     ).stdout.decode().split("\0")  # fmt: skip
+    if served_only:
+        listed = [n for n in listed if "/" not in n or n.split("/", 1)[0] in SERVED_DIRECTORIES]
     dest.mkdir(parents=True)
     for name in filter(None, listed):
         source = REPO_ROOT / name

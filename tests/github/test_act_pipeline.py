@@ -131,7 +131,7 @@ def scangate_dir(
 ) -> Path:
     """This repository as the runner would download `scangate/scangate@<release>`."""
     repo = tmp_path_factory.mktemp("scangate") / "scangate"
-    snapshot_repository(repo)
+    snapshot_repository(repo, served_only=True)
     # A runner downloads an action's repository as an archive of the tree, with no .git; act
     # copies the directory for every `uses:` of it in every job (some 50 in the fork pull
     # request's run), and .git would be more than half of the files it creates each time.
