@@ -12,6 +12,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -161,6 +162,10 @@ def test_clean_variant_passes_pushes_the_scanned_image_and_pins_it(
     assert record["monitor"]["decision_before"] == "pass"
     assert record["monitor"]["decision_after"] == "fail"
     assert len(record["monitor"]["alerts"]) == 1 and record["monitor"]["dead_letters"] == 0
+    # Security Hub and the monitoring stack shared one moto server: one started in the log.
+    moto_log = (run.reports / "logs" / "moto.log").read_text(errors="replace")
+    assert len(re.findall(r"Running on http://127\.0\.0\.1:\d+", moto_log)) == 1
+    assert [p.name for p in (run.reports / "logs").glob("moto*")] == ["moto.log"]
 
 
 def test_vulnerable_variant_is_stopped_at_the_gate_and_pushes_nothing(

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,9 +89,21 @@ class Demo:
     pushed: registry.PushedImage | None = None
     manifests: list[str] = field(default_factory=list)
     monitor: dict[str, Any] = field(default_factory=dict)
+    # What run_steps stops when it ends (the moto server), and that server's URL.
+    resources: ExitStack = field(default_factory=ExitStack)
+    aws_endpoint: str = ""
 
     def report(self, name: str) -> Path:
         return self.options.reports_dir / name
+
+    def moto(self) -> str:
+        """The demo's one moto server (Security Hub, then the monitoring stack: one account,
+        one region, no shared resource), started by the first step that needs it and stopped
+        when run_steps ends. A second server cost about 1.2 s of CPU to start."""
+        if not self.aws_endpoint:
+            self.aws_endpoint = self.resources.enter_context(
+                moto_server(self.runner.log_path("moto")))
+        return self.aws_endpoint
 
 
 def display(path: Path) -> str:
@@ -400,21 +412,21 @@ def count_findings(endpoint: str) -> dict[str, int]:
 def security_hub(demo: Demo, say: Say) -> None:
     """Every finding is imported whether the gate passed or not: a blocked release's findings
     are exactly the ones people need to see."""
-    with moto_server(demo.runner.log_path("moto")) as endpoint:
-        say(f"moto server (local AWS emulator) on {endpoint}")
-        cmd = [
-            tool("scangate"), "securityhub", "--region", SECURITY_HUB_REGION,
-            "--report", str(demo.report("trivy-image.json")),
-            "--report", str(demo.report("trivy-config.json")),
-            "--asff-out", str(demo.report("asff.json")),
-        ]  # fmt: skip
-        env = aws_env(endpoint, SECURITY_HUB_REGION)
-        output = demo.runner.run(cmd, log="securityhub", timeout=600, env=env).output
-        match = re.search(r"imported (\d+) findings", output)
-        if not match:
-            raise DemoError(f"scangate securityhub printed no import count:\n{output[-2000:]}")
-        demo.securityhub_imported = int(match.group(1))
-        demo.securityhub_by_severity = count_findings(endpoint)
+    endpoint = demo.moto()
+    say(f"moto server (local AWS emulator) on {endpoint}")
+    cmd = [
+        tool("scangate"), "securityhub", "--region", SECURITY_HUB_REGION,
+        "--report", str(demo.report("trivy-image.json")),
+        "--report", str(demo.report("trivy-config.json")),
+        "--asff-out", str(demo.report("asff.json")),
+    ]  # fmt: skip
+    env = aws_env(endpoint, SECURITY_HUB_REGION)
+    output = demo.runner.run(cmd, log="securityhub", timeout=600, env=env).output
+    match = re.search(r"imported (\d+) findings", output)
+    if not match:
+        raise DemoError(f"scangate securityhub printed no import count:\n{output[-2000:]}")
+    demo.securityhub_imported = int(match.group(1))
+    demo.securityhub_by_severity = count_findings(endpoint)
     held = sum(demo.securityhub_by_severity.values())
     say(
         f"imported {demo.securityhub_imported} findings; Security Hub now lists {held} "
@@ -500,7 +512,7 @@ def pin(demo: Demo, say: Say) -> None:
 
 def watch(demo: Demo, say: Say) -> None:
     """After the push: the pushed image (same manifest, same digest) watched by the registry
-    monitor (tools/demo/monitor.py) on a moto server of its own."""
+    monitor (tools/demo/monitor.py), its stack on the moto server Security Hub used."""
     pushed = demo.pushed
     assert pushed is not None
     opts = demo.options
@@ -509,12 +521,11 @@ def watch(demo: Demo, say: Say) -> None:
         raise DemoError(f"monitor: {pushed.by_digest} is not in the registry any more")
     report = load_json(demo.report("trivy-image.json"))
     policy_text = opts.policy.read_text(encoding="utf-8")
-    with moto_server(demo.runner.log_path("moto-monitor")) as endpoint:
-        say(f"moto server on {endpoint}: the stack of templates/aws/scangate-monitoring.yaml")
-        demo.monitor = monitor.run(endpoint, policy_text=policy_text,
-                                   repository=opts.repository, tag=pushed.tag,
-                                   digest=pushed.digest, manifest=found[0], report=report,
-                                   say=say)
+    endpoint = demo.moto()
+    say(f"moto server on {endpoint}: the stack of templates/aws/scangate-monitoring.yaml")
+    demo.monitor = monitor.run(endpoint, policy_text=policy_text, repository=opts.repository,
+                               tag=pushed.tag, digest=pushed.digest, manifest=found[0],
+                               report=report, say=say)
     if demo.monitor["decision_after"] != "fail" or len(demo.monitor["alerts"]) != 1:
         raise DemoError(f"monitor: expected FAIL and one alert, got {demo.monitor}")
 
@@ -524,6 +535,11 @@ def watch(demo: Demo, say: Say) -> None:
 
 def run_steps(demo: Demo, progress: Progress) -> int:
     """All steps; return the gate's exit code. DemoError (exit 2) from any step stops it."""
+    with demo.resources:
+        return _run_steps(demo, progress)
+
+
+def _run_steps(demo: Demo, progress: Progress) -> int:
     with progress.step("check the machine") as say:
         check_machine(demo, say)
     with progress.step("build the image") as say:
