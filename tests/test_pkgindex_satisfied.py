@@ -103,6 +103,10 @@ def test_the_check_runs_again_only_when_its_answer_could_change(
     assert download() == 0  # the listing pip already checked
     os.utime(wheelhouse / WHEEL, ns=(1, 1))
     assert download() == 1  # a file changed
+    including = tmp_path / "requirements-including.txt"
+    including.write_text(f"-r {requirements.name}\n")
+    assert download(including) == 1
+    assert download(including) == 1  # what it includes may change unseen: never remembered
     assert all(pip_runs)  # every check was satisfied from the wheelhouse
 
 

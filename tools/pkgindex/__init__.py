@@ -168,13 +168,20 @@ def download(
     return wheelhouse
 
 
+# A line naming another file (-r, -c): pip's answer depends on that file too.
+_INCLUDE = re.compile(rb"^\s*(?:-r|-c|--requirement|--constraint)\b", re.MULTILINE)
+
+
 def _satisfied_key(requirements: Path, wheelhouse: Path, python_version: str | None) -> str:
     """What pip's answer for one requirements file depends on: its bytes, the target and host
-    Python, and the wheelhouse's files (names, sizes, modification times)."""
+    Python, and the wheelhouse's files (names, sizes, modification times). "" (never
+    remembered) for a file that includes another."""
+    data = Path(requirements).read_bytes()
+    if _INCLUDE.search(data):
+        return ""
     digest = hashlib.sha256()
     host = ".".join(map(str, sys.version_info[:3]))
     digest.update(f"{python_version}\0{host}\0{sys.platform}\0".encode())
-    data = Path(requirements).read_bytes()
     digest.update(f"{len(data)}\0".encode() + data)
     for path in _distributions(wheelhouse):
         stat = path.stat()
@@ -216,7 +223,8 @@ def _download(requirements: Sequence[Path], wheelhouse: Path, python_version: st
         what = "build requirements " + " ".join(backend)
         _fetch([*target, "--only-binary", ":all:", *backend], wheelhouse, what)
     keys = [*_satisfied(wheelhouse),
-            *(_satisfied_key(path, wheelhouse, python_version) for path in requirements)]
+            *filter(None, (_satisfied_key(path, wheelhouse, python_version)
+                           for path in requirements))]
     (wheelhouse / SATISFIED).write_text("\n".join(keys[-SATISFIED_KEEP:]) + "\n", "ascii")
 
 
