@@ -61,4 +61,4 @@ def test_an_empty_tag_adds_none_but_one_tag_is_needed(
     argv = ["push", "--archive", "a.tar", "--image-id", "sha256:" + "1" * 64,
             "--output", "p.json", "--repository", "r.example/x", "--tag", ""]
     assert main(argv) == 2
-    assert "no tag given (every --tag was empty)" in capsys.readouterr().err
+    assert "no tag given (every --tag was empty, and no --pipeline-tag)" in capsys.readouterr().err
