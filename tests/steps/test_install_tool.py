@@ -152,6 +152,54 @@ def test_an_archive_without_the_binary_is_refused(
     assert not (tmp_path / "trivy").exists()
 
 
+def _fake_trivy(version: str) -> bytes:
+    """A stand-in for the binary where only the archive's layout is under test."""
+    return f"#!/bin/sh\necho 'Version: {version}'\n".encode()
+
+
+def _packed(path: Path, members: list[tarfile.TarInfo | tuple[str, bytes]]) -> str:
+    with tarfile.open(path, "w:gz") as archive:
+        for member in members:
+            if isinstance(member, tarfile.TarInfo):
+                archive.addfile(member)
+            else:
+                info = tarfile.TarInfo(member[0])
+                info.size, info.mode = len(member[1]), 0o755
+                archive.addfile(info, io.BytesIO(member[1]))
+    return _sha256(path)
+
+
+def test_the_last_trivy_in_the_archive_is_the_one_installed(
+    releases: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Read in one pass (tool_install._binary), the archive still gives what `tar -x` leaves:
+    a name's last occurrence. The earlier one reports another version, so taking it fails."""
+    base, root = releases
+    sha = _packed(root / "twice.tar.gz", [("trivy", _fake_trivy("0.1.0")),
+                                          ("README.md", b"trivy"),
+                                          ("trivy", _fake_trivy(TRIVY_VERSION))])
+    code, out, err = _install(capsys, "trivy", "--version", TRIVY_VERSION, "--sha256", sha,
+                              "--url", base + "/twice.tar.gz", "--dest", str(tmp_path))
+    assert code == 0, err
+    assert Path(out.strip()).read_bytes() == _fake_trivy(TRIVY_VERSION)
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.DIRTYPE], ids=["symlink", "directory"])
+def test_a_trivy_that_is_not_a_regular_file_is_refused(
+    kind: bytes, releases: tuple[str, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Even after a regular file of that name: the last occurrence is what `tar -x` leaves."""
+    base, root = releases
+    link = tarfile.TarInfo("trivy")
+    link.type, link.linkname = kind, "/bin/sh"
+    sha = _packed(root / "link.tar.gz", [("trivy", _fake_trivy(TRIVY_VERSION)), link])
+    code, _, err = _install(capsys, "trivy", "--version", TRIVY_VERSION, "--sha256", sha,
+                            "--url", base + "/link.tar.gz", "--dest", str(tmp_path / "bin"))
+    assert code == 2 and "its trivy is not a file" in err, err
+    assert not (tmp_path / "bin" / "trivy").exists()
+
+
 def test_an_empty_pin_takes_the_tool_on_path_and_still_checks_its_version(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
