@@ -80,18 +80,22 @@ def _scan(*args: str, cache: Path) -> int:
                  "--scanners", "misconfig"])
 
 
-def _failing(report: Path) -> set[str]:
-    data = json.loads(report.read_text())
-    return {m["ID"] for r in data.get("Results") or [] for m in r.get("Misconfigurations") or []
-            if m["Status"] == "FAIL"}
-
-
 @pytest.fixture()
 def cache(trivy_cache_dir: Path, tmp_path: Path) -> Path:
     """Misconfiguration scans read no DB; the cache is a place beside the report."""
     out = tmp_path / "out"
     out.mkdir()
     return out / "cache"
+
+
+def _failing_by_target(report: Path) -> dict[str, set[str]]:
+    """Failed check IDs per target (a file) of the report."""
+    data = json.loads(report.read_text())
+    failing: dict[str, set[str]] = {}
+    for result in data.get("Results") or []:
+        failing.setdefault(str(result["Target"]), set()).update(
+            m["ID"] for m in result.get("Misconfigurations") or [] if m["Status"] == "FAIL")
+    return failing
 
 
 def _failing_by_directory(report: Path) -> dict[str, set[str]]:
@@ -109,21 +113,24 @@ def _failing_by_directory(report: Path) -> dict[str, set[str]]:
 def trivy_verdicts(trivy_cache_dir: Path,
                    tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[set[str],
                                                                            set[str]]]:
-    """form -> (what Trivy fails in the clean file, what it fails with the token), from two
-    scans of one tree holding every form in a directory of its own (Trivy's ignores act on
-    their own file: one scan per side instead of two per form, the same verdict per file)."""
+    """form -> (what Trivy fails in the clean file, what it fails with the token), from one
+    scan of one tree holding every form twice, clean and with its token, each file in a
+    directory of its own (Trivy's ignores act on their own file, and --allow-inline-ignores
+    changes nothing Trivy is given: one scan instead of two per form, the same verdict per
+    file; Trivy's start-up, compiling its checks, is most of a small scan's cost)."""
     base = tmp_path_factory.mktemp("forms")
-    verdicts: list[dict[str, set[str]]] = []
-    for side, extra in ((1, ()), (2, ("--allow-inline-ignores",))):
-        project = base / f"project{side}"
-        for number, (name, clean, hidden, _finding, _line) in enumerate(FORMS.values()):
-            (project / str(number)).mkdir(parents=True)
-            (project / str(number) / name).write_text(clean if side == 1 else hidden)
-        out = base / f"out{side}"
-        out.mkdir()
-        assert _scan("--fs", str(project), *extra, cache=out / "cache") == 0
-        verdicts.append(_failing_by_directory(out / "r.json"))
-    return {form: (verdicts[0].get(str(n), set()), verdicts[1].get(str(n), set()))
+    project = base / "project"
+    for number, (name, clean, hidden, _finding, _line) in enumerate(FORMS.values()):
+        for side, content in (("clean", clean), ("hidden", hidden)):
+            (project / f"{side}-{number}").mkdir(parents=True)
+            (project / f"{side}-{number}" / name).write_text(content)
+    out = base / "out"
+    out.mkdir()
+    assert _scan("--fs", str(project), "--allow-inline-ignores", cache=out / "cache") == 0
+    verdicts = _failing_by_directory(out / "r.json")
+    scanned = {f"{side}-{n}" for side in ("clean", "hidden") for n in range(len(FORMS))}
+    assert scanned <= set(verdicts), sorted(scanned - set(verdicts))  # every file was read
+    return {form: (verdicts[f"clean-{n}"], verdicts[f"hidden-{n}"])
             for n, form in enumerate(FORMS)}
 
 
@@ -151,18 +158,21 @@ def test_every_form_trivy_obeys_is_refused_in_a_checkout(
 def test_a_dockerfile_in_an_image_layer_is_refused(
     cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """One image holds the control (a clean Dockerfile) and the token's Dockerfile: Trivy, run
+    once with the token accepted, fails the control and drops the other's finding (each
+    Dockerfile is its own target); scangate refuses the image by default."""
     report = cache.parent / "r.json"
-    clean = one_layer_archive(tmp_path / "clean.tar", {"app/Dockerfile": DOCKERFILE.encode()})
-    hidden = one_layer_archive(tmp_path / "hidden.tar",
-                               {"app/Dockerfile": b"# see trivy:ignore:*\n" + DOCKERFILE.encode()})
-    assert _scan("--input", str(clean), cache=cache) == 0
-    assert "DS-0001" in _failing(report)
-    assert _scan("--input", str(hidden), "--allow-inline-ignores", cache=cache) == 0
-    assert "DS-0001" not in _failing(report)
+    image = one_layer_archive(tmp_path / "image.tar", {
+        "app/clean/Dockerfile": DOCKERFILE.encode(),
+        "app/hidden/Dockerfile": b"# see trivy:ignore:*\n" + DOCKERFILE.encode()})
+    assert _scan("--input", str(image), "--allow-inline-ignores", cache=cache) == 0
+    failing = _failing_by_target(report)
+    assert "DS-0001" in failing.get("app/clean/Dockerfile", set())  # the control
+    assert "DS-0001" not in failing["app/hidden/Dockerfile"]  # read, and Trivy obeys the token
     capsys.readouterr()
-    assert _scan("--input", str(hidden), cache=cache) == 2
+    assert _scan("--input", str(image), cache=cache) == 2
     err = capsys.readouterr().err
-    assert f"{hidden}!l1/layer.tar!app/Dockerfile:1: an inline trivy:ignore" in err
+    assert f"{image}!l1/layer.tar!app/hidden/Dockerfile:1: an inline trivy:ignore" in err
     assert not report.exists()
 
 
