@@ -596,6 +596,10 @@ def test_caller_in_another_repository_without_code_security_passes_and_pushes(
     assert len(tags) == 1 and tags[0].startswith(f"prod-{sha}-"), tags
     assert pushed["image-id"] == scanned["Metadata"]["ImageID"]
     assert pushed["image-uri"].startswith(f"{registry}/{CLEAN}@sha256:")
+    # Beside the push record, the policy's waivers as OpenVEX (`scangate push --openvex`): the
+    # policy waives nothing, so a document with no statement.
+    vex = json.loads((_artifact(run, "push", CLEAN) / "scangate.openvex.json").read_text())
+    assert vex["tooling"] == "scangate" and vex["statements"] == [], vex
     # Read the registry directly: the manifest it serves for the tag is the pushed digest, and
     # its config is the image Trivy scanned.
     request = urllib.request.Request(

@@ -52,8 +52,8 @@ def test_the_release_writes_openvex_for_the_pushed_digest_into_the_push_artifact
             if any(s.get("name") == "Push the scanned tarball" for s in job["steps"])]
     [job] = jobs
     run = step(workflow, job, "Push the scanned tarball")["run"]
-    assert run.index('"$SCANGATE" push ') < run.index('"$SCANGATE" openvex ')
-    assert '--push-record "$RUNNER_TEMP/scangate-push/push.json"' in run
-    assert '--output "$RUNNER_TEMP/scangate-push/scangate.openvex.json"' in run
+    # scangate push --openvex writes it after the push, from --decision and its own record.
+    assert '--openvex "$RUNNER_TEMP/scangate-push/scangate.openvex.json"' in run
+    assert run.count('"$SCANGATE" push ') == 1 and '"$SCANGATE" openvex ' not in run
     upload = step(workflow, job, "Upload the push record")
     assert upload["with"]["path"] == "${{ runner.temp }}/scangate-push/"

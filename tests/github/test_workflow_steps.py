@@ -1139,15 +1139,15 @@ def test_push_tags_with_this_jobs_attempt(tmp_path: Path) -> None:
            "IMAGE_NAME": "api", "IMAGE_ID": "sha256:" + "c" * 64, "GITHUB_RUN_ATTEMPT": "3"}
     step = run_script(_script("push", "Push the scanned tarball"), env, tmp_path)
     assert step.returncode == 0, step.output
-    image_tag, push, openvex = (json.loads(line) for line in calls.read_text().splitlines())
-    # After the push, the waivers as OpenVEX for the pushed digest (issue 23).
-    assert openvex[0] == "openvex" and "--push-record" in openvex
+    image_tag, push = (json.loads(line) for line in calls.read_text().splitlines())
     assert image_tag == ["image-tag", "--environment", "prod", "--sha", SHA, "--run", "42",
                          "--attempt", "3"]
     value = dict(zip(push[1::2], push[2::2], strict=False))
     assert push[0] == "push"
     assert value["--tag"] == "prod-tag-from-scangate"
     assert value["--archive-sha256"] == "ab" * 32
+    # After the push, the waivers as OpenVEX for the pushed digest (issue 23).
+    assert value["--openvex"].endswith("/scangate-push/scangate.openvex.json")
     assert value["--image-id"] == "sha256:" + "c" * 64
     assert value["--decision"].endswith("scangate-reports/summary.json")
     assert value["--repository"] == "127.0.0.1:5000/api"
