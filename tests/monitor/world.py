@@ -67,6 +67,15 @@ class World:
     alerts_url: str = ""
     topic_arn: str = ""
     images: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # digest -> repo, n, tag
+    # The world's own clients, each made at its first use: a thousand-event run pushes and
+    # rescans hundreds of times. Processors get clients of their own (tests hook into those, and
+    # tests/aws/recorder.py records the clients made inside its block: the processors').
+    clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def client(self, service: str) -> Any:
+        if service not in self.clients:
+            self.clients[service] = boto3.client(service)
+        return self.clients[service]
 
     @classmethod
     def create(cls, moto: MotoServer) -> World:
@@ -77,7 +86,7 @@ class World:
         return world
 
     def set_policy(self, thresholds_yaml: str) -> int:
-        ssm = boto3.client("ssm")
+        ssm = self.client("ssm")
         version: int = ssm.put_parameter(Name=POLICY_NAME, Type="SecureString", Overwrite=True,
                                          Value="version: 1\n" + thresholds_yaml)["Version"]
         return version
@@ -96,7 +105,7 @@ class World:
         return proc
 
     def push(self, repository: str, number: int, tag: str) -> str:
-        ecr = boto3.client("ecr")
+        ecr = self.client("ecr")
         try:
             ecr.create_repository(repositoryName=repository)
         except ecr.exceptions.RepositoryAlreadyExistsException:
@@ -110,7 +119,7 @@ class World:
              manifest: str | None = None, enhanced: list[dict[str, Any]] | None = None) -> None:
         """A new scan result for the image (see the module docstring for why it is re-put)."""
         repository, number, tag = self.images[digest]
-        ecr = boto3.client("ecr")
+        ecr = self.client("ecr")
         ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])
         ecr.put_image(repositoryName=repository, imageManifest=manifest or _manifest(number),
                       imageTag=tag, imageDigest=digest)
@@ -121,7 +130,7 @@ class World:
         """ECR answers this scan status for the image, with no findings (the shape of
         DescribeImageScanFindings for a scan that has none: ECR API Reference)."""
         repository, number, tag = self.images[digest]
-        ecr = boto3.client("ecr")
+        ecr = self.client("ecr")
         ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])
         ecr.put_image(repositoryName=repository, imageManifest=_manifest(number), imageTag=tag,
                       imageDigest=digest)
@@ -140,15 +149,15 @@ class World:
     def route(self, patterns: dict[str, dict[str, Any]]) -> None:
         """EventBridge rules with these patterns on the default bus, each targeting the events
         queue, as the templates' rules do."""
-        events = boto3.client("events")
-        arn = boto3.client("sqs").get_queue_attributes(
+        events = self.client("events")
+        arn = self.client("sqs").get_queue_attributes(
             QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         for name, pattern in patterns.items():
             events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
             events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
 
     def drain(self, url: str) -> list[dict[str, Any]]:
-        sqs = boto3.client("sqs")
+        sqs = self.client("sqs")
         out: list[dict[str, Any]] = []
         while True:
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
