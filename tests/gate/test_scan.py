@@ -296,30 +296,31 @@ def test_inline_ignore_comments_in_a_checkout_are_refused_for_misconfig_scans(
     """Trivy 0.76 obeys `# trivy:ignore:<id>` inside the scanned Dockerfile and drops the
     finding entirely (not even in ExperimentalModifiedFindings): shown here with the real
     binary, then refused by scangate scan unless the caller accepts such comments."""
+    # One scan shows both: the control beside the token's Dockerfile, each its own target
+    # (Trivy's ignores act on their own file; --allow-inline-ignores changes nothing Trivy is
+    # given), instead of a scan of each.
     project = tmp_path / "project"
-    project.mkdir()
-    dockerfile = project / "Dockerfile"
     body = 'FROM debian:latest\nRUN apt-get update\nCMD ["bash"]\n'
+    for side, text in (("clean", body), ("hidden", "# trivy:ignore:DS-0001\n" + body)):
+        (project / side).mkdir(parents=True)
+        (project / side / "Dockerfile").write_text(text)
     out = tmp_path / "r.json"
 
-    def ids() -> set[str]:
+    def ids() -> dict[str, set[str]]:
         data = json.loads(out.read_text())
-        return {m["ID"] for r in data.get("Results") or []
-                for m in r.get("Misconfigurations") or [] if m["Status"] == "FAIL"}
+        return {r["Target"]: {m["ID"] for m in r.get("Misconfigurations") or []
+                              if m["Status"] == "FAIL"} for r in data.get("Results") or []}
 
-    dockerfile.write_text(body)
-    assert _scan("--fs", str(project), "--output", str(out), "--scanners", "misconfig",
-                 cache=trivy_cache_dir) == 0
-    assert "DS-0001" in ids()  # ':latest' tag
-    dockerfile.write_text("# trivy:ignore:DS-0001\n" + body)
     assert _scan("--fs", str(project), "--output", str(out), "--scanners", "misconfig",
                  "--allow-inline-ignores", cache=trivy_cache_dir) == 0
-    assert "DS-0001" not in ids()  # gone without a trace
+    found = ids()
+    assert "DS-0001" in found["clean/Dockerfile"]  # ':latest' tag
+    assert "DS-0001" not in found["hidden/Dockerfile"]  # gone without a trace
     assert "warning" in capsys.readouterr().err
     assert _scan("--fs", str(project), "--output", str(out), "--scanners", "misconfig",
                  cache=trivy_cache_dir) == 2
     err = capsys.readouterr().err
-    assert "Dockerfile:1: an inline trivy:ignore" in err and not out.exists()
+    assert "hidden/Dockerfile:1: an inline trivy:ignore" in err and not out.exists()
     # Vulnerability and secret scans do not obey such comments: not refused.
     assert _scan("--fs", str(project), "--output", str(out), "--scanners", "vuln,secret",
                  cache=trivy_cache_dir) == 0
