@@ -118,6 +118,7 @@ GITLAB: tuple[Variable, ...] = (
     Variable("SCANGATE_NAMESPACE", "eks-namespace", "namespace", _DEPLOY, required=_DEPLOY),
     Variable("SCANGATE_MANIFESTS", "manifests", "manifests", _DEPLOY, required=_DEPLOY),
     Variable("SCANGATE_ROLLOUT_TIMEOUT", "rollout-timeout", "rollout-timeout", _DEPLOY),
+    Variable("SCANGATE_KUBECTL_VERSION", "kubectl-version", "kubectl-version", _DEPLOY),
     Variable("SCANGATE_KUBECTL_SHA256", "kubectl-sha256", "kubectl-sha256", _DEPLOY),
     Variable("SCANGATE_MONITORING_EVENT_BUS", "monitoring-event-bus", "monitoring-event-bus",
              _DEPLOY),

@@ -788,12 +788,13 @@ DEPLOY_INPUTS = {"push": True, "deploy": True, "aws-region": "eu-west-1",
                  "deploy-role-arn": "arn:aws:iam::123456789012:role/deploy",
                  "monitoring-event-bus": "default"}
 DEPLOY_SHA256 = glci.load_template()[0]["kubectl-sha256"]["default"]
+DEPLOY_VERSION = glci.load_template()[0]["kubectl-version"]["default"]
 
 
 def _run_deploy(tmp_path: Path, inputs: dict[str, Any], scangate_exit: int = 0,
                 ) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
-    """The deploy job's script with the scangate double above (its `install-tool` prints
-    /opt/tools/kubectl; the real one is tested in tests/steps/test_install_tool.py)."""
+    """The deploy job's script with the scangate double above: its calls, as the real CLI
+    expands them."""
     job = glci.merged_job(jobs_of(inputs), "scangate-deploy")
     job["variables"]["SCANGATE_SOURCE"] = ""
     (tmp_path / "scangate-out" / "scangate").mkdir(parents=True)
@@ -802,9 +803,7 @@ def _run_deploy(tmp_path: Path, inputs: dict[str, Any], scangate_exit: int = 0,
     argv = tmp_path / "args.argv"
     calls = [line.split("\037")[:-1]
              for line in (argv.read_text(encoding="utf-8").splitlines() if argv.exists() else [])]
-    install = ["install-tool", "kubectl", "--version", job["variables"]["SCANGATE_KUBECTL_VERSION"],
-               "--sha256", job["variables"]["SCANGATE_KUBECTL_SHA256"]]
-    assert [call[:6] for call in calls if call and call[0] == "install-tool"] == [install]
+    assert not [call for call in calls if call and call[0] == "install-tool"]
     return result, [expand_gitlab(call, job, {"SCANGATE_ID_TOKEN": "d.e.f"}) for call in calls
                     if call and call[0] not in ("--version", "install-tool")]
 
@@ -844,7 +843,9 @@ def test_the_deploy_job_marks_the_deployed_digests_with_the_deploy_role(tmp_path
     assert result.returncode == 0, result.stderr
     [deploy] = calls
     assert deploy[0] == "deploy"
-    assert deploy[deploy.index("--kubectl") + 1] == "/opt/tools/kubectl"  # install-tool's
+    # kubectl: the pinned release, downloaded and checked by deploy itself.
+    assert "--kubectl" not in deploy
+    assert deploy[deploy.index("--kubectl-version") + 1] == DEPLOY_VERSION
     assert deploy[deploy.index("--output") + 1] == "scangate-out/scangate/deploy.json"
     assert deploy[deploy.index("--monitoring-event-bus") + 1] == "default"
     assert deploy[deploy.index("--role-arn") + 1] == "arn:aws:iam::123456789012:role/deploy"

@@ -37,12 +37,16 @@ REPOSITORY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/user-authenticator"
 IMAGE = f"{REPOSITORY}@sha256:" + "ab" * 32
 NAMESPACE = "user-authenticator"
 CLUSTER = "prod"
+KUBECTL_VERSION = "v1.36.4"
 
 STANDIN = '''#!{python}
 # Stand-in for kubectl (no API server can run in these tests): records, then answers.
 import json, os, pathlib, sys
 import yaml
 argv = sys.argv[1:]
+if argv == ["version", "--client"]:  # what install-tool asks a downloaded release
+    print("Client Version: {version}")
+    sys.exit(0)
 kubeconfig = argv[argv.index("--kubeconfig") + 1]
 record = {{"argv": argv, "env": dict(os.environ),
           "kubeconfig": yaml.safe_load(pathlib.Path(kubeconfig).read_text())}}
@@ -64,8 +68,8 @@ def _standin(tmp_path: Path, fail: str = "") -> tuple[Path, str, Path]:
     log = tmp_path / "kubectl.log"
     script = tmp_path / "bin" / "kubectl"
     script.parent.mkdir()
-    script.write_text(STANDIN.format(python=sys.executable, log=str(log), fail=fail),
-                      encoding="utf-8")
+    script.write_text(STANDIN.format(python=sys.executable, log=str(log), fail=fail,
+                                     version=KUBECTL_VERSION), encoding="utf-8")
     script.chmod(0o755)
     return script, hashlib.sha256(script.read_bytes()).hexdigest(), log
 
@@ -338,6 +342,47 @@ def test_a_failed_rollout_fails_the_deploy(
     err = _one_line(capsys, _deploy(deployment_only, kubectl, sha, "--output", str(record)))
     assert "rollout of Deployment/user-authenticator: kubectl exited 1: error: timed out" in err
     assert not record.exists()  # no record of a deploy that did not complete
+
+
+# -- the pinned kubectl release (--kubectl-version) ------------------------------------------
+
+
+def test_deploy_downloads_the_pinned_kubectl_release(
+    cluster: dict[str, Any], deployment_only: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--kubectl-version (the GitLab deploy job's): the release is downloaded as `scangate
+    install-tool kubectl` downloads it (tests/steps/test_install_tool.py), here from a loopback
+    server standing in for its release URL (the URL is all that is replaced), and runs only
+    when its sha256 is --kubectl-sha256; another is refused before kubectl or AWS is used."""
+    import dataclasses
+    import functools
+    import http.server
+
+    from scangate import tool_install
+
+    from tests.support import loopback
+
+    class Files(http.server.SimpleHTTPRequestHandler):
+        log_message = loopback.QuietHandler.log_message  # stderr is what the test reads
+
+    kubectl, sha, log = _standin(tmp_path)
+    handler = functools.partial(Files, directory=str(kubectl.parent))
+    with loopback.serve(handler) as server:
+        monkeypatch.setitem(tool_install.TOOLS, "kubectl", dataclasses.replace(
+            tool_install.TOOLS["kubectl"], default_url=server.url + "/{asset}"))
+        common = ["deploy", "--image", IMAGE, "--manifests", str(deployment_only),
+                  "--namespace", NAMESPACE, "--cluster", CLUSTER,
+                  "--kubectl-version", KUBECTL_VERSION]
+        err = _one_line(capsys, main([*common, "--kubectl-sha256", "0" * 64]))
+        assert f"has sha256 {sha}, not the pinned {'0' * 64}" in err
+        assert _calls(log) == []
+        err = _one_line(capsys, main([*common, "--kubectl-sha256", sha, "--kubectl",
+                                      str(kubectl)]))
+        assert "--kubectl or --kubectl-version, not both" in err
+        code = main([*common, "--kubectl-sha256", sha])
+    assert code == 0, capsys.readouterr().err
+    assert [call["argv"][2] for call in _calls(log)] == ["apply", "rollout"]
 
 
 # -- telling the registry monitor (--monitoring-event-bus) -------------------------------------

@@ -68,8 +68,12 @@ def add_parser(subparsers: Any) -> None:
                         help="kinds the deploy may apply (default: "
                         f"{','.join(DEFAULT_ALLOWED_KINDS)}, what "
                         "templates/k8s/platform/deployer-rbac.yaml grants)")
-    parser.add_argument("--kubectl", type=Path, default=Path("kubectl"), metavar="PATH",
+    parser.add_argument("--kubectl", type=Path, metavar="PATH",
                         help="kubectl binary (default: kubectl on PATH)")
+    parser.add_argument("--kubectl-version", metavar="VERSION",
+                        help="instead of --kubectl: download that kubectl release (v1.36.4) as "
+                        "`scangate install-tool kubectl` does, refused unless its sha256 is "
+                        "--kubectl-sha256")
     parser.add_argument("--kubectl-sha256", required=True, metavar="HEX",
                         help="sha256 of that kubectl binary; any other is refused")
     parser.add_argument("--rollout-timeout", type=_duration, default=300, metavar="DURATION",
@@ -113,6 +117,20 @@ def _duration(text: str) -> int:
             f"{text!r} is outside 1s..{MAX_ROLLOUT_SECONDS // 60}m (EKS tokens last 15 minutes)"
         )
     return seconds
+
+
+def _kubectl(args: argparse.Namespace, work: Path) -> Path:
+    """--kubectl, or the pinned release --kubectl-version names, downloaded (install_kubectl
+    then checks the hash of what it runs again)."""
+    if args.kubectl_version is None:
+        return args.kubectl or Path("kubectl")
+    if args.kubectl is not None:
+        raise UsageError("give --kubectl or --kubectl-version, not both")
+    if not args.kubectl_sha256.strip():
+        raise UsageError("--kubectl-version needs the release's --kubectl-sha256")
+    from scangate.tool_install import install
+
+    return install("kubectl", args.kubectl_version, args.kubectl_sha256, work / "download")
 
 
 def _images(args: argparse.Namespace) -> list[str]:
@@ -186,7 +204,8 @@ def _deploy(args: argparse.Namespace, images: list[str]) -> tuple[dict[str, Any]
 
         home = work / "kubectl-home"
         home.mkdir(mode=0o700)
-        kubectl = Kubectl(install_kubectl(args.kubectl, args.kubectl_sha256, home), home)
+        kubectl = Kubectl(install_kubectl(_kubectl(args, work), args.kubectl_sha256, home),
+                          home)
 
         # boto3 here, not at import: `scangate --version` and --help build every parser.
         from scangate.deploy.eks_auth import describe_cluster, eks_token, kubeconfig
