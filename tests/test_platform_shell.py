@@ -29,8 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 # shrink; lower them as logic moves into scangate, until they reach the targets.
 GITHUB_TARGET = 200
 GITLAB_TARGET = 100
-# 2026-12-07: logic moved into scangate subcommands (was 805); by id; push --openvex.
-GITHUB_LIMIT = 134
+# 2026-12-07: logic moved into scangate subcommands (was 805); by id; push --openvex; one
+# `scangate scan --fresh-db-unless-pinned --input-sha256 --image-id`, as GitLab runs it.
+GITHUB_LIMIT = 122
 # 2026-12-07: report, scan, notify, securityhub, deploy and push read the include's variables
 # through `scangate --inputs-from-env=gitlab`; the bootstrap and the build job say less twice
 # (GitLab was 252). Then scangate read the job's ID token itself, deploy told the monitor, and

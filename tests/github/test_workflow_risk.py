@@ -29,7 +29,18 @@ def test_the_scan_writes_the_sbom_into_the_uploaded_scan_directory() -> None:
     workflow = load(SCAN)
     scan = step(workflow, "scan", "Scan the tarball with Trivy")["run"]
     assert '--sbom "$RUNNER_TEMP/scangate-scan/sbom.cdx.json"' in scan
-    assert scan.count('"$SCANGATE" "${args[@]}"') == 1  # one scan, the SBOM is its output
+    assert scan.count('"$SCANGATE" --inputs-from-env scan ') == 1  # the SBOM is its output
+
+
+def test_the_scan_is_bound_to_the_recorded_tarball_and_image() -> None:
+    """As GitLab's scan job: `scangate scan` refuses another tarball before Trivy reads it and
+    writes no report of another image, from the record the tarball check read."""
+    workflow = load(SCAN)
+    check = step(workflow, "scan", "Check the tarball is the one built")
+    assert check["id"] == "image" and '--outputs "$GITHUB_OUTPUT"' in check["run"]
+    env = step(workflow, "scan", "Scan the tarball with Trivy")["env"]
+    assert env["INPUT_INPUT_SHA256"] == "${{ steps.image.outputs.tarball-sha256 }}"
+    assert env["INPUT_IMAGE_ID"] == "${{ steps.image.outputs.image-id }}"
     upload = step(workflow, "scan", "Upload the Trivy report")
     assert upload["with"]["path"] == "${{ runner.temp }}/scangate-scan/"
 

@@ -865,14 +865,25 @@ def test_the_java_db_repository_reaches_scangate_scan(tmp_path: Path) -> None:
     step = run_script(_script("scan", "Scan the tarball with Trivy"), env, tmp_path)
     assert step.returncode == 0, step.output
     (call,) = [json.loads(line) for line in calls.read_text().splitlines()]
-    assert call[call.index("--java-db-repository") + 1] == "registry.example/trivy-java-db:1"
-    assert "--db-repository" not in call
+    argv = _with_env_inputs(call, env)
+    assert "--java-db-repository=registry.example/trivy-java-db:1" in argv
+    assert not [a for a in argv if a.startswith("--db-repository")]
+
+
+def _with_env_inputs(call: list[str], env: dict[str, str]) -> list[str]:
+    """A recorded `scangate --inputs-from-env COMMAND ...` as scangate resolves it."""
+    from scangate._cli import build_parser
+    from scangate.env_inputs import argv_with_env_inputs
+
+    assert call[0] == "--inputs-from-env", call
+    return argv_with_env_inputs(build_parser(call[1:]), call[1:], env)
 
 
 @pytest.mark.parametrize("pin", ["", "sha256:" + "ab" * 32])
 def test_the_scan_step_never_scans_with_an_unverified_db(tmp_path: Path, pin: str) -> None:
     """Issue 21 §2: the DB is the pinned one (--db-digest) or this scan's own download
-    (--fresh-db), never whatever the cache holds; the call parses with scangate's own CLI."""
+    (--fresh-db-unless-pinned), never whatever the cache holds; the call, with the inputs it
+    reads from the environment, parses with scangate's own CLI."""
     from scangate._cli import build_parser
 
     bin_dir = tmp_path / "bin"
@@ -883,8 +894,10 @@ def test_the_scan_step_never_scans_with_an_unverified_db(tmp_path: Path, pin: st
     step = run_script(_script("scan", "Scan the tarball with Trivy"), env, tmp_path)
     assert step.returncode == 0, step.output
     (call,) = [json.loads(line) for line in calls.read_text().splitlines()]
-    args = build_parser(call).parse_args(call)
-    assert (args.db_digest, args.fresh_db) == ((pin, False) if pin else (None, True))
+    argv = _with_env_inputs(call, env)
+    args = build_parser(argv).parse_args(argv)
+    # --fresh-db-unless-pinned is --fresh-db when no --db-digest is given (scangate scan).
+    assert (args.db_digest, args.fresh_db_unless_pinned) == (pin or None, True)
 
 
 def test_the_image_tarball_is_uploaded_uncompressed() -> None:
