@@ -132,6 +132,25 @@ def test_codebuild_project_is_lint_clean_and_its_role_has_no_wildcard_action() -
         assert f"${name}" in buildspec or f"${{{name}" in buildspec, name
 
 
+def test_the_buildspec_installs_only_what_the_lock_pins() -> None:
+    """Every pip install of the buildspec's install phase is --no-deps: the dependencies come
+    from requirements/runtime.lock with --require-hashes, and scangate is built by the lock's
+    setuptools (--no-build-isolation; with isolation pip would fetch an unpinned setuptools
+    from the index and run it), as actions/setup/install.sh installs it."""
+    import yaml
+
+    spec = yaml.safe_load((CODEBUILD / "buildspec.yml").read_text(encoding="utf-8"))
+    installs = [" ".join(c.split()) for c in spec["phases"]["install"]["commands"]
+                if "pip install" in c]
+    assert len(installs) == 2, installs
+    lock, source = installs
+    assert all("--no-deps" in c.split() for c in installs), installs
+    assert "--require-hashes" in lock.split() and lock.endswith(
+        '-r "$SCANGATE_SOURCE/requirements/runtime.lock"'), lock
+    assert "--no-build-isolation" in source.split() and source.endswith(
+        '"$SCANGATE_SOURCE"'), source
+
+
 def test_codebuild_terraform_role_equals_the_cloudformation_role() -> None:
     import yaml
 
