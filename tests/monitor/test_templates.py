@@ -179,31 +179,6 @@ def test_codebuild_terraform_role_equals_the_cloudformation_role() -> None:
     assert cfn == tf
 
 
-def test_codebuild_templates_pass_checkov_and_trivy(tmp_path: Path) -> None:
-    """The same scanners tests/templates runs over templates/aws and templates/terraform."""
-    checkov = REPO_ROOT / ".tools" / "checkov-venv" / "bin" / "checkov"
-    # Both frameworks in one run (checkov's start-up is most of its cost): one report each.
-    result = subprocess.run(
-        [str(checkov), "--directory", str(CODEBUILD), "--framework", "cloudformation",
-         "terraform", "--skip-download", "--output", "json"],
-        capture_output=True, text=True, check=False, timeout=600)
-    reports = json.loads(result.stdout)
-    assert isinstance(reports, list), result.stderr
-    for framework in ("cloudformation", "terraform"):
-        (report,) = [r for r in reports if r["check_type"] == framework]
-        failed = [c["check_id"] for c in report["results"]["failed_checks"]]
-        assert not failed, (framework, failed)
-        assert report["results"]["passed_checks"], framework
-    trivy = subprocess.run(
-        [str(REPO_ROOT / ".venv" / "bin" / "trivy"), "config", "--quiet", "--skip-check-update",
-         "--cache-dir", str(tmp_path / "cache"), "--format", "json", str(CODEBUILD)],
-        capture_output=True, text=True, check=False, timeout=300)
-    assert trivy.returncode == 0, trivy.stderr
-    findings = [(r["Target"], m["ID"]) for r in json.loads(trivy.stdout).get("Results") or []
-                for m in r.get("Misconfigurations") or [] if m["Status"] == "FAIL"]
-    assert not findings, findings
-
-
 def test_codebuild_terraform_is_formatted() -> None:
     """`terraform fmt -check` (templates/terraform's own check does not reach this directory);
     skipped like it when Terraform is not installed (the project does not install it)."""

@@ -29,6 +29,7 @@ from tests.templates.conftest import (
     venv_tool,
 )
 
+TRIVY_DIRECTORIES = ("aws", "terraform", "k8s", "codebuild")  # under templates/
 ACCEPTED_TRIVY = {
     # (target, ID): the deploy role's one job is to roll out the Deployment (named, no create).
     ("platform/deployer-rbac.yaml", "KSV-0048"),
@@ -76,7 +77,7 @@ def _checkov(scans: list[tuple[Path, str]]) -> list[dict[str, Any]]:
     its file absolutely (file_abs_path), which says which directory's it is. A directory is
     scanned with every framework asked for; only its own framework's checks are kept."""
     command = [checkov_binary()]
-    for directory, _framework in scans:
+    for directory in dict.fromkeys(directory for directory, _framework in scans):
         command += ["--directory", str(directory)]
     command += ["--framework", *sorted({f for _, f in scans}), "--skip-download", "--output",
                 "json"]
@@ -141,11 +142,11 @@ def test_cfn_lint_catches_a_broken_copy(cfn_lint: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def trivy_findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[str, str,
                                                                                        str]]]:
-    """Trivy's failed checks in templates/aws, terraform and k8s, and in "weak": the
-    Deployment with its read-only root and no-escalation settings turned off."""
+    """Trivy's failed checks in templates/aws, terraform, k8s and codebuild, and in "weak":
+    the Deployment with its read-only root and no-escalation settings turned off."""
     base = tmp_path_factory.mktemp("trivy-config")
     tree = base / "tree"
-    for directory in ("aws", "terraform", "k8s"):
+    for directory in TRIVY_DIRECTORIES:
         shutil.copytree(TEMPLATES / directory, tree / directory)
     weak = tree / "weak"
     weak.mkdir()
@@ -156,7 +157,7 @@ def trivy_findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[t
     return _trivy(tree, base / "cache")
 
 
-@pytest.mark.parametrize("directory", ["aws", "terraform", "k8s"])
+@pytest.mark.parametrize("directory", TRIVY_DIRECTORIES)
 def test_trivy_config_reports_no_high_or_critical(
         directory: str, trivy_findings: dict[str, list[tuple[str, str, str]]]) -> None:
     findings = trivy_findings.get(directory, [])
@@ -192,6 +193,9 @@ CHECKOV_MUST_PASS = {
         "CKV_K8S_11",
         "CKV_K8S_13",
     },
+    # The CodeBuild runner (templates/codebuild: its CloudFormation project and Terraform).
+    ("codebuild", "cloudformation"): set(),
+    ("codebuild", "terraform"): set(),
 }
 
 
@@ -214,6 +218,7 @@ def test_checkov_reports_no_failed_check(directory: str, framework: str,
     failed = [(c["check_id"], c["resource"], c["file_path"]) for c in results["failed_checks"]]
     assert not failed, failed
     passed = {c["check_id"] for c in results["passed_checks"]}
+    assert passed, (directory, framework)  # the framework found something to check
     assert CHECKOV_MUST_PASS[(directory, framework)] <= passed, (
         CHECKOV_MUST_PASS[(directory, framework)] - passed
     )
@@ -227,7 +232,7 @@ def _reason_in_source(skipped: dict[str, Any]) -> bool:
     """checkov drops the reason of some inline skips from its JSON; find it in the file."""
     # checkov names the file relative to the scanned directory (/main.tf, /monitoring/main.tf).
     relative = skipped["file_path"].lstrip("/")
-    paths = [TEMPLATES / scanned / relative for scanned in ("aws", "terraform", "k8s")
+    paths = [TEMPLATES / scanned / relative for scanned in TRIVY_DIRECTORIES
              if (TEMPLATES / scanned / relative).is_file()]
     pattern = rf"{skipped['check_id']}\s*[:=]\s*\S.{{10,}}"
     return any(
