@@ -439,7 +439,7 @@ def test_scan_runs_everywhere_and_publishing_only_on_the_default_branch_and_tags
     rules_project: Path, case: str, variables: dict[str, str], unset: list[str],
     publishes: bool,
 ) -> None:
-    args = ["--list-json"]
+    args = ["--list-json", glci.NO_SCHEMA]
     for key, value in variables.items():
         args += ["--variable", f"{key}={value}"]
     for key in unset:
@@ -489,7 +489,7 @@ def test_the_repository_pipeline_includes_the_template_twice(
     files = {".gitlab-ci.yml": DOGFOOD, glci.TEMPLATE_REL: glci.TEMPLATE,
              ".scangate/policy.yaml": glci.REPO_ROOT / ".scangate" / "policy.yaml"}
     project = glci.make_project(tmp_path / "project", DOGFOOD.read_text(encoding="utf-8"), files)
-    jobs = glci.list_jobs(project)
+    jobs = glci.list_jobs(project, validate=True)  # and gitlab-ci-local's schema accepts it
     for prefix in ("example", "example-vulnerable"):
         for suffix in ("build", "scan", "report", "enforce"):
             assert jobs[f"{prefix}-{suffix}"]["when"] == "on_success", jobs
