@@ -22,9 +22,7 @@ from tools.trivydb import offline_args
 FAKE_AWS_KEY = "AKIA" + "Z7Q3WXRLM4N5PB2K"
 
 
-@pytest.fixture()
-def leaky_project(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
+def _leaky_project(project: Path) -> Path:
     project.mkdir()
     (project / "requirements.txt").write_text("PyYAML==5.3.1\nrequests==2.19.1\n")
     (project / "deploy.sh").write_text(
@@ -32,6 +30,11 @@ def leaky_project(tmp_path: Path) -> Path:
     (project / "Dockerfile").write_text("FROM debian:latest\nRUN apt-get update\n"
                                         "CMD [\"bash\"]\n")
     return project
+
+
+@pytest.fixture()
+def leaky_project(tmp_path: Path) -> Path:
+    return _leaky_project(tmp_path / "project")
 
 
 def run_trivy_fs(project: Path, cache_dir: Path, output: Path) -> None:
@@ -44,10 +47,17 @@ def run_trivy_fs(project: Path, cache_dir: Path, output: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_real_trivy_report_is_gated(leaky_project: Path, trivy_cache_dir: Path,
-                                    tmp_path: Path) -> None:
-    report = tmp_path / "trivy.json"
-    run_trivy_fs(leaky_project, trivy_cache_dir, report)
+@pytest.fixture(scope="module")
+def leaky_report(trivy_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Trivy's report of the leaky project, scanned once for the tests that only read it."""
+    base = tmp_path_factory.mktemp("leaky")
+    report = base / "trivy.json"
+    run_trivy_fs(_leaky_project(base / "project"), trivy_cache_dir, report)
+    return report
+
+
+def test_real_trivy_report_is_gated(leaky_report: Path, tmp_path: Path) -> None:
+    report = leaky_report
     out = {n: tmp_path / n for n in ("summary.json", "o.sarif", "gl.json")}
     code = main(["gate", "--report", str(report), "--json-summary", str(out["summary.json"]),
                  "--sarif", str(out["o.sarif"]), "--gitlab-report", str(out["gl.json"])])
@@ -71,13 +81,11 @@ def test_real_trivy_report_is_gated(leaky_project: Path, trivy_cache_dir: Path,
 @pytest.mark.parametrize(("flag", "require"), [("--sarif", require_sarif_validator),
                                               ("--gitlab-report", require_gitlab_validator)])
 def test_real_trivy_outputs_validate_against_the_platform_schemas(
-    leaky_project: Path, trivy_cache_dir: Path, tmp_path: Path, flag: str,
-    require: Callable[[], Any],
+    request: pytest.FixtureRequest, tmp_path: Path, flag: str, require: Callable[[], Any],
 ) -> None:
     """Skips, saying why, where ../shared's schemas are absent (a user's clone)."""
     validator = require()
-    report = tmp_path / "trivy.json"
-    run_trivy_fs(leaky_project, trivy_cache_dir, report)
+    report: Path = request.getfixturevalue("leaky_report")  # after the skip: no scan for it
     output = tmp_path / "out.json"
     assert main(["gate", "--report", str(report), flag, str(output)]) == 1
     assert not schema_errors(validator, json.loads(output.read_text()))
