@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from scangate.aws.retry import Backoff
@@ -249,6 +251,29 @@ def test_enhanced_findings_from_the_documented_inspector_finding_are_judged(
     [item] = proc.store.inventory(f"123456789012/{REPO}@{digest}").values()
     assert item["vulnerability_id"] == "CVE-2019-17498" and item["package"] == "libssh2"
     assert item["installed_version"] == "1.4.3-12.amzn2.2"
+
+
+def test_one_sns_client_serves_every_alert_of_a_processor(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the Lambda keeps its processor between invocations, it keeps the topic's client: a
+    client per alert cost more CPU than the alert (botocore builds each one afresh)."""
+    made: list[str] = []
+    create_client = botocore.session.Session.create_client
+
+    def counted(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        made.append(service_name)
+        return create_client(self, service_name, *args, **kwargs)
+
+    proc = world.processor()
+    digests = [world.push(REPO, n, f"{n}.0") for n in range(3)]
+    for digest in digests:
+        world.scan(digest, [basic_finding("CVE-2026-0001", "CRITICAL", "openssl")], T0)
+    monkeypatch.setattr(botocore.session.Session, "create_client", counted)
+    for number, digest in enumerate(digests):  # three invocations, each turning an image FAIL
+        assert handler.handle(proc, sqs_event([_event(
+            samples.ECR_IMAGE_SCAN, digest, f"e{number}")])) == {"batchItemFailures": []}
+    assert len(world.alerts()) == 3
+    assert made.count("sns") == 1, made
 
 
 def test_slack_gets_the_same_alert_as_sns(world: World) -> None:

@@ -26,6 +26,12 @@ def check_topic_arn(arn: str) -> str:
     return match["region"]
 
 
+def topic_client(topic_arn: str, *, session: Any = None) -> Any:
+    """An SNS client for the topic's region, for a caller that publishes to it again and again
+    (the monitor's Lambda: one per container, not one per alert)."""
+    return client("sns", check_topic_arn(topic_arn), session=session)
+
+
 def _subject(text: str) -> str:
     # SNS subjects: ASCII, no line breaks, at most 100 characters.
     ascii_only = "".join(c if 32 <= ord(c) < 127 else "?" for c in text.splitlines()[0])
@@ -33,9 +39,9 @@ def _subject(text: str) -> str:
 
 
 def publish(topic_arn: str, subject: str, message: str, attributes: dict[str, str],
-            *, session: Any = None) -> str:
+            *, session: Any = None, sns: Any = None) -> str:
     """Publish and return the MessageId (``session``: a boto3 session, default the default
-    credential chain)."""
+    credential chain; ``sns``: a client for the topic's region to reuse: :func:`topic_client`)."""
     region = check_topic_arn(topic_arn)
     body = message.encode("utf-8")
     if len(body) > MESSAGE_MAX_BYTES:
@@ -50,7 +56,8 @@ def publish(topic_arn: str, subject: str, message: str, attributes: dict[str, st
     if topic_arn.endswith(".fifo"):
         kwargs["MessageGroupId"] = "scangate"
         kwargs["MessageDeduplicationId"] = hashlib.sha256(message.encode()).hexdigest()
-    sns = client("sns", region, session=session)
+    if sns is None:
+        sns = client("sns", region, session=session)
     try:
         response = sns.publish(**kwargs)
     except AWS_FAILURES as exc:

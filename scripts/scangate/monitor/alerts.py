@@ -96,12 +96,14 @@ def message(alert: dict[str, Any]) -> Message:
 
 
 def send(alert: dict[str, Any], *, topic_arn: str, slack_url: str,
-         attributes: dict[str, str]) -> None:
-    """SNS and Slack; either failing raises (the record is retried, the alert resent)."""
+         attributes: dict[str, str], sns: Any = None) -> None:
+    """SNS (``sns``: the topic's client to reuse) and Slack; either failing raises (the record
+    is retried, the alert resent)."""
     text = message(alert)
     if topic_arn:
         from scangate.aws.sns import publish
 
-        publish(topic_arn, text.headline, text.text(), {**attributes, "kind": alert["kind"]})
+        publish(topic_arn, text.headline, text.text(), {**attributes, "kind": alert["kind"]},
+                sns=sns)
     if slack_url:
         post_slack(slack_url, slack_payload(text))

@@ -84,6 +84,7 @@ class Processor:
     alerts_sent: list[dict[str, Any]] = field(default_factory=list)
     _policy: tuple[float, Policy, int] | None = None
     _slack_url: str | None = None
+    _sns: Any = None
 
     @classmethod
     def from_config(cls, config: Config) -> Processor:
@@ -122,6 +123,16 @@ class Processor:
                                    "(Slack webhook)", "ssm:GetParameter, kms:Decrypt") from None
                 self._slack_url = str(response["Parameter"]["Value"])
         return self._slack_url
+
+    def sns(self) -> Any:
+        """The alert topic's SNS client, made at the first alert and kept with the processor
+        (one per Lambda container, like the other clients: a client per alert cost more CPU
+        than the alert)."""
+        if self._sns is None:
+            from scangate.aws.sns import topic_client
+
+            self._sns = topic_client(self.config.topic_arn)
+        return self._sns
 
     # --- actions -------------------------------------------------------------------------
 
@@ -252,7 +263,8 @@ class Processor:
     def _send(self, alert: dict[str, Any], image: ImageRef, decision: str) -> None:
         alerts.send(alert, topic_arn=self.config.topic_arn, slack_url=self.slack_url(),
                     attributes={"repository": image.repository, "digest": image.digest,
-                                "decision": decision})
+                                "decision": decision},
+                    sns=self.sns() if self.config.topic_arn else None)
         self.alerts_sent.append(alert)
 
     def sweep(self) -> Outcome:
