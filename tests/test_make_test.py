@@ -139,6 +139,24 @@ def test_slow_groups_start_first_in_the_measured_order(pytester: pytest.Pytester
     assert names == ["test_d", "test_c", "test_a", "test_b", "test_e", "test_f"], names
 
 
+def test_fast_files_named_in_fast_first_start_first(pytester: pytest.Pytester) -> None:
+    """FAST_FIRST puts a heavy file of few tests before the files with more tests; without it,
+    the most tests first."""
+    pytester.makepyfile(test_many="def test_1(): pass\ndef test_2(): pass\ndef test_3(): pass\n",
+                        test_heavy="def test_h(): pass\n")
+    items, _ = pytester.inline_genitems()
+    groups = xdist_groups.xdist_groups(items)
+    original = xdist_groups.FAST_FIRST
+    try:
+        xdist_groups.order(items, groups)
+        assert [item.name for item in items] == ["test_1", "test_2", "test_3", "test_h"]
+        xdist_groups.FAST_FIRST = ("test_heavy.py",)
+        xdist_groups.order(items, groups)
+    finally:
+        xdist_groups.FAST_FIRST = original
+    assert [item.name for item in items] == ["test_h", "test_1", "test_2", "test_3"]
+
+
 CHAINED = """
 import pytest
 

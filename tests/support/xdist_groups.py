@@ -23,25 +23,43 @@ import pytest
 
 # The order slow groups start in (a test's node id prefix; a group takes its tests' best rank;
 # tests named nowhere here come after, the groups with most tests first). xdist gives each of
-# the 4 workers one group (the 1st to 4th here), then at once a second one (5th, 6th, ...) to
-# each worker whose first is a single test, in worker order: the 5th and 6th wait behind the two
-# longest single runs, so they are short ones. Measured on a clean clone at 791644b (4 workers,
-# this 2-core machine, idle; setup and call): the GitLab clean+vulnerable pipelines (one fixture,
-# one group, reruns included) 148 s of setup; the monitor's expiry storm 118 s; the demo 100 s of
-# setup; the fork PR's act run 140 s; thousand events 78 s; the other repository's act run 69 s.
-# The stage is CPU-bound (user+sys about 1.7 cores with 6 workers, slower than 4).
+# the 4 workers one group (the 1st to 4th here), then at once a second one to each worker whose
+# first has at most two tests left (xdist's loadscope: it tops a worker up at two pending), and
+# so on as workers drain. The stage is CPU-bound (4 workers on 2 cores), so the order only
+# decides the tail: the longest groups first and every long one named, so that none starts
+# last. Measured at 3e43561 (slow stage, 4 workers, this 2-core machine shared with other
+# runs; setup and call, wall): the GitLab pipelines (one fixture, one group) about 310 s; the
+# fork pull request's act run 260 s (it builds the act tests' shared virtualenv); the demo
+# 175 s; the other repository's act run 157 s; the expiry storm 146 s; the buildspec 105 s;
+# the monitor package 95 s; the broken image's, review's and scan-only act runs about 90 s
+# each; the source install 65 s; the thousand events 59 s; then 45 s and less. A crude
+# simulation of xdist's scheduling with these numbers (a group's time split evenly over its
+# tests, 4 workers on 2 cores) puts this order 0.6% above the CPU-bound limit, and the one
+# before (which named neither the source install nor the thousand events) 2.7% above.
 SLOW_FIRST = (
-    "tests/github/test_act_pipeline.py::test_fork_pull_request",
-    "tests/monitor/test_expiry_storm.py",
-    "tests/test_demo.py",
     "tests/gitlab/test_pipeline.py::test_clean",
-    "tests/monitor/test_package.py",
-    "tests/steps/test_push.py",
+    "tests/github/test_act_pipeline.py::test_fork_pull_request",
+    "tests/test_demo.py",
     "tests/github/test_act_pipeline.py::test_caller_in_another_repository",
-    "tests/gitlab/test_pipeline.py",
+    "tests/monitor/test_expiry_storm.py",
+    "tests/monitor/test_buildspec.py",
+    "tests/monitor/test_package.py",
+    "tests/github/test_act_pipeline.py::test_one_broken_image",
     "tests/gate/test_review_act.py",
+    "tests/github/test_act_pipeline.py::test_scan_only",
+    "tests/gitlab/test_source_install.py",
+    "tests/monitor/test_thousand_events.py",
     "tests/github/test_act_pipeline.py",
     "tests/gate/test_vex_sbom_trivy.py",
+)
+# The fast stage's files that start before the others (by CPU, not by test count: few tests
+# each, but a cold mypy, one checkov run, Trivy's first analysis of the base image, the moto
+# templates), so that none of them makes the stage's tail; the others follow, most tests first.
+FAST_FIRST = (
+    "tests/templates/test_scanners.py",
+    "tests/test_lint.py",
+    "tests/templates/test_aws_moto.py",
+    "tests/test_trivydb.py",
 )
 SHARED_SCOPES = frozenset({"module", "package", "class"})
 
@@ -101,24 +119,25 @@ def xdist_groups(items: Sequence[pytest.Item], slow: str = "slow") -> dict[str, 
     return groups
 
 
-def _rank(nodeid: str) -> int:
-    for rank, prefix in enumerate(SLOW_FIRST):
+def _rank(nodeid: str, first: Sequence[str]) -> int:
+    for rank, prefix in enumerate(first):
         if nodeid.startswith(prefix):
             return rank
-    return len(SLOW_FIRST)
+    return len(first)
 
 
 def order(items: list[pytest.Item], groups: dict[str, str], slow: str = "slow") -> None:
-    """Sort in place: the slow groups first, by SLOW_FIRST; then the other groups, the most tests
-    first (what xdist's own loadscope reorder did for loadfile); each group's tests together, in
-    collection order."""
+    """Sort in place: the slow groups first, by SLOW_FIRST; then the fast ones, by FAST_FIRST;
+    then the other groups, the most tests first (what xdist's own loadscope reorder did for
+    loadfile); each group's tests together, in collection order."""
     position = {item.nodeid: i for i, item in enumerate(items)}
     rank: dict[str, int] = {}
     size: dict[str, int] = {}
     for item in items:
         group = groups[item.nodeid]
         fast = item.get_closest_marker(slow) is None
-        mine = len(SLOW_FIRST) + 1 if fast else _rank(item.nodeid)
+        mine = (len(SLOW_FIRST) + 1 + _rank(item.nodeid, FAST_FIRST) if fast
+                else _rank(item.nodeid, SLOW_FIRST))
         rank[group] = min(rank.get(group, mine), mine)
         size[group] = size.get(group, 0) + 1
         position.setdefault(group, position[item.nodeid])
