@@ -239,3 +239,109 @@ def test_readme_pins_the_commit_that_pins_this_code() -> None:
         pytest.fail(f"README pins {pin}, which is not in this branch's history: re-pin")
     pinned = _git("show", f"{pin}:.github/workflows/container-scan.yml").stdout
     assert release.current_self(pinned)[1] == commit
+
+
+# Run with the pinned commit's scripts/ first on sys.path: for each (argv, env option names) of
+# a workflow's scangate call, the options and subcommands that commit's own parser does not know.
+_PINNED_PARSER_CHECK = r"""
+import argparse, json, sys
+from scangate import _cli
+
+def known(argv, env_options):
+    parser, unknown = _cli.build_parser(argv), []
+    options = set(parser._option_string_actions)
+    words = [a for a in argv if not a.startswith("-")]
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            break
+        word = next((w for w in words if w in subs[0].choices), None)
+        if word is None:
+            unknown.append("subcommand " + " ".join(words[:1]))
+            break
+        words = words[words.index(word) + 1:]
+        parser = subs[0].choices[word]
+        options |= set(parser._option_string_actions)
+    for arg in argv:
+        if arg.startswith("--") and arg.split("=", 1)[0] not in options:
+            unknown.append(arg.split("=", 1)[0])
+    unknown += [o + " (from env)" for o in env_options if o not in options]
+    return unknown
+
+calls = json.load(sys.stdin)
+print(json.dumps([[where, known(argv, env)] for where, argv, env in calls]))
+"""
+
+
+def _scangate_calls() -> list[tuple[str, list[str], list[str]]]:
+    """(where, argv, options given through INPUT_* env) of every scangate call in the workflows'
+    `run:` steps: `"$SCANGATE" ...` up to the first shell operator, or the words of the step's
+    `args=(...)`/`args+=(...)` arrays where it runs `"$SCANGATE" "${args[@]}"`."""
+    import shlex
+
+    calls = []
+    for path in (WORKFLOW, RELEASE):  # the workflows that run the pinned actions/setup
+        for job_id, job in yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"].items():
+            for n, step in enumerate(job.get("steps", [])):
+                run = step.get("run")
+                if not isinstance(run, str) or "$SCANGATE" not in run:
+                    continue
+                where = f"{path.name} {job_id} step {n + 1}"
+                env = [f"--{k[len('INPUT_'):].lower().replace('_', '-')}"
+                       for k in (step.get("env") or {}) if k.startswith("INPUT_")]
+                text = run.replace("\\\n", " ")
+                # INPUT_* reach a call's options only through --inputs-from-env.
+                if '"${args[@]}"' in text:
+                    argv = [w for group in re.findall(r"\bargs\+?=\(([^)]*)\)", text)
+                            for w in shlex.split(group, comments=True)]
+                    calls.append((where, argv, []))
+                for match in re.finditer(r'"\$SCANGATE"(?! "\$\{args)', text):
+                    line = text[match.end():].split("\n", 1)[0]  # continuations joined above
+                    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+                    lexer.whitespace_split = True
+                    argv = []
+                    for word in lexer:
+                        if set(word) <= set("|&;<>()"):  # a shell operator ends the call
+                            break
+                        argv.append(word)
+                    calls.append((where, argv, env if argv[:1] == ["--inputs-from-env"] else []))
+    return calls
+
+
+def test_the_scangate_calls_list_is_complete() -> None:
+    """The extraction the next test relies on: it finds the workflows' known calls, whole."""
+    calls = {where: argv for where, argv, _ in _scangate_calls()}
+    flat = [" ".join(argv) for argv in calls.values()]
+    assert len(calls) >= 15, calls
+    assert any(a.startswith("--inputs-from-env scan --input ") and "--sbom" in a for a in flat)
+    assert any(a.startswith("securityhub --report") and "--archive-missing" in a for a in flat)
+    assert any(a.startswith("push --archive") and "--openvex" in a for a in flat), flat
+    with_env = [env for _, argv, env in _scangate_calls() if argv[:2] == ["--inputs-from-env",
+                                                                         "scan"]]
+    assert with_env and {"--db-digest", "--input-sha256"} <= set(with_env[0]), with_env
+
+
+def test_the_pinned_commits_parser_takes_every_option_the_workflows_pass(
+        tmp_path: Path) -> None:
+    """GitHub runs the pinned commit's scangate (actions/setup installs its own commit), not this
+    checkout's, and act maps the pins to the tree under test: an option or subcommand added to
+    scangate and used by the workflow before a re-pin fails only on GitHub, at the first call
+    (`unrecognized arguments`), or, given through INPUT_*, is silently not read. So the pinned
+    commit's own argparse parser reads every call's options: re-pin with tools/release.py."""
+    _, commit, _ = _env()
+    if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        pytest.skip(f"{commit} is not in this clone (shallow?); the release script checks it")
+    archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", commit, "scripts"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
+    import json
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-I", "-c",
+         f"import sys; sys.path.insert(0, {str(tmp_path / 'scripts')!r}); "
+         + _PINNED_PARSER_CHECK],
+        input=json.dumps(_scangate_calls()), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    unknown = [(where, names) for where, names in json.loads(result.stdout) if names]
+    assert not unknown, f"not in scangate at the pinned {commit}: {unknown}; re-pin"
