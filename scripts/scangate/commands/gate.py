@@ -10,9 +10,9 @@ import os
 import stat
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+from scangate.aws.identity import token_file_argument
 from scangate.baseline import load_baseline
 from scangate.commands import arg_types
 from scangate.errors import EXIT_PASS, EXIT_VIOLATION, OutputError, PolicyError, UsageError
@@ -79,8 +79,7 @@ def add_parser(subparsers: Any) -> None:
                      help="SSM region (default: AWS_REGION, AWS_DEFAULT_REGION or config)")
     aws.add_argument("--role-arn", metavar="ARN",
                      help="IAM role to assume with the web identity token")
-    aws.add_argument("--web-identity-token-file", metavar="FILE",
-                     type=lambda text: Path(text) if text else None,
+    aws.add_argument("--web-identity-token-file", metavar="FILE", type=token_file_argument,
                      help="file holding the CI job's OIDC ID token")
     add_feed_arguments(parser)
     parser.add_argument("--json-summary", metavar="PATH", help="write the JSON summary")
